@@ -1,0 +1,100 @@
+/*
+ * The helper runtime: one poll loop over the protocol input, a self-pipe for
+ * signals, helper fds and timers, with request dispatch and {ready, Info}.
+ *
+ *   int main(int argc, char **argv) {
+ *       sp_init("sysport_x");         // first: protects fd 1, installs signals
+ *       ... parse args (errx(SP_EXIT_USAGE, ...)), open devices (err(...)) ...
+ *       sp_run(&helper);              // sends {ready, Info}, never returns
+ *   }
+ *
+ * Frames in:  {call, Id, Request} | {cast, Request}
+ *             Request = atom() | {atom(), Arg...}
+ * A frame that does not decode, or one over the cap, ends the helper with
+ * SP_EXIT_PROTOCOL after a {log, error, Why}.
+ */
+#ifndef SP_LOOP_H
+#define SP_LOOP_H
+
+#include <poll.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sp_proto.h"
+#include "sp_term.h"
+
+/* Exit statuses (sysexits.h values) the Erlang owner reports. */
+enum {
+    SP_EXIT_OK = 0,
+    SP_EXIT_USAGE = 64,    /* bad command line */
+    SP_EXIT_PROTOCOL = 65, /* a frame from the VM that does not decode */
+    SP_EXIT_SOFTWARE = 70, /* an internal invariant broke */
+    SP_EXIT_OSERR = 71,    /* a system call the helper cannot live without failed */
+    SP_EXIT_IO = 74,       /* the protocol pipe failed */
+};
+
+/* Payload cap for frames from the VM when a helper sets none. */
+#define SP_DEFAULT_MAX_FRAME (1u << 20)
+
+typedef struct sp_request {
+    char name[MAXATOMLEN_UTF8];
+    int argc;    /* elements after the name: 0 for a bare atom */
+    sp_dec args; /* positioned at the first argument */
+} sp_request;
+
+/* What a call/cast handler returns. */
+enum sp_handled {
+    SP_HANDLED = 0, /* replied now, or will reply later with the id */
+    SP_BADARG = 1,  /* the runtime replies {error, badarg} */
+    SP_UNKNOWN = 2, /* the runtime replies {error, {unknown_request, Name}} */
+};
+
+typedef struct sp_helper {
+    const char *name;
+    const char *version;
+    size_t max_frame; /* 0: SP_DEFAULT_MAX_FRAME */
+    const char *const *capabilities; /* NULL-terminated atoms, or NULL */
+    /* Encodes extra key/value pairs for the ready map; returns how many. */
+    int (*ready_info)(ei_x_buff *x);
+    enum sp_handled (*call)(unsigned long long id, sp_request *req);
+    enum sp_handled (*cast)(sp_request *req); /* optional */
+    void (*signal)(int signo);                /* for signals from sp_signal_watch */
+    /* stdin EOF or SIGTERM/SIGINT: finish what must be finished. The runtime
+     * flushes and exits 0 afterwards. */
+    void (*shutdown)(void);
+} sp_helper;
+
+typedef void (*sp_fd_cb)(int fd, short revents, void *ctx);
+typedef void (*sp_timer_cb)(void *ctx);
+
+void sp_init(const char *name);
+_Noreturn void sp_run(const sp_helper *h);
+/* Flushes queued frames and exits with status. */
+_Noreturn void sp_exit(int status);
+/* Logs at error level, flushes and exits with status (fatal inside the loop). */
+_Noreturn void sp_fatal(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+int sp_watch(int fd, short events, sp_fd_cb cb, void *ctx);
+int sp_watch_events(int fd, short events); /* change the events watched */
+void sp_unwatch(int fd);
+/* Stops (or resumes) reading protocol input, leaving it in the pipe. */
+void sp_pause_input(int paused);
+
+/* One-shot timer; returns an id > 0, or -1 when out of memory. */
+int sp_timer_start(long long ms, sp_timer_cb cb, void *ctx);
+void sp_timer_cancel(int id);
+/* Monotonic milliseconds. */
+long long sp_now_ms(void);
+
+/* Routes signo to the helper's signal callback through the self-pipe. */
+int sp_signal_watch(int signo);
+
+enum sp_message { SP_MSG_INVALID, SP_MSG_CALL, SP_MSG_CAST };
+
+/* Pure: parses one frame from the VM. *id is set for calls only. */
+enum sp_message sp_parse_message(const uint8_t *frame, size_t len, unsigned long long *id, sp_request *req);
+
+/* 0 when every argument of the request was consumed. */
+int sp_request_end(const sp_request *req);
+
+#endif
