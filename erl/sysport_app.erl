@@ -1,0 +1,15 @@
+-module(sysport_app).
+-behaviour(application).
+
+-export([start/2, stop/1]).
+
+-spec start(application:start_type(), term()) -> {ok, pid()} | {error, term()}.
+start(_Type, _Args) ->
+    case sysport_env:ensure_data_dir() of
+        {ok, _} -> sysport_sup:start_link();
+        {error, _} = Error -> Error
+    end.
+
+-spec stop(term()) -> ok.
+stop(_State) ->
+    ok.
