@@ -1,0 +1,61 @@
+-module(sysport_env_tests).
+-include_lib("eunit/include/eunit.hrl").
+
+with_env(AppEnv, OsEnv, Fun) ->
+    Saved = [{K, os:getenv(K)} || {K, _} <- OsEnv],
+    SavedApp = application:get_env(sysport, data_dir),
+    [case V of false -> os:unsetenv(K); _ -> os:putenv(K, V) end || {K, V} <- OsEnv],
+    case AppEnv of
+        undefined -> application:unset_env(sysport, data_dir);
+        _ -> application:set_env(sysport, data_dir, AppEnv)
+    end,
+    try Fun()
+    after
+        [case V of false -> os:unsetenv(K); _ -> os:putenv(K, V) end || {K, V} <- Saved],
+        case SavedApp of
+            undefined -> application:unset_env(sysport, data_dir);
+            {ok, D} -> application:set_env(sysport, data_dir, D)
+        end
+    end.
+
+data_dir_precedence_test_() ->
+    NoData = not filelib:is_dir("/data"),
+    [?_assertEqual(<<"/x/app">>,
+                   with_env("/x/app", [{"SYSPORT_DATA_DIR", "/x/os"}], fun sysport_env:data_dir/0)),
+     ?_assertEqual(<<"/x/os">>,
+                   with_env(undefined, [{"SYSPORT_DATA_DIR", "/x/os"}], fun sysport_env:data_dir/0))] ++
+    %% The XDG fallbacks apply where /data does not exist (as on CI hosts).
+    [?_assertEqual(<<"/x/state/sysport">>,
+                   with_env(undefined, [{"SYSPORT_DATA_DIR", false}, {"XDG_STATE_HOME", "/x/state"}],
+                            fun sysport_env:data_dir/0)) || NoData] ++
+    [?_assertEqual(<<"/home/u/.local/state/sysport">>,
+                   with_env(undefined, [{"SYSPORT_DATA_DIR", false}, {"XDG_STATE_HOME", false},
+                                        {"HOME", "/home/u"}], fun sysport_env:data_dir/0)) || NoData].
+
+ensure_data_dir_creates_private_dir_test() ->
+    Dir = filename:join(["/tmp", "sysport_env_test_" ++ os:getpid(), "a", "b"]),
+    {ok, Bin} = with_env(Dir, [], fun sysport_env:ensure_data_dir/0),
+    ?assertEqual(list_to_binary(Dir), Bin),
+    ?assert(filelib:is_dir(Dir)),
+    {ok, Info} = file:read_file_info(Dir),
+    ?assertEqual(8#700, element(8, Info) band 8#777),
+    os:cmd("rm -rf /tmp/sysport_env_test_" ++ os:getpid()).
+
+exit_status_test_() ->
+    [?_assertEqual({exit, 0}, sysport_port:exit_status(0)),
+     ?_assertEqual({exit, 65}, sysport_port:exit_status(65)),
+     ?_assertEqual({signal, sigkill}, sysport_port:exit_status(137)),
+     ?_assertEqual({signal, sigsegv}, sysport_port:exit_status(139)),
+     ?_assertEqual({signal, 40}, sysport_port:exit_status(168))].
+
+subs_test() ->
+    Pid = spawn(fun() -> receive stop -> ok end end),
+    S1 = sysport_subs:add(Pid, all, sysport_subs:new()),
+    S2 = sysport_subs:add(Pid, #{subsystem => <<"net">>}, S1),
+    ?assertEqual(1, sysport_subs:count(S2)),
+    ?assertEqual([{Pid, #{subsystem => <<"net">>}}],
+                 sysport_subs:fold(fun(P, F, Acc) -> [{P, F} | Acc] end, [], S2)),
+    Pid ! stop,
+    receive {'DOWN', _, process, Pid, _} -> ok after 1000 -> error(no_down) end,
+    ?assertEqual(0, sysport_subs:count(sysport_subs:down(Pid, S2))),
+    ?assertEqual(0, sysport_subs:count(sysport_subs:remove(Pid, S2))).
