@@ -1,0 +1,151 @@
+# sysport: the two commands a newcomer runs are `make shell` and `make test`.
+#
+#   make shell        install missing build deps, build, open a shell with sysport running
+#   make test         everything: C unit tests (plain, ASan+UBSan, valgrind), fuzzing,
+#                     eunit, common_test against sanitizer-built helpers, dialyzer,
+#                     xref, the QEMU system test
+#   make bench        benchmarks, each printed beside a named peer
+#   make fuzz         the fuzz targets for longer (FUZZ_SECONDS, default 600 each)
+#
+# C test programs follow a naming rule instead of a list:
+#   test/c/test_<x>.c and test/fuzz/fuzz_<x>[_anything].c are linked with
+#   ports/lib/*.c and ports/<x>_*.c (and the libraries ports/sysport_<x>.mk names).
+
+SHELL := /bin/bash
+.SECONDEXPANSION:
+
+include ports/config.mk
+include $(wildcard ports/sysport_*.mk)
+
+REBAR ?= rebar3
+C_BUILD := $(CURDIR)/_build/c
+REL := $(C_BUILD)/release
+SAN := $(C_BUILD)/san
+FUZZ_DIR := $(C_BUILD)/fuzz
+SAN_LOGS := $(SAN)/logs
+FUZZ_SECONDS ?= 20
+SYSTEM_TEST ?= 1
+
+LIB_SRCS := $(wildcard ports/lib/*.c)
+LIB_HDRS := $(wildcard ports/lib/*.h ports/*.h)
+CTESTS := $(patsubst test/c/%.c,%,$(wildcard test/c/test_*.c))
+FUZZERS := $(patsubst test/fuzz/%.c,%,$(wildcard test/fuzz/fuzz_*.c))
+# test_kv -> kv, fuzz_kv_env -> kv
+prefix_of = $(firstword $(subst _, ,$(patsubst test_%,%,$(patsubst fuzz_%,%,$(1)))))
+mods_of = $(wildcard ports/$(call prefix_of,$(1))_*.c)
+libs_of = $(LDLIBS_$(call prefix_of,$(1)))
+
+TEST_CFLAGS := $(SP_CFLAGS) -Iports/lib -Iports -Itest/c
+REL_CFLAGS := $(TEST_CFLAGS) $(SP_HARDEN) -O2 -g
+SAN_CFLAGS := $(TEST_CFLAGS) $(SP_SAN_FLAGS)
+FUZZ_CFLAGS := $(TEST_CFLAGS) -g -O1 -fsanitize=fuzzer,address,undefined
+
+SAN_ENV := ASAN_OPTIONS=detect_leaks=1:log_path=$(SAN_LOGS)/asan:exitcode=86 \
+           UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:log_path=$(SAN_LOGS)/ubsan
+VALGRIND := valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite
+
+.PHONY: all build ports shell deps deps-test test ctest ctest-san ctest-valgrind \
+        fuzz fuzz-check helpers-san testhelpers eunit ct check-san-logs dialyzer xref \
+        system-test bench clean
+
+all: build
+
+build:
+	$(REBAR) compile
+
+ports:
+	$(MAKE) -C ports
+
+deps:
+	@.ci/install-deps build
+
+deps-test:
+	@.ci/install-deps test
+
+shell: deps build
+	erl -pa _build/default/lib/*/ebin -eval 'case application:ensure_all_started(sysport) of {ok, _} -> sysport:status(); E -> io:format("sysport did not start: ~p~n", [E]) end.'
+
+## C unit tests: built like the helpers (release flags), then again with
+## ASan+UBSan, then run under valgrind.
+
+$(REL)/test_%: test/c/test_%.c $(LIB_SRCS) $(LIB_HDRS) $$(call mods_of,test_$$*) | $(REL)
+	$(CC) $(REL_CFLAGS) $(SP_LDFLAGS) -o $@ $< $(call mods_of,test_$*) $(LIB_SRCS) $(call libs_of,test_$*) $(SP_EI_LIBS)
+$(SAN)/test_%: test/c/test_%.c $(LIB_SRCS) $(LIB_HDRS) $$(call mods_of,test_$$*) | $(SAN)
+	clang $(SAN_CFLAGS) -o $@ $< $(call mods_of,test_$*) $(LIB_SRCS) $(call libs_of,test_$*) $(SP_EI_LIBS)
+$(REL)/sysport_testhelper: test/c/sysport_testhelper.c $(LIB_SRCS) $(LIB_HDRS) | $(REL)
+	$(CC) $(REL_CFLAGS) $(SP_LDFLAGS) -o $@ $< $(LIB_SRCS) $(SP_EI_LIBS)
+	strip -o $@.stripped $@
+$(SAN)/sysport_testhelper: test/c/sysport_testhelper.c $(LIB_SRCS) $(LIB_HDRS) | $(SAN)
+	clang $(SAN_CFLAGS) -o $@ $< $(LIB_SRCS) $(SP_EI_LIBS)
+$(FUZZ_DIR)/fuzz_%: test/fuzz/fuzz_%.c $(LIB_SRCS) $(LIB_HDRS) $$(call mods_of,fuzz_$$*) | $(FUZZ_DIR)
+	clang $(FUZZ_CFLAGS) -o $@ $< $(call mods_of,fuzz_$*) $(LIB_SRCS) $(call libs_of,fuzz_$*) $(SP_EI_LIBS)
+$(REL) $(SAN) $(FUZZ_DIR) $(SAN_LOGS):
+	mkdir -p $@
+
+ctest: $(addprefix $(REL)/,$(CTESTS))
+	@set -e; for t in $^; do echo "== $$t"; $$t; done
+
+ctest-san: $(addprefix $(SAN)/,$(CTESTS)) | $(SAN_LOGS)
+	@set -e; for t in $^; do echo "== $$t (ASan+UBSan)"; $(SAN_ENV) $$t; done
+
+ctest-valgrind: $(addprefix $(REL)/,$(CTESTS))
+	@set -e; for t in $^; do echo "== $$t (valgrind)"; $(VALGRIND) $$t > /dev/null; echo ok; done
+
+testhelpers: $(REL)/sysport_testhelper $(SAN)/sysport_testhelper
+
+# The production helpers built with ASan+UBSan: common_test runs against these.
+helpers-san:
+	$(MAKE) -C ports SAN=1 O=$(SAN)/obj PRIV=$(SAN)/priv
+
+## Fuzzing: every target runs FUZZ_SECONDS in `make test`; `make fuzz` longer.
+## New inputs go to a scratch corpus; the committed seeds stay as they are.
+
+fuzz-check: $(addprefix $(FUZZ_DIR)/,$(FUZZERS))
+	@set -e; for f in $(FUZZERS); do \
+	  mkdir -p $(FUZZ_DIR)/corpus/$$f test/fuzz/corpus/$$f; \
+	  echo "== $$f for $(FUZZ_SECONDS)s"; \
+	  $(FUZZ_DIR)/$$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+	    -artifact_prefix=$(FUZZ_DIR)/crash-$$f- $(FUZZ_DIR)/corpus/$$f test/fuzz/corpus/$$f \
+	    2>&1 | grep -E '^(stat::number_of_executed_units|stat::new_units_added)|ERROR|SUMMARY|Test unit' ; \
+	  test $${PIPESTATUS[0]} -eq 0; \
+	done
+
+fuzz:
+	$(MAKE) fuzz-check FUZZ_SECONDS=$${FUZZ_SECONDS:-600}
+
+## Erlang
+
+eunit:
+	$(REBAR) eunit
+
+# common_test runs every service against its sanitizer-built helper; any
+# sanitizer report left in the log directory fails the run.
+ct: testhelpers helpers-san | $(SAN_LOGS)
+	rm -f $(SAN_LOGS)/*
+	SYSPORT_HELPER_DIR=$(SAN)/priv SYSPORT_TEST_BIN=$(C_BUILD) $(SAN_ENV) $(REBAR) ct $(CT_ARGS)
+	@$(MAKE) --no-print-directory check-san-logs
+
+check-san-logs:
+	@if ls $(SAN_LOGS)/* >/dev/null 2>&1; then \
+	  echo "sanitizer reports:"; cat $(SAN_LOGS)/*; exit 1; \
+	else echo "no sanitizer reports"; fi
+
+dialyzer:
+	$(REBAR) dialyzer
+
+xref:
+	$(REBAR) xref
+
+system-test: build
+	@if [ -x test/system/run ]; then test/system/run; else echo "system test: test/system/run not present yet"; fi
+
+test: deps-test build ctest ctest-san ctest-valgrind fuzz-check eunit ct dialyzer xref
+	@if [ "$(SYSTEM_TEST)" = 1 ]; then $(MAKE) --no-print-directory system-test; fi
+	@echo "make test: all passed"
+
+bench: build $(REL)/sysport_testhelper
+	bench/run
+
+clean:
+	$(REBAR) clean
+	rm -rf _build/c ports/obj
