@@ -4,6 +4,7 @@
 -module(sysport).
 
 -export([status/0, services/0, help/0]).
+%% Each service adds its shell functions on an -export line of its own here.
 
 -type service_info() :: #{service := atom(), pid := pid() | undefined,
                           status := map() | {error, term()}}.
