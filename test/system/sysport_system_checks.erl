@@ -172,7 +172,8 @@ append_records(Fd, Tell, N) ->
         0 ->
             ok = file:datasync(Fd),
             sysport_system_guest:fact(appended_synced, N),
-            Tell ! {synced, N};
+            Tell ! {synced, N},
+            ok;
         _ -> ok
     end,
     timer:sleep(5),

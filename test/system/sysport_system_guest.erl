@@ -60,9 +60,10 @@ run() ->
 %% Each check runs in its own process so that a crash, an exit or a hang
 %% is a FAIL line, never a silent stop of the whole run.
 run_check(Check, Ctx) ->
-    {Pid, Ref} = spawn_monitor(fun() -> exit({result, sysport_system_checks:Check(Ctx)}) end),
+    Runner = self(),
+    {Pid, Ref} = spawn_monitor(fun() -> Runner ! {self(), sysport_system_checks:Check(Ctx)} end),
     Result = receive
-                 {'DOWN', Ref, process, _, {result, R}} -> R;
+                 {Pid, R} -> erlang:demonitor(Ref, [flush]), R;
                  {'DOWN', Ref, process, _, Crash} -> {fail, Crash}
              after ?CHECK_TIMEOUT ->
                  exit(Pid, kill),

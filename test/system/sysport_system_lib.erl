@@ -18,10 +18,11 @@
 
 %% @doc Runs a shell command; returns its exit status and output
 %% (stdout and stderr).
--spec sh(iodata()) -> {non_neg_integer(), binary()}.
+-spec sh(unicode:chardata()) -> {non_neg_integer(), binary()}.
 sh(Cmd) ->
     Port = open_port({spawn_executable, "/bin/sh"},
-                     [{args, ["-c", Cmd]}, exit_status, binary, stderr_to_stdout, hide]),
+                     [{args, ["-c", unicode:characters_to_list(Cmd)]},
+                      exit_status, binary, stderr_to_stdout, hide]),
     collect(Port, []).
 
 collect(Port, Acc) ->
@@ -31,11 +32,11 @@ collect(Port, Acc) ->
     end.
 
 %% @doc Runs a command that must succeed; its output, else an error.
--spec sh_ok(iodata()) -> binary().
+-spec sh_ok(unicode:chardata()) -> binary().
 sh_ok(Cmd) ->
     case sh(Cmd) of
         {0, Out} -> Out;
-        {S, Out} -> error({command_failed, iolist_to_binary(Cmd), S, Out})
+        {S, Out} -> error({command_failed, unicode:characters_to_binary(Cmd), S, Out})
     end.
 
 %% @doc Polls Fun every 20 ms until it returns `{ok, V}' or `true'.
@@ -72,9 +73,9 @@ seeded_bytes(Seed, N) ->
     Bytes.
 
 %% @doc `modprobe' with parameters, e.g. `"i2c-stub chip_addr=0x48"'.
--spec modprobe(string()) -> ok.
+-spec modprobe(unicode:chardata()) -> ok.
 modprobe(ModuleAndParams) ->
-    _ = sh_ok("modprobe " ++ ModuleAndParams),
+    _ = sh_ok(["modprobe ", ModuleAndParams]),
     ok.
 
 %% @doc An LM75 on the i2c-stub bus, instantiated through `new_device'
