@@ -37,8 +37,10 @@ void kmsg_encode_record(ei_x_buff *x, const struct kmsg_record *rec)
 
 int kmsg_filter_decode(sp_dec *d, struct kmsg_filter *f)
 {
-    unsigned long long level, facility;
-    int arity, n;
+    unsigned long long level;
+    const char *facilities;
+    size_t n;
+    int arity;
 
     memset(f, 0, sizeof(*f));
     if (sp_dec_tuple(d, &arity) < 0 || arity != 3 || sp_dec_ulong(d, &f->since_seq) < 0 ||
@@ -49,14 +51,15 @@ int kmsg_filter_decode(sp_dec *d, struct kmsg_filter *f)
         f->any_facility = 1;
         return 0;
     }
-    if (sp_dec_list(d, &n) < 0)
+    /* One byte per facility: what the kernel stores is a u8. */
+    if (sp_dec_binary(d, &facilities, &n) < 0)
         return -1;
-    for (int i = 0; i < n; i++) {
-        if (sp_dec_ulong(d, &facility) < 0 || facility > 255)
-            return -1;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char facility = (unsigned char)facilities[i];
+
         f->facilities[facility / 8] |= (unsigned char)(1u << (facility % 8));
     }
-    return n > 0 ? sp_dec_list_tail(d) : 0;
+    return 0;
 }
 
 int kmsg_filter_match(const struct kmsg_filter *f, const struct kmsg_record *rec)

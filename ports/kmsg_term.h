@@ -25,7 +25,7 @@ struct kmsg_filter {
     unsigned char facilities[256 / 8]; /* bit set, when !any_facility */
 };
 
-/* {SinceSeq, MaxLevel, all | [Facility :: 0..255]} as sent by sysport_kmsg. */
+/* {SinceSeq, MaxLevel, all | <<Facility:8, ...>>} as sent by sysport_kmsg. */
 int kmsg_filter_decode(sp_dec *d, struct kmsg_filter *f);
 int kmsg_filter_match(const struct kmsg_filter *f, const struct kmsg_record *rec);
 

@@ -6,10 +6,10 @@
  * PATH is /dev/kmsg by default; a regular file is read as a kmsg file
  * (util-linux `dmesg -K`: records separated by NULs).
  *
- * Requests:
- *   {follow, AfterSeq}    -> ok; from now on every record with seq > AfterSeq
- *                            (-1: all) is sent as it arrives, in events
- *                            {records, WallOffsetUsec, [Record]}
+ * Casts:
+ *   {follow, AfterSeq}    from now on every record with seq > AfterSeq (-1:
+ *                         all) is sent as it arrives, in {records, ...} events
+ * Calls:
  *   {dmesg, {Since, MaxLevel, all | [Facility]}}
  *                         -> {ok, Binary}: the external term of the list of
  *                            records in the buffer now that pass the filter
@@ -210,11 +210,13 @@ static void pump(void)
         sp_timer_start(0, pump_file, NULL); /* the rest after pending calls */
 }
 
+/* /dev/kmsg polls POLLERR when the ring overwrote records not yet read:
+ * the next read says EPIPE and goes on at the oldest. Not an error here. */
 static void on_readable(int fd, short revents, void *ctx)
 {
     (void)fd, (void)ctx;
-    if (revents & (POLLERR | POLLNVAL))
-        stop_following(EIO);
+    if (revents & POLLNVAL)
+        stop_following(EBADF);
     else
         pump();
 }
@@ -225,18 +227,20 @@ static void pump_file(void *ctx)
     pump();
 }
 
-static enum sp_handled call_follow(unsigned long long id, sp_request *req)
+/* A cast: the owner sends it on every {ready, ...} and has nothing to wait
+ * for; a refusal is logged. */
+static enum sp_handled cast_follow(sp_request *req)
 {
     long long after;
 
     if (req->argc != 1 || sp_dec_long(&req->args, &after) < 0 || after < -1 || sp_request_end(req) < 0)
         return SP_BADARG;
     if (k.open_errno) {
-        sp_reply_errno(id, k.open_errno);
+        sp_log("error", "sysport_kmsg: cannot follow %s: %s", k.device, strerror(k.open_errno));
         return SP_HANDLED;
     }
     if (k.following) {
-        sp_reply_error(id, "already_following");
+        sp_log("warning", "sysport_kmsg: already following %s", k.device);
         return SP_HANDLED;
     }
     k.after_seq = after;
@@ -245,7 +249,6 @@ static enum sp_handled call_follow(unsigned long long id, sp_request *req)
         sp_timer_start(0, pump_file, NULL);
     else if (sp_watch(k.follow.fd, POLLIN, on_readable, NULL) < 0)
         sp_fatal(SP_EXIT_SOFTWARE, "sysport_kmsg: no watch slot left");
-    sp_reply_ok(id);
     return SP_HANDLED;
 }
 
@@ -297,16 +300,23 @@ static enum sp_handled call_dmesg(unsigned long long id, sp_request *req)
 
 static enum sp_handled handle_call(unsigned long long id, sp_request *req)
 {
-    if (strcmp(req->name, "follow") == 0)
-        return call_follow(id, req);
-    if (strcmp(req->name, "dmesg") == 0)
-        return call_dmesg(id, req);
-    return SP_UNKNOWN;
+    return strcmp(req->name, "dmesg") == 0 ? call_dmesg(id, req) : SP_UNKNOWN;
+}
+
+static enum sp_handled handle_cast(sp_request *req)
+{
+    return strcmp(req->name, "follow") == 0 ? cast_follow(req) : SP_UNKNOWN;
 }
 
 static int ready_info(ei_x_buff *x)
 {
-    int pairs = 3;
+    struct timespec now;
+    int pairs = 4;
+
+    /* Records stamped before this are the backlog found at start. */
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    ei_x_encode_atom(x, "monotonic_usec");
+    ei_x_encode_longlong(x, (long long)now.tv_sec * 1000000 + now.tv_nsec / 1000);
 
     ei_x_encode_atom(x, "device");
     sp_x_binary_str(x, k.device);
@@ -336,6 +346,7 @@ int main(int argc, char **argv)
         .capabilities = capabilities,
         .ready_info = ready_info,
         .call = handle_call,
+        .cast = handle_cast,
     };
     struct stat st;
 

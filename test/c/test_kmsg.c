@@ -329,15 +329,12 @@ static void filter(void)
     ei_x_buff x;
     sp_dec d;
 
-    /* {10, 4, [0, 23]} */
+    /* {10, 4, <<0, 23>>} */
     ei_x_new_with_version(&x);
     ei_x_encode_tuple_header(&x, 3);
     ei_x_encode_ulong(&x, 10);
     ei_x_encode_ulong(&x, 4);
-    ei_x_encode_list_header(&x, 2);
-    ei_x_encode_ulong(&x, 0);
-    ei_x_encode_ulong(&x, 23);
-    ei_x_encode_empty_list(&x);
+    ei_x_encode_binary(&x, "\0\x17", 2);
     CHECK_EQ(sp_dec_init(&d, x.buff, (size_t)x.index), 0);
     CHECK_EQ(kmsg_filter_decode(&d, &f), 0);
     CHECK(sp_dec_done(&d));
@@ -363,16 +360,27 @@ static void filter(void)
     CHECK_EQ(sp_dec_init(&d, x.buff, (size_t)x.index), 0);
     CHECK(kmsg_filter_decode(&d, &f) < 0);
     ei_x_free(&x);
-    /* {0, 7, [256]}: a facility out of range is refused. */
+    /* {0, 7, [1]}: facilities come as a binary, not a list. */
     ei_x_new_with_version(&x);
     ei_x_encode_tuple_header(&x, 3);
     ei_x_encode_ulong(&x, 0);
     ei_x_encode_ulong(&x, 7);
     ei_x_encode_list_header(&x, 1);
-    ei_x_encode_ulong(&x, 256);
+    ei_x_encode_ulong(&x, 1);
     ei_x_encode_empty_list(&x);
     CHECK_EQ(sp_dec_init(&d, x.buff, (size_t)x.index), 0);
     CHECK(kmsg_filter_decode(&d, &f) < 0);
+    ei_x_free(&x);
+    /* {0, 7, <<>>}: no facility at all matches nothing. */
+    ei_x_new_with_version(&x);
+    ei_x_encode_tuple_header(&x, 3);
+    ei_x_encode_ulong(&x, 0);
+    ei_x_encode_ulong(&x, 7);
+    ei_x_encode_binary(&x, "", 0);
+    CHECK_EQ(sp_dec_init(&d, x.buff, (size_t)x.index), 0);
+    CHECK_EQ(kmsg_filter_decode(&d, &f), 0);
+    CHECK_EQ(parse("4,10,1,-;m\n", &rec), KMSG_OK);
+    CHECK(!kmsg_filter_match(&f, &rec));
     ei_x_free(&x);
 }
 
