@@ -2,37 +2,56 @@
 
 #include <string.h>
 
-static void encode_span(ei_x_buff *x, const char *key, struct kmsg_span s)
+static void encode_span(ei_x_buff *x, struct kmsg_span s)
 {
-    ei_x_encode_atom(x, key);
     ei_x_encode_binary(x, s.ptr ? s.ptr : "", (long)s.len);
+}
+
+static void encode_optional(ei_x_buff *x, struct kmsg_span s)
+{
+    if (s.ptr)
+        ei_x_encode_binary(x, s.ptr, (long)s.len);
+    else
+        ei_x_encode_empty_list(x);
 }
 
 void kmsg_encode_record(ei_x_buff *x, const struct kmsg_record *rec)
 {
-    const char *facility = kmsg_facility_name(rec->facility);
+    int extras = rec->caller.ptr || rec->subsystem.ptr || rec->device.ptr;
 
-    ei_x_encode_map_header(x, 6 + (rec->caller.ptr != NULL) + (rec->subsystem.ptr != NULL) +
-                                  (rec->device.ptr != NULL));
-    ei_x_encode_atom(x, "seq");
+    ei_x_encode_tuple_header(x, extras ? 9 : 6);
     ei_x_encode_ulonglong(x, rec->seq);
-    ei_x_encode_atom(x, "facility");
-    if (facility)
-        ei_x_encode_atom(x, facility);
-    else
-        ei_x_encode_ulong(x, rec->facility);
-    ei_x_encode_atom(x, "level");
-    ei_x_encode_atom(x, kmsg_level_name(rec->level));
-    ei_x_encode_atom(x, "ts_usec");
+    ei_x_encode_ulong(x, rec->facility);
+    ei_x_encode_ulong(x, rec->level);
     ei_x_encode_ulonglong(x, rec->ts_usec);
-    encode_span(x, "flags", rec->flags);
-    encode_span(x, "message", rec->message);
-    if (rec->caller.ptr)
-        encode_span(x, "caller", rec->caller);
-    if (rec->subsystem.ptr)
-        encode_span(x, "subsystem", rec->subsystem);
-    if (rec->device.ptr)
-        encode_span(x, "device", rec->device);
+    encode_span(x, rec->flags);
+    encode_span(x, rec->message);
+    if (extras) {
+        encode_optional(x, rec->caller);
+        encode_optional(x, rec->subsystem);
+        encode_optional(x, rec->device);
+    }
+}
+
+int kmsg_x_nested_begin(ei_x_buff *x)
+{
+    static const char header[] = {ERL_BINARY_EXT, 0, 0, 0, 0};
+    int at = x->index + 1;
+
+    ei_x_append_buf(x, header, sizeof(header));
+    ei_x_encode_version(x);
+    return at;
+}
+
+void kmsg_x_nested_end(ei_x_buff *x, int at)
+{
+    unsigned len = (unsigned)(x->index - at - 4);
+    unsigned char *p = (unsigned char *)x->buff + at;
+
+    p[0] = (unsigned char)(len >> 24);
+    p[1] = (unsigned char)(len >> 16);
+    p[2] = (unsigned char)(len >> 8);
+    p[3] = (unsigned char)len;
 }
 
 int kmsg_filter_decode(sp_dec *d, struct kmsg_filter *f)

@@ -2,11 +2,13 @@
  * kmsg records as Erlang terms, and the filter of a dmesg request decoded
  * from one. No I/O.
  *
- * A record is the map
- *   #{seq := integer(), facility := atom() | integer(), level := logger:level(),
- *     ts_usec := integer(), flags := binary(), message := binary(),
- *     caller => binary(), subsystem => binary(), device => binary()}
- * with facility the util-linux name (kern, user, ..., local7) when it has one.
+ * On the wire a record is a tuple of numbers and binaries, which the VM
+ * decodes several times faster than a map with atom keys (sysport_kmsg
+ * builds the map):
+ *   {Seq, Facility, Level, TsUsec, Flags, Message}
+ *   {Seq, Facility, Level, TsUsec, Flags, Message, Caller, Subsystem, Device}
+ * the second when the kernel gave any of the last three; those it did not
+ * give are [].
  */
 #ifndef KMSG_TERM_H
 #define KMSG_TERM_H
@@ -17,6 +19,14 @@
 #include "sp_term.h"
 
 void kmsg_encode_record(ei_x_buff *x, const struct kmsg_record *rec);
+
+/* A binary holding an external term (version byte included), encoded in
+ * place: begin appends the binary's header and the version byte and returns
+ * where its length goes; encode the term; end fills the length in. The
+ * receiving process decodes it with binary_to_term/1 itself, so a big term
+ * is neither decoded by the port owner nor copied between processes. */
+int kmsg_x_nested_begin(ei_x_buff *x);
+void kmsg_x_nested_end(ei_x_buff *x, int at);
 
 struct kmsg_filter {
     unsigned long long since_seq; /* records with seq >= since_seq */

@@ -10,14 +10,17 @@
  *   {follow, AfterSeq}    from now on every record with seq > AfterSeq (-1:
  *                         all) is sent as it arrives, in {records, ...} events
  * Calls:
- *   {dmesg, {Since, MaxLevel, all | [Facility]}}
- *                         -> {ok, Binary}: the external term of the list of
- *                            records in the buffer now that pass the filter
- *                            (decoded by the caller, not by the port owner)
+ *   {dmesg, {Since, MaxLevel, all | <<Facility:8, ...>>}}
+ *                         -> {ok, Records}: the records in the buffer now that
+ *                            pass the filter
  * Events:
- *   {records, WallOffsetUsec, [Record]}  WallOffsetUsec = CLOCK_REALTIME -
+ *   {records, WallOffsetUsec, Records}  WallOffsetUsec = CLOCK_REALTIME -
  *                            CLOCK_MONOTONIC when the batch was read
  *   {rejected, Reason, Excerpt}          a record that does not parse
+ *
+ * Records is a binary holding the external term of a list of records (see
+ * kmsg_term.h), decoded by whoever uses them: the port owner passes the
+ * binary on without decoding and copying the list between processes.
  *
  * The helper keeps no delivery state: sysport_kmsg (Erlang) remembers the
  * last seq delivered, tells it to every new helper, and turns seq gaps into
@@ -27,6 +30,7 @@
 #include <err.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/klog.h>
@@ -40,7 +44,7 @@
 
 /* Records per {records, ...} event: big enough to amortise the frame and
  * the Erlang message, small enough to keep calls answered during a flood. */
-#define FOLLOW_BATCH 512
+#define FOLLOW_BATCH 256
 /* A kmsg file larger than this is refused. */
 #define KMSG_FILE_MAX (64u << 20)
 #define EXCERPT_MAX 256
@@ -164,6 +168,16 @@ static void stop_following(int err)
     k.following = 0;
 }
 
+/* Appends a record to a list being built (the encoding is at most about
+ * twice the raw record). */
+static void append_record(ei_x_buff *list, const struct kmsg_record *rec, size_t raw_len)
+{
+    if (sp_x_reserve(list, 2 * raw_len + 64) < 0)
+        sp_fatal(SP_EXIT_OSERR, "sysport_kmsg: out of memory");
+    ei_x_encode_list_header(list, 1);
+    kmsg_encode_record(list, rec);
+}
+
 static void pump_file(void *ctx);
 
 /* Reads up to FOLLOW_BATCH records into one event. */
@@ -173,12 +187,13 @@ static void pump(void)
     struct kmsg_record rec;
     const char *raw;
     size_t len;
-    int n = 0, r = 0;
+    int n = 0, r = 0, at;
 
     sp_event_begin(&x);
     ei_x_encode_tuple_header(&x, 3);
     ei_x_encode_atom(&x, "records");
     ei_x_encode_longlong(&x, wall_offset_usec());
+    at = kmsg_x_nested_begin(&x);
     while (n < FOLLOW_BATCH && (r = source_next(&k.follow, &raw, &len)) != 0) {
         enum kmsg_parse_status status;
 
@@ -194,15 +209,16 @@ static void pump(void)
         }
         if (k.after_seq >= 0 && rec.seq <= (unsigned long long)k.after_seq)
             continue;
-        ei_x_encode_list_header(&x, 1);
-        kmsg_encode_record(&x, &rec);
+        append_record(&x, &rec, len);
         n++;
     }
-    ei_x_encode_empty_list(&x);
-    if (n > 0)
+    if (n > 0) {
+        ei_x_encode_empty_list(&x);
+        kmsg_x_nested_end(&x, at);
         sp_send(&x);
-    else
+    } else {
         ei_x_free(&x);
+    }
 
     if (r < 0)
         stop_following(errno);
@@ -252,20 +268,19 @@ static enum sp_handled cast_follow(sp_request *req)
     return SP_HANDLED;
 }
 
-/* The whole buffer, filtered, as one binary holding the external term of the
- * list: the caller decodes it, so the records are not copied again between
- * Erlang processes. A flood cannot keep this reading forever: it stops after
- * twice as many records as the ring can hold (one per 32 bytes at most). */
+/* The whole buffer, filtered. A flood cannot keep this reading forever: it
+ * stops after twice as many records as the ring can hold (one per 32 bytes
+ * at most). */
 static enum sp_handled call_dmesg(unsigned long long id, sp_request *req)
 {
     struct kmsg_filter filter;
     struct kmsg_record rec;
     struct source s;
-    ei_x_buff list, x;
+    ei_x_buff x;
     const char *raw;
     size_t len;
     long long limit = k.buffer_size > 0 ? 2LL * (k.buffer_size / 32) : -1;
-    int r;
+    int r, at;
 
     if (req->argc != 1 || kmsg_filter_decode(&req->args, &filter) < 0 || sp_request_end(req) < 0)
         return SP_BADARG;
@@ -273,27 +288,25 @@ static enum sp_handled call_dmesg(unsigned long long id, sp_request *req)
         sp_reply_errno(id, errno);
         return SP_HANDLED;
     }
-    ei_x_new_with_version(&list);
+    sp_reply_ok_begin(&x, id);
+    at = kmsg_x_nested_begin(&x);
     while (limit != 0 && (r = source_next(&s, &raw, &len)) != 0) {
         if (r < 0) {
             if (errno == EPIPE)
                 continue;
             sp_reply_errno(id, errno);
-            ei_x_free(&list);
+            ei_x_free(&x);
             source_close(&s);
             return SP_HANDLED;
         }
         limit--;
         if (kmsg_parse(raw, len, k.text, &rec) != KMSG_OK || !kmsg_filter_match(&filter, &rec))
             continue;
-        ei_x_encode_list_header(&list, 1);
-        kmsg_encode_record(&list, &rec);
+        append_record(&x, &rec, len);
     }
     source_close(&s);
-    ei_x_encode_empty_list(&list);
-    sp_reply_ok_begin(&x, id);
-    ei_x_encode_binary(&x, list.buff, list.index);
-    ei_x_free(&list);
+    ei_x_encode_empty_list(&x);
+    kmsg_x_nested_end(&x, at);
     sp_send(&x);
     return SP_HANDLED;
 }
@@ -351,6 +364,12 @@ int main(int argc, char **argv)
     struct stat st;
 
     sp_init(helper.name);
+#ifdef __GLIBC__
+    /* The frames of a dmesg reply or a batch are big and short-lived: give
+     * them back to the system when freed instead of letting glibc's dynamic
+     * threshold keep them in the heap (and in the RSS) for good. */
+    mallopt(M_MMAP_THRESHOLD, 64 * 1024);
+#endif
     for (int i = 1; i < argc; i++) {
         if (strncmp(argv[i], "--device=", 9) == 0 && argv[i][9])
             k.device = argv[i] + 9;

@@ -7,6 +7,7 @@
 
 #include "kmsg_record.h"
 #include "kmsg_term.h"
+#include "sp_proto.h"
 #include "sp_test.h"
 
 #define FIXTURES "test/fixtures/kmsg/"
@@ -279,46 +280,93 @@ static void file_splitting(void)
     CHECK(!kmsg_file_next("", 0, &off, &rec, &len));
 }
 
-/* Walks the encoded map: returns the number of pairs and checks the keys. */
+static void check_binary(sp_dec *d, const char *expected, size_t n)
+{
+    const char *bytes;
+    size_t len;
+
+    CHECK(sp_dec_binary(d, &bytes, &len) == 0 && len == n && memcmp(bytes, expected, n) == 0);
+}
+
 static void encoded_record(void)
 {
     struct kmsg_record rec;
     ei_x_buff x;
     sp_dec d;
-    char key[MAXATOMLEN_UTF8], atom[MAXATOMLEN_UTF8];
-    const char *bytes;
-    size_t len;
     unsigned long long u;
-    int pairs;
+    int arity, n;
 
-    CHECK_EQ(parse("2047,5,6,-,caller=T9;m\\x00\n SUBSYSTEM=s\n DEVICE=d\n", &rec), KMSG_OK);
+    /* {Seq, Facility, Level, Ts, Flags, Message, Caller, Subsystem, Device} */
+    CHECK_EQ(parse("2047,5,6,-,caller=T9;m\\x00\n DEVICE=d\n", &rec), KMSG_OK);
     ei_x_new_with_version(&x);
     kmsg_encode_record(&x, &rec);
     CHECK_EQ(sp_dec_init(&d, x.buff, (size_t)x.index), 0);
-    CHECK_EQ(sp_dec_map(&d, &pairs), 0);
-    CHECK_EQ(pairs, 9);
-    for (int i = 0; i < pairs; i++) {
-        CHECK_EQ(sp_dec_atom(&d, key), 0);
-        if (strcmp(key, "seq") == 0)
-            CHECK(sp_dec_ulong(&d, &u) == 0 && u == 5);
-        else if (strcmp(key, "facility") == 0)
-            CHECK(sp_dec_ulong(&d, &u) == 0 && u == 255); /* no name: a number */
-        else if (strcmp(key, "level") == 0)
-            CHECK(sp_dec_atom(&d, atom) == 0 && strcmp(atom, "debug") == 0);
-        else if (strcmp(key, "message") == 0)
-            CHECK(sp_dec_binary(&d, &bytes, &len) == 0 && len == 2 && memcmp(bytes, "m\0", 2) == 0);
-        else
-            CHECK_EQ(sp_dec_skip(&d), 0);
-    }
+    CHECK(sp_dec_tuple(&d, &arity) == 0 && arity == 9);
+    CHECK(sp_dec_ulong(&d, &u) == 0 && u == 5);
+    CHECK(sp_dec_ulong(&d, &u) == 0 && u == 255);
+    CHECK(sp_dec_ulong(&d, &u) == 0 && u == 7);
+    CHECK(sp_dec_ulong(&d, &u) == 0 && u == 6);
+    check_binary(&d, "-", 1);
+    check_binary(&d, "m\0", 2);
+    check_binary(&d, "T9", 2);
+    CHECK(sp_dec_list(&d, &n) == 0 && n == 0); /* no subsystem */
+    check_binary(&d, "d", 1);
     CHECK(sp_dec_done(&d));
     ei_x_free(&x);
 
+    /* Without caller and dictionary: six elements; no flags: empty. */
     CHECK_EQ(parse("14,5,6;m\n", &rec), KMSG_OK);
     ei_x_new_with_version(&x);
     kmsg_encode_record(&x, &rec);
     CHECK_EQ(sp_dec_init(&d, x.buff, (size_t)x.index), 0);
-    CHECK_EQ(sp_dec_map(&d, &pairs), 0);
-    CHECK_EQ(pairs, 6); /* no caller, subsystem or device */
+    CHECK(sp_dec_tuple(&d, &arity) == 0 && arity == 6);
+    for (int i = 0; i < 4; i++)
+        CHECK_EQ(sp_dec_skip(&d), 0);
+    check_binary(&d, "", 0);
+    check_binary(&d, "m", 1);
+    CHECK(sp_dec_done(&d));
+    ei_x_free(&x);
+}
+
+/* {records, <<131, [Record]>>}: the inner term is a binary the receiver
+ * decodes itself. */
+static void nested_term(void)
+{
+    struct kmsg_record rec;
+    ei_x_buff x;
+    sp_dec d, inner;
+    const char *bytes;
+    size_t len;
+    int arity, n, at;
+
+    CHECK_EQ(parse("6,77,1,-;nested\n", &rec), KMSG_OK);
+    ei_x_new_with_version(&x);
+    ei_x_encode_tuple_header(&x, 2);
+    ei_x_encode_atom(&x, "records");
+    at = kmsg_x_nested_begin(&x);
+    for (int i = 0; i < 300; i++) {
+        CHECK_EQ(sp_x_reserve(&x, 64), 0);
+        ei_x_encode_list_header(&x, 1);
+        kmsg_encode_record(&x, &rec);
+    }
+    ei_x_encode_empty_list(&x);
+    kmsg_x_nested_end(&x, at);
+    ei_x_encode_atom(&x, "after"); /* the length ends the binary where it should */
+
+    CHECK_EQ(sp_dec_init(&d, x.buff, (size_t)x.index), 0);
+    CHECK(sp_dec_tuple(&d, &arity) == 0 && arity == 2);
+    CHECK_EQ(sp_dec_atom_is(&d, "records"), 0);
+    CHECK_EQ(sp_dec_binary(&d, &bytes, &len), 0);
+    CHECK_EQ(sp_dec_atom_is(&d, "after"), 0);
+    CHECK(sp_dec_done(&d));
+    CHECK_EQ(sp_dec_init(&inner, bytes, len), 0);
+    for (n = 0; n < 300 && sp_dec_list(&inner, &arity) == 0 && arity == 1; n++)
+        CHECK(sp_dec_tuple(&inner, &arity) == 0 && arity == 6 && sp_dec_skip(&inner) == 0 &&
+              sp_dec_skip(&inner) == 0 && sp_dec_skip(&inner) == 0 && sp_dec_skip(&inner) == 0 &&
+              sp_dec_skip(&inner) == 0 && sp_dec_skip(&inner) == 0);
+    CHECK_EQ(n, 300);
+    CHECK_EQ(sp_dec_list_tail(&inner), 0);
+    CHECK(sp_dec_done(&inner));
     ei_x_free(&x);
 }
 
@@ -398,6 +446,7 @@ int main(void)
     RUN(fixture_extensions);
     RUN(fixture_malformed);
     RUN(encoded_record);
+    RUN(nested_term);
     RUN(filter);
     return sp_test_report("test_kmsg");
 }
