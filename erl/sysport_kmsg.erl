@@ -153,11 +153,11 @@ unsubscribe() ->
     call({unsubscribe, self()}).
 
 %% @doc `helper' (the helper's stats), `device', `available' (and `error'
-%% when not), `last_seq' (-1 before the first record), `delivered',
-%% `missed', `rejected' (records that did not parse), `forwarded' and
-%% `not_forwarded' (to logger, over the burst limit), `subscribers',
-%% `seq_file' and `resume' (fresh | resumed | other_boot | corrupt |
-%% disabled | {error, Reason}).
+%% when not), `buffer_size' (the kernel ring's bytes), `last_seq' (-1 before
+%% the first record), `delivered', `missed', `rejected' (records that did
+%% not parse), `forwarded' and `not_forwarded' (to logger, over the burst
+%% limit), `subscribers', `seq_file', `resume' (fresh | resumed | other_boot
+%% | corrupt | disabled | {error, Reason}) and `resumed_after_seq'.
 -spec status() -> {ok, map()} | {error, term()}.
 status() ->
     call(status).

@@ -158,14 +158,11 @@ static long long wall_offset_usec(void)
     return ((long long)real.tv_sec - mono.tv_sec) * 1000000 + (real.tv_nsec - mono.tv_nsec) / 1000;
 }
 
-static void stop_following(int err)
+/* The owner restarts the helper with backoff, and the new one resumes after
+ * the last record delivered: the way to heal a read that fails. */
+static _Noreturn void read_failed(int err)
 {
-    if (k.follow.fd >= 0)
-        sp_unwatch(k.follow.fd);
-    if (err)
-        sp_log("error", "sysport_kmsg: reading %s: %s; no more records until restarted", k.device,
-               strerror(err));
-    k.following = 0;
+    sp_fatal(SP_EXIT_IO, "sysport_kmsg: reading %s: %s", k.device, strerror(err));
 }
 
 /* Appends a record to a list being built (the encoding is at most about
@@ -187,7 +184,7 @@ static void pump(void)
     struct kmsg_record rec;
     const char *raw;
     size_t len;
-    int n = 0, r = 0, at;
+    int n = 0, r = 0, read_err = 0, at;
 
     sp_event_begin(&x);
     ei_x_encode_tuple_header(&x, 3);
@@ -200,6 +197,7 @@ static void pump(void)
         if (r < 0) {
             if (errno == EPIPE)
                 continue;
+            read_err = errno;
             break;
         }
         status = kmsg_parse(raw, len, k.text, &rec);
@@ -220,9 +218,9 @@ static void pump(void)
         ei_x_free(&x);
     }
 
-    if (r < 0)
-        stop_following(errno);
-    else if (r > 0 && k.is_file)
+    if (read_err)
+        read_failed(read_err); /* after sending what was read */
+    if (r > 0 && k.is_file)
         sp_timer_start(0, pump_file, NULL); /* the rest after pending calls */
 }
 
@@ -232,9 +230,8 @@ static void on_readable(int fd, short revents, void *ctx)
 {
     (void)fd, (void)ctx;
     if (revents & POLLNVAL)
-        stop_following(EBADF);
-    else
-        pump();
+        read_failed(EBADF);
+    pump();
 }
 
 static void pump_file(void *ctx)
