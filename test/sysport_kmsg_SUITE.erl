@@ -17,7 +17,7 @@
          logger_burst_limit/1, kmsg_file_records/1, kmsg_file_malformed/1, shell_dmesg/1,
          overrun_reports_exact_gap/1, kill9_delivers_every_seq_once/1,
          resumes_across_vm_restart/1, seq_file_of_another_boot_or_corrupt/1,
-         absent_device_reported/1, bad_options/1]).
+         absent_device_reported/1, bad_options/1, helper_valgrind_clean/1]).
 
 -define(PEER, sysport_kmsg_peer).
 -define(FILTER_ID, sysport_kmsg_suite_no_kernel).
@@ -27,7 +27,8 @@ all() ->
      logger_levels_and_metadata, logger_time_is_kernel_time, logger_burst_limit,
      kmsg_file_records, kmsg_file_malformed, shell_dmesg, overrun_reports_exact_gap,
      kill9_delivers_every_seq_once, resumes_across_vm_restart,
-     seq_file_of_another_boot_or_corrupt, absent_device_reported, bad_options].
+     seq_file_of_another_boot_or_corrupt, absent_device_reported, bad_options,
+     helper_valgrind_clean].
 
 init_per_suite(Config) ->
     case file:open("/dev/kmsg", [read, write, raw]) of
@@ -668,3 +669,37 @@ bad_options(_Config) ->
     ?assertEqual(undefined, whereis(sysport_kmsg)),
     ?assertEqual({error, {bad_option, colour}}, sysport_kmsg:subscribe(#{colour => red})),
     ?assertEqual({error, {bad_value, level, 3}}, sysport_kmsg:subscribe(#{level => 3})).
+
+%% The release build of the helper under valgrind, on the real log and on
+%% the fixtures: any error or definite leak makes it exit 99.
+helper_valgrind_clean(Config) ->
+    case os:find_executable("valgrind") of
+        false -> ct:fail("valgrind not installed");
+        _ -> ok
+    end,
+    Helper = filename:join([sysport_test_lib:project_root(), "priv", "sysport_kmsg"]),
+    Fixture = fun(Name) -> filename:join(?config(fixtures, Config), Name) end,
+    M = marker(),
+    lists:foreach(
+      fun(Device) ->
+              {ok, P} = sysport_port:start_link(
+                          #{helper => Helper, args => ["--device=" ++ Device], ready_timeout => 30000,
+                            backoff_min => 60000,
+                            wrapper => ["valgrind", "-q", "--error-exitcode=99", "--leak-check=full",
+                                        "--errors-for-leak-kinds=definite"]}),
+              {ok, All} = sysport_port:call(P, {dmesg, {0, 7, all}}, 30000),
+              ?assert(length(binary_to_term(All)) > 1),
+              {ok, _} = sysport_port:call(P, {dmesg, {0, 4, <<0, 1, 23>>}}, 30000),
+              ?assertEqual({error, badarg}, sysport_port:call(P, {dmesg, {0, 8, all}}, 30000)),
+              ok = sysport_port:cast(P, {follow, 0}),
+              Device =:= "/dev/kmsg" andalso ?PEER:inject([<<"<14>", M/binary, " valgrind\n">>]),
+              receive {sysport_port, P, {event, {records, _, _}}} -> ok
+              after 30000 -> ct:fail({no_records, Device})
+              end,
+              #{os_pid := OsPid} = sysport_port:stats(P),
+              os:cmd("kill -TERM " ++ integer_to_list(OsPid)),
+              receive {sysport_port, P, {exited, Status}} -> ?assertEqual({exit, 0}, Status)
+              after 30000 -> ct:fail({no_exit, Device})
+              end,
+              sysport_port:stop(P)
+      end, ["/dev/kmsg", Fixture("kernel.kmsg"), Fixture("malformed.kmsg"), Fixture("extensions.kmsg")]).
