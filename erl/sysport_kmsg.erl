@@ -441,8 +441,11 @@ valid(logger_burst_window_ms, V) -> is_integer(V) andalso V > 0;
 valid(_, _) -> unknown.
 
 is_filename(V) ->
-    (is_binary(V) orelse is_list(V)) andalso V =/= [] andalso V =/= <<>> andalso
-        is_binary(unicode:characters_to_binary(V)).
+    try unicode:characters_to_binary(V) of
+        <<>> -> false;
+        Bin -> is_binary(Bin)
+    catch error:badarg -> false
+    end.
 
 %% {MaxLevel, all | [Facility]}
 compile_filter(Filter) ->

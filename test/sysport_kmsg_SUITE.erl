@@ -665,6 +665,8 @@ bad_options(_Config) ->
     ?assertEqual({error, {bad_value, logger_burst_limit, 0}},
                  sysport_kmsg:start_link(#{logger_burst_limit => 0})),
     ?assertEqual({error, {bad_value, seq_file, ""}}, sysport_kmsg:start_link(#{seq_file => ""})),
+    ?assertEqual({error, {bad_value, device, [dev]}}, sysport_kmsg:start_link(#{device => [dev]})),
+    ?assertEqual({error, {bad_value, device, 42}}, sysport_kmsg:start_link(#{device => 42})),
     ?assertEqual({error, {bad_value, logger, yes}}, sysport_kmsg:start_link(#{logger => yes})),
     ?assertEqual(undefined, whereis(sysport_kmsg)),
     ?assertEqual({error, {bad_option, colour}}, sysport_kmsg:subscribe(#{colour => red})),
