@@ -48,6 +48,9 @@
 /* A kmsg file larger than this is refused. */
 #define KMSG_FILE_MAX (64u << 20)
 #define EXCERPT_MAX 256
+/* Allocations this big are mmapped and unmapped when freed (glibc). */
+#define MMAP_THRESHOLD (64 * 1024)
+#define DMESG_INITIAL_RESERVE (2 * MMAP_THRESHOLD)
 #define SYSLOG_ACTION_SIZE_BUFFER 10
 
 /* Where records come from: the character device, or a kmsg file held in
@@ -286,6 +289,10 @@ static enum sp_handled call_dmesg(unsigned long long id, sp_request *req)
         return SP_HANDLED;
     }
     sp_reply_ok_begin(&x, id);
+    /* Past the mmap threshold from the start: the reply never touches the
+     * heap, and its pages go back to the system once it is sent. */
+    if (sp_x_reserve(&x, DMESG_INITIAL_RESERVE) < 0)
+        sp_fatal(SP_EXIT_OSERR, "sysport_kmsg: out of memory");
     at = kmsg_x_nested_begin(&x);
     while (limit != 0 && (r = source_next(&s, &raw, &len)) != 0) {
         if (r < 0) {
@@ -364,8 +371,9 @@ int main(int argc, char **argv)
 #ifdef __GLIBC__
     /* The frames of a dmesg reply or a batch are big and short-lived: give
      * them back to the system when freed instead of letting glibc's dynamic
-     * threshold keep them in the heap (and in the RSS) for good. */
-    mallopt(M_MMAP_THRESHOLD, 64 * 1024);
+     * thresholds keep them in the heap (and in the RSS) for good. */
+    mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD);
+    mallopt(M_TRIM_THRESHOLD, MMAP_THRESHOLD);
 #endif
     for (int i = 1; i < argc; i++) {
         if (strncmp(argv[i], "--device=", 9) == 0 && argv[i][9])
