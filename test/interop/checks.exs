@@ -20,3 +20,15 @@ check.("port owner", fn ->
 end)
 
 check.("sysport.status", fn -> :ok = :sysport.status() end)
+
+check.("kmsg", fn ->
+  {:ok, records} = :sysport_kmsg.dmesg()
+  true = records != []
+  %{seq: seq, level: level, message: msg} = List.last(records)
+  true = is_integer(seq) and is_atom(level) and is_binary(msg)
+  {:ok, []} = :sysport_kmsg.dmesg(%{since_seq: seq + 1_000_000_000})
+  :ok = :sysport_kmsg.subscribe()
+  :ok = :sysport_kmsg.unsubscribe()
+  {:ok, %{last_seq: _, missed: _}} = :sysport_kmsg.status()
+  {:error, _} = :sysport_kmsg.dmesg(%{level: :not_a_level})
+end)
