@@ -240,7 +240,8 @@ int kv_env_apply(kv_env *env, const kv_entry *puts, size_t nputs, const kv_entry
 
     if (!before)
         return -1;
-    memcpy(before, env->entries, before_n * sizeof(*before));
+    if (before_n)
+        memcpy(before, env->entries, before_n * sizeof(*before));
     for (size_t i = 0; i < nputs; i++)
         if (kv_env_add(env, puts[i].key, puts[i].key_len, puts[i].val, puts[i].val_len) < 0) {
             free(before);

@@ -322,7 +322,8 @@ static int mark_obsolete(kv_store *s, int old, kv_write_error *e)
 
 int kv_store_write(kv_store *s, const kv_env *env, kv_write_error *e)
 {
-    int target = s->scheme == KV_SCHEME_SINGLE ? 0 : s->current == 0 ? 1 : 0;
+    /* With no valid copy, copy 0 counts as current (as in fw_env). */
+    int target = s->scheme == KV_SCHEME_SINGLE ? 0 : s->current == 1 ? 0 : 1;
     int old = s->current;
     size_t size = s->cfg->loc[0].size, hdr = kv_header_size(s->scheme);
     uint8_t *img = malloc(size);
