@@ -274,8 +274,8 @@ handle_call(validate_firmware, _From, St) ->
         Error -> {reply, Error, St}
     end;
 handle_call(reload, _From, St) ->
-    St1 = load(St),
-    {reply, case St1#st.health of ok -> ok; Error -> Error end, St1};
+    {Result, St1} = load(St),
+    {reply, Result, St1};
 handle_call(recover, _From, St) ->
     recover(St);
 handle_call(status, _From, St) ->
@@ -294,7 +294,8 @@ handle_cast(_Msg, St) ->
 -spec handle_info(term(), #st{}) -> {noreply, #st{}} | {stop, term(), #st{}}.
 handle_info({sysport_port, Port, {ready, _Info}}, #st{port = Port} = St) ->
     %% After every (re)start: the env may have changed while it was down.
-    {noreply, load(St)};
+    {_, St1} = load(St),
+    {noreply, St1};
 handle_info({sysport_port, Port, _}, #st{port = Port} = St) ->
     {noreply, St};
 handle_info({'DOWN', _, process, Pid, _}, St) ->
@@ -331,20 +332,27 @@ lookup(K, Env) ->
 helper(#st{port = Port, opts = #{timeout := Timeout}}, Request) ->
     sysport_port:call(Port, Request, Timeout).
 
+%% Reads the env again: the result, and the state with it.
 load(St) ->
     case helper(St, load) of
-        {ok, Snapshot} -> snapshot(Snapshot, St);
-        {error, {corrupt_env, _} = Corrupt} -> St#st{health = {error, Corrupt}};
-        {error, {bad_config, _} = Bad} -> St#st{health = {error, Bad}};
-        {error, Reason} -> St#st{health = {error, Reason}, last_error = Reason}
+        {ok, Snapshot} ->
+            {ok, snapshot(Snapshot, St)};
+        {error, {What, _} = Reason} = Error when What =:= corrupt_env; What =:= unreadable; What =:= bad_config ->
+            {Error, St#st{health = Error, last_error = Reason}};
+        {error, Reason} = Error when St#st.health =:= starting ->
+            {Error, St#st{health = Error, last_error = Reason}};
+        {error, Reason} = Error ->
+            %% A passing failure (a lock held too long, the helper
+            %% restarting) says nothing new about the env.
+            {Error, St#st{last_error = Reason}}
     end.
 
 update(Puts, Deletes, St) ->
     case helper(St, {update, Puts, Deletes}) of
         {ok, Snapshot} ->
             {reply, ok, snapshot(Snapshot, St)};
-        {error, {corrupt_env, _} = Corrupt} = Error ->
-            {reply, Error, St#st{health = Error, last_error = Corrupt}};
+        {error, {Unusable, _} = Reason} = Error when Unusable =:= corrupt_env; Unusable =:= unreadable ->
+            {reply, Error, St#st{health = Error, last_error = Reason}};
         {error, Reason} = Error ->
             {reply, Error, St#st{last_error = Reason}}
     end.

@@ -341,7 +341,10 @@ int kv_store_write(kv_store *s, const kv_env *env, kv_write_error *e)
         free(img);
         return -1;
     }
-    free(c->img);
+    if (!c->read)
+        c->read = c->img;
+    else
+        free(c->img);
     c->img = img;
     c->status = KV_COPY_VALID;
     c->flags = kv_image_flags(img, s->scheme);
@@ -358,6 +361,7 @@ void kv_store_release(kv_store *s)
         const kv_location *loc = s->copy[i].loc;
 
         free(s->copy[i].img);
+        free(s->copy[i].read);
         memset(&s->copy[i], 0, sizeof(s->copy[i]));
         s->copy[i].loc = loc;
     }

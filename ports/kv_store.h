@@ -42,7 +42,9 @@ typedef struct kv_copy {
     unsigned long unit, sectors; /* MTD erase geometry */
     uint32_t stored_crc, computed_crc;
     uint8_t flags;
-    uint8_t *img; /* loc->size bytes once read */
+    uint8_t *img;  /* loc->size bytes once read */
+    uint8_t *read; /* the image as read, once a write replaced img: entries
+                      parsed from it stay valid until kv_store_release */
 } kv_copy;
 
 typedef struct kv_store {

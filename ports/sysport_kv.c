@@ -17,7 +17,7 @@
  * Snapshot = #{env := [{K, V}] (sorted, one per key), action := none |
  *   written | repaired | defaults, current := 0 | 1 | none, scheme, flags,
  *   copies := [CopyInfo], skipped, duplicates, unterminated, lock}
- * Errors: {corrupt_env, [CopyInfo]}, {invalid_key, K}, {invalid_value, K},
+ * Errors: {corrupt_env, [CopyInfo]}, {unreadable, [CopyInfo]}, {invalid_key, K}, {invalid_value, K},
  *   no_space, lock_timeout, {write_failed, #{copy, device, step, reason}}.
  */
 #include <err.h>
@@ -110,15 +110,22 @@ static void reply_snapshot(unsigned long long id, const kv_store *s, const kv_en
     sp_send(&x);
 }
 
+/* No valid copy: {corrupt_env, Copies} when a copy was read and failed its
+ * checks, {unreadable, Copies} when none could be read at all (an absent
+ * device, a bad layout). */
 static void reply_corrupt(unsigned long long id, const kv_store *s)
 {
+    const char *why = "unreadable";
     ei_x_buff x;
 
+    for (int i = 0; i < s->cfg->copies; i++)
+        if (s->copy[i].status == KV_COPY_BAD_CRC || s->copy[i].status == KV_COPY_SHORT)
+            why = "corrupt_env";
     sp_reply_begin(&x, id);
     ei_x_encode_tuple_header(&x, 2);
     ei_x_encode_atom(&x, "error");
     ei_x_encode_tuple_header(&x, 2);
-    ei_x_encode_atom(&x, "corrupt_env");
+    ei_x_encode_atom(&x, why);
     kv_encode_copies(&x, s);
     sp_send(&x);
 }

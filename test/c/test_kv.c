@@ -448,6 +448,40 @@ static void test_store_on_files(void)
     rmdir(dir);
 }
 
+/* A single env is rewritten in place, while the entries being written
+ * still point into the image read from it. */
+static void test_store_single_in_place(void)
+{
+    char path[] = "/tmp/test_kv_single_XXXXXX";
+    int fd = mkstemp(path);
+    kv_config cfg = {.copies = 1};
+    kv_store s;
+    kv_env env;
+    kv_write_error e;
+    uint8_t img[256];
+
+    memset(img, 0, sizeof(img));
+    memcpy(img + 4, "a=1\0b=2\0", 8);
+    kv_image_seal(img, sizeof(img), KV_SCHEME_SINGLE, 0);
+    CHECK(pwrite(fd, img, sizeof(img), 0) == (ssize_t)sizeof(img));
+    close(fd);
+    strcpy(cfg.loc[0].device, path);
+    cfg.loc[0].size = sizeof(img);
+    kv_store_init(&s, &cfg, 0);
+    CHECK_EQ(kv_store_read(&s), 0);
+    CHECK_EQ(s.current, 0);
+    kv_env_init(&env);
+    kv_env_parse(&env, s.copy[0].img + 4, sizeof(img) - 4);
+    kv_env_normalize(&env);
+    CHECK_EQ(kv_store_write(&s, &env, &e), 0);
+    CHECK_EQ(kv_store_write(&s, &env, &e), 0);
+    CHECK(entry_is(&env.entries[1], "b", "2"));
+    CHECK_MEM(s.copy[0].img + 4, "a=1\0b=2\0\0", 9);
+    kv_env_free(&env);
+    kv_store_release(&s);
+    unlink(path);
+}
+
 static void test_store_layout_errors(void)
 {
     kv_config cfg = {.copies = 2};
@@ -484,6 +518,7 @@ int main(void)
     RUN(test_mtd_plan);
     RUN(test_mtd_io_on_file);
     RUN(test_store_on_files);
+    RUN(test_store_single_in_place);
     RUN(test_store_layout_errors);
     return sp_test_report("test_kv");
 }
