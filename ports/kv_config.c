@@ -1,50 +1,75 @@
 #include "kv_config.h"
 
-#include <errno.h>
+#include <limits.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "kv_env.h"
 
 #define MAX_FIELDS 6
-#define FIELD_MAX 64
 
 static int is_blank(char c)
 {
     return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f';
 }
 
-/* Copies a numeric field to a NUL-terminated buffer for strto*. */
-static int field_str(const char *f, size_t len, char out[FIELD_MAX])
+static int digit_value(char c)
 {
-    if (len == 0 || len >= FIELD_MAX)
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return 99;
+}
+
+/* Digits in `base`, with an optional 0x/0X before hex ones; base 0 picks
+ * it as C does (0x hex, leading 0 octal, else decimal). The whole field
+ * must be digits, and the value at most `max`. */
+static int parse_unsigned(const char *f, size_t len, int base, unsigned long long max, unsigned long long *v)
+{
+    size_t i = 0;
+
+    if ((base == 0 || base == 16) && len > 2 && f[0] == '0' && (f[1] == 'x' || f[1] == 'X')) {
+        base = 16;
+        i = 2;
+    } else if (base == 0) {
+        base = len > 1 && f[0] == '0' ? 8 : 10;
+    }
+    if (i == len)
         return -1;
-    memcpy(out, f, len);
-    out[len] = '\0';
+    *v = 0;
+    for (; i < len; i++) {
+        int d = digit_value(f[i]);
+
+        if (d >= base || *v > (max - (unsigned long long)d) / (unsigned long long)base)
+            return -1;
+        *v = *v * (unsigned long long)base + (unsigned long long)d;
+    }
     return 0;
 }
 
+/* Without strtoll: the C library's number parsing consults the locale. */
 static int parse_offset(const char *f, size_t len, long long *v)
 {
-    char s[FIELD_MAX], *end;
+    int negative = len > 0 && f[0] == '-';
+    unsigned long long u;
 
-    if (field_str(f, len, s) < 0)
+    if (parse_unsigned(f + negative, len - (size_t)negative, 0, (unsigned long long)LLONG_MAX, &u) < 0)
         return -1;
-    errno = 0;
-    *v = strtoll(s, &end, 0);
-    return errno || *end ? -1 : 0;
+    *v = negative ? -(long long)u : (long long)u;
+    return 0;
 }
 
 static int parse_hex(const char *f, size_t len, unsigned long *v)
 {
-    char s[FIELD_MAX], *end;
+    unsigned long long u;
 
-    if (field_str(f, len, s) < 0 || s[0] == '-' || s[0] == '+')
+    if (parse_unsigned(f, len, 16, ULONG_MAX, &u) < 0)
         return -1;
-    errno = 0;
-    *v = strtoul(s, &end, 16);
-    return errno || *end ? -1 : 0;
+    *v = (unsigned long)u;
+    return 0;
 }
 
 int kv_config_line(const char *line, size_t len, kv_location *loc, const char **why)

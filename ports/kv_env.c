@@ -172,9 +172,8 @@ static int key_cmp(const char *a, size_t alen, const char *b, size_t blen)
     return alen < blen ? -1 : alen > blen;
 }
 
-static int entry_cmp(const void *pa, const void *pb)
+static int entry_cmp(const kv_entry *a, const kv_entry *b)
 {
-    const kv_entry *a = pa, *b = pb;
     int c = key_cmp(a->key, a->key_len, b->key, b->key_len);
 
     if (c != 0)
@@ -182,12 +181,41 @@ static int entry_cmp(const void *pa, const void *pb)
     return a->seq < b->seq ? -1 : a->seq > b->seq;
 }
 
-void kv_env_normalize(kv_env *env)
+/* A merge sort of our own: glibc's qsort consults sysconf and brings some
+ * 100 KiB of library pages into the helper, most of its memory budget. */
+static int sort_entries(kv_entry *a, size_t n)
+{
+    kv_entry *tmp;
+
+    if (n < 2)
+        return 0;
+    tmp = malloc(n * sizeof(*tmp));
+    if (!tmp)
+        return -1;
+    for (size_t width = 1; width < n; width *= 2) {
+        for (size_t lo = 0; lo < n; lo += 2 * width) {
+            size_t mid = lo + width < n ? lo + width : n, hi = lo + 2 * width < n ? lo + 2 * width : n;
+            size_t i = lo, j = mid, k = lo;
+
+            while (i < mid && j < hi)
+                tmp[k++] = entry_cmp(&a[i], &a[j]) <= 0 ? a[i++] : a[j++];
+            while (i < mid)
+                tmp[k++] = a[i++];
+            while (j < hi)
+                tmp[k++] = a[j++];
+        }
+        memcpy(a, tmp, n * sizeof(*a));
+    }
+    free(tmp);
+    return 0;
+}
+
+int kv_env_normalize(kv_env *env)
 {
     size_t out = 0;
 
-    if (env->n > 1)
-        qsort(env->entries, env->n, sizeof(kv_entry), entry_cmp);
+    if (sort_entries(env->entries, env->n) < 0)
+        return -1;
     for (size_t i = 0; i < env->n; i++) {
         const kv_entry *e = &env->entries[i], *next = i + 1 < env->n ? e + 1 : NULL;
 
@@ -198,6 +226,7 @@ void kv_env_normalize(kv_env *env)
         env->entries[out++] = *e;
     }
     env->n = out;
+    return 0;
 }
 
 long kv_env_find(const kv_env *env, const char *key, size_t key_len)
@@ -247,7 +276,10 @@ int kv_env_apply(kv_env *env, const kv_entry *puts, size_t nputs, const kv_entry
             free(before);
             return -1;
         }
-    kv_env_normalize(env);
+    if (kv_env_normalize(env) < 0) {
+        free(before);
+        return -1;
+    }
     env->duplicates = duplicates; /* a put replacing a value is not a duplicate found in the image */
     for (size_t d = 0; d < ndeletes; d++) {
         long i = kv_env_find(env, deletes[d].key, deletes[d].key_len);

@@ -66,8 +66,9 @@ int kv_env_parse(kv_env *env, const uint8_t *data, size_t len);
 /* Appends one entry (after the ones already there). 0, or -1 when out of memory. */
 int kv_env_add(kv_env *env, const char *key, size_t key_len, const char *val, size_t val_len);
 /* Sorts by key (bytewise, as libubootenv writes) and keeps the last of
- * equal keys, adding the dropped ones to env->duplicates. */
-void kv_env_normalize(kv_env *env);
+ * equal keys, adding the dropped ones to env->duplicates. 0, or -1 when
+ * out of memory. */
+int kv_env_normalize(kv_env *env);
 /* Binary search in a normalized env; the index or -1. */
 long kv_env_find(const kv_env *env, const char *key, size_t key_len);
 /* Applies puts, then deletes, to a normalized env (which stays normalized).

@@ -152,8 +152,7 @@ static int current_env(const kv_store *s, kv_env *env)
     kv_env_init(env);
     if (s->current >= 0 && kv_env_parse(env, s->copy[s->current].img + hdr, size - hdr) < 0)
         return -1;
-    kv_env_normalize(env);
-    return 0;
+    return kv_env_normalize(env);
 }
 
 /* What to do with the env read under the lock: env is NULL when no copy
@@ -179,6 +178,12 @@ static void with_env(unsigned long long id, int exclusive, with_env_fn then, voi
     kv_lock_release(fd);
     kv_env_free(&env);
     kv_store_release(&s);
+    /* Env images, entry arrays and the reply carrying them are large and
+     * short-lived: send the reply now and give the memory back, so that an
+     * idle helper stays small. (Not mallopt: that alone brings 64 KiB of
+     * library pages in.) */
+    sp_flush();
+    malloc_trim(0);
 }
 
 static void reply_load(unsigned long long id, kv_store *s, kv_env *env, void *ctx)
@@ -337,10 +342,10 @@ static enum sp_handled handle_recover(unsigned long long id, sp_request *req)
     for (size_t i = 0; r == SP_HANDLED && i < n; i++)
         if (kv_env_add(&defaults, entries[i].key, entries[i].key_len, entries[i].val, entries[i].val_len) < 0)
             r = SP_BADARG;
-    if (r == SP_HANDLED) {
-        kv_env_normalize(&defaults);
+    if (r == SP_HANDLED && kv_env_normalize(&defaults) < 0)
+        sp_reply_errno(id, ENOMEM);
+    else if (r == SP_HANDLED)
         with_env(id, 1, apply_recover, &defaults);
-    }
     kv_env_free(&defaults);
     free(entries);
     return r < 0 ? SP_HANDLED : (enum sp_handled)r;
@@ -381,6 +386,18 @@ static int ready_info(ei_x_buff *x)
     return 3;
 }
 
+/* Decimal milliseconds (not strtoll: it consults the locale, which costs
+ * this small helper library pages). */
+static int parse_ms(const char *s, long long *ms)
+{
+    *ms = 0;
+    if (!*s)
+        return -1;
+    for (; *s >= '0' && *s <= '9' && *ms < 86400000; s++)
+        *ms = *ms * 10 + (*s - '0');
+    return *s ? -1 : 0;
+}
+
 static const char *arg_value(const char *arg, const char *name)
 {
     size_t n = strlen(name);
@@ -402,9 +419,6 @@ int main(int argc, char **argv)
     int configs = 0, locations = 0;
 
     sp_init(helper.name);
-    /* Env images are large and short-lived: always give them back to the
-     * kernel instead of letting the heap keep them. */
-    mallopt(M_MMAP_THRESHOLD, 64 * 1024);
     for (int i = 1; i < argc; i++) {
         if ((v = arg_value(argv[i], "--config"))) {
             load_config_file(v);
@@ -412,17 +426,19 @@ int main(int argc, char **argv)
         } else if ((v = arg_value(argv[i], "--location"))) {
             add_location(v);
             locations++;
-        } else if ((v = arg_value(argv[i], "--lock")))
+        } else if ((v = arg_value(argv[i], "--lock"))) {
             kv.lock_path = v;
-        else if (strcmp(argv[i], "--no-lock") == 0)
+        } else if (strcmp(argv[i], "--no-lock") == 0) {
             kv.lock_path = NULL;
-        else if ((v = arg_value(argv[i], "--lock-timeout")))
-            kv.lock_timeout_ms = atoll(v);
-        else if (strcmp(argv[i], "--create") == 0)
+        } else if ((v = arg_value(argv[i], "--lock-timeout"))) {
+            if (parse_ms(v, &kv.lock_timeout_ms) < 0)
+                errx(SP_EXIT_USAGE, "sysport_kv: --lock-timeout takes milliseconds, up to a day");
+        } else if (strcmp(argv[i], "--create") == 0) {
             kv.create = 1;
-        else
+        } else {
             errx(SP_EXIT_USAGE, "usage: sysport_kv (--config=FILE | --location=LINE...) [--lock=FILE | --no-lock] "
                                 "[--lock-timeout=MS] [--create]");
+        }
     }
     if (configs + (locations > 0) != 1)
         errx(SP_EXIT_USAGE, "sysport_kv: give either --config or --location, once");

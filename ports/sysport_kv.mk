@@ -1,1 +1,1 @@
-LDLIBS_kv := -lz
+LDLIBS_kv := -Wl,-Bstatic -lz -Wl,-Bdynamic

@@ -105,7 +105,7 @@ static void test_parse_entries(void)
     CHECK_EQ(env.skipped, 2);
     CHECK_EQ(env.unterminated, 0);
     CHECK(entry_is(&env.entries[1], "a", "x=y"));
-    kv_env_normalize(&env);
+    CHECK_EQ(kv_env_normalize(&env), 0);
     CHECK_EQ(env.n, 4);
     CHECK_EQ(env.duplicates, 1);
     CHECK(entry_is(&env.entries[0], "a", "x=y"));
@@ -139,6 +139,33 @@ static void test_parse_unterminated(void)
     kv_env_free(&env);
 }
 
+/* Many keys in a scrambled order, each twice: sorted, and the later of
+ * each pair kept. */
+static void test_normalize_many(void)
+{
+    enum { N = 1000 };
+    static char keys[N][8], vals[2][N][8];
+    kv_env env;
+
+    kv_env_init(&env);
+    for (int round = 0; round < 2; round++)
+        for (int i = 0; i < N; i++) {
+            int k = (i * 7919) % N; /* 7919 is prime: a permutation */
+
+            snprintf(keys[k], sizeof(keys[k]), "k%04d", k);
+            snprintf(vals[round][k], sizeof(vals[round][k]), "r%d", round);
+            kv_env_add(&env, keys[k], strlen(keys[k]), vals[round][k], strlen(vals[round][k]));
+        }
+    CHECK_EQ(kv_env_normalize(&env), 0);
+    CHECK_EQ(env.n, N);
+    CHECK_EQ(env.duplicates, N);
+    for (int i = 0; i < N; i++) {
+        CHECK(entry_is(&env.entries[i], keys[i], "r1"));
+        CHECK_EQ(kv_env_find(&env, keys[i], strlen(keys[i])), i);
+    }
+    kv_env_free(&env);
+}
+
 static void test_apply(void)
 {
     kv_env env;
@@ -149,7 +176,7 @@ static void test_apply(void)
 
     kv_env_init(&env);
     kv_env_parse(&env, (const uint8_t *)LIT("b=2\0a=0\0\0"));
-    kv_env_normalize(&env);
+    CHECK_EQ(kv_env_normalize(&env), 0);
     CHECK_EQ(kv_env_apply(&env, puts, 2, NULL, 0, &changed), 0);
     CHECK(changed);
     CHECK_EQ(env.n, 3);
@@ -472,7 +499,7 @@ static void test_store_single_in_place(void)
     CHECK_EQ(s.current, 0);
     kv_env_init(&env);
     kv_env_parse(&env, s.copy[0].img + 4, sizeof(img) - 4);
-    kv_env_normalize(&env);
+    CHECK_EQ(kv_env_normalize(&env), 0);
     CHECK_EQ(kv_store_write(&s, &env, &e), 0);
     CHECK_EQ(kv_store_write(&s, &env, &e), 0);
     CHECK(entry_is(&env.entries[1], "b", "2"));
@@ -508,6 +535,7 @@ int main(void)
     RUN(test_select_boolean);
     RUN(test_parse_entries);
     RUN(test_parse_unterminated);
+    RUN(test_normalize_many);
     RUN(test_apply);
     RUN(test_serialize_fits_exactly);
     RUN(test_key_value_rules);

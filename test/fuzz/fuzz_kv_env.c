@@ -17,14 +17,16 @@ static void round_trip(const uint8_t *data, size_t len)
     kv_env_init(&env);
     if (kv_env_parse(&env, data, len) < 0)
         abort();
-    kv_env_normalize(&env);
+    if (kv_env_normalize(&env) < 0)
+        abort();
     size = kv_env_data_size(&env);
     out = malloc(size);
     if (kv_env_serialize(&env, out, size) < 0)
         abort();
     kv_env_init(&again);
     kv_env_parse(&again, out, size);
-    kv_env_normalize(&again);
+    if (kv_env_normalize(&again) < 0)
+        abort();
     if (again.n != env.n || again.skipped || again.duplicates || again.unterminated)
         abort();
     for (size_t i = 0; i < env.n; i++)
