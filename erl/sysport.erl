@@ -63,12 +63,15 @@ kv() ->
         _ -> ok
     end.
 
+%% Text as it is; text with line breaks as a quoted string; other bytes as
+%% an Erlang binary.
 printable(Bin) ->
     case unicode:characters_to_list(Bin) of
         L when is_list(L) ->
-            case io_lib:printable_unicode_list(L) of
-                true -> L;
-                false -> io_lib:format("~w", [Bin])
+            case {io_lib:printable_unicode_list(L), lists:any(fun(C) -> C < $\s end, L)} of
+                {true, false} -> L;
+                {true, true} -> io_lib:write_string(L);
+                {false, _} -> io_lib:format("~w", [Bin])
             end;
         _ -> io_lib:format("~w", [Bin])
     end.
