@@ -17,7 +17,7 @@
          nothing_written_when_nothing_changes/1, put_map_and_delete_list/1,
          dev_host_fallback/1, subscribers_see_changes/1, ab_firmware/1, bad_config/1,
          missing_device/1, inline_locations/1, lock_timeout/1, malformed_requests/1,
-         facade_prints_sorted_table/1]).
+         facade_prints_sorted_table/1, valgrind_clean/1]).
 
 -import(sysport_kv_test_lib, [dir/2, write_config/2, mkenvimage/4, image/3, redundant_pair/3,
                               fw_printenv/1, fw_setenv/2, start/1, start/2, flip_bit/2, keys/2]).
@@ -25,7 +25,7 @@
 -define(SIZE, 16#4000).
 
 all() ->
-    [{group, peers}, {group, corruption}, {group, format}, {group, service}].
+    [{group, peers}, {group, corruption}, {group, format}, {group, service}, valgrind_clean].
 
 groups() ->
     [{peers, [], [mkenvimage_single, mkenvimage_redundant, fw_setenv_300_generations,
@@ -560,3 +560,28 @@ facade_prints_sorted_table(Config) ->
     ?assertMatch({match, _}, re:run(A, "^alpha +first")),
     ?assertMatch({match, _}, re:run(B, "^bin +<<255>>")),
     ?assertMatch({match, _}, re:run(Z, "^zeta +last")).
+
+%% The release helper under valgrind through reads, writes, errors and a
+%% recovery: no memory error and no leak.
+valgrind_clean(Config) ->
+    os:find_executable("valgrind") =:= false andalso ct:fail("valgrind not installed"),
+    Dir = ?config(dir, Config),
+    Cfg = redundant_pair(Dir, [{<<"a">>, <<"1">>}], 1024),
+    Log = filename:join(Dir, "valgrind.log"),
+    Helper = filename:join([sysport_test_lib:project_root(), "priv", "sysport_kv"]),
+    Wrapper = ["valgrind", "-q", "--leak-check=full", "--errors-for-leak-kinds=definite", "--log-file=" ++ Log],
+    start(Cfg, #{timeout => 60000, port_opts => #{helper => Helper, wrapper => Wrapper, ready_timeout => 30000}}),
+    ok = sysport_kv:put("b", "2"),
+    ok = sysport_kv:put(#{"c" => "3", "d" => <<255>>}),
+    ok = sysport_kv:delete(["a", "b"]),
+    {error, no_space} = sysport_kv:put("big", binary:copy(<<"x">>, 2000)),
+    {error, {invalid_key, _}} = sysport_kv:put("x=y", "1"),
+    OsPid = sysport_kv_test_lib:helper_os_pid(),
+    [flip_bit(filename:join(Dir, F), 20) || F <- ["env0", "env1"]],
+    {error, {corrupt_env, _}} = sysport_kv:reload(),
+    {ok, defaults} = sysport_kv:recover(),
+    ok = sysport_kv:put("e", "5"),
+    sysport_kv_test_lib:stop(),
+    ok = sysport_test_lib:wait_until(fun() -> not sysport_test_lib:proc_alive(OsPid) end, 30000),
+    {ok, Report} = file:read_file(Log),
+    ?assertEqual(<<>>, Report).
