@@ -93,6 +93,10 @@ write_maybe_kill(I, #{model := Model} = Acc, Killer, Cfg, Dir, Kind, Every) ->
             Result = sysport_kv:put(Write),
             receive killed -> ok after 5000 -> ct:fail(killer_stuck) end,
             receive {Killer, {data, <<"k\n">>}} -> ok after 5000 -> ct:fail(no_kill_ack) end,
+            case sysport_test_lib:wait_until(fun() -> not sysport_test_lib:proc_alive(OsPid) end, 5000) of
+                ok -> ok;
+                timeout -> ct:fail({survived_kill, OsPid, Result, diag(OsPid)})
+            end,
             Torn = lists:member(bad, sysport_kv_test_lib:copy_crcs(Dir, ?SIZE, Kind)),
             Printed = fw_printenv(Cfg),
             sysport_kv_test_lib:wait_helper_up(Starts),
@@ -178,3 +182,7 @@ concurrent_with_fw_setenv(Config) ->
     ?assertEqual([], Lost),
     ok = sysport_kv:reload(),
     ?assertEqual({ok, Printed}, sysport_kv:get_all()).
+
+diag(OsPid) ->
+    P = "/proc/" ++ integer_to_list(OsPid),
+    [{F, case file:read_file(P ++ "/" ++ F) of {ok, B} -> B; E -> E end} || F <- ["stat", "wchan", "syscall", "stack"]].

@@ -135,13 +135,19 @@ helper_os_pid() ->
 %% Waits until the helper is up with more than Starts starts.
 -spec wait_helper_up(non_neg_integer()) -> ok.
 wait_helper_up(Starts) ->
-    ok = sysport_test_lib:wait_until(
-           fun() ->
-                   case sysport_kv:status() of
-                       {ok, #{helper := #{state := up, starts := S}}} -> S > Starts;
-                       _ -> false
-                   end
-           end, 10000, 2).
+    Up = fun() ->
+                 case sysport_kv:status() of
+                     {ok, #{helper := #{state := up, starts := S}}} -> S > Starts;
+                     _ -> false
+                 end
+         end,
+    case sysport_test_lib:wait_until(Up, 10000, 2) of
+        ok -> ok;
+        timeout ->
+            {ok, #{helper := #{os_pid := P}} = St} = sysport_kv:status(),
+            Stat = file:read_file("/proc/" ++ integer_to_list(P) ++ "/stat"),
+            ct:fail({helper_not_back, Starts, Stat, St})
+    end.
 
 -spec flip_bit(string(), non_neg_integer()) -> ok.
 flip_bit(File, Offset) ->
