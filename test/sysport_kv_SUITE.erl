@@ -19,7 +19,7 @@
          missing_device/1, inline_locations/1, lock_timeout/1, malformed_requests/1,
          facade_prints_sorted_table/1, valgrind_clean/1]).
 
--import(sysport_kv_test_lib, [dir/2, write_config/2, mkenvimage/4, image/3, redundant_pair/3,
+-import(sysport_kv_test_lib, [write_config/2, mkenvimage/4, image/3, redundant_pair/3,
                               fw_printenv/1, fw_setenv/2, start/1, start/2, flip_bit/2, keys/2]).
 
 -define(SIZE, 16#4000).
@@ -40,17 +40,14 @@ groups() ->
                     facade_prints_sorted_table]}].
 
 init_per_suite(Config) ->
-    Missing = [P || P <- ["mkenvimage", "fw_printenv", "fw_setenv", "flock"], os:find_executable(P) =:= false],
-    case Missing of
-        [] -> Config;
-        _ -> ct:fail("peers not installed (u-boot-tools, libubootenv-tool, util-linux): ~p", [Missing])
-    end.
+    sysport_kv_test_lib:require(["mkenvimage", "fw_printenv", "fw_setenv", "flock"]),
+    Config.
 
 end_per_suite(_Config) ->
     ok.
 
 init_per_testcase(Case, Config) ->
-    [{dir, dir(Config, Case)} | Config].
+    sysport_kv_test_lib:init_case(Case, Config).
 
 end_per_testcase(_Case, _Config) ->
     sysport_kv_test_lib:stop(),

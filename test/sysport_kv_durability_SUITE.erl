@@ -11,7 +11,7 @@
 -export([all/0, init_per_suite/1, end_per_suite/1, init_per_testcase/2, end_per_testcase/2]).
 -export([kill9_during_1000_writes/1, kill9_single_env/1, concurrent_with_fw_setenv/1]).
 
--import(sysport_kv_test_lib, [dir/2, redundant_pair/3, mkenvimage/4, write_config/2, fw_printenv/1, start/2,
+-import(sysport_kv_test_lib, [redundant_pair/3, mkenvimage/4, write_config/2, fw_printenv/1, start/2,
                               keys/2]).
 
 -define(SIZE, 16#20000).
@@ -22,16 +22,14 @@ all() ->
     [kill9_during_1000_writes, kill9_single_env, concurrent_with_fw_setenv].
 
 init_per_suite(Config) ->
-    case [P || P <- ["mkenvimage", "fw_printenv", "fw_setenv"], os:find_executable(P) =:= false] of
-        [] -> Config;
-        Missing -> ct:fail("peers not installed: ~p", [Missing])
-    end.
+    sysport_kv_test_lib:require(["mkenvimage", "fw_printenv", "fw_setenv"]),
+    Config.
 
 end_per_suite(_Config) ->
     ok.
 
 init_per_testcase(Case, Config) ->
-    [{dir, dir(Config, Case)} | Config].
+    sysport_kv_test_lib:init_case(Case, Config).
 
 end_per_testcase(_Case, _Config) ->
     sysport_kv_test_lib:stop().

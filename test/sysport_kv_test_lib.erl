@@ -4,11 +4,24 @@
 -module(sysport_kv_test_lib).
 -include_lib("common_test/include/ct.hrl").
 
--export([dir/2, write_config/2, mkenvimage/4, image/3, image/4, redundant_pair/3,
+-export([require/1, init_case/2, write_config/2, mkenvimage/4, image/3, image/4, redundant_pair/3,
          fw_printenv/1, fw_setenv/2, fw_setenv_script/2, run/2, start/1, start/2, stop/0,
          copy_crcs/3, helper_os_pid/0, wait_helper_up/1, flip_bit/2, keys/2]).
 
 -define(PORT_OPTS, #{backoff_min => 10, backoff_max => 40}).
+
+%% Fails the suite when a peer program is missing.
+-spec require([string()]) -> ok.
+require(Programs) ->
+    case [P || P <- Programs, os:find_executable(P) =:= false] of
+        [] -> ok;
+        Missing -> ct:fail("not installed (u-boot-tools, libubootenv-tool, util-linux): ~p", [Missing])
+    end.
+
+%% A test case's own directory, as {dir, Dir} in its Config.
+-spec init_case(atom(), list()) -> list().
+init_case(Case, Config) ->
+    [{dir, dir(Config, Case)} | Config].
 
 %% A fresh directory for one test case.
 -spec dir(list(), atom()) -> string().

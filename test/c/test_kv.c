@@ -283,26 +283,31 @@ static void test_config_files(void)
 
 static void test_scheme_per_device(void)
 {
-    enum kv_scheme s;
+    static const struct {
+        int copies;
+        enum kv_kind k0, k1;
+        int rc;
+        enum kv_scheme scheme;
+    } cases[] = {
+        {1, KV_KIND_NOR, KV_KIND_UNKNOWN, 0, KV_SCHEME_SINGLE},
+        {2, KV_KIND_FILE, KV_KIND_FILE, 0, KV_SCHEME_INCREMENTAL},
+        {2, KV_KIND_BLOCK, KV_KIND_BLOCK, 0, KV_SCHEME_INCREMENTAL},
+        {2, KV_KIND_NAND, KV_KIND_NAND, 0, KV_SCHEME_INCREMENTAL},
+        {2, KV_KIND_NOR, KV_KIND_NOR, 0, KV_SCHEME_BOOLEAN},
+        {2, KV_KIND_DATAFLASH, KV_KIND_DATAFLASH, 0, KV_SCHEME_BOOLEAN},
+        {2, KV_KIND_UNKNOWN, KV_KIND_NOR, 0, KV_SCHEME_BOOLEAN}, /* a copy that did not open */
+        {2, KV_KIND_UNKNOWN, KV_KIND_UNKNOWN, 0, KV_SCHEME_INCREMENTAL},
+        {2, KV_KIND_NOR, KV_KIND_NAND, -1, 0},
+        {2, KV_KIND_FILE, KV_KIND_BLOCK, -1, 0},
+    };
 
-    CHECK_EQ(kv_scheme_for(1, KV_KIND_NOR, KV_KIND_UNKNOWN, &s), 0);
-    CHECK_EQ(s, KV_SCHEME_SINGLE);
-    CHECK_EQ(kv_scheme_for(2, KV_KIND_FILE, KV_KIND_FILE, &s), 0);
-    CHECK_EQ(s, KV_SCHEME_INCREMENTAL);
-    CHECK_EQ(kv_scheme_for(2, KV_KIND_BLOCK, KV_KIND_BLOCK, &s), 0);
-    CHECK_EQ(s, KV_SCHEME_INCREMENTAL);
-    CHECK_EQ(kv_scheme_for(2, KV_KIND_NAND, KV_KIND_NAND, &s), 0);
-    CHECK_EQ(s, KV_SCHEME_INCREMENTAL);
-    CHECK_EQ(kv_scheme_for(2, KV_KIND_NOR, KV_KIND_NOR, &s), 0);
-    CHECK_EQ(s, KV_SCHEME_BOOLEAN);
-    CHECK_EQ(kv_scheme_for(2, KV_KIND_DATAFLASH, KV_KIND_DATAFLASH, &s), 0);
-    CHECK_EQ(s, KV_SCHEME_BOOLEAN);
-    CHECK_EQ(kv_scheme_for(2, KV_KIND_UNKNOWN, KV_KIND_NOR, &s), 0);
-    CHECK_EQ(s, KV_SCHEME_BOOLEAN);
-    CHECK_EQ(kv_scheme_for(2, KV_KIND_UNKNOWN, KV_KIND_UNKNOWN, &s), 0);
-    CHECK_EQ(s, KV_SCHEME_INCREMENTAL);
-    CHECK_EQ(kv_scheme_for(2, KV_KIND_NOR, KV_KIND_NAND, &s), -1);
-    CHECK_EQ(kv_scheme_for(2, KV_KIND_FILE, KV_KIND_BLOCK, &s), -1);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        enum kv_scheme s = KV_SCHEME_SINGLE;
+
+        CHECK_EQ(kv_scheme_for(cases[i].copies, cases[i].k0, cases[i].k1, &s), cases[i].rc);
+        if (cases[i].rc == 0)
+            CHECK_EQ(s, cases[i].scheme);
+    }
 }
 
 static void test_mtd_geometry(void)
