@@ -27,6 +27,8 @@ const char *kv_kind_name(enum kv_kind kind)
         return "nand";
     case KV_KIND_DATAFLASH:
         return "dataflash";
+    case KV_KIND_RAM:
+        return "ram";
     default:
         return "unknown";
     }
@@ -44,13 +46,14 @@ int kv_scheme_for(int copies, enum kv_kind k0, enum kv_kind k1, enum kv_scheme *
     if (k0 != KV_KIND_UNKNOWN && k1 != KV_KIND_UNKNOWN && k0 != k1)
         return -1;
     kind = k0 != KV_KIND_UNKNOWN ? k0 : k1;
-    *scheme = kind == KV_KIND_NOR || kind == KV_KIND_DATAFLASH ? KV_SCHEME_BOOLEAN : KV_SCHEME_INCREMENTAL;
+    *scheme = kind == KV_KIND_NOR || kind == KV_KIND_DATAFLASH || kind == KV_KIND_RAM ? KV_SCHEME_BOOLEAN
+                                                                                      : KV_SCHEME_INCREMENTAL;
     return 0;
 }
 
 static int is_mtd(enum kv_kind kind)
 {
-    return kind == KV_KIND_NOR || kind == KV_KIND_NAND || kind == KV_KIND_DATAFLASH;
+    return kind == KV_KIND_NOR || kind == KV_KIND_NAND || kind == KV_KIND_DATAFLASH || kind == KV_KIND_RAM;
 }
 
 void kv_store_init(kv_store *s, const kv_config *cfg, int create)
@@ -103,8 +106,10 @@ static int classify(kv_copy *c, int fd)
             c->kind = KV_KIND_NAND;
         else if (info.type == MTD_DATAFLASH)
             c->kind = KV_KIND_DATAFLASH;
+        else if (info.type == MTD_RAM)
+            c->kind = KV_KIND_RAM;
         else {
-            c->why = "an MTD type other than NOR, NAND or dataflash";
+            c->why = "an MTD type other than NOR, NAND, dataflash or RAM";
             return 1;
         }
         size = info.size;

@@ -19,7 +19,9 @@
 #include "kv_env.h"
 #include "kv_mtd.h"
 
-enum kv_kind { KV_KIND_UNKNOWN, KV_KIND_FILE, KV_KIND_BLOCK, KV_KIND_NOR, KV_KIND_NAND, KV_KIND_DATAFLASH };
+/* RAM is an MTD RAM device (mtdram, the kernel's test driver, or SRAM):
+ * erased and programmed like NOR. fw_printenv does not open those. */
+enum kv_kind { KV_KIND_UNKNOWN, KV_KIND_FILE, KV_KIND_BLOCK, KV_KIND_NOR, KV_KIND_NAND, KV_KIND_DATAFLASH, KV_KIND_RAM };
 
 enum kv_copy_status {
     KV_COPY_UNREAD,
@@ -64,8 +66,8 @@ typedef struct kv_write_error {
 } kv_write_error;
 
 const char *kv_kind_name(enum kv_kind kind);
-/* The flag scheme for the copies' kinds (pure): NOR and dataflash pairs use
- * active/obsolete, everything else a counter. -1 when the two kinds differ,
+/* The flag scheme for the copies' kinds (pure): NOR, dataflash and RAM
+ * pairs use active/obsolete, everything else a counter. -1 when the two kinds differ,
  * which U-Boot refuses too. */
 int kv_scheme_for(int copies, enum kv_kind k0, enum kv_kind k1, enum kv_scheme *scheme);
 
