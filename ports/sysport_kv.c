@@ -277,31 +277,37 @@ static void apply_recover(unsigned long long id, kv_store *s, kv_env *env, void 
     }
 }
 
+/* What decode_entries found. */
+enum decoded { DECODED, MALFORMED, REFUSED /* already replied: a bad key or value, no memory */ };
+
 /* Decodes [{K, V}] (with_values) or [K] into entries pointing into the
- * request. Replies and returns -1 on a bad key or value. */
-static enum sp_handled decode_entries(unsigned long long id, sp_dec *d, int with_values, kv_entry **out, size_t *n)
+ * request. */
+static enum decoded decode_entries(unsigned long long id, sp_dec *d, int with_values, kv_entry **out, size_t *n)
 {
     int len;
 
     *out = NULL;
     *n = 0;
-    if (sp_dec_list(d, &len) < 0)
-        return SP_BADARG;
+    /* Every element takes at least a byte of the frame. */
+    if (sp_dec_list(d, &len) < 0 || len > sp_dec_remaining(d))
+        return MALFORMED;
     *out = calloc((size_t)len + 1, sizeof(kv_entry));
-    if (!*out)
-        return SP_BADARG;
+    if (!*out) {
+        sp_reply_errno(id, ENOMEM);
+        return REFUSED;
+    }
     for (int i = 0; i < len; i++) {
         kv_entry *e = &(*out)[i];
         int arity;
 
         if (with_values && (sp_dec_tuple(d, &arity) < 0 || arity != 2))
-            return SP_BADARG;
+            return MALFORMED;
         if (sp_dec_binary(d, &e->key, &e->key_len) < 0 || (with_values && sp_dec_binary(d, &e->val, &e->val_len) < 0))
-            return SP_BADARG;
+            return MALFORMED;
         (*n)++;
     }
     if (len > 0 && sp_dec_list_tail(d) < 0)
-        return SP_BADARG;
+        return MALFORMED;
     for (size_t i = 0; i < *n; i++) {
         const kv_entry *e = &(*out)[i];
         const char *bad = !kv_key_valid(e->key, e->key_len)                     ? "invalid_key"
@@ -313,24 +319,24 @@ static enum sp_handled decode_entries(unsigned long long id, sp_dec *d, int with
             reply_error_begin(&x, id, bad);
             ei_x_encode_binary(&x, e->key, (long)e->key_len);
             sp_send(&x);
-            return -1;
+            return REFUSED;
         }
     }
-    return SP_HANDLED;
+    return DECODED;
 }
 
 static enum sp_handled handle_update(unsigned long long id, sp_request *req)
 {
     update u = {0};
-    int r = decode_entries(id, &req->args, 1, &u.puts, &u.nputs);
+    enum decoded r = decode_entries(id, &req->args, 1, &u.puts, &u.nputs);
 
-    if (r == SP_HANDLED)
+    if (r == DECODED)
         r = decode_entries(id, &req->args, 0, &u.deletes, &u.ndeletes);
-    if (r == SP_HANDLED)
+    if (r == DECODED)
         with_env(id, 1, apply_update, &u);
     free(u.puts);
     free(u.deletes);
-    return r < 0 ? SP_HANDLED : (enum sp_handled)r;
+    return r == MALFORMED ? SP_BADARG : SP_HANDLED;
 }
 
 static enum sp_handled handle_recover(unsigned long long id, sp_request *req)
@@ -338,19 +344,19 @@ static enum sp_handled handle_recover(unsigned long long id, sp_request *req)
     kv_entry *entries;
     size_t n;
     kv_env defaults;
-    int r = decode_entries(id, &req->args, 1, &entries, &n);
+    enum decoded r = decode_entries(id, &req->args, 1, &entries, &n);
+    int oom = 0;
 
     kv_env_init(&defaults);
-    for (size_t i = 0; r == SP_HANDLED && i < n; i++)
-        if (kv_env_add(&defaults, entries[i].key, entries[i].key_len, entries[i].val, entries[i].val_len) < 0)
-            r = SP_BADARG;
-    if (r == SP_HANDLED && kv_env_normalize(&defaults) < 0)
+    for (size_t i = 0; r == DECODED && i < n && !oom; i++)
+        oom = kv_env_add(&defaults, entries[i].key, entries[i].key_len, entries[i].val, entries[i].val_len) < 0;
+    if (r == DECODED && (oom || kv_env_normalize(&defaults) < 0))
         sp_reply_errno(id, ENOMEM);
-    else if (r == SP_HANDLED)
+    else if (r == DECODED)
         with_env(id, 1, apply_recover, &defaults);
     kv_env_free(&defaults);
     free(entries);
-    return r < 0 ? SP_HANDLED : (enum sp_handled)r;
+    return r == MALFORMED ? SP_BADARG : SP_HANDLED;
 }
 
 static enum sp_handled handle_call(unsigned long long id, sp_request *req)
