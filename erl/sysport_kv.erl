@@ -334,9 +334,9 @@ helper(#st{port = Port, opts = #{timeout := Timeout}}, Request) ->
 
 %% Reads the env again: the result, and the state with it.
 load(St) ->
-    case helper(St, load) of
+    case helper(St, {load, version(St)}) of
         {ok, Snapshot} ->
-            {ok, snapshot(Snapshot, St)};
+            {ok, snapshot(Snapshot, {[], []}, St)};
         {error, {What, _} = Reason} = Error when What =:= corrupt_env; What =:= unreadable; What =:= bad_config ->
             {Error, St#st{health = Error, last_error = Reason}};
         {error, Reason} = Error when St#st.health =:= starting ->
@@ -348,9 +348,9 @@ load(St) ->
     end.
 
 update(Puts, Deletes, St) ->
-    case helper(St, {update, Puts, Deletes}) of
+    case helper(St, {update, Puts, Deletes, version(St)}) of
         {ok, Snapshot} ->
-            {reply, ok, snapshot(Snapshot, St)};
+            {reply, ok, snapshot(Snapshot, {Puts, Deletes}, St)};
         {error, {Unusable, _} = Reason} = Error when Unusable =:= corrupt_env; Unusable =:= unreadable ->
             {reply, Error, St#st{health = Error, last_error = Reason}};
         {error, Reason} = Error ->
@@ -368,16 +368,33 @@ recover(#st{opts = #{defaults := File}} = St) ->
                 none -> ok;
                 _ -> logger:notice("sysport_kv: recovered the env (~s)", [Action])
             end,
-            {reply, {ok, Action}, snapshot(Snapshot, St)};
+            {reply, {ok, Action}, snapshot(Snapshot, {[], []}, St)};
         {error, Reason} = Error ->
             {reply, Error, St#st{last_error = Reason}}
     end.
 
+%% The version of the env held here, for the helper to leave the entries
+%% out of its reply when they have not changed.
+version(#st{health = ok, meta = #{version := Version}}) -> Version;
+version(_) -> none.
+
 %% Takes a snapshot from the helper as the env, and tells subscribers what
-%% changed.
-snapshot(#{env := Pairs, action := Action} = Snapshot, #st{env = Old} = St) ->
-    New = maps:from_list(Pairs),
-    notify(sysport_kv_data:diff(Old, New), St#st.subs),
+%% changed. Without entries the snapshot says that the env was at our
+%% version, and Change ({Puts, Deletes}) is what the helper did to it.
+snapshot(#{action := Action} = Snapshot, {Puts, Deletes}, #st{env = Old, subs = Subs} = St) ->
+    New = case Snapshot of
+              #{env := Pairs} -> maps:from_list(Pairs);
+              #{} -> maps:without(Deletes, maps:merge(Old, maps:from_list(Puts)))
+          end,
+    %% Comparing two whole envs costs as much as reading one: only for
+    %% subscribers, and only the keys touched when those are known.
+    case {sysport_subs:count(Subs), Snapshot} of
+        {0, _} -> ok;
+        {_, #{env := _}} -> notify(sysport_kv_data:diff(Old, New), Subs);
+        {_, #{}} ->
+            Keys = [K || {K, _} <- Puts] ++ Deletes,
+            notify(sysport_kv_data:diff(maps:with(Keys, Old), maps:with(Keys, New)), Subs)
+    end,
     Writes = case Action of none -> St#st.writes; _ -> St#st.writes + 1 end,
     St#st{env = New, health = ok, meta = maps:remove(env, Snapshot), writes = Writes}.
 

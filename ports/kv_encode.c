@@ -1,5 +1,8 @@
 #include "kv_encode.h"
 
+#include <limits.h>
+#include <stdlib.h>
+
 #include "sp_proto.h"
 
 static const char *scheme_name(enum kv_scheme scheme)
@@ -90,8 +93,25 @@ void kv_encode_copies(ei_x_buff *x, const kv_store *s)
     ei_x_encode_empty_list(x);
 }
 
+/* Grows x once for what is coming rather than on every item. */
+static void reserve(ei_x_buff *x, size_t more)
+{
+    size_t want = (size_t)x->index + more;
+    char *bigger;
+
+    if (want <= (size_t)x->buffsz || want > (size_t)INT_MAX)
+        return;
+    bigger = realloc(x->buff, want);
+    if (bigger) {
+        x->buff = bigger;
+        x->buffsz = (int)want;
+    }
+}
+
 static void encode_env(ei_x_buff *x, const kv_env *env)
 {
+    /* Per entry: a tuple header and two binary headers (at most 12 bytes). */
+    reserve(x, kv_env_data_size(env) + 12 * env->n + 16);
     if (env->n > 0)
         ei_x_encode_list_header(x, (long)env->n);
     for (size_t i = 0; i < env->n; i++) {
@@ -102,12 +122,25 @@ static void encode_env(ei_x_buff *x, const kv_env *env)
     ei_x_encode_empty_list(x);
 }
 
-void kv_encode_snapshot(ei_x_buff *x, const kv_store *s, const kv_env *env, const char *action,
+void kv_encode_snapshot(ei_x_buff *x, const kv_store *s, const kv_env *env, int with_entries, const char *action,
                         const char *lock_path, int lock_err)
 {
-    ei_x_encode_map_header(x, 10);
-    ei_x_encode_atom(x, "env");
-    encode_env(x, env);
+    ei_x_encode_map_header(x, with_entries ? 11 : 10);
+    if (with_entries) {
+        ei_x_encode_atom(x, "env");
+        encode_env(x, env);
+    }
+    ei_x_encode_atom(x, "version");
+    if (s->current >= 0) {
+        const kv_copy *c = &s->copy[s->current];
+
+        ei_x_encode_tuple_header(x, 3);
+        ei_x_encode_long(x, s->current);
+        ei_x_encode_long(x, c->flags);
+        ei_x_encode_ulong(x, c->stored_crc);
+    } else {
+        ei_x_encode_atom(x, "none");
+    }
     ei_x_encode_atom(x, "action");
     ei_x_encode_atom(x, action);
     ei_x_encode_atom(x, "current");

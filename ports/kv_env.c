@@ -186,8 +186,12 @@ static int entry_cmp(const kv_entry *a, const kv_entry *b)
 static int sort_entries(kv_entry *a, size_t n)
 {
     kv_entry *tmp;
+    size_t sorted = 1;
 
-    if (n < 2)
+    /* Images written by sysport and libubootenv are sorted already. */
+    while (sorted < n && entry_cmp(&a[sorted - 1], &a[sorted]) < 0)
+        sorted++;
+    if (sorted >= n)
         return 0;
     tmp = malloc(n * sizeof(*tmp));
     if (!tmp)

@@ -10,13 +10,17 @@
  * A configuration that does not parse does not stop the helper: it says
  * why in {ready, Info} and answers every request {error, {bad_config, Why}}.
  *
- * Requests (keys and values are binaries):
- *   load                     -> {ok, Snapshot}
- *   {update, Puts, Deletes}  -> {ok, Snapshot}   Puts = [{K, V}], Deletes = [K]
- *   {recover, Defaults}      -> {ok, Snapshot}   Defaults = [{K, V}]
- * Snapshot = #{env := [{K, V}] (sorted, one per key), action := none |
- *   written | repaired | defaults, current := 0 | 1 | none, scheme, flags,
- *   copies := [CopyInfo], skipped, duplicates, unterminated, lock}
+ * Requests (keys and values are binaries; Known is the version of the env
+ * the caller holds, or none):
+ *   {load, Known}                   -> {ok, Snapshot}
+ *   {update, Puts, Deletes, Known}  -> {ok, Snapshot}   Puts = [{K, V}], Deletes = [K]
+ *   {recover, Defaults}             -> {ok, Snapshot}   Defaults = [{K, V}]
+ * Snapshot = #{env => [{K, V}] (sorted, one per key), version := {Copy,
+ *   Flags, Crc} | none, action := none | written | repaired | defaults,
+ *   current := 0 | 1 | none, scheme, flags, copies := [CopyInfo], skipped,
+ *   duplicates, unterminated, lock}
+ * env is left out when the store was at Known before the request: the
+ * caller has those entries, and applies Puts and Deletes to them itself.
  * Errors: {corrupt_env, [CopyInfo]}, {unreadable, [CopyInfo]}, {invalid_key, K}, {invalid_value, K},
  *   no_space, lock_timeout, {write_failed, #{copy, device, step, reason}}.
  */
@@ -111,13 +115,43 @@ static void reply_error_begin(ei_x_buff *x, unsigned long long id, const char *r
     ei_x_encode_atom(x, reason);
 }
 
-static void reply_snapshot(unsigned long long id, const kv_store *s, const kv_env *env, const char *action)
+static void reply_snapshot(unsigned long long id, const kv_store *s, const kv_env *env, int with_entries,
+                           const char *action)
 {
     ei_x_buff x;
 
     sp_reply_ok_begin(&x, id);
-    kv_encode_snapshot(&x, s, env, action, kv.lock_path, kv.lock_err);
+    kv_encode_snapshot(&x, s, env, with_entries, action, kv.lock_path, kv.lock_err);
     sp_send(&x);
+}
+
+/* The version of the env the caller already holds (a snapshot's
+ * {Copy, Flags, Crc}): when the store is still at it, the caller can do
+ * without the entries. */
+typedef struct known {
+    int valid;
+    long long copy, flags;
+    unsigned long long crc;
+} known;
+
+static int decode_known(sp_dec *d, known *k)
+{
+    int arity;
+
+    k->valid = 0;
+    if (sp_dec_atom_is(d, "none") == 0)
+        return 0;
+    if (sp_dec_tuple(d, &arity) < 0 || arity != 3 || sp_dec_long(d, &k->copy) < 0 || sp_dec_long(d, &k->flags) < 0 ||
+        sp_dec_ulong(d, &k->crc) < 0)
+        return -1;
+    k->valid = 1;
+    return 0;
+}
+
+static int still_at(const kv_store *s, const known *k)
+{
+    return k->valid && s->current >= 0 && k->copy == s->current && k->flags == s->copy[s->current].flags &&
+           k->crc == s->copy[s->current].stored_crc;
 }
 
 /* No valid copy: {corrupt_env, Copies} when a copy was read and failed its
@@ -194,9 +228,8 @@ static void with_env(unsigned long long id, int exclusive, with_env_fn then, voi
 
 static void reply_load(unsigned long long id, kv_store *s, kv_env *env, void *ctx)
 {
-    (void)ctx;
     if (env)
-        reply_snapshot(id, s, env, "none");
+        reply_snapshot(id, s, env, !still_at(s, ctx), "none");
     else
         reply_corrupt(id, s);
 }
@@ -215,21 +248,22 @@ static int write_env(kv_store *s, const kv_env *env, int all_copies, kv_write_er
 typedef struct update {
     kv_entry *puts, *deletes;
     size_t nputs, ndeletes;
+    known base; /* a caller at this version applies the change itself */
 } update;
 
 /* After a write the current copy is the one just written: clean. */
-static void reply_written(unsigned long long id, kv_store *s, kv_env *env, const char *action)
+static void reply_written(unsigned long long id, kv_store *s, kv_env *env, int with_entries, const char *action)
 {
     env->skipped = env->duplicates = 0;
     env->unterminated = 0;
-    reply_snapshot(id, s, env, action);
+    reply_snapshot(id, s, env, with_entries, action);
 }
 
 static void apply_update(unsigned long long id, kv_store *s, kv_env *env, void *ctx)
 {
     const update *u = ctx;
     kv_write_error e;
-    int changed, rc;
+    int changed, rc, with_entries = !still_at(s, &u->base);
 
     if (!env) {
         reply_corrupt(id, s);
@@ -240,14 +274,14 @@ static void apply_update(unsigned long long id, kv_store *s, kv_env *env, void *
         return;
     }
     if (!changed) {
-        reply_snapshot(id, s, env, "none");
+        reply_snapshot(id, s, env, with_entries, "none");
         return;
     }
     rc = write_env(s, env, kv_store_is_new(s), &e);
     if (rc < 0)
         reply_write_error(id, s, rc, &e);
     else
-        reply_written(id, s, env, "written");
+        reply_written(id, s, env, with_entries, "written");
 }
 
 /* All copies valid: nothing to do. One valid: write it over the other.
@@ -261,19 +295,19 @@ static void apply_recover(unsigned long long id, kv_store *s, kv_env *env, void 
     for (int i = 0; i < s->cfg->copies; i++)
         valid += s->copy[i].status == KV_COPY_VALID;
     if (valid == s->cfg->copies) {
-        reply_snapshot(id, s, env, "none");
+        reply_snapshot(id, s, env, 1, "none");
     } else if (valid > 0) {
         rc = write_env(s, env, 0, &e);
         if (rc < 0)
             reply_write_error(id, s, rc, &e);
         else
-            reply_written(id, s, env, "repaired");
+            reply_written(id, s, env, 1, "repaired");
     } else {
         rc = write_env(s, defaults, 1, &e);
         if (rc < 0)
             reply_write_error(id, s, rc, &e);
         else
-            reply_written(id, s, defaults, "defaults");
+            reply_written(id, s, defaults, 1, "defaults");
     }
 }
 
@@ -332,6 +366,8 @@ static enum sp_handled handle_update(unsigned long long id, sp_request *req)
 
     if (r == DECODED)
         r = decode_entries(id, &req->args, 0, &u.deletes, &u.ndeletes);
+    if (r == DECODED && decode_known(&req->args, &u.base) < 0)
+        r = MALFORMED;
     if (r == DECODED)
         with_env(id, 1, apply_update, &u);
     free(u.puts);
@@ -366,11 +402,15 @@ static enum sp_handled handle_call(unsigned long long id, sp_request *req)
         sp_reply_error_detail(id, "bad_config", kv.config_error);
         return SP_HANDLED;
     }
-    if (strcmp(req->name, "load") == 0 && req->argc == 0) {
-        with_env(id, 0, reply_load, NULL);
+    if (strcmp(req->name, "load") == 0 && req->argc == 1) {
+        known k;
+
+        if (decode_known(&req->args, &k) < 0)
+            return SP_BADARG;
+        with_env(id, 0, reply_load, &k);
         return SP_HANDLED;
     }
-    if (strcmp(req->name, "update") == 0 && req->argc == 2)
+    if (strcmp(req->name, "update") == 0 && req->argc == 3)
         return handle_update(id, req);
     if (strcmp(req->name, "recover") == 0 && req->argc == 1)
         return handle_recover(id, req);
