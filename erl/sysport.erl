@@ -6,6 +6,7 @@
 -export([status/0, services/0, help/0]).
 %% Each service adds its shell functions on an -export line of its own here.
 -export([dmesg/0, dmesg/1]).
+-export([kv/0]).
 
 -type service_info() :: #{service := atom(), pid := pid() | undefined,
                           status := map() | {error, term()}}.
@@ -42,6 +43,7 @@ help() ->
       "  sysport:help()      this text~n"
       "  sysport:dmesg()     the kernel log, like dmesg; dmesg(#{level => warning,~n"
       "                      facility => kern, since_seq => N, color => true | false | auto})~n"
+      "  sysport:kv()        the U-Boot environment, sorted by key~n"
       "Programs use the service modules, which return {ok, _} | {error, _}.~n").
 
 %% @doc Prints the kernel log like `dmesg': `[    1.234567] message', with
@@ -88,6 +90,44 @@ put_utf8(Bin) ->
         _ ->
             io:put_chars(Bin)
     end.
+
+
+%% @doc Prints the U-Boot environment as a table sorted by key. Values that
+%% are not printable text are shown as Erlang binaries.
+-spec kv() -> ok.
+kv() ->
+    case sysport_kv:get_all() of
+        {ok, Env} when map_size(Env) =:= 0 ->
+            io:format("kv: the env is empty~n");
+        {ok, Env} ->
+            print_table(["key", "value"], [[printable(K), printable(V)] || {K, V} <- lists:sort(maps:to_list(Env))]);
+        {error, Reason} ->
+            io:format("kv: ~0p~n", [Reason])
+    end,
+    case sysport_kv:status() of
+        {ok, #{source := Source} = S} ->
+            io:format("~b keys; ~ts; current copy ~0p (~0p flags ~0p)~n",
+                      [maps:get(keys, S), format_source(Source), maps:get(current, S, none),
+                       maps:get(scheme, S, none), maps:get(flags, S, none)]);
+        _ -> ok
+    end.
+
+%% Text as it is; text with line breaks as a quoted string; other bytes as
+%% an Erlang binary.
+printable(Bin) ->
+    case unicode:characters_to_list(Bin) of
+        L when is_list(L) ->
+            case {io_lib:printable_unicode_list(L), lists:any(fun(C) -> C < $\s end, L)} of
+                {true, false} -> L;
+                {true, true} -> io_lib:write_string(L);
+                {false, _} -> io_lib:format("~w", [Bin])
+            end;
+        _ -> io_lib:format("~w", [Bin])
+    end.
+
+format_source({config, File}) -> ["config ", File];
+format_source({data_dir, File}) -> ["file-backed env in data_dir (fw_printenv -c ", File, ")"];
+format_source(Other) -> io_lib:format("~0p", [Other]).
 
 status_row(#{service := Name, status := {error, Reason}}) ->
     [atom_to_list(Name), io_lib:format("~0p", [Reason]), "", "", "", "", ""];
