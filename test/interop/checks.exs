@@ -32,3 +32,16 @@ check.("kmsg", fn ->
   {:ok, %{last_seq: _, missed: _}} = :sysport_kmsg.status()
   {:error, _} = :sysport_kmsg.dmesg(%{level: :not_a_level})
 end)
+
+check.("kv", fn ->
+  # No fw_env.config here: a file-backed env appears in data_dir on first write.
+  :ok = :sysport_kv.put("interop_key", "välue")
+  {:ok, "välue"} = :sysport_kv.get("interop_key")
+  :ok = :sysport_kv.put(%{"a.nerves_fw_x" => "1", "nerves_fw_active" => "a"})
+  {:ok, "1"} = :sysport_kv.get_active("nerves_fw_x")
+  {:ok, %{"interop_key" => "välue"}} = :sysport_kv.get_all()
+  {:error, {:invalid_key, _}} = :sysport_kv.put("bad=key", "v")
+  {:error, :not_found} = :sysport_kv.get("nope")
+  :ok = :sysport_kv.delete("interop_key")
+  {:ok, %{}} = :sysport_kv.status()
+end)
