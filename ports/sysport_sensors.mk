@@ -1,0 +1,1 @@
+LDLIBS_sensors := -lsensors -lm
