@@ -5,6 +5,7 @@
 
 -export([status/0, services/0, help/0]).
 %% Each service adds its shell functions on an -export line of its own here.
+-export([sensors/0]).
 
 -type service_info() :: #{service := atom(), pid := pid() | undefined,
                           status := map() | {error, term()}}.
@@ -39,7 +40,16 @@ help() ->
       "sysport shell functions (each prints and returns ok):~n"
       "  sysport:status()    services, helper pids, restarts~n"
       "  sysport:help()      this text~n"
+      "  sysport:sensors()   every hwmon chip and reading, as `sensors' prints them~n"
       "Programs use the service modules, which return {ok, _} | {error, _}.~n").
+
+%% @doc Prints every chip and reading the way `sensors' does.
+-spec sensors() -> ok.
+sensors() ->
+    case sysport_sensors:read_all() of
+        {ok, Chips} -> io:format("~ts", [sysport_sensors_snapshot:format(Chips)]);
+        {error, Reason} -> io:format("sensors: ~0p~n", [Reason])
+    end.
 
 status_row(#{service := Name, status := {error, Reason}}) ->
     [atom_to_list(Name), io_lib:format("~0p", [Reason]), "", "", "", "", ""];
