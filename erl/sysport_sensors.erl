@@ -312,8 +312,8 @@ rescan_chips(#st{chips = Old} = St, Request) ->
     case helper(Request, St) of
         {ok, New} = Reply ->
             {Added, Removed} = sysport_sensors_snapshot:diff(Old, New),
-            [notify(chip_added, Name, C, St) || #{name := Name} = C <- Added],
-            [notify(chip_removed, Name, C, St) || #{name := Name} = C <- Removed],
+            _ = [notify(chip_added, Name, C, St) || #{name := Name} = C <- Added],
+            _ = [notify(chip_removed, Name, C, St) || #{name := Name} = C <- Removed],
             {Reply, St#st{chips = New}};
         Error ->
             {Error, St}
@@ -394,14 +394,14 @@ poll_with(Request, St) ->
             {Events, Alarms} = sysport_sensors_alarms:evaluate(Chips, St#st.thresholds, St#st.alarms),
             St1 = St#st{alarms = Alarms, polls = St#st.polls + 1},
             notify_alarms(Events, St1),
-            [notify(reading, Name, C, St1) || #{name := Name} = C <- Chips],
+            _ = [notify(reading, Name, C, St1) || #{name := Name} = C <- Chips],
             St1;
         {error, _} ->
             St#st{poll_errors = St#st.poll_errors + 1}
     end.
 
 notify_alarms(Events, St) ->
-    [notify(Event, Chip, Info, St) || {Event, #{chip := Chip} = Info} <- Events],
+    _ = [notify(Event, Chip, Info, St) || {Event, #{chip := Chip} = Info} <- Events],
     ok.
 
 notify(Event, Chip, Info, #st{subs = Subs}) ->
