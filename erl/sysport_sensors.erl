@@ -49,6 +49,7 @@
              port :: pid(),
              info = #{} :: map(),
              chips = [] :: [sysport_sensors_snapshot:chip()],
+             stamp :: term(),    % the helper's name for that chip list
              subs = sysport_subs:new() :: sysport_subs:subs(),
              thresholds = #{} :: sysport_sensors_alarms:thresholds(),
              alarms = sysport_sensors_alarms:new() :: sysport_sensors_alarms:state(),
@@ -224,24 +225,18 @@ init(Opts) ->
 
 -spec handle_call(term(), gen_server:from(), #st{}) -> {reply, term(), #st{}}.
 handle_call(chips, _From, St) ->
-    {reply, helper(chips, St), St};
+    {Reply, St1} = chip_list(chips, St),
+    {reply, Reply, St1};
 handle_call(read_all, _From, St) ->
-    {reply, helper(read_all, St), St};
+    {Reply, St1} = readings(read_all, St),
+    {reply, Reply, St1};
 handle_call({read, Chip, Feature}, _From, St) ->
-    Reply = case helper({read, [Chip]}, St) of
-                {ok, [C]} ->
-                    case sysport_sensors_snapshot:find_feature(Feature, C) of
-                        {ok, F} -> {ok, F};
-                        error -> {error, {no_such_feature, Feature}}
-                    end;
-                {ok, []} -> {error, {no_such_chip, Chip}};
-                {error, _} = Error -> Error
-            end,
-    {reply, Reply, St};
+    {Reply, St1} = readings({read, [Chip]}, St),
+    {reply, one_feature(Reply, Chip, Feature), St1};
 handle_call({set, Chip, Sub, Value}, _From, St) ->
     {reply, helper({set, Chip, Sub, Value}, St), St};
 handle_call(rescan, _From, St) ->
-    {Reply, St1} = rescan_chips(subscribe_uevent(St)),
+    {Reply, St1} = chip_list(rescan, subscribe_uevent(St)),
     {reply, Reply, St1};
 handle_call({set_threshold, Chip, Feature, T}, _From, #st{thresholds = Ts} = St) ->
     {reply, ok, polling(St#st{thresholds = Ts#{{Chip, Feature} => T}})};
@@ -268,7 +263,7 @@ handle_cast(_Msg, St) ->
 -spec handle_info(term(), #st{}) -> {noreply, #st{}} | {stop, term(), #st{}}.
 handle_info({sysport_port, Port, {ready, Info}}, #st{port = Port} = St) ->
     %% A (re)started helper: chips may have come or gone while it was down.
-    {_, St1} = rescan_chips(subscribe_uevent(St#st{info = Info}), chips),
+    {_, St1} = chip_list(chips, subscribe_uevent(St#st{info = Info})),
     {noreply, St1};
 handle_info({sysport_port, Port, _}, #st{port = Port} = St) ->
     {noreply, St};
@@ -278,7 +273,7 @@ handle_info({poll, _Stale}, St) ->
     {noreply, St};
 handle_info({sysport_uevent, Action, _DevPath, _Props}, St) when Action =:= add; Action =:= remove ->
     flush_uevents(),
-    {_, St1} = rescan_chips(St),
+    {_, St1} = chip_list(rescan, St),
     {noreply, St1};
 handle_info({sysport_uevent, _, _, _}, St) ->
     {noreply, St};
@@ -298,26 +293,54 @@ terminate(_Reason, #st{port = Port}) ->
 %%% Talking to the helper
 
 helper(Request, #st{port = Port, opts = #{call_timeout := Timeout}}) ->
-    case sysport_port:call(Port, Request, Timeout) of
-        {ok, Chips} when is_list(Chips) -> {ok, sysport_sensors_snapshot:chips(Chips)};
-        Other -> Other
-    end.
+    sysport_port:call(Port, Request, Timeout).
 
-rescan_chips(St) ->
-    rescan_chips(St, rescan).
-
-%% Asks the helper for its chips (rescan first, or as they are) and tells
+%% Asks the helper for its chips (after a rescan, or as they are) and tells
 %% subscribers what changed since the last list.
-rescan_chips(#st{chips = Old} = St, Request) ->
+chip_list(Request, #st{chips = Old} = St) ->
     case helper(Request, St) of
-        {ok, New} = Reply ->
+        {ok, {Stamp, Raw}} ->
+            New = sysport_sensors_snapshot:chips(Raw),
             {Added, Removed} = sysport_sensors_snapshot:diff(Old, New),
             _ = [notify(chip_added, Name, C, St) || #{name := Name} = C <- Added],
             _ = [notify(chip_removed, Name, C, St) || #{name := Name} = C <- Removed],
-            {Reply, St#st{chips = New}};
+            {{ok, New}, St#st{chips = New, stamp = Stamp}};
         Error ->
             {Error, St}
     end.
+
+%% Readings come without their structure: this side holds the chip list
+%% they were read from (the stamp says which), and fetches it anew when
+%% the helper has changed lists (rescanned, restarted) since.
+readings(Request, St) ->
+    readings(Request, St, 1).
+
+readings(Request, #st{stamp = Known} = St0, Retries) ->
+    case helper(Request, St0) of
+        {ok, {Stamp, Readings}} ->
+            St = case Stamp of
+                     Known -> St0;
+                     _ -> element(2, chip_list(chips, St0))
+                 end,
+            case Stamp =:= St#st.stamp andalso
+                sysport_sensors_snapshot:with_readings(St#st.chips, Readings) of
+                {ok, Chips} -> {{ok, Chips}, St};
+                _ when Retries > 0 -> readings(Request, St, Retries - 1);
+                _ -> {{error, chips_changed}, St}
+            end;
+        Error ->
+            {Error, St0}
+    end.
+
+one_feature({ok, [Chip]}, _, Feature) ->
+    case sysport_sensors_snapshot:find_feature(Feature, Chip) of
+        {ok, F} -> {ok, F};
+        error -> {error, {no_such_feature, Feature}}
+    end;
+one_feature({ok, []}, Chip, _) ->
+    {error, {no_such_chip, Chip}};
+one_feature(Error, _, _) ->
+    Error.
 
 %% Adds and removes come in bursts (a driver bound to several devices);
 %% one rescan answers them all.
@@ -388,15 +411,15 @@ poll(St) ->
         _ -> schedule_poll(St1, maps:get(interval, St1#st.opts))
     end.
 
-poll_with(Request, St) ->
-    case helper(Request, St) of
-        {ok, Chips} ->
+poll_with(Request, St0) ->
+    case readings(Request, St0) of
+        {{ok, Chips}, St} ->
             {Events, Alarms} = sysport_sensors_alarms:evaluate(Chips, St#st.thresholds, St#st.alarms),
             St1 = St#st{alarms = Alarms, polls = St#st.polls + 1},
             notify_alarms(Events, St1),
             _ = [notify(reading, Name, C, St1) || #{name := Name} = C <- Chips],
             St1;
-        {error, _} ->
+        {{error, _}, St} ->
             St#st{poll_errors = St#st.poll_errors + 1}
     end.
 

@@ -1,10 +1,10 @@
 %% @doc Pure functions over the chips the sysport_sensors helper reports:
-%% each feature gets its main `value', `unit', `limits' and `alarms';
-%% lookups by name or label; the difference between two chip lists; and
-%% the text `sensors' would print.
+%% their structure with units, readings put in place with each feature's
+%% main `value', `limits' and `alarms'; lookups by name or label; the
+%% difference between two chip lists; and the text `sensors' would print.
 -module(sysport_sensors_snapshot).
 
--export([chips/1, find_chip/2, find_feature/2, diff/2, alarm_kind/1, format/1]).
+-export([chips/1, with_readings/2, find_chip/2, find_feature/2, diff/2, alarm_kind/1, format/1]).
 -export_type([chip/0, feature/0, subfeature/0, reading/0]).
 
 -type reading() :: float() | {error, atom()}.
@@ -24,21 +24,43 @@
                  crit_hyst, emergency_hyst, cap_hyst]).
 -define(UNITLESS, [beep, beep_enable, 'div', pulses, type, alarm, fault]).
 
-%% @doc Chips as the helper sends them, with what a user wants on top.
-%% Features read with values get `value', `limits' and `alarms'.
+%% @doc Chips as the helper lists them, with the unit of every feature
+%% and subfeature.
 -spec chips([map()]) -> [chip()].
 chips(Chips) ->
     [Chip#{features := [feature(F) || F <- Fs]} || #{features := Fs} = Chip <- Chips].
 
-feature(#{type := Type, subfeatures := Subs0} = F) ->
+feature(#{type := Type, subfeatures := Subs} = F) ->
     Unit = unit(Type),
-    Subs = [S#{unit => subfeature_unit(K, Unit)} || #{type := K} = S <- Subs0],
-    Base = F#{unit => Unit, subfeatures => Subs},
-    case lists:all(fun(S) -> is_map_key(value, S) end, Subs) of
-        true -> Base#{value => main_value(Type, Subs), limits => limits(Subs),
-                      alarms => alarms(Subs)};
-        false -> Base
+    F#{unit => Unit, subfeatures => [S#{unit => subfeature_unit(K, Unit)} || #{type := K} = S <- Subs]}.
+
+%% @doc The chips of a reading, `[{ChipName, [Value]}]' with one value per
+%% subfeature in order, put into the structure they were read from; error
+%% when they do not fit it.
+-spec with_readings([chip()], [{binary(), [reading()]}]) -> {ok, [chip()]} | error.
+with_readings(Chips, Readings) ->
+    try
+        {ok, [case find_chip(Name, Chips) of
+                  {ok, Chip} -> fill(Chip, Values);
+                  error -> throw(mismatch)
+              end || {Name, Values} <- Readings]}
+    catch
+        throw:mismatch -> error
     end.
+
+fill(#{features := Fs} = Chip, Values) ->
+    case lists:mapfoldl(fun fill_feature/2, Values, Fs) of
+        {Filled, []} -> Chip#{features := Filled};
+        _ -> throw(mismatch)
+    end.
+
+fill_feature(#{type := Type, subfeatures := Subs} = F, Values) when length(Values) >= length(Subs) ->
+    {Mine, Rest} = lists:split(length(Subs), Values),
+    Filled = [S#{value => V} || {S, V} <- lists:zip(Subs, Mine)],
+    {F#{subfeatures := Filled, value => main_value(Type, Filled), limits => limits(Filled),
+        alarms => alarms(Filled)}, Rest};
+fill_feature(_, _) ->
+    throw(mismatch).
 
 main_value(Type, Subs) ->
     Wanted = maps:get(Type, ?MAIN, [input]),
@@ -129,6 +151,8 @@ format_feature(#{label := Label, type := Type} = F, Width) ->
 
 number(_, undefined) -> "N/A";
 number(_, {error, _}) -> "N/A";
+number(intrusion, V) when V == 0 -> "OK";
+number(intrusion, _) -> "ALARM";
 number(temp, V) -> io_lib:format("~ts~.1f~ts", [sign(V), abs(V), unit(temp)]);
 number(fan, V) -> io_lib:format("~b RPM", [round(V)]);
 number(humidity, V) -> io_lib:format("~.1f ~ts", [V, unit(humidity)]);

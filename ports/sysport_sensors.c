@@ -3,15 +3,17 @@
  *
  *   sysport_sensors [--config=FILE]    (no config: libsensors' default files)
  *
- * Requests (Chip maps are described in sensors_chips.h):
- *   chips                       -> {ok, [Chip]}   without values
- *   read_all                    -> {ok, [Chip]}   every readable subfeature read
- *   {read, [ChipName]}          -> {ok, [Chip]}   only those chips
+ * Requests (Chip and Readings are described in sensors_cache.h):
+ *   chips                       -> {ok, {Stamp, [Chip]}}
+ *   rescan                      -> {ok, {Stamp, [Chip]}}  after re-initialising libsensors
+ *   read_all                    -> {ok, {Stamp, Readings}}
+ *   {read, [ChipName]}          -> {ok, {Stamp, Readings}} of those chips only
  *   {set, Chip, Subfeature, V}  -> ok | {error, no_such_chip | no_such_subfeature
  *                                  | out_of_range | not_writable | eacces | ...}
- *   rescan                      -> {ok, [Chip]}   after re-initialising libsensors
- * While libsensors failed to initialise (a bad config file) every request
- * but rescan answers {error, {sensors_init, Reason}}.
+ * Stamp = {OsPid, Generation} names one chip list: readings with a stamp
+ * the caller has not seen belong to a list it must fetch first.
+ * While libsensors failed to initialise (a config file that cannot be
+ * opened) every request but rescan answers {error, {sensors_init, Reason}}.
  *
  * The helper keeps no timers: it reads only when asked, so an idle helper
  * never wakes up. Polling is the Erlang side's policy.
@@ -20,11 +22,12 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <sensors/error.h>
 #include <sensors/sensors.h>
 
-#include "sensors_chips.h"
+#include "sensors_cache.h"
 #include "sensors_names.h"
 #include "sensors_request.h"
 #include "sp_loop.h"
@@ -35,6 +38,7 @@ static struct {
     const char *config; /* NULL: libsensors' default configuration */
     int init_rc;        /* of the last sensors_init: 0, or < 0 */
     int init_errno;     /* when the config file could not be opened */
+    long generation;    /* of the chip list, one more at every init */
 } st;
 
 static void on_parse_error(const char *why, const char *file, int line)
@@ -51,6 +55,7 @@ static void init_sensors(void)
 {
     FILE *config = NULL;
 
+    sensors_cache_free();
     sensors_cleanup();
     st.init_errno = 0;
     if (st.config) {
@@ -67,6 +72,9 @@ static void init_sensors(void)
         fclose(config);
     if (st.init_rc < 0)
         sp_log("error", "sensors_init: %s", sensors_strerror(st.init_rc));
+    else
+        sensors_cache_build(st.config);
+    st.generation++;
 }
 
 static const char *init_error(void)
@@ -83,7 +91,9 @@ static void x_init_error(ei_x_buff *x)
     ei_x_encode_atom(x, init_error());
 }
 
-static void reply_chips(unsigned long long id, const sensors_name_list *only, int with_values)
+enum chips_reply { CHIP_LIST, READINGS };
+
+static void reply_chips(unsigned long long id, enum chips_reply what, const sensors_name_list *only)
 {
     ei_x_buff x;
 
@@ -92,7 +102,14 @@ static void reply_chips(unsigned long long id, const sensors_name_list *only, in
         x_init_error(&x);
     } else {
         sp_reply_ok_begin(&x, id);
-        sensors_x_chips(&x, only, with_values);
+        ei_x_encode_tuple_header(&x, 2);
+        ei_x_encode_tuple_header(&x, 2);
+        ei_x_encode_long(&x, (long)getpid());
+        ei_x_encode_long(&x, st.generation);
+        if (what == CHIP_LIST)
+            sensors_x_chips(&x);
+        else
+            sensors_x_readings(&x, only);
     }
     sp_send(&x);
 }
@@ -145,15 +162,15 @@ static enum sp_handled handle_call(unsigned long long id, sp_request *req)
 
     if (strcmp(req->name, "rescan") == 0) {
         init_sensors();
-        reply_chips(id, NULL, 0);
+        reply_chips(id, CHIP_LIST, NULL);
     } else if (strcmp(req->name, "chips") == 0) {
-        reply_chips(id, NULL, 0);
+        reply_chips(id, CHIP_LIST, NULL);
     } else if (strcmp(req->name, "read_all") == 0) {
-        reply_chips(id, NULL, 1);
+        reply_chips(id, READINGS, NULL);
     } else if (strcmp(req->name, "read") == 0) {
         if (sensors_decode_names(&req->args, &names) < 0 || sp_request_end(req) < 0)
             return SP_BADARG;
-        reply_chips(id, &names, 1);
+        reply_chips(id, READINGS, &names);
     } else {
         if (sensors_decode_set(&req->args, &set) < 0 || sp_request_end(req) < 0)
             return SP_BADARG;
@@ -184,6 +201,7 @@ static int ready_info(ei_x_buff *x)
 
 static void cleanup_sensors(void)
 {
+    sensors_cache_free();
     sensors_cleanup();
 }
 

@@ -70,16 +70,21 @@ feature(Chip, Ref) ->
     {ok, F} = sysport_sensors:read(Chip, Ref),
     F.
 
-%% Waits for a reading of Chip in which Label's value satisfies Pred.
+%% Waits (5 s at most) for a reading of Chip in which Label's value
+%% satisfies Pred.
 await_value(Chip, Label, Pred) ->
+    await_value(Chip, Label, Pred, erlang:monotonic_time(millisecond) + 5000).
+
+await_value(Chip, Label, Pred, Deadline) ->
+    Left = max(0, Deadline - erlang:monotonic_time(millisecond)),
     receive
         {sysport_sensors, reading, #{name := Chip} = C} ->
             {ok, #{value := V}} = sysport_sensors_snapshot:find_feature(Label, C),
             case Pred(V) of
                 true -> V;
-                false -> await_value(Chip, Label, Pred)
+                false -> await_value(Chip, Label, Pred, Deadline)
             end
-    after 5000 -> ct:fail({no_reading, Chip, Label})
+    after Left -> ct:fail({no_reading, Chip, Label})
     end.
 
 %% Alarm and chip messages received so far (readings dropped).
@@ -119,6 +124,8 @@ values_match_sensors_j(Config) ->
                  sysport_sensors_snapshot:find_feature(<<"CPU">>, Virt)),
     ?assertMatch({ok, #{name := <<"in1">>, value := 6.6, unit := <<"V">>}},
                  sysport_sensors_snapshot:find_feature(<<"+5V">>, Virt)),
+    {ok, #{value := Vcore}} = sysport_sensors_snapshot:find_feature(<<"Vcore">>, Virt),
+    ?assertEqual(math:exp(1.234), Vcore),  % compute in0 ^@ (libm's exp)
     ?assertMatch({ok, #{type := fan, unit := <<"RPM">>, limits := #{min := 500.0}}},
                  sysport_sensors_snapshot:find_feature(<<"CPU Fan">>, Virt)),
     ?assertEqual(error, sysport_sensors_snapshot:find_feature(<<"fan2">>, Virt)),  % ignored
@@ -200,7 +207,7 @@ threshold_hysteresis(Config) ->
     ?assertMatch({ok, #{active_alarms := [], thresholds := 0}}, sysport_sensors:status()).
 
 below_threshold(Config) ->
-    start(Config),
+    start(Config, #{config => undefined}),  % in0 as the driver gives it
     ok = sysport_sensors:subscribe(#{chips => [?VIRT], events => [alarm_raised, alarm_cleared, reading]}),
     ok = sysport_sensors:set_threshold(?VIRT, <<"in0">>, #{below => 1.0, clear_above => 1.1}),
     [set_and_see(Config, "hwmon1", "in0_input", V, ?VIRT, <<"Vcore">>) || V <- [950, 1050, 990, 1150, 1050]],
@@ -382,13 +389,20 @@ bad_requests_to_helper(Config) ->
            {set, ?LM75, temp1_max, 80}, {set, ?LM75, <<"temp1_max">>}],
     [?assertEqual({Req, {error, badarg}}, {Req, sysport_port:call(P, Req)}) || Req <- Bad],
     ?assertEqual({error, {unknown_request, reboot}}, sysport_port:call(P, reboot)),
-    ?assertMatch({ok, [#{name := ?LM75}]}, sysport_port:call(P, {read, [?LM75, <<"nochip-isa-0000">>]})),
-    ?assertMatch({ok, []}, sysport_port:call(P, {read, []})),
+    %% Readings come as values only, stamped with the chip list they fit.
+    #{pid := OsPid} = sysport_port:info(P),
+    {ok, {{OsPid, 1} = Stamp, [#{name := ?LM75, features := [#{subfeatures := Subs}]} | _]}} =
+        sysport_port:call(P, chips),
+    ?assertEqual([<<"temp1_input">>, <<"temp1_max">>, <<"temp1_max_hyst">>], [N || #{name := N} <- Subs]),
+    ?assertEqual({ok, {Stamp, [{?LM75, [45.5, 80.0, 75.0]}]}},
+                 sysport_port:call(P, {read, [?LM75, <<"nochip-isa-0000">>]})),
+    ?assertEqual({ok, {Stamp, []}}, sysport_port:call(P, {read, []})),
+    ?assertMatch({ok, {{OsPid, 2}, [_, _, _]}}, sysport_port:call(P, rescan)),
     %% A frame over the helper's 64 KiB cap ends it (and only it).
     ?assertMatch({error, {helper_exited, {exit, 65}}},
                  sysport_port:call(P, {read, [binary:copy(<<"x">>, 70000)]})),
     ok = sysport_test_lib:wait_until(fun() -> maps:get(state, sysport_port:stats(P)) =:= up end, 5000),
-    ?assertMatch({ok, [_, _, _]}, sysport_port:call(P, read_all)),
+    ?assertMatch({ok, {_, [_, _, _]}}, sysport_port:call(P, read_all)),
     sysport_port:stop(P).
 
 bad_arguments(Config) ->
@@ -415,7 +429,7 @@ shell_prints_like_sensors(Config) ->
     Text = unicode:characters_to_binary(ct:capture_get()),
     [?assertNotEqual({Expected, nomatch}, {Expected, binary:match(Text, Expected)})
      || Expected <- [?LM75, <<"Adapter: SMBus stub driver">>, <<"Board:">>, <<"+45.5°C"/utf8>>,
-                     <<"high = +80.0°C"/utf8>>, <<"2000 RPM">>, <<"1.23 V">>, <<"N/A">>,
+                     <<"high = +80.0°C"/utf8>>, <<"2000 RPM">>, <<"6.60 V">>, <<"N/A">>,
                      <<"Core 7:">>]].
 
 valgrind_clean(Config) ->

@@ -1,20 +1,24 @@
 -module(sysport_sensors_alarms_tests).
 -include_lib("eunit/include/eunit.hrl").
 
-%% A chip as sysport_sensors_snapshot:chips/1 makes it from a reading of
-%% temp1 (input, and an alarm subfeature).
+%% A chip as the service makes it from a reading of temp1 (input, max and
+%% an alarm subfeature).
 chip(Value, Alarm) ->
-    [Chip] = sysport_sensors_snapshot:chips(
-               [#{name => <<"lm75-i2c-1-48">>, prefix => <<"lm75">>, bus => i2c, bus_nr => 1,
-                  address => 72, adapter => <<"a">>, path => <<"/sys/class/hwmon/hwmon0">>,
-                  features => [#{name => <<"temp1">>, label => <<"Board">>, type => temp,
-                                 subfeatures => [sub(<<"temp1_input">>, input, Value),
-                                                 sub(<<"temp1_max">>, max, 80.0),
-                                                 sub(<<"temp1_alarm">>, alarm, Alarm)]}]}]),
+    {ok, [Chip]} = sysport_sensors_snapshot:with_readings(structure(),
+                                                          [{<<"lm75-i2c-1-48">>, [Value, 80.0, Alarm]}]),
     Chip.
 
-sub(Name, Type, Value) ->
-    #{name => Name, type => Type, readable => true, writable => true, value => Value}.
+structure() ->
+    sysport_sensors_snapshot:chips(
+      [#{name => <<"lm75-i2c-1-48">>, prefix => <<"lm75">>, bus => i2c, bus_nr => 1,
+         address => 72, adapter => <<"a">>, path => <<"/sys/class/hwmon/hwmon0">>,
+         features => [#{name => <<"temp1">>, label => <<"Board">>, type => temp,
+                        subfeatures => [sub(<<"temp1_input">>, input),
+                                        sub(<<"temp1_max">>, max),
+                                        sub(<<"temp1_alarm">>, alarm)]}]}]).
+
+sub(Name, Type) ->
+    #{name => Name, type => Type, readable => true, writable => true}.
 
 %% Feeds readings one by one; returns the event kinds.
 run(Thresholds, Readings) ->
@@ -79,6 +83,15 @@ drop_threshold_test() ->
         sysport_sensors_alarms:drop_threshold(<<"lm75-i2c-1-48">>, <<"temp1">>, S1),
     ?assertMatch([#{source := kernel}], sysport_sensors_alarms:active(S2)),
     ?assertEqual({[], S2}, sysport_sensors_alarms:drop_threshold(<<"lm75-i2c-1-48">>, <<"Board">>, S2)).
+
+readings_must_fit_test() ->
+    S = structure(),
+    _ = [?assertEqual(error, sysport_sensors_snapshot:with_readings(S, R))
+     || R <- [[{<<"lm75-i2c-1-48">>, [1.0, 2.0]}], [{<<"lm75-i2c-1-48">>, [1.0, 2.0, 3.0, 4.0]}],
+              [{<<"other-isa-0000">>, [1.0, 2.0, 3.0]}]]],
+    ?assertEqual({ok, []}, sysport_sensors_snapshot:with_readings(S, [])),
+    ?assertMatch([#{features := [#{unit := <<"°C"/utf8>>, subfeatures := [#{unit := _} | _]} = F]}]
+                 when not is_map_key(value, F), S).
 
 snapshot_test() ->
     C = chip(45.5, 0.0),

@@ -101,17 +101,22 @@ hwmon_dir(Dir, Hwmon) ->
     {ok, Target} = file:read_link(filename:join(Class, Hwmon)),
     filename:join(Class, Target).
 
-%% Rewrites an attribute in one step (rename), as a reader never sees a
-%% half-written sysfs file.
+%% Rewrites an attribute in place, as the kernel does: the helper keeps
+%% sysfs files open and re-reads them, so a new file (a rename) would go
+%% unseen. The new text is written over the old before the file is cut to
+%% it, so a reader sees a whole number (followed by a stray newline at
+%% worst), never an empty file.
 -spec write_attr(file:filename(), string(), string(), term()) -> ok.
 write_attr(Dir, Hwmon, Attr, Value) ->
-    Path = filename:join(hwmon_dir(Dir, Hwmon), Attr),
-    Tmp = Path ++ ".new",
-    ok = file:write_file(Tmp, [value(Value), "\n"]),
-    ok = file:rename(Tmp, Path).
+    Data = iolist_to_binary([value(Value), "\n"]),
+    {ok, Fd} = file:open(filename:join(hwmon_dir(Dir, Hwmon), Attr), [read, write, raw, binary]),
+    ok = file:pwrite(Fd, 0, Data),
+    {ok, _} = file:position(Fd, byte_size(Data)),
+    ok = file:truncate(Fd),
+    ok = file:close(Fd).
 
-%% A libsensors configuration: a label over the driver's, a compute
-%% statement, an ignored feature.
+%% A libsensors configuration: a label over the driver's, compute
+%% statements (one with exp and log), an ignored feature.
 -spec config(file:filename()) -> file:filename().
 config(Dir) ->
     Path = filename:join(Dir, "sensors.conf"),
@@ -120,6 +125,7 @@ config(Dir) ->
                                "chip \"fakehw-*\"\n"
                                "    label in1 \"+5V\"\n"
                                "    compute in1 @*2, @/2\n"
+                               "    compute in0 ^@, `@\n"
                                "    ignore fan2\n"),
     Path.
 

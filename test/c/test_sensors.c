@@ -5,6 +5,7 @@
 #include <sensors/error.h>
 #include <sensors/sensors.h>
 
+#include "sensors_config.h"
 #include "sensors_names.h"
 #include "sensors_request.h"
 #include "sp_term.h"
@@ -292,6 +293,50 @@ static void set_arguments(void)
     ei_x_free(&x);
 }
 
+/* The names found, joined with spaces. */
+static void collect(const char *name, size_t len, void *ctx)
+{
+    char *out = ctx;
+
+    if (*out)
+        strcat(out, " ");
+    strncat(out, name, len);
+}
+
+static const char *computes(const char *text, size_t len)
+{
+    static char found[512];
+
+    found[0] = 0;
+    sensors_config_computes(text, len, collect, found);
+    return found;
+}
+
+#define COMPUTES(text) computes((text), sizeof(text) - 1)
+
+static void compute_statements(void)
+{
+    CHECK_STR(COMPUTES("chip \"w83627ehf-*\"\n    compute in1 @*2, @/2\n    label in1 \"+5V\"\n"), "in1");
+    CHECK_STR(COMPUTES("compute in0 ^@, `@\ncompute\ttemp3 (@-32)/1.8, @*1.8+32\n"), "in0 temp3");
+    /* keywords are matched whatever their case, names quoted or not, on
+     * a continued line */
+    CHECK_STR(COMPUTES("  COMPUTE in2 @*3, @/3"), "in2");
+    CHECK_STR(COMPUTES("compute \"in5\" @, @"), "in5");
+    CHECK_STR(COMPUTES("compute \\\n   in4 @*2, @/2"), "in4");
+    /* too many is fine: commented out, inside a label */
+    CHECK_STR(COMPUTES("# compute in7 @*2, @/2\n"), "in7");
+    CHECK_STR(COMPUTES("label in6 \"compute fan1\""), "fan1");
+    /* other words */
+    CHECK_STR(COMPUTES("computed in2\nrecompute in3\ncompute_in4\nlabel compute9 \"x\""), "");
+    CHECK_STR(COMPUTES("compute"), "");
+    CHECK_STR(COMPUTES("compute   "), "");
+    CHECK_STR(COMPUTES(""), "");
+    /* the length bounds the scan, NULs included */
+    CHECK_STR(computes("compute in1 @ compute in2", 14), "in1");
+    CHECK_STR(COMPUTES("x\0compute in3 @"), "in3");
+    CHECK_STR(computes("compute in1", 9), "i");
+}
+
 int main(void)
 {
     RUN(subfeature_kinds);
@@ -302,5 +347,6 @@ int main(void)
     RUN(name_lists);
     RUN(name_lists_refused);
     RUN(set_arguments);
+    RUN(compute_statements);
     return sp_test_report("test_sensors");
 }
