@@ -129,13 +129,16 @@ values_match_sensors_j(Config) ->
     ?assertMatch({ok, #{type := fan, unit := <<"RPM">>, limits := #{min := 500.0}}},
                  sysport_sensors_snapshot:find_feature(<<"CPU Fan">>, Virt)),
     ?assertEqual(error, sysport_sensors_snapshot:find_feature(<<"fan2">>, Virt)),  % ignored
-    %% The attribute that cannot be read: sensors said so on stderr, sysport
+    %% The attributes that cannot be read: sensors said so on stderr, sysport
     %% says so in the subfeature, and the snapshot is whole.
     ?assertNotEqual(nomatch, binary:match(PeerErr, <<"temp2_input">>)),
     {ok, Temp2} = sysport_sensors_snapshot:find_feature(<<"temp2">>, Virt),
     ?assertMatch(#{value := {error, unreadable}, limits := #{max := 70.0}}, Temp2),
     ?assertMatch([#{name := <<"temp2_input">>, readable := true, value := {error, unreadable}} | _],
-                 maps:get(subfeatures, Temp2)).
+                 maps:get(subfeatures, Temp2)),
+    %% and one that fails as a sensor that does not answer
+    ?assertNotEqual(nomatch, binary:match(PeerErr, <<"temp3_input: I/O error">>)),
+    ?assertMatch({ok, #{value := {error, eio}}}, sysport_sensors_snapshot:find_feature(<<"temp3">>, Virt)).
 
 values_match_with_default_config(Config) ->
     Tree = ?config(tree, Config),
@@ -441,6 +444,8 @@ valgrind_clean(Config) ->
     Wrapper = sysport_sensors_fake:wrapper(?config(tree, Config)) ++
         ["valgrind", "-q", "--error-exitcode=99", "--leak-check=full", "--errors-for-leak-kinds=definite"],
     start(Config, #{helper => Release, wrapper => Wrapper, backoff_min => 60000, call_timeout => 30000}),
+    {ok, Comm} = file:read_file("/proc/" ++ integer_to_list(helper_os_pid()) ++ "/comm"),
+    ?assertMatch(<<"memcheck", _/binary>>, Comm),  % really under valgrind
     {ok, Chips} = sysport_sensors:read_all(),
     ?assertEqual(3, length(Chips)),
     ok = sysport_sensors:set(?LM75, "temp1_max", 82),

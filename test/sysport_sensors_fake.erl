@@ -16,11 +16,17 @@
                "set -e\n"
                "tree=$1; shift\n"
                "for d in class devices bus; do mount --bind \"$tree/$d\" \"/sys/$d\"; done\n"
+               "# attributes whose reads fail with EIO, as a sensor that does not answer:\n"
+               "# this process's own memory at offset 0 (this shell becomes the program)\n"
+               "if [ -f \"$tree/eio\" ]; then\n"
+               "  while read -r f; do mount --bind /proc/$$/mem \"/sys/devices/$f\"; done < \"$tree/eio\"\n"
+               "fi\n"
                "exec \"$@\"\n").
 
 %% Three chips: an lm75 on i2c bus 1 (the adapter named as i2c-stub names
-%% it), a virtual chip with labels, limits, alarms and an attribute that
-%% cannot be read, and a coretemp with eight cores.
+%% it), a virtual chip with labels, limits, alarms and two attributes that
+%% cannot be read (one not a number, one failing with EIO), and a coretemp
+%% with eight cores.
 -spec tree(file:filename()) -> file:filename().
 tree(Dir) ->
     empty(Dir),
@@ -43,6 +49,7 @@ tree(Dir) ->
                               {"temp1_crit", 105000}, {"temp1_alarm", 0}, {"temp1_crit_alarm", 0},
                               %% sysfs gives what the driver gives: here not a number
                               {"temp2_input", "not a number"}, {"temp2_max", 70000},
+                              {"temp3_input", 0},   % made to fail with EIO below
                               {"curr1_input", 1500}, {"power1_average", 12500000},
                               {"humidity1_input", 45500}, {"intrusion0_alarm", 0}]}),
     add_chip(Dir, #{hwmon => "hwmon2", name => "coretemp", device => {platform, "coretemp.0"},
@@ -50,6 +57,7 @@ tree(Dir) ->
                                [[{T ++ "_input", 40000 + 1000 * N}, {T ++ "_label", "Core " ++ integer_to_list(N - 1)},
                                  {T ++ "_max", 84000}, {T ++ "_crit", 100000}, {T ++ "_crit_alarm", 0}]
                                 || N <- lists:seq(1, 8), T <- ["temp" ++ integer_to_list(N)]])}),
+    ok = file:write_file(filename:join(Dir, "eio"), "virtual/hwmon/hwmon1/temp3_input\n"),
     Dir.
 
 %% A sysfs without a single hwmon device.
