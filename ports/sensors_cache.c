@@ -242,8 +242,10 @@ int sensors_cache_open_files(void)
 
 /* What sensors_get_value does for an attribute without a compute
  * statement (lib/sysfs.c, sensors_read_sysfs_attr), on a kept file:
- * fscanf's "%lf" is strtod, an I/O error is EIO, anything else that gives
- * no number is "cannot read". */
+ * fscanf's "%lf" is strtod, and text that is no number "cannot be read".
+ * A failed read reports its errno (eio, or enodev once the device is gone
+ * and no rescan has happened yet), where libsensors says eio or
+ * "cannot read". */
 static int read_kept(int fd, const sensors_subfeature *sub, double *value, int *saved_errno)
 {
     char buf[128], *end;
@@ -251,7 +253,7 @@ static int read_kept(int fd, const sensors_subfeature *sub, double *value, int *
 
     if (n < 0) {
         *saved_errno = errno;
-        return errno == EIO ? -SENSORS_ERR_IO : -SENSORS_ERR_ACCESS_R;
+        return -SENSORS_ERR_KERNEL;
     }
     buf[n] = 0;
     *value = strtod(buf, &end);
