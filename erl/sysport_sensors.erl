@@ -160,12 +160,18 @@ call(Request) ->
           exit:{timeout, _} -> {error, timeout}
     end.
 
+%% [ChipName, Name]: binaries, the chip's one a name the helper can take.
 with_binaries(Texts, Fun) ->
     Bins = [unicode:characters_to_binary(T) || T <- Texts],
-    case lists:all(fun is_binary/1, Bins) of
+    case lists:all(fun is_binary/1, Bins) andalso chip_name_ok(hd(Bins)) of
         true -> Fun(Bins);
         false -> {error, {badarg, Texts}}
     end.
+
+%% libsensors prints chip names into NAME_MAX buffers and the helper takes
+%% nothing longer: a poll must never ask it for one.
+chip_name_ok(Name) ->
+    byte_size(Name) > 0 andalso byte_size(Name) < 256 andalso binary:match(Name, <<0>>) =:= nomatch.
 
 options(Opts) ->
     case [K || K <- maps:keys(Opts), not is_map_key(K, ?DEFAULTS)] of
@@ -195,7 +201,8 @@ filter(Filter) when is_map(Filter) ->
                    L when is_list(L) -> [unicode:characters_to_binary(C) || C <- L];
                    _ -> bad
                end,
-    case Known andalso ChipBins =/= bad andalso lists:all(fun is_binary/1, listify(ChipBins))
+    case Known andalso ChipBins =/= bad
+        andalso lists:all(fun(C) -> is_binary(C) andalso chip_name_ok(C) end, listify(ChipBins))
         andalso is_list(Events) andalso Events -- ?EVENTS =:= [] of
         true -> {ok, #{chips => ChipBins, events => Events}};
         false -> {error, {bad_filter, Filter}}
@@ -296,18 +303,27 @@ helper(Request, #st{port = Port, opts = #{call_timeout := Timeout}}) ->
     sysport_port:call(Port, Request, Timeout).
 
 %% Asks the helper for its chips (after a rescan, or as they are) and tells
-%% subscribers what changed since the last list.
-chip_list(Request, #st{chips = Old} = St) ->
+%% subscribers what changed since the last list. The alarms of a chip that
+%% left are cleared: nothing will ever clear them otherwise. Once
+%% libsensors cannot initialise (a config file gone), there are no chips.
+chip_list(Request, St) ->
     case helper(Request, St) of
         {ok, {Stamp, Raw}} ->
             New = sysport_sensors_snapshot:chips(Raw),
-            {Added, Removed} = sysport_sensors_snapshot:diff(Old, New),
-            _ = [notify(chip_added, Name, C, St) || #{name := Name} = C <- Added],
-            _ = [notify(chip_removed, Name, C, St) || #{name := Name} = C <- Removed],
-            {{ok, New}, St#st{chips = New, stamp = Stamp}};
+            {{ok, New}, new_chips(New, St#st{stamp = Stamp})};
+        {error, {sensors_init, _}} = Error ->
+            {Error, new_chips([], St#st{stamp = undefined})};
         Error ->
             {Error, St}
     end.
+
+new_chips(New, #st{chips = Old} = St) ->
+    {Added, Removed} = sysport_sensors_snapshot:diff(Old, New),
+    _ = [notify(chip_added, Name, C, St) || #{name := Name} = C <- Added],
+    _ = [notify(chip_removed, Name, C, St) || #{name := Name} = C <- Removed],
+    {Cleared, Alarms} = sysport_sensors_alarms:drop_chips([N || #{name := N} <- Removed], St#st.alarms),
+    notify_alarms(Cleared, St),
+    St#st{chips = New, alarms = Alarms}.
 
 %% Readings come without their structure: this side holds the chip list
 %% they were read from (the stamp says which), and fetches it anew when

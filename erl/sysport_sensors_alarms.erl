@@ -7,7 +7,7 @@
 %% whatever it does in between. A reading that failed changes nothing.
 -module(sysport_sensors_alarms).
 
--export([new/0, validate/1, evaluate/3, drop_threshold/3, active/1]).
+-export([new/0, validate/1, evaluate/3, drop_threshold/3, drop_chips/2, active/1]).
 -export_type([threshold/0, thresholds/0, state/0, event/0]).
 
 -type threshold() :: #{above => float(), clear_below => float(),
@@ -114,11 +114,19 @@ transition(Key, Raise, Clear, Info, {Events, State}) ->
 %% as cleared so a subscriber never waits for a clear that cannot come.
 -spec drop_threshold(binary(), binary(), state()) -> {[event()], state()}.
 drop_threshold(Chip, Ref, State) ->
-    Dropped = maps:filter(fun({C, _, {threshold, _}}, #{feature := F, label := L}) ->
-                                  C =:= Chip andalso (F =:= Ref orelse L =:= Ref);
-                             (_, _) -> false
-                          end, State),
-    {[{alarm_cleared, Info#{reason => threshold_removed}} || Info <- maps:values(Dropped)],
+    drop(fun({C, _, {threshold, _}}, #{feature := F, label := L}) ->
+                 C =:= Chip andalso (F =:= Ref orelse L =:= Ref);
+            (_, _) -> false
+         end, threshold_removed, State).
+
+%% @doc The same for every alarm of chips that left.
+-spec drop_chips([binary()], state()) -> {[event()], state()}.
+drop_chips(Chips, State) ->
+    drop(fun({C, _, _}, _) -> lists:member(C, Chips) end, chip_removed, State).
+
+drop(Pred, Reason, State) ->
+    Dropped = maps:filter(Pred, State),
+    {[{alarm_cleared, Info#{reason => Reason}} || Info <- maps:values(Dropped)],
      maps:without(maps:keys(Dropped), State)}.
 
 %% @doc The alarms raised now, each as its alarm_raised info.

@@ -12,8 +12,10 @@
  *                                  | out_of_range | not_writable | eacces | ...}
  * Stamp = {OsPid, Generation} names one chip list: readings with a stamp
  * the caller has not seen belong to a list it must fetch first.
- * While libsensors failed to initialise (a config file that cannot be
- * opened) every request but rescan answers {error, {sensors_init, Reason}}.
+ * While libsensors cannot initialise (a config file that cannot be
+ * opened) requests answer {error, {sensors_init, Reason}} until a rescan
+ * succeeds. Errors in the config file are logged; libsensors skips the
+ * statement and goes on, as `sensors' does.
  *
  * The helper keeps no timers: it reads only when asked, so an idle helper
  * never wakes up. Polling is the Erlang side's policy.
@@ -57,6 +59,7 @@ static void init_sensors(void)
 
     sensors_cache_free();
     sensors_cleanup();
+    st.generation++;
     st.init_errno = 0;
     if (st.config) {
         config = fopen(st.config, "re");
@@ -74,7 +77,6 @@ static void init_sensors(void)
         sp_log("error", "sensors_init: %s", sensors_strerror(st.init_rc));
     else
         sensors_cache_build(st.config);
-    st.generation++;
 }
 
 static const char *init_error(void)

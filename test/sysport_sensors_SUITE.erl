@@ -242,9 +242,18 @@ hotplug_rescan(Config) ->
     ?assertMatch([{chip_added, #{name := <<"jc42-i2c-1-18">>, bus := i2c, address := 16#18,
                                  adapter := <<"SMBus stub driver">>}}], events()),
     ?assertMatch(#{value := 33.0}, feature(<<"jc42-i2c-1-18">>, "temp1")),
+    %% A chip that leaves takes its alarms with it.
+    ok = sysport_sensors:subscribe(#{events => [chip_added, chip_removed, alarm_raised, alarm_cleared]}),
+    ok = sysport_sensors:set_threshold(<<"jc42-i2c-1-18">>, "temp1", #{above => 30.0}),
+    receive {sysport_sensors, alarm_raised, #{chip := <<"jc42-i2c-1-18">>}} -> ok
+    after 5000 -> ct:fail(no_alarm)
+    end,
     sysport_sensors_fake:remove_chip(Tree, "hwmon3"),
     {ok, _} = sysport_sensors:rescan(),
-    ?assertMatch([{chip_removed, #{name := <<"jc42-i2c-1-18">>}}], events()),
+    ?assertMatch([{chip_removed, #{name := <<"jc42-i2c-1-18">>}},
+                  {alarm_cleared, #{chip := <<"jc42-i2c-1-18">>, reason := chip_removed}}], events()),
+    ?assertMatch({ok, #{active_alarms := []}}, sysport_sensors:status()),
+    ok = sysport_sensors:clear_threshold(<<"jc42-i2c-1-18">>, "temp1"),
     %% Nothing changed, nothing said.
     {ok, _} = sysport_sensors:rescan(),
     ?assertEqual([], events()).
@@ -418,8 +427,13 @@ bad_arguments(Config) ->
                  #{below => 5, clear_above => 4}, #{above => 50, bogus => 1}, [above, 50]]],
     ?assertEqual({ok, #{}}, sysport_sensors:thresholds()),
     [?assertMatch({error, {bad_filter, _}}, sysport_sensors:subscribe(F))
-     || F <- [#{events => [explosion]}, #{chips => lm75}, #{colour => red}, nope]],
+     || F <- [#{events => [explosion]}, #{chips => lm75}, #{chips => [binary:copy(<<"x">>, 256)]},
+              #{colour => red}, nope]],
     ?assertMatch({error, {badarg, _}}, sysport_sensors:read(<<255>>, "temp1")),
+    %% A chip name the helper could not take is refused here, so no poll
+    %% ever sends one.
+    [?assertMatch({error, {badarg, _}}, sysport_sensors:set_threshold(Name, "temp1", #{above => 1}))
+     || Name <- [<<>>, binary:copy(<<"x">>, 256), <<"a", 0, "b">>]],
     ok = sysport_sensors:set_threshold(<<"later-i2c-0-10">>, "temp1", #{above => 1}),
     ?assertEqual({ok, #{{<<"later-i2c-0-10">>, <<"temp1">>} => #{above => 1.0, clear_below => 1.0}}},
                  sysport_sensors:thresholds()).

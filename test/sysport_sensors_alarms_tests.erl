@@ -93,6 +93,14 @@ readings_must_fit_test() ->
     ?assertMatch([#{features := [#{unit := <<"°C"/utf8>>, subfeatures := [#{unit := _} | _]} = F]}]
                  when not is_map_key(value, F), S).
 
+drop_chips_test() ->
+    {_, S1} = sysport_sensors_alarms:evaluate([chip(90.0, 1.0)], above(80.0, 75.0), sysport_sensors_alarms:new()),
+    ?assertEqual({[], S1}, sysport_sensors_alarms:drop_chips([<<"jc42-i2c-1-18">>], S1)),
+    {Cleared, S2} = sysport_sensors_alarms:drop_chips([<<"lm75-i2c-1-48">>], S1),
+    ?assertMatch([{alarm_cleared, #{reason := chip_removed}}, {alarm_cleared, #{reason := chip_removed}}],
+                 Cleared),
+    ?assertEqual([], sysport_sensors_alarms:active(S2)).
+
 snapshot_test() ->
     C = chip(45.5, 0.0),
     {ok, F} = sysport_sensors_snapshot:find_feature(<<"Board">>, C),
