@@ -5,6 +5,7 @@
 
 -export([status/0, services/0, help/0]).
 %% Each service adds its shell functions on an -export line of its own here.
+-export([dmesg/0, dmesg/1]).
 -export([sensors/0]).
 
 -type service_info() :: #{service := atom(), pid := pid() | undefined,
@@ -40,6 +41,8 @@ help() ->
       "sysport shell functions (each prints and returns ok):~n"
       "  sysport:status()    services, helper pids, restarts~n"
       "  sysport:help()      this text~n"
+      "  sysport:dmesg()     the kernel log, like dmesg; dmesg(#{level => warning,~n"
+      "                      facility => kern, since_seq => N, color => true | false | auto})~n"
       "  sysport:sensors()   every hwmon chip and reading, as `sensors' prints them~n"
       "Programs use the service modules, which return {ok, _} | {error, _}.~n").
 
@@ -47,8 +50,53 @@ help() ->
 -spec sensors() -> ok.
 sensors() ->
     case sysport_sensors:read_all() of
-        {ok, Chips} -> io:format("~ts", [sysport_sensors_snapshot:format(Chips)]);
+        {ok, Chips} -> put_utf8(unicode:characters_to_binary(sysport_sensors_snapshot:format(Chips)));
         {error, Reason} -> io:format("sensors: ~0p~n", [Reason])
+    end.
+
+%% @doc Prints the kernel log like `dmesg': `[    1.234567] message', with
+%% warnings and worse coloured when the terminal supports it.
+-spec dmesg() -> ok.
+dmesg() ->
+    dmesg(#{}).
+
+%% @doc {@link dmesg/0} for the records {@link sysport_kmsg:dmesg/1} selects
+%% with `Opts' (`level', `facility', `since_seq'); `color' is `auto' (a
+%% terminal that is not dumb, and NO_COLOR unset), `true' or `false'.
+-spec dmesg(map()) -> ok.
+dmesg(Opts) ->
+    {Color, Select} = case maps:take(color, Opts) of
+                          {C, Rest} -> {C, Rest};
+                          error -> {auto, Opts}
+                      end,
+    case sysport_kmsg:dmesg(Select) of
+        {ok, Records} ->
+            UseColor = case Color of
+                           auto -> color_terminal();
+                           _ -> Color =:= true
+                       end,
+            put_utf8(iolist_to_binary([sysport_kmsg_format:line(R, #{color => UseColor})
+                                       || R <- Records]));
+        {error, Reason} ->
+            io:format("dmesg: ~p~n", [Reason])
+    end.
+
+color_terminal() ->
+    case {io:columns(), os:getenv("TERM"), os:getenv("NO_COLOR")} of
+        {{ok, _}, Term, false} when Term =/= false, Term =/= "dumb" -> true;
+        _ -> false
+    end.
+
+%% UTF-8 bytes to the group leader, whichever encoding it is set to.
+put_utf8(Bin) ->
+    case io:getopts() of
+        Opts when is_list(Opts) ->
+            case proplists:get_value(encoding, Opts) of
+                unicode -> io:put_chars(Bin);
+                _ -> file:write(group_leader(), Bin)  % bytes as they are
+            end;
+        _ ->
+            io:put_chars(Bin)
     end.
 
 status_row(#{service := Name, status := {error, Reason}}) ->
