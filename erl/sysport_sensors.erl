@@ -12,7 +12,8 @@
 %% The service polls only while someone subscribes to readings or alarms, or
 %% a threshold is set; otherwise neither it nor its helper ever wakes up.
 %% When the `sysport_uevent' service runs, a hwmon add or remove rescans
-%% the chips; otherwise call rescan/0.
+%% the chips (it is subscribed to at start, or at the next subscribe,
+%% rescan or poll when it starts later); otherwise call rescan/0.
 -module(sysport_sensors).
 -behaviour(gen_server).
 
@@ -160,12 +161,19 @@ call(Request) ->
           exit:{timeout, _} -> {error, timeout}
     end.
 
-%% [ChipName, Name]: binaries, the chip's one a name the helper can take.
+%% [ChipName, Name]: binaries (atoms are taken too: `temp1'), the chip's
+%% one a name the helper can take.
 with_binaries(Texts, Fun) ->
-    Bins = [unicode:characters_to_binary(T) || T <- Texts],
+    Bins = [to_binary(T) || T <- Texts],
     case lists:all(fun is_binary/1, Bins) andalso chip_name_ok(hd(Bins)) of
         true -> Fun(Bins);
         false -> {error, {badarg, Texts}}
+    end.
+
+to_binary(A) when is_atom(A) -> atom_to_binary(A, utf8);
+to_binary(T) ->
+    try unicode:characters_to_binary(T)
+    catch error:_ -> error
     end.
 
 %% libsensors prints chip names into NAME_MAX buffers and the helper takes
@@ -198,7 +206,7 @@ filter(Filter) when is_map(Filter) ->
     Known = maps:without([chips, events], Filter) =:= #{},
     ChipBins = case Chips of
                    all -> all;
-                   L when is_list(L) -> [unicode:characters_to_binary(C) || C <- L];
+                   L when is_list(L) -> [to_binary(C) || C <- L];
                    _ -> bad
                end,
     case Known andalso ChipBins =/= bad
@@ -255,7 +263,8 @@ handle_call({clear_threshold, Chip, Feature}, _From, #st{thresholds = Ts} = St) 
 handle_call(thresholds, _From, St) ->
     {reply, {ok, St#st.thresholds}, St};
 handle_call({subscribe, Pid, Filter}, _From, St) ->
-    {reply, ok, polling(St#st{subs = sysport_subs:add(Pid, Filter, St#st.subs)})};
+    Subs = sysport_subs:add(Pid, Filter, St#st.subs),
+    {reply, ok, polling(subscribe_uevent(St#st{subs = Subs}))};
 handle_call({unsubscribe, Pid}, _From, St) ->
     {reply, ok, polling(St#st{subs = sysport_subs:remove(Pid, St#st.subs)})};
 handle_call(status, _From, St) ->
@@ -275,7 +284,7 @@ handle_info({sysport_port, Port, {ready, Info}}, #st{port = Port} = St) ->
 handle_info({sysport_port, Port, _}, #st{port = Port} = St) ->
     {noreply, St};
 handle_info({poll, Ref}, #st{poll_timer = Ref} = St) ->
-    {noreply, polling(poll(St#st{poll_timer = undefined}))};
+    {noreply, polling(poll(subscribe_uevent(St#st{poll_timer = undefined})))};
 handle_info({poll, _Stale}, St) ->
     {noreply, St};
 handle_info({sysport_uevent, Action, _DevPath, _Props}, St) when Action =:= add; Action =:= remove ->

@@ -162,6 +162,8 @@ read_one_feature(Config) ->
     start(Config),
     ByLabel = feature(?LM75, "Board"),
     ?assertEqual(ByLabel, feature(?LM75, <<"temp1">>)),
+    ?assertEqual(ByLabel, feature(?LM75, temp1)),
+    ?assertMatch({error, {badarg, _}}, sysport_sensors:read(?LM75, {temp, 1})),
     ?assertEqual(45.5, maps:get(value, ByLabel)),
     sysport_sensors_fake:write_attr(?config(tree, Config), "hwmon0", "temp1_input", 51250),
     ?assertEqual(51.25, maps:get(value, feature(?LM75, "Board"))),
@@ -264,16 +266,18 @@ add_jc42(Tree) ->
 
 hotplug_uevent(Config) ->
     Tree = ?config(tree, Config),
-    %% A stand-in for sysport_uevent, registered under the module's name.
+    %% A stand-in for sysport_uevent, registered under the module's name,
+    %% and started after the sensors service.
+    start(Config, #{uevent => sysport_sensors_fake}),
+    Service = whereis(sysport_sensors),
+    ?assertMatch({ok, #{uevent := not_running}}, sysport_sensors:status()),
     register(sysport_sensors_fake, self()),
     try
-        start(Config, #{uevent => sysport_sensors_fake}),
-        Service = whereis(sysport_sensors),
+        ok = sysport_sensors:subscribe(#{events => [chip_added, chip_removed]}),
         receive {uevent_subscribed, Service, Filter} -> ?assertEqual(#{subsystem => <<"hwmon">>}, Filter)
         after 5000 -> ct:fail(did_not_subscribe)
         end,
         ?assertMatch({ok, #{uevent := subscribed}}, sysport_sensors:status()),
-        ok = sysport_sensors:subscribe(#{events => [chip_added, chip_removed]}),
         add_jc42(Tree),
         Service ! {sysport_uevent, add, <<"/devices/i2c-1/1-0018/hwmon/hwmon3">>,
                    #{<<"SUBSYSTEM">> => <<"hwmon">>}},
