@@ -7,6 +7,7 @@
 %% Each service adds its shell functions on an -export line of its own here.
 -export([dmesg/0, dmesg/1]).
 -export([kv/0]).
+-export([sensors/0]).
 
 -type service_info() :: #{service := atom(), pid := pid() | undefined,
                           status := map() | {error, term()}}.
@@ -44,7 +45,16 @@ help() ->
       "  sysport:dmesg()     the kernel log, like dmesg; dmesg(#{level => warning,~n"
       "                      facility => kern, since_seq => N, color => true | false | auto})~n"
       "  sysport:kv()        the U-Boot environment, sorted by key~n"
+      "  sysport:sensors()   every hwmon chip and reading, as `sensors' prints them~n"
       "Programs use the service modules, which return {ok, _} | {error, _}.~n").
+
+%% @doc Prints every chip and reading the way `sensors' does.
+-spec sensors() -> ok.
+sensors() ->
+    case sysport_sensors:read_all() of
+        {ok, Chips} -> put_utf8(unicode:characters_to_binary(sysport_sensors_snapshot:format(Chips)));
+        {error, Reason} -> io:format("sensors: ~0p~n", [Reason])
+    end.
 
 %% @doc Prints the kernel log like `dmesg': `[    1.234567] message', with
 %% warnings and worse coloured when the terminal supports it.
