@@ -45,3 +45,12 @@ check.("kv", fn ->
   :ok = :sysport_kv.delete("interop_key")
   {:ok, %{}} = :sysport_kv.status()
 end)
+
+check.("sensors", fn ->
+  # This host may have no hwmon at all: that is {:ok, []} and a healthy service.
+  {:ok, chips} = :sysport_sensors.read_all()
+  true = is_list(chips)
+  {:ok, %{helper: %{state: :up}}} = :sysport_sensors.status()
+  :ok = :sysport_sensors.subscribe()
+  {:error, _} = :sysport_sensors.read("no-such-chip", "temp1")
+end)
