@@ -5,6 +5,7 @@
 
 -export([status/0, services/0, help/0]).
 %% Each service adds its shell functions on an -export line of its own here.
+-export([devices/0, devices/1]).
 
 -type service_info() :: #{service := atom(), pid := pid() | undefined,
                           status := map() | {error, term()}}.
@@ -39,7 +40,30 @@ help() ->
       "sysport shell functions (each prints and returns ok):~n"
       "  sysport:status()    services, helper pids, restarts~n"
       "  sysport:help()      this text~n"
+      "  sysport:devices()   the device table (sysport:devices(\"net\") for one subsystem)~n"
       "Programs use the service modules, which return {ok, _} | {error, _}.~n").
+
+%% @doc Prints the device table of sysport_uevent.
+-spec devices() -> ok.
+devices() ->
+    print_devices(sysport_uevent:devices()).
+
+%% @doc Prints the devices of one subsystem (`"net"', `<<"block">>').
+-spec devices(unicode:chardata()) -> ok.
+devices(Subsystem) ->
+    print_devices(sysport_uevent:devices(#{subsystem => Subsystem})).
+
+print_devices({ok, Devices}) ->
+    Rows = [[maps:get(<<"SUBSYSTEM">>, P, <<>>), device_name(D, P), maps:get(<<"DRIVER">>, P, <<>>), D]
+            || {D, P} <- maps:to_list(Devices)],
+    print_table(["subsystem", "name", "driver", "devpath"], lists:sort(Rows)),
+    io:format("~b devices~n", [length(Rows)]);
+print_devices({error, Reason}) ->
+    io:format("sysport_uevent: ~0p~n", [Reason]).
+
+device_name(_, #{<<"DEVNAME">> := Name}) -> Name;
+device_name(_, #{<<"INTERFACE">> := Name}) -> Name;
+device_name(DevPath, _) -> filename:basename(DevPath).
 
 status_row(#{service := Name, status := {error, Reason}}) ->
     [atom_to_list(Name), io_lib:format("~0p", [Reason]), "", "", "", "", ""];
