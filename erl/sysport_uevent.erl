@@ -322,8 +322,8 @@ event(Other, St) ->
                    #{domain => [sysport, uevent]}),
     St.
 
-uevent({Seq, Action, DevPath, Props, Device}, #st{received = Received, subs = Subs} = St) ->
-    ok = sysport_uevent_table:apply_event(Action, DevPath, Props, Device),
+uevent({Seq, Action, DevPath, Props, Table}, #st{received = Received, subs = Subs} = St) ->
+    ok = sysport_uevent_table:apply_event(Action, DevPath, Props, Table),
     notify(Action, DevPath, Props, Subs),
     St#st{last_seq = Seq, received = Received + 1}.
 

@@ -54,17 +54,22 @@ select(Filter) ->
 size() ->
     ets:info(?DEVICES, size).
 
-%% @doc Applies one kernel event. Device is false for kobjects that are not
+%% @doc Applies one kernel event. Table is false for kobjects that are not
 %% devices (modules, drivers, network queues): they never enter the table.
--spec apply_event(atom(), binary(), props(), boolean()) -> ok.
-apply_event(remove, DevPath, _Props, _Device) ->
+%% For a device it is true, or the values that hold a newline as the
+%% device's uevent file shows them (cut at the newline), so that the table
+%% always says what an enumeration would.
+-spec apply_event(atom(), binary(), props(), boolean() | props()) -> ok.
+apply_event(remove, DevPath, _Props, _Table) ->
     _ = delete(DevPath),
     ok;
-apply_event(move, DevPath, #{<<"DEVPATH_OLD">> := Old} = Props, Device) ->
+apply_event(move, DevPath, #{<<"DEVPATH_OLD">> := Old} = Props, Table) ->
     _ = delete(Old),
-    apply_event(change, DevPath, Props, Device);
+    apply_event(change, DevPath, Props, Table);
 apply_event(_Action, DevPath, Props, true) ->
     store(DevPath, device_props(Props));
+apply_event(_Action, DevPath, Props, FileForm) when is_map(FileForm) ->
+    store(DevPath, maps:merge(device_props(Props), FileForm));
 apply_event(_Action, _DevPath, _Props, false) ->
     ok.
 

@@ -8,9 +8,11 @@
  *   {snapshot_begin, start | resync, Seqnum}   enumeration follows; events
  *   {snapshot, [{DevPath, Props}]}             up to Seqnum are in it
  *   {snapshot_end, Devices}
- *   {uevents, [{Seqnum, Action, DevPath, Props, Device}]}
- *       several per frame when they arrive together; Device is true when
- *       the kobject is one the enumeration lists (not a module or a queue)
+ *   {uevents, [{Seqnum, Action, DevPath, Props, Table}]}
+ *       several per frame when they arrive together. Table is false for a
+ *       kobject the enumeration does not list (a module, a queue...), true
+ *       for a device, or for a device with a value holding a newline, a
+ *       map of those values as the uevent file shows them
  *   {overrun, Missed, KernelDrops, Seqnum}     a resync snapshot follows
  *   {rejected, Reason, Detail}                 a datagram not delivered
  *   {stale, Count}                             events older than a snapshot
@@ -110,7 +112,12 @@ static void encode_uevent(ei_x_buff *body, const uevent *ev)
     ei_x_encode_binary(body, ev->devpath.ptr, (long)ev->devpath.len);
     if (uevent_x_props(body, ev) < 0)
         sp_fatal(SP_EXIT_OSERR, "out of memory encoding a uevent");
-    ei_x_encode_boolean(body, device);
+    if (device && ev->multiline) {
+        if (uevent_x_file_form(body, ev) < 0)
+            sp_fatal(SP_EXIT_OSERR, "out of memory encoding a uevent");
+    } else {
+        ei_x_encode_boolean(body, device);
+    }
 }
 
 /* One datagram from the kernel: appended to body when it is news. */
@@ -286,6 +293,7 @@ static void enumerate(void *ctx)
     }
     if (c.in_chunk > 0)
         send_chunk(&c);
+    ei_x_free(&c.body);
     sp_event_begin(&x);
     ei_x_encode_tuple_header(&x, 2);
     ei_x_encode_atom(&x, "snapshot_end");
@@ -373,7 +381,7 @@ static void trigger(void *ctx)
     uuid[strcspn(uuid, "\n")] = '\0';
     devices = uenum_trigger(uuid, &failed);
     sp_event_begin(&x);
-    ei_x_encode_tuple_header(&x, 6);
+    ei_x_encode_tuple_header(&x, 5);
     ei_x_encode_atom(&x, "triggered");
     ei_x_encode_long(&x, devices < 0 ? 0 : devices);
     ei_x_encode_long(&x, failed);

@@ -26,26 +26,39 @@ static int same_key(const struct slot *a, const struct slot *b)
     return a->f.key.len == b->f.key.len && memcmp(a->f.key.ptr, b->f.key.ptr, a->f.key.len) == 0;
 }
 
-/* Encodes n slots as a map, the last of each run of equal keys winning. */
-static int encode_slots(ei_x_buff *x, struct slot *slots, size_t n)
+static const char *newline_in(uevent_str s)
 {
-    size_t unique = 0;
+    return memchr(s.ptr, '\n', s.len);
+}
+
+/* Encodes n slots as a map, the last of each run of equal keys winning.
+ * With file_form, only the winners holding a newline, cut there. */
+static int encode_slots(ei_x_buff *x, struct slot *slots, size_t n, int file_form)
+{
+    size_t count = 0;
 
     qsort(slots, n, sizeof(*slots), by_key_then_order);
     for (size_t i = 0; i < n; i++)
-        if (i + 1 == n || !same_key(&slots[i], &slots[i + 1]))
-            unique++;
-    if (ei_x_encode_map_header(x, (long)unique) < 0)
+        if ((i + 1 == n || !same_key(&slots[i], &slots[i + 1])) && (!file_form || newline_in(slots[i].f.value)))
+            count++;
+    if (ei_x_encode_map_header(x, (long)count) < 0)
         return -1;
-    for (size_t i = 0; i < n; i++)
-        if (i + 1 == n || !same_key(&slots[i], &slots[i + 1]))
-            if (ei_x_encode_binary(x, slots[i].f.key.ptr, (long)slots[i].f.key.len) < 0 ||
-                ei_x_encode_binary(x, slots[i].f.value.ptr, (long)slots[i].f.value.len) < 0)
-                return -1;
+    for (size_t i = 0; i < n; i++) {
+        uevent_str v = slots[i].f.value;
+        const char *nl = newline_in(v);
+
+        if ((i + 1 < n && same_key(&slots[i], &slots[i + 1])) || (file_form && !nl))
+            continue;
+        if (file_form)
+            v.len = (size_t)(nl - v.ptr);
+        if (ei_x_encode_binary(x, slots[i].f.key.ptr, (long)slots[i].f.key.len) < 0 ||
+            ei_x_encode_binary(x, v.ptr, (long)v.len) < 0)
+            return -1;
+    }
     return 0;
 }
 
-int uevent_x_props(ei_x_buff *x, const uevent *ev)
+static int encode_event(ei_x_buff *x, const uevent *ev, int file_form)
 {
     struct slot *slots = malloc((ev->nfields ? ev->nfields : 1) * sizeof(*slots));
     const char *cursor = ev->fields;
@@ -58,9 +71,19 @@ int uevent_x_props(ei_x_buff *x, const uevent *ev)
         slots[n].order = n;
         n++;
     }
-    rc = encode_slots(x, slots, n);
+    rc = encode_slots(x, slots, n, file_form);
     free(slots);
     return rc;
+}
+
+int uevent_x_props(ei_x_buff *x, const uevent *ev)
+{
+    return encode_event(x, ev, 0);
+}
+
+int uevent_x_file_form(ei_x_buff *x, const uevent *ev)
+{
+    return encode_event(x, ev, 1);
 }
 
 int uevent_x_file_props(ei_x_buff *x, const char *devpath, const char *subsystem, const char *text, size_t len)
@@ -86,7 +109,7 @@ int uevent_x_file_props(ei_x_buff *x, const char *devpath, const char *subsystem
     n++;
     slots[n] = (struct slot){{{"SUBSYSTEM", 9}, {subsystem, strlen(subsystem)}}, n};
     n++;
-    rc = encode_slots(x, slots, n);
+    rc = encode_slots(x, slots, n, 0);
     free(slots);
     return rc;
 }

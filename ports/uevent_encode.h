@@ -13,6 +13,10 @@
 /* Every field of the event, ACTION and SEQNUM included. */
 int uevent_x_props(ei_x_buff *x, const uevent *ev);
 
+/* The values of a multiline event as its device's uevent file shows them
+ * (cut at the first newline): only the keys whose value differs. */
+int uevent_x_file_form(ei_x_buff *x, const uevent *ev);
+
 /* DEVPATH, SUBSYSTEM and the KEY=VALUE lines of the device's uevent file:
  * the same keys a uevent for the device carries, minus ACTION and SEQNUM. */
 int uevent_x_file_props(ei_x_buff *x, const char *devpath, const char *subsystem, const char *text, size_t len);

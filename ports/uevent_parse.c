@@ -110,6 +110,8 @@ enum uevent_status uevent_parse(const char *buf, size_t len, uevent *ev)
     cursor = ev->fields;
     while ((rc = next_string(&cursor, end, &f)) == 1) {
         ev->nfields++;
+        if (!ev->multiline && memchr(f.value.ptr, '\n', f.value.len))
+            ev->multiline = 1;
         if (str_is(f.key, "ACTION"))
             action = f.value;
         else if (str_is(f.key, "DEVPATH"))

@@ -57,6 +57,9 @@ typedef struct uevent {
     /* The KEY=VALUE strings, for uevent_next_field. */
     const char *fields, *end;
     size_t nfields;
+    /* A value holds a newline (x86 cpu MODALIAS ends with one): the
+     * device's uevent file, read line by line, shows less of it. */
+    int multiline;
 } uevent;
 
 /* Parses one datagram of len bytes. */

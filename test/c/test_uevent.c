@@ -234,6 +234,33 @@ static void encodes_props_last_value_wins(void)
     ei_x_free(&x);
 }
 
+static void multiline_values_in_file_form(void)
+{
+    static const char d[] = "add@/devices/system/cpu/cpu0\0ACTION=add\0DEVPATH=/devices/system/cpu/cpu0\0"
+                            "SUBSYSTEM=cpu\0MODALIAS=cpu:type:x86,0001\n\0TWO=a\nb\0PLAIN=p\0SEQNUM=7";
+    uevent ev;
+    ei_x_buff x;
+    char v[64];
+    int pairs = 0;
+
+    CHECK_EQ(uevent_parse(DGRAM(lo_change), &ev), UEVENT_OK);
+    CHECK_EQ(ev.multiline, 0);
+    CHECK_EQ(uevent_parse(DGRAM(d), &ev), UEVENT_OK);
+    CHECK_EQ(ev.multiline, 1);
+    ei_x_new(&x);
+    CHECK_EQ(uevent_x_props(&x, &ev), 0);
+    CHECK_EQ(map_get(&x, "MODALIAS", v, sizeof(v), &pairs), 18); /* the kernel's value, newline and all */
+    ei_x_free(&x);
+    ei_x_new(&x);
+    CHECK_EQ(uevent_x_file_form(&x, &ev), 0);
+    CHECK_EQ(map_get(&x, "MODALIAS", v, sizeof(v), &pairs), 17);
+    CHECK(strcmp(v, "cpu:type:x86,0001") == 0);
+    CHECK_EQ(map_get(&x, "TWO", v, sizeof(v), &pairs), 1);
+    CHECK_EQ(map_get(&x, "PLAIN", v, sizeof(v), &pairs), -1);
+    CHECK_EQ(pairs, 2);
+    ei_x_free(&x);
+}
+
 static void encodes_file_props(void)
 {
     static const char file[] = "INTERFACE=lo\nIFINDEX=1\nDEVPATH=/wrong\n";
@@ -400,6 +427,7 @@ int main(void)
     RUN(refusals);
     RUN(uevent_file_lines);
     RUN(encodes_props_last_value_wins);
+    RUN(multiline_values_in_file_form);
     RUN(encodes_file_props);
     RUN(seq_in_order_and_gaps);
     RUN(seq_without_baseline);

@@ -58,6 +58,11 @@ static void datagram(const char *buf, size_t len)
         abort();
     check_map(&x);
     ei_x_free(&x);
+    ei_x_new(&x);
+    if (uevent_x_file_form(&x, &ev) < 0)
+        abort();
+    check_map(&x);
+    ei_x_free(&x);
     /* The SEQNUM bookkeeping takes whatever a datagram says. */
     useq_reset(&seq, ev.seqnum / 2);
     useq_accept(&seq, ev.seqnum, 0);
