@@ -177,7 +177,7 @@ handle_call({subscribe, Pid, Filter}, _From, #st{subs = Subs} = St) ->
     Filters = filters_of(Pid, Subs),
     St1 = St#st{subs = sysport_subs:add(Pid, [Filter | lists:delete(Filter, Filters)], Subs)},
     case St#st.coldplug of
-        complete -> Pid ! {sysport_uevent, coldplug_complete, <<>>, #{devices => sysport_uevent_table:size()}};
+        complete -> notify_one(Pid, coldplug_complete, #{devices => sysport_uevent_table:size()});
         _ -> ok
     end,
     {reply, ok, St1};
@@ -276,7 +276,7 @@ event({snapshot, Devices}, #st{snapshot = {Reason, Seq, Chunks}} = St) ->
     St#st{snapshot = {Reason, Seq, [Devices | Chunks]}};
 event({snapshot_end, _Count}, #st{snapshot = {Reason, Seq, Chunks}} = St) ->
     Diffs = sysport_uevent_table:reconcile(maps:from_list(lists:append(lists:reverse(Chunks)))),
-    [notify(Action, DevPath, Props, St#st.subs) || {Action, DevPath, Props} <- Diffs],
+    lists:foreach(fun({Action, DevPath, Props}) -> notify(Action, DevPath, Props, St#st.subs) end, Diffs),
     St1 = St#st{snapshot = undefined, last_seq = max(Seq, St#st.last_seq), quiet_since = now_ms()},
     case {Reason, St#st.coldplug} of
         {start, pending} ->
@@ -353,7 +353,10 @@ notify(Action, DevPath, Props, Subs) ->
                       end, ok, Subs).
 
 notify_all(Event, Info, Subs) ->
-    [Pid ! {sysport_uevent, Event, <<>>, Info} || Pid <- sysport_subs:pids(Subs)],
+    lists:foreach(fun(Pid) -> notify_one(Pid, Event, Info) end, sysport_subs:pids(Subs)).
+
+notify_one(Pid, Event, Info) ->
+    Pid ! {sysport_uevent, Event, <<>>, Info},
     ok.
 
 filters_of(Pid, Subs) ->
