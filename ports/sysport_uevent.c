@@ -102,26 +102,26 @@ static void reject_content(const char *reason, const unl_datagram *d)
     send_rejected(reason, detail);
 }
 
-static void encode_uevent(ei_x_buff *body, const uevent *ev)
+static void encode_uevent(ei_x_buff *x, const uevent *ev)
 {
     int device = uenum_is_device(ev->devpath.ptr, ev->devpath.len, ev->subsystem.ptr, ev->subsystem.len);
 
-    ei_x_encode_tuple_header(body, 5);
-    ei_x_encode_ulonglong(body, ev->seqnum);
-    ei_x_encode_atom(body, uevent_action_name(ev->action));
-    ei_x_encode_binary(body, ev->devpath.ptr, (long)ev->devpath.len);
-    if (uevent_x_props(body, ev) < 0)
+    ei_x_encode_tuple_header(x, 5);
+    ei_x_encode_ulonglong(x, ev->seqnum);
+    ei_x_encode_atom(x, uevent_action_name(ev->action));
+    ei_x_encode_binary(x, ev->devpath.ptr, (long)ev->devpath.len);
+    if (uevent_x_props(x, ev) < 0)
         sp_fatal(SP_EXIT_OSERR, "out of memory encoding a uevent");
     if (device && ev->multiline) {
-        if (uevent_x_file_form(body, ev) < 0)
+        if (uevent_x_file_form(x, ev) < 0)
             sp_fatal(SP_EXIT_OSERR, "out of memory encoding a uevent");
     } else {
-        ei_x_encode_boolean(body, device);
+        ei_x_encode_boolean(x, device);
     }
 }
 
-/* One datagram from the kernel: appended to body when it is news. */
-static int take_datagram(const unl_datagram *d, ei_x_buff *body)
+/* One datagram from the kernel: appended to the frame when it is news. */
+static int take_datagram(const unl_datagram *d, ei_x_buff *frame, int *in_frame)
 {
     uevent ev;
     enum uevent_status status;
@@ -143,23 +143,18 @@ static int take_datagram(const unl_datagram *d, ei_x_buff *body)
         return 0;
     }
     st.received++;
-    encode_uevent(body, &ev);
+    if ((*in_frame)++ == 0) {
+        sp_event_begin(frame);
+        ei_x_encode_tuple_header(frame, 2);
+        ei_x_encode_atom(frame, "uevents");
+    }
+    /* [E1 | [E2 | ... []]]: the same list as [E1, E2, ...], written
+     * without knowing the count or copying. */
+    ei_x_encode_list_header(frame, 1);
+    encode_uevent(frame, &ev);
     if (ev.action == UEVENT_ADD && ev.modalias.len > 0)
         modprobe_request(ev.modalias.ptr, ev.modalias.len);
     return 1;
-}
-
-static void send_uevents(ei_x_buff *body, int n)
-{
-    ei_x_buff x;
-
-    sp_event_begin(&x);
-    ei_x_encode_tuple_header(&x, 2);
-    ei_x_encode_atom(&x, "uevents");
-    ei_x_encode_list_header(&x, n);
-    ei_x_append_buf(&x, body->buff, body->index);
-    ei_x_encode_empty_list(&x);
-    sp_send(&x);
 }
 
 static void send_stale(void)
@@ -185,10 +180,9 @@ static void arm_grace(void)
 /* Reads up to max datagrams into one frame. */
 static void read_datagrams(int max)
 {
-    ei_x_buff body;
+    ei_x_buff frame;
     int n = 0;
 
-    ei_x_new(&body);
     for (int i = 0; i < max; i++) {
         unl_datagram d;
         int r = unl_receive(&d);
@@ -202,11 +196,12 @@ static void read_datagrams(int max)
         else if (r == UNL_FOREIGN)
             reject_foreign(&d);
         else
-            n += take_datagram(&d, &body);
+            take_datagram(&d, &frame, &n);
     }
-    if (n > 0)
-        send_uevents(&body, n);
-    ei_x_free(&body);
+    if (n > 0) {
+        ei_x_encode_empty_list(&frame);
+        sp_send(&frame);
+    }
     if (st.stale_unreported)
         send_stale();
     arm_grace();
@@ -244,24 +239,18 @@ static void run_child(const char *what, void (*body)(void *), void *ctx)
         sp_fatal(SP_EXIT_SOFTWARE, "%s failed (wait status %#x)", what, status);
 }
 
+/* The snapshot goes out in frames of SNAPSHOT_CHUNK devices, each
+ * {snapshot, [{DevPath, Props} | ...]} written as nested cons cells. */
 struct chunk {
-    ei_x_buff body;
-    int in_chunk, total;
+    ei_x_buff frame;
+    int in_frame, total;
 };
 
-static void send_chunk(struct chunk *c)
+static void end_chunk(struct chunk *c)
 {
-    ei_x_buff x;
-
-    sp_event_begin(&x);
-    ei_x_encode_tuple_header(&x, 2);
-    ei_x_encode_atom(&x, "snapshot");
-    ei_x_encode_list_header(&x, c->in_chunk);
-    ei_x_append_buf(&x, c->body.buff, c->body.index);
-    ei_x_encode_empty_list(&x);
-    sp_send(&x);
-    c->body.index = 0;
-    c->in_chunk = 0;
+    ei_x_encode_empty_list(&c->frame);
+    sp_send(&c->frame);
+    c->in_frame = 0;
 }
 
 static void add_device(const char *syspath, const char *devpath, const char *subsystem, const char *uevent_file,
@@ -270,30 +259,34 @@ static void add_device(const char *syspath, const char *devpath, const char *sub
     struct chunk *c = ctx;
 
     (void)syspath;
-    ei_x_encode_tuple_header(&c->body, 2);
-    ei_x_encode_binary(&c->body, devpath, (long)strlen(devpath));
-    if (uevent_x_file_props(&c->body, devpath, subsystem, uevent_file, strlen(uevent_file)) < 0)
+    if (c->in_frame == 0) {
+        sp_event_begin(&c->frame);
+        ei_x_encode_tuple_header(&c->frame, 2);
+        ei_x_encode_atom(&c->frame, "snapshot");
+    }
+    ei_x_encode_list_header(&c->frame, 1);
+    ei_x_encode_tuple_header(&c->frame, 2);
+    ei_x_encode_binary(&c->frame, devpath, (long)strlen(devpath));
+    if (uevent_x_file_props(&c->frame, devpath, subsystem, uevent_file, strlen(uevent_file)) < 0)
         _exit(SP_EXIT_OSERR);
     c->total++;
-    if (++c->in_chunk == SNAPSHOT_CHUNK)
-        send_chunk(c);
+    if (++c->in_frame == SNAPSHOT_CHUNK)
+        end_chunk(c);
 }
 
 static void enumerate(void *ctx)
 {
-    struct chunk c = {.in_chunk = 0};
+    struct chunk c = {.in_frame = 0};
     ei_x_buff x;
 
     (void)ctx;
-    ei_x_new(&c.body);
     if (uenum_scan(add_device, &c) < 0) {
         sp_log("error", "enumerating devices: %s", strerror(errno));
         sp_flush();
         _exit(SP_EXIT_OSERR);
     }
-    if (c.in_chunk > 0)
-        send_chunk(&c);
-    ei_x_free(&c.body);
+    if (c.in_frame > 0)
+        end_chunk(&c);
     sp_event_begin(&x);
     ei_x_encode_tuple_header(&x, 2);
     ei_x_encode_atom(&x, "snapshot_end");

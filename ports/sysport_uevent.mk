@@ -1,1 +1,1 @@
-LDLIBS_uevent := -lmnl -ludev
+LDLIBS_uevent := -lmnl

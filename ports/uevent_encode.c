@@ -31,13 +31,29 @@ static const char *newline_in(uevent_str s)
     return memchr(s.ptr, '\n', s.len);
 }
 
+/* Insertion sort: events have a dozen fields, and it is stable. */
+static void sort_slots(struct slot *slots, size_t n)
+{
+    for (size_t i = 1; i < n; i++) {
+        struct slot s = slots[i];
+        size_t j = i;
+
+        for (; j > 0 && by_key_then_order(&slots[j - 1], &s) > 0; j--)
+            slots[j] = slots[j - 1];
+        slots[j] = s;
+    }
+}
+
 /* Encodes n slots as a map, the last of each run of equal keys winning.
  * With file_form, only the winners holding a newline, cut there. */
 static int encode_slots(ei_x_buff *x, struct slot *slots, size_t n, int file_form)
 {
     size_t count = 0;
 
-    qsort(slots, n, sizeof(*slots), by_key_then_order);
+    if (n <= 64)
+        sort_slots(slots, n);
+    else
+        qsort(slots, n, sizeof(*slots), by_key_then_order);
     for (size_t i = 0; i < n; i++)
         if ((i + 1 == n || !same_key(&slots[i], &slots[i + 1])) && (!file_form || newline_in(slots[i].f.value)))
             count++;

@@ -1,5 +1,6 @@
 #include "uevent_enum.h"
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -8,41 +9,81 @@
 #include <unistd.h>
 #include <libudev.h>
 
+/* libudev is loaded where it is used, in the short-lived enumeration
+ * child: the long-lived helper then never maps it (nor the libc pages its
+ * loading touches), about 300 KiB of RSS. */
+#define UDEV_FUNCTIONS(X)                                                                               \
+    X(udev_new) X(udev_unref) X(udev_enumerate_new) X(udev_enumerate_unref)                          \
+    X(udev_enumerate_scan_devices) X(udev_enumerate_get_list_entry) X(udev_list_entry_get_next)      \
+    X(udev_list_entry_get_name) X(udev_device_new_from_syspath) X(udev_device_unref)                 \
+    X(udev_device_get_subsystem) X(udev_device_get_syspath) X(udev_device_get_devpath)               \
+    X(udev_device_get_sysattr_value)
+
+#define DECLARE(f) __typeof__(f) *f;
+static struct {
+    UDEV_FUNCTIONS(DECLARE)
+} lib;
+
+static int load_libudev(void)
+{
+    static void *handle;
+
+    if (handle)
+        return 0;
+    handle = dlopen("libudev.so.1", RTLD_NOW | RTLD_LOCAL);
+    if (!handle) {
+        errno = ENOENT;
+        return -1;
+    }
+#define RESOLVE(f)                                                                                      \
+    if (!(lib.f = (__typeof__(f) *)dlsym(handle, #f))) {                                                \
+        errno = ENOSYS;                                                                                 \
+        return -1;                                                                                      \
+    }
+    UDEV_FUNCTIONS(RESOLVE)
+    return 0;
+}
+
 int uenum_scan(uenum_cb cb, void *ctx)
 {
-    struct udev *udev = udev_new();
-    struct udev_enumerate *e = udev ? udev_enumerate_new(udev) : NULL;
+    struct udev *udev;
+    struct udev_enumerate *e;
     struct udev_list_entry *entry;
     int count = 0, rc;
 
+    if (load_libudev() < 0)
+        return -1;
+    udev = lib.udev_new();
+    e = udev ? lib.udev_enumerate_new(udev) : NULL;
     if (!e) {
-        udev_unref(udev);
+        lib.udev_unref(udev);
         errno = ENOMEM;
         return -1;
     }
-    rc = udev_enumerate_scan_devices(e);
+    rc = lib.udev_enumerate_scan_devices(e);
     if (rc < 0) {
-        udev_enumerate_unref(e);
-        udev_unref(udev);
+        lib.udev_enumerate_unref(e);
+        lib.udev_unref(udev);
         errno = -rc;
         return -1;
     }
-    udev_list_entry_foreach(entry, udev_enumerate_get_list_entry(e)) {
-        struct udev_device *dev = udev_device_new_from_syspath(udev, udev_list_entry_get_name(entry));
+    for (entry = lib.udev_enumerate_get_list_entry(e); entry; entry = lib.udev_list_entry_get_next(entry)) {
+        struct udev_device *dev = lib.udev_device_new_from_syspath(udev, lib.udev_list_entry_get_name(entry));
         const char *subsystem, *uevent_file;
 
         if (!dev)
             continue; /* removed since the scan */
-        subsystem = udev_device_get_subsystem(dev);
-        uevent_file = udev_device_get_sysattr_value(dev, "uevent");
+        subsystem = lib.udev_device_get_subsystem(dev);
+        uevent_file = lib.udev_device_get_sysattr_value(dev, "uevent");
         if (subsystem) {
-            cb(udev_device_get_syspath(dev), udev_device_get_devpath(dev), subsystem, uevent_file ? uevent_file : "", ctx);
+            cb(lib.udev_device_get_syspath(dev), lib.udev_device_get_devpath(dev), subsystem,
+               uevent_file ? uevent_file : "", ctx);
             count++;
         }
-        udev_device_unref(dev);
+        lib.udev_device_unref(dev);
     }
-    udev_enumerate_unref(e);
-    udev_unref(udev);
+    lib.udev_enumerate_unref(e);
+    lib.udev_unref(udev);
     return count;
 }
 
@@ -87,22 +128,31 @@ static struct {
     int count;
 } known;
 
-static int is_bus_or_class(const char *subsystem, size_t len)
+/* "/sys/<dir>/<name>" exists. Built with memcpy: this runs for events, and
+ * printf's pages are not worth touching for it. */
+static int sysfs_has(const char *dir, const char *name, size_t len)
 {
     char path[128];
+    size_t dlen = strlen(dir);
 
+    memcpy(path, "/sys/", 5);
+    memcpy(path + 5, dir, dlen);
+    path[5 + dlen] = '/';
+    memcpy(path + 6 + dlen, name, len);
+    path[6 + dlen + len] = '\0';
+    return access(path, F_OK) == 0;
+}
+
+static int is_bus_or_class(const char *subsystem, size_t len)
+{
     for (int i = 0; i < known.count; i++)
         if (strlen(known.name[i]) == len && memcmp(known.name[i], subsystem, len) == 0)
             return 1;
     if (len == 0 || len >= sizeof(known.name[0]) || memchr(subsystem, '/', len) || memchr(subsystem, '\0', len) ||
         subsystem[0] == '.')
         return 0;
-    snprintf(path, sizeof(path), "/sys/class/%.*s", (int)len, subsystem);
-    if (access(path, F_OK) < 0) {
-        snprintf(path, sizeof(path), "/sys/bus/%.*s", (int)len, subsystem);
-        if (access(path, F_OK) < 0)
-            return 0;
-    }
+    if (!sysfs_has("class", subsystem, len) && !sysfs_has("bus", subsystem, len))
+        return 0;
     if (known.count < KNOWN_MAX) {
         memcpy(known.name[known.count], subsystem, len);
         known.name[known.count++][len] = '\0';
