@@ -65,7 +65,9 @@
              counters = #{} :: #{atom() => non_neg_integer()},
              rejected = #{} :: #{atom() => non_neg_integer()},
              logged = #{} :: #{atom() => integer()},
-             modprobe = #{} :: #{term() => non_neg_integer()},
+             %% runs: how many batches ended with each status
+             modprobe = #{runs => #{}, aliases => 0, dropped => 0}
+                 :: #{runs := #{term() => pos_integer()}, aliases | dropped := non_neg_integer()},
              trigger :: undefined | map()}).
 
 %%% API
@@ -310,11 +312,10 @@ event({triggered, Devices, Failed, Uuid, _Seq}, St) ->
         triggering -> coldplug_complete(St1);
         _ -> St1
     end;
-event({modprobe, Status, Aliases}, #st{modprobe = M} = St) ->
-    St#st{modprobe = M#{Status => maps:get(Status, M, 0) + 1,
-                        aliases => maps:get(aliases, M, 0) + Aliases}};
-event({modprobe_dropped, Alias}, #st{modprobe = M} = St) ->
-    N = maps:get(dropped, M, 0) + 1,
+event({modprobe, Status, Aliases}, #st{modprobe = #{runs := Runs, aliases := A} = M} = St) ->
+    St#st{modprobe = M#{runs := Runs#{Status => maps:get(Status, Runs, 0) + 1}, aliases := A + Aliases}};
+event({modprobe_dropped, Alias}, #st{modprobe = #{dropped := Dropped} = M} = St) ->
+    N = Dropped + 1,
     log_sometimes(modprobe_dropped, "sysport_uevent: modprobe queue full, ~b alias(es) dropped, last ~ts",
                   [N, Alias], St#st{modprobe = M#{dropped => N}});
 event(Other, St) ->
@@ -325,7 +326,7 @@ event(Other, St) ->
 uevent({Seq, Action, DevPath, Props, Table}, #st{received = Received, subs = Subs} = St) ->
     ok = sysport_uevent_table:apply_event(Action, DevPath, Props, Table),
     notify(Action, DevPath, Props, Subs),
-    St#st{last_seq = Seq, received = Received + 1}.
+    St#st{last_seq = max(Seq, St#st.last_seq), received = Received + 1}.
 
 overrun(Missed, Info, St) ->
     notify_all(overrun, Info#{missed => Missed}, St#st.subs),

@@ -20,10 +20,11 @@
  *   {modprobe, Status, Aliases}  {modprobe_dropped, Alias}
  * Requests: stats -> {ok, Map}; cast trigger.
  *
- * Loss: ENOBUFS, a truncated datagram, or a SEQNUM hole still open after
- * GRACE_MS (concurrent uevents can arrive slightly out of order). Then the
- * helper reports the overrun and enumerates again; SEQNUMs up to the
- * snapshot's are stale from then on.
+ * Loss: ENOBUFS, a kernel datagram that cannot be delivered (truncated or
+ * malformed), or a SEQNUM hole still open after GRACE_MS (concurrent
+ * uevents can arrive slightly out of order). Then the helper reports the
+ * overrun and enumerates again; SEQNUMs up to the snapshot's are stale
+ * from then on.
  */
 #include <err.h>
 #include <errno.h>
@@ -120,27 +121,28 @@ static void encode_uevent(ei_x_buff *x, const uevent *ev)
     }
 }
 
-/* One datagram from the kernel: appended to the frame when it is news. */
-static int take_datagram(const unl_datagram *d, ei_x_buff *frame, int *in_frame)
+/* One datagram from the kernel: appended to the frame when it is news.
+ * One that cannot be delivered whole (truncated, or in a form this parser
+ * does not know) is reported, and the table repaired as after a loss. */
+static void take_datagram(const unl_datagram *d, ei_x_buff *frame, int *in_frame)
 {
     uevent ev;
     enum uevent_status status;
+    const char *why = NULL;
 
-    if (d->len < d->wire_len) {
-        /* Never delivered half: reported, and the table repaired. */
-        reject_content("truncated", d);
+    if (d->len < d->wire_len)
+        why = "truncated";
+    else if ((status = uevent_parse(d->data, d->len, &ev)) != UEVENT_OK)
+        why = uevent_status_name(status);
+    if (why) {
+        reject_content(why, d);
         st.lost = 1;
-        return 0;
-    }
-    status = uevent_parse(d->data, d->len, &ev);
-    if (status != UEVENT_OK) {
-        reject_content(uevent_status_name(status), d);
-        return 0;
+        return;
     }
     if (useq_accept(&st.seq, ev.seqnum, sp_now_ms()) == USEQ_STALE) {
         st.stale++;
         st.stale_unreported++;
-        return 0;
+        return;
     }
     st.received++;
     if ((*in_frame)++ == 0) {
@@ -154,7 +156,6 @@ static int take_datagram(const unl_datagram *d, ei_x_buff *frame, int *in_frame)
     encode_uevent(frame, &ev);
     if (ev.action == UEVENT_ADD && ev.modalias.len > 0)
         modprobe_request(ev.modalias.ptr, ev.modalias.len);
-    return 1;
 }
 
 static void send_stale(void)
