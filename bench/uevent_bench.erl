@@ -12,6 +12,7 @@
 -export([rows/1]).
 
 -define(STORM, 20000).
+-define(ROUNDS, 3).
 -define(LO, <<"/devices/virtual/net/lo">>).
 -define(LO_UEVENT, "/sys/class/net/lo/uevent").
 
@@ -31,17 +32,14 @@ side_by_side(Helper, Storm) ->
     timer:sleep(500),
     Counter = start_counter(),
     Vm = list_to_integer(os:getpid()),
-    Cpu0 = [cpu_ns(P) || P <- [HelperPid, Vm, Udevadm]],
+    Pids = [HelperPid, Vm, Udevadm],
     Drops0 = [netlink_drops(P) || P <- [HelperPid, Udevadm]],
-    First = seqnum() + 1,
-    StormSecs = list_to_float(sysport_bench:sh(sysport_bench:fmt("~s ~b ~s", [Storm, ?STORM, ?LO_UEVENT]))),
-    Last = seqnum(),
-    Got = wait_count(Counter, First, Last),
-    ok = sysport_uevent:settle(200, 60000),
-    wait_drained(Udevadm),
-    [HelperCpu, VmCpu, UdevCpu] = [cpu_ns(P) - C0 || {P, C0} <- lists:zip([HelperPid, Vm, Udevadm], Cpu0)],
+    %% Several storms, so that a busy moment of the shared host weighs less.
+    Rounds = [storm_round(Storm, Counter, Pids, Udevadm) || _ <- lists:seq(1, ?ROUNDS)],
     [HelperDrops, UdevDrops] = [netlink_drops(P) - D0 || {P, D0} <- lists:zip([HelperPid, Udevadm], Drops0)],
-    Events = Last - First + 1,
+    Sum = fun(I) -> lists:sum([element(I, R) || R <- Rounds]) end,
+    {Events, Got, StormSecs} = {Sum(1), Sum(2), Sum(3)},
+    [HelperCpu, VmCpu, UdevCpu] = [Sum(4), Sum(5), Sum(6)],
     UdevRss = sysport_bench:proc_status_kb(Udevadm, <<"VmRSS">>),
     _ = os:cmd("kill " ++ integer_to_list(Udevadm)),
     HelperRss = sysport_bench:proc_status_kb(HelperPid, <<"VmRSS">>),
@@ -51,26 +49,40 @@ side_by_side(Helper, Storm) ->
     Per10k = fun(Ns) -> Ns / 1.0e9 * 10000 / Events end,
     Ours = Per10k(HelperCpu + VmCpu),
     Theirs = Per10k(UdevCpu),
+    Ratios = [(H + V) / U || {_, _, _, H, V, U} <- Rounds],
     Cmd = sysport_bench:fmt("~s ~b ~s & udevadm monitor --kernel --property > /dev/null",
                             [Storm, ?STORM, ?LO_UEVENT]),
-    [#{bench => sysport_bench:fmt("CPU s per 10k uevents (~b written in ~.2f s): helper + VM vs udevadm",
-                                  [Events, StormSecs]),
-       sysport => sysport_bench:fmt("~.3f (helper ~.3f, VM ~.3f)",
-                                    [Ours, Per10k(HelperCpu), Per10k(VmCpu)]),
+    [#{bench => sysport_bench:fmt("CPU s per 10k uevents (~b storms of ~b, ~.2f s of writes): helper + VM vs udevadm",
+                                  [?ROUNDS, ?STORM, StormSecs]),
+       sysport => sysport_bench:fmt("~.3f (helper ~.3f, VM ~.3f; storms ~s)",
+                                    [Ours, Per10k(HelperCpu), Per10k(VmCpu),
+                                     lists:join("/", [sysport_bench:fmt("~.2fx", [R]) || R <- Ratios])]),
        peer => sysport_bench:fmt("~.3f", [Theirs]),
        ratio => Ours / Theirs, goal => "<= 1.0x", ok => Ours =< Theirs,
        cmd => Cmd ++ "; CPU from /proc/PID/task/*/schedstat"},
-     #{bench => "uevents lost in that storm at the default buffer (8 MiB vs udevadm's 128 MiB)",
+     #{bench => "uevents lost in those storms at the default buffer (8 MiB vs udevadm's 128 MiB)",
        sysport => sysport_bench:fmt("~b (kernel drops ~b)", [Events - Got, HelperDrops]),
        peer => sysport_bench:fmt("~b (kernel drops)", [UdevDrops]),
        ratio => undefined, goal => "0 where udevadm loses 0",
        ok => UdevDrops > 0 orelse (Events - Got =:= 0 andalso HelperDrops =:= 0),
        cmd => "subscriber count vs SEQNUMs written; Drops in /proc/net/netlink"},
-     #{bench => "helper RSS after the storm (peer: udevadm monitor)",
+     #{bench => "helper RSS after the storms (peer: udevadm monitor)",
        sysport => sysport_bench:fmt("~b KiB (~b KiB anonymous)", [HelperRss, HelperAnon]),
        peer => sysport_bench:fmt("~b KiB", [UdevRss]),
        ratio => HelperRss / UdevRss, goal => "<= 1536 KiB", ok => HelperRss =< 1536,
        cmd => "VmRSS in /proc/PID/status"}].
+
+%% One storm: {Events, Received, Seconds, HelperNs, VmNs, UdevadmNs}.
+storm_round(Storm, Counter, [HelperPid, Vm, Udevadm] = Pids, Udevadm) ->
+    Cpu0 = [cpu_ns(P) || P <- Pids],
+    First = seqnum() + 1,
+    Secs = list_to_float(sysport_bench:sh(sysport_bench:fmt("~s ~b ~s", [Storm, ?STORM, ?LO_UEVENT]))),
+    Last = seqnum(),
+    Got = wait_count(Counter, First, Last),
+    ok = sysport_uevent:settle(200, 60000),
+    wait_drained(Udevadm),
+    [H, V, U] = [cpu_ns(P) - C0 || {P, C0} <- lists:zip([HelperPid, Vm, Udevadm], Cpu0)],
+    {Last - First + 1, Got, Secs, H, V, U}.
 
 %% Counts the subscriber's lo change events by SEQNUM.
 start_counter() ->

@@ -95,11 +95,22 @@ reconcile(Snapshot) ->
 
 %% @doc An event's properties without the keys that describe the event.
 -spec device_props(props()) -> props().
-device_props(#{<<"SYNTH_UUID">> := _} = Props) ->
-    maps:filter(fun(<<"SYNTH_ARG_", _/binary>>, _) -> false; (_, _) -> true end,
-                maps:without([<<"ACTION">>, <<"SEQNUM">>, <<"DEVPATH_OLD">>, <<"SYNTH_UUID">>], Props));
-device_props(Props) ->
-    maps:without([<<"ACTION">>, <<"SEQNUM">>, <<"DEVPATH_OLD">>], Props).
+device_props(Event) ->
+    %% Removes only what is there: this runs for every event.
+    Props = maps:remove(<<"SEQNUM">>, maps:remove(<<"ACTION">>, Event)),
+    case Props of
+        #{<<"SYNTH_UUID">> := <<"0">>} ->
+            drop_devpath_old(maps:remove(<<"SYNTH_UUID">>, Props));
+        #{<<"SYNTH_UUID">> := _} ->
+            %% Only a write of "ACTION UUID KEY=VALUE..." adds SYNTH_ARG_KEY.
+            drop_devpath_old(maps:filter(fun(<<"SYNTH_ARG_", _/binary>>, _) -> false; (_, _) -> true end,
+                                         maps:remove(<<"SYNTH_UUID">>, Props)));
+        _ ->
+            drop_devpath_old(Props)
+    end.
+
+drop_devpath_old(#{<<"DEVPATH_OLD">> := _} = Props) -> maps:remove(<<"DEVPATH_OLD">>, Props);
+drop_devpath_old(Props) -> Props.
 
 store(DevPath, Props) ->
     Subsystem = maps:get(<<"SUBSYSTEM">>, Props, <<>>),

@@ -45,7 +45,7 @@
 #include "uevent_seq.h"
 
 #define DEFAULT_RCVBUF (8 * 1024 * 1024)
-#define BATCH_MAX 128       /* datagrams read per wakeup, sent in one frame */
+#define BATCH_MAX 64        /* datagrams read per wakeup, sent in one frame */
 #define GRACE_MS 50         /* how long a SEQNUM hole may wait for a late event */
 #define SNAPSHOT_CHUNK 64   /* devices per snapshot frame */
 

@@ -27,10 +27,14 @@ events_update_the_table() ->
     %% The table keeps the device's properties, not the event's.
     ?assertEqual({ok, props(?LO, <<"net">>, #{<<"INTERFACE">> => <<"lo">>})}, sysport_uevent_table:lookup(?LO)),
     Change = event(change, ?LO, <<"net">>, 2, #{<<"INTERFACE">> => <<"lo">>, <<"SYNTH_UUID">> => <<"0">>,
-                                                <<"SYNTH_ARG_A">> => <<"b">>, <<"NEW">> => <<"1">>}),
+                                                <<"NEW">> => <<"1">>}),
     ok = sysport_uevent_table:apply_event(change, ?LO, Change, true),
     ?assertEqual({ok, props(?LO, <<"net">>, #{<<"INTERFACE">> => <<"lo">>, <<"NEW">> => <<"1">>})},
                  sysport_uevent_table:lookup(?LO)),
+    Args = event(change, ?LO, <<"net">>, 3, #{<<"INTERFACE">> => <<"lo">>, <<"SYNTH_UUID">> => <<"a-b">>,
+                                              <<"SYNTH_ARG_A">> => <<"b">>}),
+    ok = sysport_uevent_table:apply_event(change, ?LO, Args, true),
+    ?assertEqual({ok, props(?LO, <<"net">>, #{<<"INTERFACE">> => <<"lo">>})}, sysport_uevent_table:lookup(?LO)),
     %% A value with a newline goes in as the uevent file shows it.
     ok = sysport_uevent_table:apply_event(change, ?LO, Change#{<<"M">> => <<"x\n">>}, #{<<"M">> => <<"x">>}),
     ?assertMatch({ok, #{<<"M">> := <<"x">>}}, sysport_uevent_table:lookup(?LO)),
