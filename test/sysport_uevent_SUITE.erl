@@ -10,13 +10,14 @@
 -export([real_kernel_events/1, same_events_as_udevadm/1, forced_overrun_is_repaired/1,
          forged_uevents_rejected/1, kill9_during_storm/1, autoload_runs_batched_modprobe/1,
          trigger_replays_every_device/1, filters_and_queries/1, options_and_absent_helper/1,
+         unprivileged_helper/1,
          shell_table/1, valgrind_clean/1]).
 
 all() ->
     [real_kernel_events, same_events_as_udevadm, forced_overrun_is_repaired,
      forged_uevents_rejected, kill9_during_storm, autoload_runs_batched_modprobe,
      trigger_replays_every_device, filters_and_queries, options_and_absent_helper,
-     shell_table, valgrind_clean].
+     unprivileged_helper, shell_table, valgrind_clean].
 
 init_per_suite(Config) ->
     case os:cmd("id -u") of
@@ -320,6 +321,21 @@ options_and_absent_helper(_Config) ->
     {ok, #{helper_error := {helper_not_found, _}, coldplug := pending}} = sysport_uevent:status(),
     ?assertEqual({error, timeout}, sysport_uevent:settle(0, 100)),
     ?assert(is_process_alive(Pid)).
+
+%% Without root: SO_RCVBUFFORCE is refused (the buffer is capped by
+%% rmem_max and says so), trigger cannot write, and the table still fills.
+unprivileged_helper(_Config) ->
+    Nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"],
+    {ok, _} = sysport_uevent:start_link(#{trigger => true, port_opts => #{wrapper => Nobody}}),
+    {ok, #{ready := #{rcvbuf_capped := true, rcvbuf := Rcvbuf}, coldplug := complete,
+           trigger := #{failed := Failed, devices := Devices}}} = sysport_uevent:status(),
+    {ok, RmemMax} = file:read_file("/proc/sys/net/core/rmem_max"),
+    ?assert(Rcvbuf =< 2 * binary_to_integer(string:trim(RmemMax))),
+    ?assertEqual(Devices, Failed),
+    assert_table_is_sysfs(),
+    ok = sysport_uevent:subscribe(#{devpath => <<"/devices/virtual/net/lo">>}),
+    ok = write_file("/sys/class/net/lo/uevent", "change"),
+    _ = wait_event(change, <<"/devices/virtual/net/lo">>).
 
 shell_table(_Config) ->
     {ok, _} = sysport_uevent:start_link(#{}),
