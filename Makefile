@@ -3,7 +3,8 @@
 #   make shell        install missing build deps, build, open a shell with sysport running
 #   make test         everything: C unit tests (plain, ASan+UBSan, valgrind), fuzzing,
 #                     eunit, common_test against sanitizer-built helpers, dialyzer,
-#                     xref, the QEMU system test
+#                     xref, interop (a Mix project using sysport, Elixir calls), the
+#                     QEMU system test
 #   make bench        benchmarks, each printed beside a named peer
 #   make fuzz         the fuzz targets for longer (FUZZ_SECONDS, default 600 each)
 #
@@ -46,7 +47,7 @@ VALGRIND := valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-
 
 .PHONY: all build ports shell deps deps-test test ctest ctest-san ctest-valgrind \
         fuzz fuzz-check helpers-san testhelpers eunit ct check-san-logs dialyzer xref \
-        system-test bench clean
+        interop system-test bench clean
 
 all: build
 
@@ -136,10 +137,16 @@ dialyzer:
 xref:
 	$(REBAR) xref
 
-system-test: build
-	@if [ -x test/system/run ]; then test/system/run; else echo "system test: test/system/run not present yet"; fi
+# sysport as a Mix dependency, called from Elixir (test/interop/run).
+interop: build $(REL)/sysport_testhelper
+	test/interop/run
 
-test: deps-test build ctest ctest-san ctest-valgrind fuzz-check eunit ct dialyzer xref
+# Boots Debian's kernel in QEMU (TCG) with the BEAM as the only program;
+# says so in one line and fails when QEMU or the kernel image is missing.
+system-test: build $(REL)/sysport_testhelper
+	test/system/run
+
+test: deps-test build ctest ctest-san ctest-valgrind fuzz-check eunit ct dialyzer xref interop
 	@if [ "$(SYSTEM_TEST)" = 1 ]; then $(MAKE) --no-print-directory system-test; fi
 	@echo "make test: all passed"
 

@@ -5,6 +5,7 @@
 
 -export([status/0, services/0, help/0]).
 %% Each service adds its shell functions on an -export line of its own here.
+-export([dmesg/0, dmesg/1]).
 -export([devices/0, devices/1]).
 
 -type service_info() :: #{service := atom(), pid := pid() | undefined,
@@ -40,8 +41,55 @@ help() ->
       "sysport shell functions (each prints and returns ok):~n"
       "  sysport:status()    services, helper pids, restarts~n"
       "  sysport:help()      this text~n"
+      "  sysport:dmesg()     the kernel log, like dmesg; dmesg(#{level => warning,~n"
+      "                      facility => kern, since_seq => N, color => true | false | auto})~n"
       "  sysport:devices()   the device table (sysport:devices(\"net\") for one subsystem)~n"
       "Programs use the service modules, which return {ok, _} | {error, _}.~n").
+
+%% @doc Prints the kernel log like `dmesg': `[    1.234567] message', with
+%% warnings and worse coloured when the terminal supports it.
+-spec dmesg() -> ok.
+dmesg() ->
+    dmesg(#{}).
+
+%% @doc {@link dmesg/0} for the records {@link sysport_kmsg:dmesg/1} selects
+%% with `Opts' (`level', `facility', `since_seq'); `color' is `auto' (a
+%% terminal that is not dumb, and NO_COLOR unset), `true' or `false'.
+-spec dmesg(map()) -> ok.
+dmesg(Opts) ->
+    {Color, Select} = case maps:take(color, Opts) of
+                          {C, Rest} -> {C, Rest};
+                          error -> {auto, Opts}
+                      end,
+    case sysport_kmsg:dmesg(Select) of
+        {ok, Records} ->
+            UseColor = case Color of
+                           auto -> color_terminal();
+                           _ -> Color =:= true
+                       end,
+            put_utf8(iolist_to_binary([sysport_kmsg_format:line(R, #{color => UseColor})
+                                       || R <- Records]));
+        {error, Reason} ->
+            io:format("dmesg: ~p~n", [Reason])
+    end.
+
+color_terminal() ->
+    case {io:columns(), os:getenv("TERM"), os:getenv("NO_COLOR")} of
+        {{ok, _}, Term, false} when Term =/= false, Term =/= "dumb" -> true;
+        _ -> false
+    end.
+
+%% UTF-8 bytes to the group leader, whichever encoding it is set to.
+put_utf8(Bin) ->
+    case io:getopts() of
+        Opts when is_list(Opts) ->
+            case proplists:get_value(encoding, Opts) of
+                unicode -> io:put_chars(Bin);
+                _ -> file:write(group_leader(), Bin)  % bytes as they are
+            end;
+        _ ->
+            io:put_chars(Bin)
+    end.
 
 %% @doc Prints the device table of sysport_uevent.
 -spec devices() -> ok.
