@@ -47,6 +47,7 @@ end_per_testcase(_Case, _Config) ->
     sysport_uevent:stop(),
     sysport_test_lib:stop_capture_logs(),
     delete_our_veths(),
+    [file:delete(F) || F <- filelib:wildcard(udevadm_output_prefix() ++ "*")],
     ok.
 
 %%% Cases
@@ -500,10 +501,12 @@ normalize(Path) ->
                         end, [], filename:split(Path)),
     filename:join(lists:reverse(Parts)).
 
+udevadm_output_prefix() ->
+    "/tmp/spu_udevadm_" ++ os:getpid() ++ "_".
+
 %% udevadm monitor, line-buffered into a file.
 start_udevadm_monitor() ->
-    Out = filename:join("/tmp", "spu_udevadm_" ++ os:getpid() ++ "_"
-                        ++ integer_to_list(erlang:unique_integer([positive]))),
+    Out = udevadm_output_prefix() ++ integer_to_list(erlang:unique_integer([positive])),
     Pid = string:trim(os:cmd("timeout 120 stdbuf -oL udevadm monitor --kernel --property > " ++ Out
                              ++ " 2>&1 & echo $!")),
     %% Ready once it prints an event of ours.
