@@ -8,6 +8,7 @@
 -export([dmesg/0, dmesg/1]).
 -export([kv/0]).
 -export([sensors/0]).
+-export([devices/0, devices/1]).
 
 -type service_info() :: #{service := atom(), pid := pid() | undefined,
                           status := map() | {error, term()}}.
@@ -46,6 +47,7 @@ help() ->
       "                      facility => kern, since_seq => N, color => true | false | auto})~n"
       "  sysport:kv()        the U-Boot environment, sorted by key~n"
       "  sysport:sensors()   every hwmon chip and reading, as `sensors' prints them~n"
+      "  sysport:devices()   the device table (sysport:devices(\"net\") for one subsystem)~n"
       "Programs use the service modules, which return {ok, _} | {error, _}.~n").
 
 %% @doc Prints every chip and reading the way `sensors' does.
@@ -138,6 +140,27 @@ printable(Bin) ->
 format_source({config, File}) -> ["config ", File];
 format_source({data_dir, File}) -> ["file-backed env in data_dir (fw_printenv -c ", File, ")"];
 format_source(Other) -> io_lib:format("~0p", [Other]).
+%% @doc Prints the device table of sysport_uevent.
+-spec devices() -> ok.
+devices() ->
+    print_devices(sysport_uevent:devices()).
+
+%% @doc Prints the devices of one subsystem (`"net"', `<<"block">>').
+-spec devices(unicode:chardata()) -> ok.
+devices(Subsystem) ->
+    print_devices(sysport_uevent:devices(#{subsystem => Subsystem})).
+
+print_devices({ok, Devices}) ->
+    Rows = [[maps:get(<<"SUBSYSTEM">>, P, <<>>), device_name(D, P), maps:get(<<"DRIVER">>, P, <<>>), D]
+            || {D, P} <- maps:to_list(Devices)],
+    print_table(["subsystem", "name", "driver", "devpath"], lists:sort(Rows)),
+    io:format("~b devices~n", [length(Rows)]);
+print_devices({error, Reason}) ->
+    io:format("sysport_uevent: ~0p~n", [Reason]).
+
+device_name(_, #{<<"DEVNAME">> := Name}) -> Name;
+device_name(_, #{<<"INTERFACE">> := Name}) -> Name;
+device_name(DevPath, _) -> filename:basename(DevPath).
 
 status_row(#{service := Name, status := {error, Reason}}) ->
     [atom_to_list(Name), io_lib:format("~0p", [Reason]), "", "", "", "", ""];
