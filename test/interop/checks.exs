@@ -54,3 +54,13 @@ check.("sensors", fn ->
   :ok = :sysport_sensors.subscribe()
   {:error, _} = :sysport_sensors.read("no-such-chip", "temp1")
 end)
+
+check.("uevent", fn ->
+  :ok = :sysport_uevent.settle(200)
+  {:ok, props} = :sysport_uevent.get("/devices/virtual/net/lo")
+  %{"INTERFACE" => "lo", "SUBSYSTEM" => "net"} = props
+  {:ok, nets} = :sysport_uevent.devices(%{subsystem: "net"})
+  true = Enum.any?(nets, fn {path, _} -> path == "/devices/virtual/net/lo" end)
+  :ok = :sysport_uevent.subscribe(%{subsystem: "net"})
+  {:error, :not_found} = :sysport_uevent.get("/devices/nope")
+end)
