@@ -38,7 +38,7 @@ libs_of = $(LDLIBS_$(call prefix_of,$(1)))
 TEST_CFLAGS := $(SP_CFLAGS) -Iports/lib -Iports -Itest/c
 REL_CFLAGS := $(TEST_CFLAGS) $(SP_HARDEN) -O2 -g
 SAN_CFLAGS := $(TEST_CFLAGS) $(SP_SAN_FLAGS)
-FUZZ_CFLAGS := $(TEST_CFLAGS) -g -O1 -fsanitize=fuzzer,address,undefined
+FUZZ_CFLAGS := $(TEST_CFLAGS) -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
 
 SAN_ENV := ASAN_OPTIONS=detect_leaks=1:log_path=$(SAN_LOGS)/asan:exitcode=86 \
            UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:log_path=$(SAN_LOGS)/ubsan
