@@ -116,13 +116,16 @@ fuzz:
 ## Erlang
 
 eunit:
-	$(REBAR) eunit
+	SYSPORT_TIME_CLOCK=recording $(REBAR) eunit
 
 # common_test runs every service against its sanitizer-built helper; any
 # sanitizer report left in the log directory fails the run.
+# SYSPORT_TIME_CLOCK=recording (here and for eunit): whatever a test asks,
+# sysport_time's helper records clock changes instead of making them.
 ct: testhelpers helpers-san | $(SAN_LOGS)
 	rm -f $(SAN_LOGS)/*
-	SYSPORT_HELPER_DIR=$(SAN)/priv SYSPORT_TEST_BIN=$(C_BUILD) $(SAN_ENV) $(REBAR) ct $(CT_ARGS)
+	SYSPORT_HELPER_DIR=$(SAN)/priv SYSPORT_TEST_BIN=$(C_BUILD) SYSPORT_TIME_CLOCK=recording \
+	  $(SAN_ENV) $(REBAR) ct $(CT_ARGS)
 	@$(MAKE) --no-print-directory check-san-logs
 
 check-san-logs:
