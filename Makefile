@@ -62,8 +62,10 @@ deps:
 deps-test:
 	@.ci/install-deps test
 
+# The shell runs on a developer's host: sysport_time records clock changes
+# there instead of fighting the host's own time daemon.
 shell: deps build
-	erl -pa _build/default/lib/*/ebin -eval 'case application:ensure_all_started(sysport) of {ok, _} -> sysport:status(); E -> io:format("sysport did not start: ~p~n", [E]) end.'
+	SYSPORT_TIME_CLOCK=recording erl -pa _build/default/lib/*/ebin -eval 'case application:ensure_all_started(sysport) of {ok, _} -> sysport:status(); E -> io:format("sysport did not start: ~p~n", [E]) end.'
 
 ## C unit tests: built like the helpers (release flags), then again with
 ## ASan+UBSan, then run under valgrind.

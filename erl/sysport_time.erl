@@ -381,7 +381,7 @@ start_servers(Specs, #st{gen = Gen0, opts = Opts} = St) ->
     lists:foldl(fun resolve/2, St1, maps:keys(Servers)).
 
 stop_servers(#st{poll_timers = T} = St) ->
-    [erlang:cancel_timer(R) || R <- maps:values(T)],
+    _ = [erlang:cancel_timer(R) || R <- maps:values(T)],
     St#st{poll_timers = #{}}.
 
 limits(Opts) ->
@@ -449,10 +449,10 @@ poll(Key, #st{servers = Servers, opts = Opts} = St) ->
     end.
 
 schedule_poll(Key, Delay, #st{poll_timers = T} = St) ->
-    case maps:find(Key, T) of
-        {ok, Old} -> erlang:cancel_timer(Old);
-        error -> ok
-    end,
+    _ = case maps:find(Key, T) of
+            {ok, Old} -> erlang:cancel_timer(Old);
+            error -> ok
+        end,
     St#st{poll_timers = T#{Key => erlang:send_after(Delay, self(), {poll, St#st.gen, Key})}}.
 
 %% Runs Request on the helper in a process of its own; the result comes
@@ -619,10 +619,10 @@ lost_timer(#st{opts = Opts} = St) ->
     start_timer(sync_lost, maps:get(sync_lost_after, Opts), St).
 
 start_timer(Name, Ms, #st{timers = T} = St) ->
-    case maps:find(Name, T) of
-        {ok, Old} -> erlang:cancel_timer(Old);
-        error -> ok
-    end,
+    _ = case maps:find(Name, T) of
+            {ok, Old} -> erlang:cancel_timer(Old);
+            error -> ok
+        end,
     St#st{timers = T#{Name => erlang:send_after(Ms, self(), {timer, Name})}}.
 
 timer(sync_lost, #st{sync = Sync} = St) ->
@@ -637,7 +637,7 @@ timer(rtc_sync, St) ->
     start_timer(rtc_sync, maps:get(rtc_sync_interval, St#st.opts), write_rtc(St)).
 
 cancel_timers(Names, #st{timers = T} = St) ->
-    [erlang:cancel_timer(R) || {N, R} <- maps:to_list(T), lists:member(N, Names)],
+    _ = [erlang:cancel_timer(R) || {N, R} <- maps:to_list(T), lists:member(N, Names)],
     St#st{timers = maps:without(Names, T)}.
 
 %%% RTC and time file

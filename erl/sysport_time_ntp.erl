@@ -4,7 +4,8 @@
 %% Per server (after RFC 5905 section 10): the last 8 samples; the one with
 %% the lowest round-trip delay (aged by 15 ppm) is the server's estimate, the RMS of the
 %% others' offsets from it its jitter. A popcorn spike (an estimate further
-%% than 3 jitters from the last one, within 2 polls of it) is held back.
+%% than 3 of the last jitters, and 300 us, from the last one, within 2
+%% polls of it) is held back, as ntpd does.
 %% Across servers the lowest root distance wins. The discipline steps an
 %% offset above the step threshold when not synchronized, and while
 %% synchronized only once it has persisted for `stepout'; smaller offsets
@@ -18,6 +19,9 @@
 
 -define(FILTER, 8).
 -define(SGATE, 3).
+%% Offsets within 100 us are a LAN's noise: neither spikes nor a reason to
+%% poll more often.
+-define(NOISE, 100000).
 %% Dispersion growth of an estimate with age: RFC 5905's PHI, 15 ppm.
 -define(PHI_PPM, 15).
 -define(UNREACHABLE_AFTER, 4).
@@ -70,13 +74,18 @@ add_sample(#{samples := Samples, reach := Reach} = S0, Sample, Poll) ->
         #{at := LastAt} when map_get(at, Best) =< LastAt ->
             %% Use a sample once, never one older than the last used.
             {held, S};
-        #{offset := LastOffset, at := LastAt} when
-              Jitter > 0, abs(map_get(offset, Best) - LastOffset) > ?SGATE * Jitter,
-              map_get(at, Best) - LastAt < 2 * Poll ->
-            {held, S#{spikes := maps:get(spikes, S) + 1}};
-        _ ->
-            {accepted, S#{last := Est}}
+        Last ->
+            case is_spike(Best, Last, Poll) of
+                true -> {held, S#{spikes := maps:get(spikes, S) + 1}};
+                false -> {accepted, S#{last := Est}}
+            end
     end.
+
+%% The gate needs a jitter to go by: not before two samples.
+is_spike(#{offset := O, at := At}, #{offset := LastO, at := LastAt, jitter := LastJ}, Poll) ->
+    LastJ > 0 andalso abs(O - LastO) > ?SGATE * max(LastJ, ?NOISE) andalso At - LastAt < 2 * Poll;
+is_spike(_, undefined, _) ->
+    false.
 
 %% The lowest delay, with each sample's age weighing in as dispersion (so
 %% an old sample gives way and a real change of offset gets through).
@@ -169,8 +178,7 @@ adjust(O, _) -> {slew, O}.
 adapt_poll(#{poll := Poll, min_poll := Min, good := Good, last := Est} = S, Offset,
            #{poll_max := Max}) ->
     Jitter = case Est of #{jitter := J} -> J; _ -> 0 end,
-    %% 100 us: below that a LAN's offsets are noise, not a reason to poll more.
-    case abs(Offset) =< max(4 * Jitter, 100000) of
+    case abs(Offset) =< max(4 * Jitter, ?NOISE) of
         true when Good + 1 >= ?GOOD_TO_RAISE -> S#{poll := max(Min, min(Max, Poll * 2)), good := 0};
         true -> S#{good := Good + 1};
         false -> S#{poll := max(Min, Poll div 2), good := 0}
