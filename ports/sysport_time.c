@@ -48,21 +48,29 @@ static const char *op_name(enum clock_op op)
     return op == CLOCK_OP_STEP ? "step" : op == CLOCK_OP_SLEW ? "slew" : "set";
 }
 
+static int digits(const char *p, int n)
+{
+    int v = 0;
+
+    for (int i = 0; i < n; i++)
+        v = v * 10 + (p[i] == ' ' ? 0 : p[i] - '0');
+    return v;
+}
+
 /* When this helper was built (UTC under SOURCE_DATE_EPOCH, else the build
- * host's local time): no clock reading earlier than this can be right. */
+ * host's local time): no clock reading earlier than this can be right.
+ * Parsed by hand: sscanf and timegm would cost the helper 400 KiB of
+ * resident libc for one number. */
 static long long build_time(void)
 {
     static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
-    char mon[4] = {0};
-    struct tm tm = {0};
-    const char *m;
+    const char *date = __DATE__, *time = __TIME__; /* "Mmm dd yyyy", "hh:mm:ss" */
+    int mon = 0;
 
-    if (sscanf(__DATE__, "%3s %d %d", mon, &tm.tm_mday, &tm.tm_year) != 3 ||
-        sscanf(__TIME__, "%d:%d:%d", &tm.tm_hour, &tm.tm_min, &tm.tm_sec) != 3 || !(m = strstr(months, mon)))
-        return 0;
-    tm.tm_mon = (int)(m - months) / 3;
-    tm.tm_year -= 1900;
-    return (long long)timegm(&tm);
+    while (mon < 12 && memcmp(months + 3 * mon, date, 3) != 0)
+        mon++;
+    return rtc_days_from_civil(digits(date + 7, 4), mon + 1, digits(date + 4, 2)) * 86400 +
+           digits(time, 2) * 3600 + digits(time + 3, 2) * 60 + digits(time + 6, 2);
 }
 
 static int ready_info(ei_x_buff *x)

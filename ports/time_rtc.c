@@ -18,6 +18,32 @@ static int leap_year(int y)
     return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
 }
 
+int64_t rtc_days_from_civil(int y, int m, int d)
+{
+    int64_t era, yoe, doy;
+
+    y -= m <= 2;
+    era = (y >= 0 ? y : y - 399) / 400;
+    yoe = y - era * 400;
+    doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    return era * 146097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719468;
+}
+
+void rtc_civil_from_days(int64_t z, int *year, int *month, int *day)
+{
+    int64_t era, doe, yoe, doy, mp;
+
+    z += 719468;
+    era = (z >= 0 ? z : z - 146096) / 146097;
+    doe = z - era * 146097;
+    yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    mp = (5 * doy + 2) / 153;
+    *day = (int)(doy - (153 * mp + 2) / 5 + 1);
+    *month = (int)(mp < 10 ? mp + 3 : mp - 9);
+    *year = (int)(yoe + era * 400 + (*month <= 2));
+}
+
 int rtc_tm_valid(const struct rtc_time *tm)
 {
     static const int days[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
@@ -31,35 +57,54 @@ int rtc_tm_valid(const struct rtc_time *tm)
 
 int rtc_tm_to_unix(const struct rtc_time *tm, int local, int64_t *secs)
 {
-    struct tm t = {.tm_sec = tm->tm_sec, .tm_min = tm->tm_min, .tm_hour = tm->tm_hour,
-                   .tm_mday = tm->tm_mday, .tm_mon = tm->tm_mon, .tm_year = tm->tm_year, .tm_isdst = -1};
-    time_t v;
-
     if (!rtc_tm_valid(tm))
         return -EINVAL;
-    v = local ? mktime(&t) : timegm(&t);
-    if (v == (time_t)-1 && local)
-        return -EINVAL;
-    *secs = (int64_t)v;
+    if (local) {
+        struct tm t = {.tm_sec = tm->tm_sec, .tm_min = tm->tm_min, .tm_hour = tm->tm_hour,
+                       .tm_mday = tm->tm_mday, .tm_mon = tm->tm_mon, .tm_year = tm->tm_year, .tm_isdst = -1};
+        time_t v = mktime(&t);
+
+        if (v == (time_t)-1)
+            return -EINVAL;
+        *secs = (int64_t)v;
+        return 0;
+    }
+    *secs = rtc_days_from_civil(tm->tm_year + 1900, tm->tm_mon + 1, tm->tm_mday) * 86400 + tm->tm_hour * 3600 +
+            tm->tm_min * 60 + tm->tm_sec;
     return 0;
 }
 
 int rtc_tm_from_unix(int64_t secs, int local, struct rtc_time *tm)
 {
-    time_t v = (time_t)secs;
-    struct tm t;
+    int64_t days = secs / 86400 - (secs % 86400 < 0), rest = secs - days * 86400;
+    int y, m, d;
 
-    if (!(local ? localtime_r(&v, &t) : gmtime_r(&v, &t)))
-        return -EINVAL;
     memset(tm, 0, sizeof(*tm));
-    tm->tm_sec = t.tm_sec;
-    tm->tm_min = t.tm_min;
-    tm->tm_hour = t.tm_hour;
-    tm->tm_mday = t.tm_mday;
-    tm->tm_mon = t.tm_mon;
-    tm->tm_year = t.tm_year;
-    tm->tm_wday = t.tm_wday;
-    tm->tm_yday = t.tm_yday;
+    if (local) {
+        time_t v = (time_t)secs;
+        struct tm t;
+
+        if (!localtime_r(&v, &t))
+            return -EINVAL;
+        tm->tm_sec = t.tm_sec;
+        tm->tm_min = t.tm_min;
+        tm->tm_hour = t.tm_hour;
+        tm->tm_mday = t.tm_mday;
+        tm->tm_mon = t.tm_mon;
+        tm->tm_year = t.tm_year;
+        tm->tm_wday = t.tm_wday;
+        tm->tm_yday = t.tm_yday;
+    } else {
+        rtc_civil_from_days(days, &y, &m, &d);
+        tm->tm_sec = (int)(rest % 60);
+        tm->tm_min = (int)(rest / 60 % 60);
+        tm->tm_hour = (int)(rest / 3600);
+        tm->tm_mday = d;
+        tm->tm_mon = m - 1;
+        tm->tm_year = y - 1900;
+        tm->tm_wday = (int)(((days % 7) + 11) % 7); /* 1970-01-01 was a Thursday */
+        tm->tm_yday = (int)(days - rtc_days_from_civil(y, 1, 1));
+    }
     tm->tm_isdst = -1; /* drivers ignore it */
     return rtc_tm_valid(tm) ? 0 : -EINVAL;
 }

@@ -21,7 +21,12 @@
  * this: 0 for most drivers, 0.5 s for rtc_cmos. */
 #define RTC_CMOS_DELAY_NS 500000000LL
 
-/* Pure. 1 when every field is in range (day checked against the month). */
+/* Pure. Days from 1970-01-01 to a proleptic Gregorian date (month 1..12),
+ * and back (H. Hinnant's algorithms): no libc time code, whose tz and
+ * locale machinery would double the helper's resident size. */
+int64_t rtc_days_from_civil(int year, int month, int day);
+void rtc_civil_from_days(int64_t days, int *year, int *month, int *day);
+/* 1 when every field is in range (day checked against the month). */
 int rtc_tm_valid(const struct rtc_time *tm);
 /* RTC fields to Unix seconds and back; local selects the local time zone
  * (an RTC kept in local time for another OS), else UTC. 0 or -EINVAL. */

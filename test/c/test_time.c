@@ -235,6 +235,37 @@ static void rtc_fields(void)
     tzset();
 }
 
+static void civil_dates_match_libc(void)
+{
+    /* Every day from 1900 to 2200 (and one before 1970), against gmtime_r
+     * and timegm. */
+    for (int64_t days = -25567; days < 84000; days += 1) {
+        time_t t = (time_t)(days * 86400 + 45296); /* 12:34:56 */
+        struct tm ref;
+        struct rtc_time tm;
+        int y, m, d;
+
+        gmtime_r(&t, &ref);
+        rtc_civil_from_days(days, &y, &m, &d);
+        if (y != ref.tm_year + 1900 || m != ref.tm_mon + 1 || d != ref.tm_mday ||
+            rtc_days_from_civil(y, m, d) != days) {
+            CHECK(0);
+            fprintf(stderr, "day %lld: %d-%d-%d\n", (long long)days, y, m, d);
+            return;
+        }
+        if (ref.tm_year >= 70 && ref.tm_year < 300) {
+            int64_t back;
+
+            CHECK_EQ(rtc_tm_from_unix((int64_t)t, 0, &tm), 0);
+            if (tm.tm_hour != 12 || tm.tm_min != 34 || tm.tm_sec != 56 || tm.tm_wday != ref.tm_wday ||
+                tm.tm_yday != ref.tm_yday || rtc_tm_to_unix(&tm, 0, &back) != 0 || back != (int64_t)t) {
+                CHECK(0);
+                return;
+            }
+        }
+    }
+}
+
 static void rtc_write_alignment(void)
 {
     int64_t wait, value;
@@ -324,6 +355,7 @@ int main(void)
     RUN(sanity_tests);
     RUN(kiss_of_death);
     RUN(rtc_fields);
+    RUN(civil_dates_match_libc);
     RUN(rtc_write_alignment);
     RUN(rtc_flag_names);
     RUN(recording_backend);
