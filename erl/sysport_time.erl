@@ -46,7 +46,10 @@
                   sync_lost_after => pos_integer(),
                   time_file_interval => pos_integer(),
                   rtc_sync_interval => pos_integer(),
+                  subscribers => [pid()],
                   port => map()}.
+%% `subscribers' are subscribed before anything happens, so they also hear
+%% what happens at start (`floor_applied', `rtc_invalid'...).
 %% Durations in milliseconds; `sane_window' and `build_time' in seconds.
 %% `clock => {recording, OffsetNs}' starts the recording clock off by
 %% OffsetNs. `port' is passed to {@link sysport_port:start_link/1}.
@@ -60,7 +63,8 @@
                     sane_window => 20 * ?YEAR, step_threshold => 400, stepout => 300000,
                     burst => 4, burst_interval => 300, poll_min => 16000, poll_max => 1024000,
                     query_timeout => 2000, sync_lost_after => 3600000,
-                    time_file_interval => 60000, rtc_sync_interval => 660000, port => #{}}).
+                    time_file_interval => 60000, rtc_sync_interval => 660000, subscribers => [],
+                    port => #{}}).
 %% Replies that mean "a packet came that was not for us" were counted
 %% already, when the helper reported each one.
 -define(STRAY, [short_packet, bad_version, bad_mode, bogus_origin, wrong_source]).
@@ -80,6 +84,8 @@
              last_sync :: integer() | undefined,
              floor = 0 :: integer(),
              floor_source = build_time :: sysport_time_floor:source(),
+             floor_applied :: map() | undefined,
+             unresolved = #{} :: #{non_neg_integer() => true},
              time_file :: binary() | none,
              time_file_state = unknown :: atom(),
              rtc = #{} :: map(),
@@ -159,8 +165,10 @@ init(Opts0) ->
                                   #{args => helper_args(Opts)}),
             case sysport_port:start_link(PortOpts) of
                 {ok, Port} ->
+                    Subs = lists:foldl(fun(Pid, Acc) -> sysport_subs:add(Pid, all, Acc) end,
+                                       sysport_subs:new(), maps:get(subscribers, Opts)),
                     St0 = #st{opts = Opts, port = Port, info = sysport_port:info(Port),
-                              time_file = time_file(Opts),
+                              time_file = time_file(Opts), subs = Subs,
                               sync = #{synchronized => false, spike_since => undefined,
                                        last_update => undefined,
                                        step_threshold => maps:get(step_threshold, Opts) * 1000000,
@@ -277,6 +285,7 @@ valid(build_time, V) -> V =:= helper orelse is_integer(V);
 valid(rtc_local_time, V) -> is_boolean(V);
 valid(stepout, V) -> is_integer(V) andalso V >= 0;
 valid(port, V) -> is_map(V);
+valid(subscribers, V) -> is_list(V) andalso lists:all(fun is_pid/1, V);
 valid(_, V) -> is_integer(V) andalso V > 0.
 
 is_path(V) ->
@@ -360,9 +369,10 @@ apply_floor(#st{opts = Opts, info = Info} = St) ->
                 ok ->
                     logger:notice("sysport_time: clock ~p (floor ~b from ~p): stepped by ~.3f s",
                                   [Why, Floor, Source, Ns / 1.0e9]),
-                    notify(floor_applied, #{floor => Floor, source => Source, reason => Why,
-                                            step => Ns / 1.0e9, step_ns => Ns}, St2),
-                    bump(floor_steps, St2);
+                    Applied = #{floor => Floor, source => Source, reason => Why,
+                                step => Ns / 1.0e9, step_ns => Ns},
+                    notify(floor_applied, Applied, St2),
+                    bump(floor_steps, St2#st{floor_applied = Applied});
                 Error ->
                     logger:error("sysport_time: cannot move the clock to the floor: ~p", [Error]),
                     St2
@@ -414,16 +424,18 @@ resolved(Key, {ok, Addrs}, #st{servers = Servers, opts = Opts} = St) ->
     %% An unreachable server stays so until it answers (add_sample).
     S1 = S#{addrs := Addrs, addr := Addr,
             state := case State of resolving -> active; _ -> State end},
-    St1 = St#st{servers = Servers#{Key := S1}},
+    St1 = St#st{servers = Servers#{Key := S1}, unresolved = maps:remove(Key, St#st.unresolved)},
     case State of
         denied -> St1;
         _ -> poll(Key, St1#st{bursts = (St1#st.bursts)#{Key => maps:get(burst, Opts)}})
     end;
-resolved(Key, {error, Reason}, #st{servers = Servers} = St) ->
+resolved(Key, {error, Reason}, #st{servers = Servers, unresolved = Unresolved} = St) ->
     #{host := Host, poll := Poll} = maps:get(Key, Servers),
-    logger:warning("sysport_time: cannot resolve ~ts: ~p", [Host, Reason]),
+    %% Said once: a device offline for days retries every minute, quietly.
+    [logger:warning("sysport_time: cannot resolve ~ts: ~p (retrying)", [Host, Reason])
+     || not maps:is_key(Key, Unresolved)],
     _ = erlang:send_after(min(Poll, 60000), self(), {resolve, St#st.gen, Key}),
-    St.
+    St#st{unresolved = Unresolved#{Key => true}}.
 
 poll(Key, #st{servers = Servers, opts = Opts} = St) ->
     case maps:get(Key, Servers) of
@@ -703,6 +715,7 @@ status_map(#st{sync = Sync, used = Used, opts = Opts} = St) ->
       address => case Sel of #{addr := A} when A =/= undefined -> list_to_binary(inet:ntoa(A)); _ -> undefined end,
       poll => case Sel of #{poll := P} -> P / 1000; _ -> undefined end,
       last_sync => St#st.last_sync, floor => St#st.floor, floor_source => St#st.floor_source,
+      floor_applied => St#st.floor_applied,
       rtc => St#st.rtc, clock => maps:get(clock, St#st.info, unknown),
       ntp => case maps:get(servers, Opts) of [] -> disabled; _ -> enabled end,
       time_file => #{path => St#st.time_file, state => St#st.time_file_state},

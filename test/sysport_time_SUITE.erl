@@ -15,7 +15,8 @@
          init_per_testcase/2, end_per_testcase/2]).
 -export([chronyd_ipv4/1, chronyd_ipv6/1,
          skew_5s_steps_once/1, skew_100ms_slews/1, kod_rate_backs_off/1, kod_deny_fails_over/1,
-         bad_replies_rejected/1, silence_loses_sync/1, spike_waits_for_stepout/1,
+         bad_replies_rejected/1, failover_to_next_address/1, silence_loses_sync/1,
+         spike_waits_for_stepout/1,
          floor_from_time_file/1, clock_at_epoch_moves_to_build_time/1,
          far_future_time_file_ignored/1, clock_beyond_window_moves_back/1, time_file_follows_sync/1,
          rtc_read_ioctl/1, rtc_torn_read/1, rtc_write_aligned/1, rtc_write_aligned_cmos/1,
@@ -33,7 +34,8 @@ all() ->
 groups() ->
     [{chronyd, [], [chronyd_ipv4, chronyd_ipv6]},
      {scripted, [], [skew_5s_steps_once, skew_100ms_slews, kod_rate_backs_off, kod_deny_fails_over,
-                     bad_replies_rejected, silence_loses_sync, spike_waits_for_stepout]},
+                     bad_replies_rejected, failover_to_next_address, silence_loses_sync,
+                     spike_waits_for_stepout]},
      {sane_time, [], [floor_from_time_file, clock_at_epoch_moves_to_build_time,
                       far_future_time_file_ignored, clock_beyond_window_moves_back,
                       time_file_follows_sync]},
@@ -94,14 +96,9 @@ start(Config, Opts) ->
     {ok, Pid} = sysport_time:start_link(maps:merge(Defaults, Opts)),
     Pid.
 
+%% Subscribed from the start, so events of the start itself arrive too.
 subscribed(Config, Opts) ->
-    %% Events from the start itself (floor_applied, rtc_*) must reach the
-    %% test: subscribe from inside init's first moments is impossible, so
-    %% the service replays nothing; cases that need start events read the
-    %% status or recorded steps instead, or subscribe through this.
-    Pid = start(Config, Opts),
-    ok = sysport_time:subscribe(),
-    Pid.
+    start(Config, Opts#{subscribers => [self()]}).
 
 responder(Behaviour) -> responder({127, 0, 0, 1}, Behaviour).
 
@@ -275,6 +272,29 @@ bad_replies_rejected(Config) ->
     ?assertMatch(#{synchronized := false, offset := undefined}, status()),
     ?assertEqual(0, maps:get(samples, maps:get(counters, status()), 0)).
 
+failover_to_next_address(Config) ->
+    %% A name with two addresses, 127.0.0.1 and ::1 (in the VM's own host
+    %% table): the first is silent, so after four misses the name is
+    %% resolved again and the next address used.
+    Name = "sysport-time-failover.test",
+    Lookup = inet_db:res_option(lookup),
+    ok = inet_db:set_lookup([file, native]),
+    ok = inet_db:add_host({127, 0, 0, 1}, [Name]),
+    ok = inet_db:add_host({0, 0, 0, 0, 0, 0, 0, 1}, [Name]),
+    try
+        {Silent, Port} = responder(#{reply => silent}),
+        {ok, Answering} = sysport_time_responder:start({0, 0, 0, 0, 0, 0, 0, 1}, Port, #{}),
+        put({responder, Answering}, true),
+        subscribed(Config, #{servers => [{Name, Port}]}),
+        wait_event(sync_acquired, 10000),
+        ?assertMatch(#{address := <<"::1">>, state := active, selected := true}, server(Port)),
+        ?assert(sysport_time_responder:requests(Silent) >= 4)
+    after
+        inet_db:del_host({127, 0, 0, 1}),
+        inet_db:del_host({0, 0, 0, 0, 0, 0, 0, 1}),
+        inet_db:set_lookup(Lookup)
+    end.
+
 silence_loses_sync(Config) ->
     {R, Port} = responder(#{}),
     subscribed(Config, #{servers => [{"127.0.0.1", Port}], sync_lost_after => 3000}),
@@ -319,7 +339,9 @@ floor_from_time_file(Config) ->
     Stamp = filename:join(?config(dir, Config), "stamp"),
     Stored = os:system_time(second) + 86400,
     set_mtime(Stamp, Stored),
-    start(Config, #{time_file => Stamp}),
+    subscribed(Config, #{time_file => Stamp}),
+    #{floor := Stored, source := time_file, reason := below_floor, step_ns := Step} =
+        wait_event(floor_applied, 1000),
     #{floor := Stored, floor_source := time_file, time_file := #{state := ok}} = status(),
     [#{ns := Step}] = recorded(step),
     %% Up to the stored second (the clock was a fraction into its second).
@@ -328,7 +350,8 @@ floor_from_time_file(Config) ->
 
 clock_at_epoch_moves_to_build_time(Config) ->
     %% A board without RTC battery boots in 1970.
-    start(Config, #{clock => {recording, -os:system_time(nanosecond)}, time_file => none}),
+    subscribed(Config, #{clock => {recording, -os:system_time(nanosecond)}, time_file => none}),
+    #{floor := Floor, source := build_time} = wait_event(floor_applied, 1000),
     #{floor := Floor, floor_source := build_time} = status(),
     ?assertEqual(maps:get(build_time, sysport_port:info(port_of())), Floor),
     [#{ns := Step}] = recorded(step),
@@ -347,16 +370,18 @@ far_future_time_file_ignored(Config) ->
     Stamp = filename:join(?config(dir, Config), "stamp"),
     Corrupt = os:system_time(second) + 30 * 31556952,
     set_mtime(Stamp, Corrupt),
-    start(Config, #{time_file => Stamp}),
+    subscribed(Config, #{time_file => Stamp}),
     #{floor_source := build_time, time_file := #{state := corrupt}} = status(),
     ?assertEqual([], recorded(step)),
+    no_event(floor_applied, 200),
     %% On stop the corrupt time is replaced by a sane one.
     sysport_time:stop(),
     ?assert(abs(mtime(Stamp) - os:system_time(second)) < 5).
 
 clock_beyond_window_moves_back(Config) ->
     Ahead = 25 * 31556952 * ?S,
-    start(Config, #{clock => {recording, Ahead}, time_file => none}),
+    subscribed(Config, #{clock => {recording, Ahead}, time_file => none}),
+    #{reason := beyond_window} = wait_event(floor_applied, 1000),
     #{floor := Floor} = status(),
     [#{ns := Step}] = recorded(step),
     ?assert(Step < 0),
@@ -439,14 +464,17 @@ rtc_write_aligned_cmos(Config) -> write_alignment(Config, "rtc_cmos", 500000000)
 rtc_battery_low_not_trusted(Config) ->
     %% 1 day ahead and a low battery: reported, not used for the floor.
     subscribed(Config, rtc_env(Config, 86400, [{vl, 2}])),
+    #{flags := [backup_low]} = wait_event(rtc_battery_low, 1000),
     ?assertMatch(#{rtc := #{state := battery_low, flags := [backup_low], trusted := false},
                    floor_source := build_time}, status()),
     ?assertEqual([], recorded(step)),
+    no_event(floor_applied, 200),
     {ok, #{flags := [backup_low]}} = sysport_time:rtc_read(),
     #{flags := [backup_low]} = wait_event(rtc_battery_low, 1000).
 
 rtc_invalid_reported(Config) ->
     subscribed(Config, rtc_env(Config, 86400, [{vl, 1}])),
+    #{flags := [data_invalid]} = wait_event(rtc_invalid, 1000),
     ?assertMatch(#{rtc := #{state := invalid, trusted := false}}, status()),
     ?assertEqual([], recorded(step)),
     {ok, #{valid := false, time := undefined, flags := [data_invalid]}} = sysport_time:rtc_read(),
@@ -491,19 +519,24 @@ rtc_sysfs_fallback(Config) ->
 rtc_sane_raises_floor(Config) ->
     %% A good RTC a day ahead of the clock: the clock follows it up (what
     %% hwclock --hctosys does at boot, but never backwards).
-    start(Config, (rtc_env(Config, 86400, []))#{time_file => none}),
+    subscribed(Config, (rtc_env(Config, 86400, []))#{time_file => none}),
+    #{source := rtc} = wait_event(floor_applied, 1000),
     ?assertMatch(#{floor_source := rtc, rtc := #{state := ok, trusted := true}}, status()),
     [#{ns := Step}] = recorded(step),
     ?assert(abs(Step - 86400 * ?S) < 2 * ?S).
 
 rtc_written_after_step(Config) ->
     {_, Port} = responder(#{skew => 5 * ?S}),
-    subscribed(Config, (rtc_env(Config, 0, []))#{servers => [{"127.0.0.1", Port}]}),
+    subscribed(Config, (rtc_env(Config, 0, []))#{servers => [{"127.0.0.1", Port}],
+                                                  rtc_sync_interval => 1500}),
     wait_event(clock_step, 5000),
-    wait_until(fun() -> [L || [<<"set">> | _] = L <- rtc_log(Config)] =/= [] end, 3000),
-    [[<<"set">>, V, _]] = [L || [<<"set">> | _] = L <- rtc_log(Config)],
-    %% The RTC got the stepped time, 5 s ahead of the host's.
-    ?assert(abs(binary_to_integer(V) - (os:system_time(second) + 5)) =< 1).
+    Sets = fun() -> [V || [<<"set">>, V, _] <- rtc_log(Config)] end,
+    wait_until(fun() -> Sets() =/= [] end, 3000),
+    [V | _] = Sets(),
+    %% The RTC got the stepped time, 5 s ahead of the host's...
+    ?assert(abs(binary_to_integer(V) - (os:system_time(second) + 5)) =< 1),
+    %% ...and gets it again every rtc_sync_interval while synchronized.
+    wait_until(fun() -> length(Sets()) >= 3 end, 5000).
 
 %%% Misc
 
@@ -627,6 +660,8 @@ valgrind_clean(Config) ->
     %% SIGTERM: the helper exits through its shutdown path, and valgrind
     %% turns any error or definite leak into exit 99.
     #{helper := #{os_pid := OsPid}} = status(),
+    {ok, Exe} = file:read_link("/proc/" ++ integer_to_list(OsPid) ++ "/exe"),
+    ?assertNotEqual(nomatch, string:find(Exe, "memcheck")),
     _ = sysport_test_lib:os_cmd("kill -TERM " ++ integer_to_list(OsPid)),
     wait_until(fun() -> maps:get(state, maps:get(helper, status())) =:= down end, 20000),
     ?assertMatch(#{helper := #{last_exit := {exit, 0}}}, status()).

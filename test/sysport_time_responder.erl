@@ -8,7 +8,7 @@
 %%          | zero_rx | zero_tx | {kod, <<"RATE">>}
 -module(sysport_time_responder).
 
--export([start/1, start/2, set/2, requests/1, port/1, stop/1]).
+-export([start/1, start/2, start/3, set/2, requests/1, port/1, stop/1]).
 
 -define(NTP_UNIX, 2208988800).
 
@@ -16,9 +16,12 @@
 start(Behaviour) -> start({127, 0, 0, 1}, Behaviour).
 
 -spec start(inet:ip_address(), map()) -> {ok, pid()}.
-start(Ip, Behaviour) ->
+start(Ip, Behaviour) -> start(Ip, 0, Behaviour).
+
+-spec start(inet:ip_address(), inet:port_number(), map()) -> {ok, pid()}.
+start(Ip, Port, Behaviour) ->
     Self = self(),
-    Pid = spawn(fun() -> init(Self, Ip, Behaviour) end),
+    Pid = spawn(fun() -> init(Self, Ip, Port, Behaviour) end),
     receive {started, Pid} -> {ok, Pid} after 5000 -> error(responder_did_not_start) end.
 
 -spec set(pid(), map()) -> ok.
@@ -43,9 +46,9 @@ call(Pid, Msg) ->
     after 5000 -> error(responder_timeout)
     end.
 
-init(Parent, Ip, Behaviour) ->
+init(Parent, Ip, Port, Behaviour) ->
     Family = case tuple_size(Ip) of 4 -> inet; 8 -> inet6 end,
-    {ok, Sock} = gen_udp:open(0, [binary, Family, {ip, Ip}, {active, true}]),
+    {ok, Sock} = gen_udp:open(Port, [binary, Family, {ip, Ip}, {active, true}]),
     %% The impostor: answers from a port the client did not ask.
     {ok, Other} = gen_udp:open(0, [binary, Family, {ip, Ip}, {active, false}]),
     Parent ! {started, self()},
