@@ -23,48 +23,12 @@
          rtc_write/0, subscribe/0, unsubscribe/0, recorded/0]).
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2, terminate/2]).
 
--export_type([opts/0, server_spec/0, event/0]).
+-export_type([event/0]).
 
--type server_spec() :: unicode:chardata() | {unicode:chardata(), inet:port_number()}.
 -type event() :: sync_acquired | sync_lost | clock_step | clock_slew | rtc_invalid
                | rtc_battery_low | floor_applied.
--type opts() :: #{servers => [server_spec()],
-                  clock => system | recording | {recording, integer()},
-                  rtc => file:filename_all() | none,
-                  rtc_sysfs => file:filename_all() | default,
-                  rtc_local_time => boolean(),
-                  time_file => file:filename_all() | default | none,
-                  build_time => integer() | helper,
-                  sane_window => pos_integer(),
-                  step_threshold => pos_integer(),
-                  stepout => non_neg_integer(),
-                  burst => pos_integer(),
-                  burst_interval => pos_integer(),
-                  poll_min => pos_integer(),
-                  poll_max => pos_integer(),
-                  query_timeout => pos_integer(),
-                  sync_lost_after => pos_integer(),
-                  time_file_interval => pos_integer(),
-                  rtc_sync_interval => pos_integer(),
-                  subscribers => [pid()],
-                  port => map()}.
-%% `subscribers' are subscribed before anything happens, so they also hear
-%% what happens at start (`floor_applied', `rtc_invalid'...).
-%% Durations in milliseconds; `sane_window' and `build_time' in seconds.
-%% `clock => {recording, OffsetNs}' starts the recording clock off by
-%% OffsetNs. `port' is passed to {@link sysport_port:start_link/1}.
-
 -define(SERVER, ?MODULE).
 -define(YEAR, 31556952).
--define(DEFAULTS, #{servers => [<<"0.pool.ntp.org">>, <<"1.pool.ntp.org">>,
-                                <<"2.pool.ntp.org">>, <<"3.pool.ntp.org">>],
-                    clock => system, rtc => <<"/dev/rtc0">>, rtc_sysfs => default,
-                    rtc_local_time => false, time_file => default, build_time => helper,
-                    sane_window => 20 * ?YEAR, step_threshold => 400, stepout => 300000,
-                    burst => 4, burst_interval => 300, poll_min => 16000, poll_max => 1024000,
-                    query_timeout => 2000, sync_lost_after => 3600000,
-                    time_file_interval => 60000, rtc_sync_interval => 660000, subscribers => [],
-                    port => #{}}).
 %% Replies that mean "a packet came that was not for us" were counted
 %% already, when the helper reported each one.
 -define(STRAY, [short_packet, bad_version, bad_mode, bogus_origin, wrong_source]).
@@ -101,11 +65,11 @@ start_link() -> start_link(#{}).
 
 %% @doc Starts the service, registered as `sysport_time'. Options are
 %% merged over the defaults and the application env `{time, #{...}}'.
--spec start_link(opts()) -> {ok, pid()} | {error, term()}.
+-spec start_link(sysport_time_opts:opts()) -> {ok, pid()} | {error, term()}.
 start_link(Opts) when is_map(Opts) ->
     gen_server:start_link({local, ?SERVER}, ?MODULE, Opts, []).
 
--spec child_spec(opts()) -> supervisor:child_spec().
+-spec child_spec(sysport_time_opts:opts()) -> supervisor:child_spec().
 child_spec(Opts) ->
     #{id => ?MODULE, start => {?MODULE, start_link, [Opts]}, shutdown => 10000}.
 
@@ -126,7 +90,7 @@ synchronized() -> gen_server:call(?SERVER, synchronized).
 servers() -> gen_server:call(?SERVER, servers).
 
 %% @doc Replaces the servers (a burst to each follows); `[]' stops NTP.
--spec set_servers([server_spec()]) -> ok | {error, {bad_server, term()}}.
+-spec set_servers([sysport_time_opts:server_spec()]) -> ok | {error, {bad_server, term()}}.
 set_servers(Specs) -> gen_server:call(?SERVER, {set_servers, Specs}).
 
 %% @doc Sets the clock by hand: Unix seconds (integer or float) or a UTC
@@ -159,16 +123,16 @@ recorded() -> gen_server:call(?SERVER, recorded).
 -spec init(map()) -> {ok, #st{}} | {stop, term()}.
 init(Opts0) ->
     process_flag(trap_exit, true),
-    case validate(maps:merge(maps:merge(?DEFAULTS, sysport_env:service_opts(time)), Opts0)) of
+    case sysport_time_opts:validate(maps:merge(sysport_env:service_opts(time), Opts0)) of
         {ok, Opts} ->
             PortOpts = maps:merge(maps:merge(#{helper => "sysport_time"}, maps:get(port, Opts)),
-                                  #{args => helper_args(Opts)}),
+                                  #{args => sysport_time_opts:helper_args(Opts)}),
             case sysport_port:start_link(PortOpts) of
                 {ok, Port} ->
                     Subs = lists:foldl(fun(Pid, Acc) -> sysport_subs:add(Pid, all, Acc) end,
                                        sysport_subs:new(), maps:get(subscribers, Opts)),
                     St0 = #st{opts = Opts, port = Port, info = sysport_port:info(Port),
-                              time_file = time_file(Opts), subs = Subs,
+                              time_file = sysport_time_opts:time_file(Opts), subs = Subs,
                               sync = #{synchronized => false, spike_since => undefined,
                                        last_update => undefined,
                                        step_threshold => maps:get(step_threshold, Opts) * 1000000,
@@ -190,7 +154,7 @@ handle_call(synchronized, _From, St) ->
 handle_call(servers, _From, St) ->
     {reply, {ok, [server_info(K, S, St) || {K, S} <- lists:sort(maps:to_list(St#st.servers))]}, St};
 handle_call({set_servers, Specs}, _From, St) ->
-    case parse_servers(Specs) of
+    case sysport_time_opts:parse_servers(Specs) of
         {ok, Servers} ->
             Opts = St#st.opts,
             {reply, ok, start_servers(Servers, (stop_servers(St))#st{opts = Opts#{servers := Servers}})};
@@ -258,82 +222,6 @@ handle_info(_, St) ->
 terminate(_Reason, St) ->
     _ = store_time(St),
     sysport_port:stop(St#st.port).
-
-%%% Options
-
-validate(Opts) ->
-    Bad = [K || K <- maps:keys(Opts), not maps:is_key(K, ?DEFAULTS)],
-    case Bad of
-        [K | _] -> {error, {bad_option, K}};
-        [] ->
-            case [K || {K, V} <- maps:to_list(Opts), not valid(K, V)] of
-                [K | _] -> {error, {bad_value, K, maps:get(K, Opts)}};
-                [] ->
-                    {ok, Servers} = parse_servers(maps:get(servers, Opts)),
-                    {ok, Opts#{servers := Servers}}
-            end
-    end.
-
-valid(servers, V) -> element(1, parse_servers(V)) =:= ok;
-valid(clock, V) -> V =:= system orelse V =:= recording orelse
-                       (is_tuple(V) andalso tuple_size(V) =:= 2 andalso element(1, V) =:= recording
-                        andalso is_integer(element(2, V)));
-valid(rtc, V) -> V =:= none orelse is_path(V);
-valid(rtc_sysfs, V) -> V =:= default orelse is_path(V);
-valid(time_file, V) -> V =:= default orelse V =:= none orelse is_path(V);
-valid(build_time, V) -> V =:= helper orelse is_integer(V);
-valid(rtc_local_time, V) -> is_boolean(V);
-valid(stepout, V) -> is_integer(V) andalso V >= 0;
-valid(port, V) -> is_map(V);
-valid(subscribers, V) -> is_list(V) andalso lists:all(fun is_pid/1, V);
-valid(_, V) -> is_integer(V) andalso V > 0.
-
-is_path(V) ->
-    case unicode:characters_to_binary(V) of
-        B when is_binary(B), B =/= <<>> -> binary:match(B, <<0>>) =:= nomatch;
-        _ -> false
-    end.
-
-parse_servers(Specs) when is_list(Specs) ->
-    try {ok, [parse_server(S) || S <- Specs]}
-    catch throw:Bad -> {error, {bad_server, Bad}}
-    end;
-parse_servers(Other) ->
-    {error, {bad_server, Other}}.
-
-parse_server({Host, Port} = Spec) when is_integer(Port), Port > 0, Port < 65536 ->
-    case (catch unicode:characters_to_binary(Host)) of
-        B when is_binary(B), B =/= <<>> -> {B, Port};
-        _ -> throw(Spec)
-    end;
-parse_server(Spec) when is_list(Spec); is_binary(Spec) ->
-    parse_server({Spec, 123});
-parse_server(Spec) ->
-    throw(Spec).
-
-helper_args(Opts) ->
-    Clock = case maps:get(clock, Opts) of
-                system -> ["--clock=system"];
-                recording -> ["--clock=recording"];
-                {recording, Offset} -> ["--clock=recording", "--recording-offset=" ++ integer_to_list(Offset)]
-            end,
-    Rtc = case maps:get(rtc, Opts) of
-              none -> ["--rtc=none"];
-              Dev -> [["--rtc=", Dev]]
-          end,
-    Sysfs = case maps:get(rtc_sysfs, Opts) of
-                default -> [];
-                Dir -> [["--rtc-sysfs=", Dir]]
-            end,
-    Local = [ "--rtc-local" || maps:get(rtc_local_time, Opts)],
-    Clock ++ Rtc ++ Sysfs ++ Local.
-
-time_file(Opts) ->
-    case maps:get(time_file, Opts) of
-        none -> none;
-        default -> filename:join(sysport_env:data_dir(), <<"sysport_time.stamp">>);
-        Path -> unicode:characters_to_binary(Path)
-    end.
 
 %%% Sane time at start
 

@@ -19,7 +19,6 @@
  */
 #include <err.h>
 #include <errno.h>
-#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -241,7 +240,7 @@ int main(int argc, char **argv)
     long long recording_offset = 0;
     const char *sysfs = NULL, *forced = getenv("SYSPORT_TIME_CLOCK");
     struct rtc_config rtc = {.busy_retries = 10, .busy_wait_ms = 50};
-    char *end, devcopy[256];
+    char *end;
 
     sp_init(helper.name);
     for (int i = 1; i < argc; i++) {
@@ -272,15 +271,13 @@ int main(int argc, char **argv)
     clock_init(backend, recording_offset);
 
     if (opt.rtc_dev) {
-        if (strlen(opt.rtc_dev) >= sizeof(devcopy))
-            errx(SP_EXIT_USAGE, "--rtc: path too long");
-        strcpy(devcopy, opt.rtc_dev);
-        if (snprintf(opt.rtc_sysfs, sizeof(opt.rtc_sysfs), "%s",
-                     sysfs ? sysfs : "/sys/class/rtc/") >= (int)sizeof(opt.rtc_sysfs) ||
-            (!sysfs && strlen(opt.rtc_sysfs) + strlen(basename(devcopy)) >= sizeof(opt.rtc_sysfs)))
+        const char *base = strrchr(opt.rtc_dev, '/');
+        int n = sysfs ? snprintf(opt.rtc_sysfs, sizeof(opt.rtc_sysfs), "%s", sysfs)
+                      : snprintf(opt.rtc_sysfs, sizeof(opt.rtc_sysfs), "/sys/class/rtc/%s",
+                                 base ? base + 1 : opt.rtc_dev);
+
+        if (n < 0 || n >= (int)sizeof(opt.rtc_sysfs))
             errx(SP_EXIT_USAGE, "--rtc-sysfs: path too long");
-        if (!sysfs)
-            strcat(opt.rtc_sysfs, basename(devcopy));
         if (rtc_sysfs_name(opt.rtc_sysfs, opt.rtc_driver, sizeof(opt.rtc_driver)) < 0)
             opt.rtc_driver[0] = 0;
         rtc.dev = opt.rtc_dev;

@@ -263,11 +263,14 @@ int sntp_start(unsigned long long id, const char *addr, int port, long timeout_m
     e->fd = socket(e->peer.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (e->fd < 0)
         return -errno;
-    if (setsockopt(e->fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof(one)) < 0 ||
-        sp_watch(e->fd, POLLIN, on_readable, e) < 0) {
-        rc = errno ? -errno : -EMFILE;
+    if (setsockopt(e->fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof(one)) < 0) {
+        rc = -errno;
         close(e->fd);
         return rc;
+    }
+    if (sp_watch(e->fd, POLLIN, on_readable, e) < 0) {
+        close(e->fd);
+        return -EMFILE; /* the loop's watch table is full */
     }
     e->timer = sp_timer_start(timeout_ms, on_timeout, e);
     if (e->timer < 0) {
