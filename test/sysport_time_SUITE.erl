@@ -416,6 +416,12 @@ rtc_env(Config, Offset, Extra) ->
                         {"FAKE_RTC_STATE", filename:join(Dir, "state")},
                         {"FAKE_RTC_LOG", filename:join(Dir, "log")}]}}.
 
+%% Changes the fake RTC from now on (later lines win), and starts a new log.
+rtc_change(Config, Lines) ->
+    Dir = ?config(dir, Config),
+    ok = file:write_file(filename:join(Dir, "log"), <<>>),
+    ok = file:write_file(filename:join(Dir, "state"), Lines, [append]).
+
 rtc_log(Config) ->
     case file:read_file(filename:join(?config(dir, Config), "log")) of
         {ok, B} -> [string:split(L, " ", all) || L <- string:split(B, "\n", all), L =/= <<>>];
@@ -430,10 +436,7 @@ rtc_read_ioctl(Config) ->
 
 rtc_torn_read(Config) ->
     start(Config, rtc_env(Config, 0, [])),
-    Dir = ?config(dir, Config),
-    ok = file:write_file(filename:join(Dir, "log"), <<>>),
-    {ok, State} = file:read_file(filename:join(Dir, "state")),
-    ok = file:write_file(filename:join(Dir, "state"), [State, "torn 1\n"]),
+    rtc_change(Config, "torn 1\n"),
     {ok, #{time := T, reads := 3}} = sysport_time:rtc_read(),
     %% The torn read (59 s ahead) was not believed.
     ?assert(abs(T - os:system_time(second)) =< 1),
@@ -480,8 +483,7 @@ rtc_invalid_reported(Config) ->
     {ok, #{valid := false, time := undefined, flags := [data_invalid]}} = sysport_time:rtc_read(),
     wait_event(rtc_invalid, 1000),
     %% Drivers that say EINVAL on a lost time count as invalid too.
-    {ok, State} = file:read_file(filename:join(?config(dir, Config), "state")),
-    ok = file:write_file(filename:join(?config(dir, Config), "state"), [State, "vl 0\nrd_errno 22\n"]),
+    rtc_change(Config, "vl 0\nrd_errno 22\n"),
     {ok, #{valid := false, flags := []}} = sysport_time:rtc_read(),
     wait_event(rtc_invalid, 1000),
     %% Writing the RTC makes it good again.
@@ -489,18 +491,14 @@ rtc_invalid_reported(Config) ->
 
 rtc_ebusy_retried(Config) ->
     start(Config, rtc_env(Config, 0, [])),
-    Dir = ?config(dir, Config),
-    ok = file:write_file(filename:join(Dir, "log"), <<>>),
-    {ok, State} = file:read_file(filename:join(Dir, "state")),
-    ok = file:write_file(filename:join(Dir, "state"), [State, "busy 3\n"]),
+    rtc_change(Config, "busy 3\n"),
     {ok, #{source := ioctl}} = sysport_time:rtc_read(),
     ?assertMatch([[<<"open_busy">>], [<<"open_busy">>], [<<"open_busy">>], [<<"open">>] | _],
                  rtc_log(Config)),
     %% Held for longer than the retries: the read goes to sysfs, a write fails.
     ok = file:write_file(filename:join(maps:get(rtc_sysfs, rtc_paths(Config)), "since_epoch"),
                          integer_to_list(os:system_time(second) - 7)),
-    {ok, S2} = file:read_file(filename:join(Dir, "state")),
-    ok = file:write_file(filename:join(Dir, "state"), [S2, "busy 100\n"]),
+    rtc_change(Config, "busy 100\n"),
     {ok, #{source := sysfs, time := T}} = sysport_time:rtc_read(),
     ?assert(abs(T - (os:system_time(second) - 7)) =< 1),
     ?assertEqual({error, ebusy}, sysport_time:rtc_write()).
