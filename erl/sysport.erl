@@ -111,7 +111,7 @@ print_time(S, Servers) ->
     io:format("server        ~ts  stratum ~s  poll ~s s~n",
               [opt(maps:get(server, S)), opt(maps:get(stratum, S)), opt(maps:get(poll, S))]),
     io:format("offset        ~s  delay ~s  jitter ~s~n",
-              [seconds(maps:get(offset, S)), seconds(maps:get(delay, S)), seconds(maps:get(jitter, S))]),
+              [seconds(maps:get(offset, S)), magnitude(maps:get(delay, S)), magnitude(maps:get(jitter, S))]),
     io:format("last sync     ~s~n", [utc(maps:get(last_sync, S))]),
     io:format("clock         ~p~n", [maps:get(clock, S)]),
     io:format("floor         ~s (~p)~n", [utc(maps:get(floor, S)), maps:get(floor_source, S)]),
@@ -124,7 +124,7 @@ print_time(S, Servers) ->
         _ ->
             print_table(["server", "address", "state", "st", "poll", "reach", "offset", "delay", "sel"],
                         [[opt(H), opt(A), atom_to_list(St), opt(Str), opt(P), io_lib:format("~.8.0b", [Re]),
-                          seconds(O), seconds(D), case Sel of true -> "*"; false -> "" end]
+                          seconds(O), magnitude(D), case Sel of true -> "*"; false -> "" end]
                          || #{host := H, address := A, state := St, stratum := Str, poll := P, reach := Re,
                               offset := O, delay := D, selected := Sel} <- Servers])
     end,
@@ -133,8 +133,12 @@ print_time(S, Servers) ->
 opt(undefined) -> "-";
 opt(B) when is_binary(B) -> B;
 opt(A) when is_atom(A) -> atom_to_list(A);
-opt(F) when is_float(F) -> io_lib:format("~g", [F]);
+opt(F) when is_float(F), F == trunc(F) -> integer_to_list(trunc(F));
+opt(F) when is_float(F) -> io_lib:format("~.3f", [F]);
 opt(I) when is_integer(I) -> integer_to_list(I).
+
+magnitude(undefined) -> "-";
+magnitude(X) -> io_lib:format("~.6f s", [X]).
 
 seconds(undefined) -> "-";
 seconds(X) when X >= 0 -> io_lib:format("+~.6f s", [X]);
