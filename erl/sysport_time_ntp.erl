@@ -189,9 +189,11 @@ adapt_poll(#{poll := Poll, min_poll := Min, good := Good, last := Est} = S, Offs
 clear_samples(S) ->
     S#{samples := [], last := undefined, good := 0}.
 
-%% @doc The kernel PLL time constant for a poll interval (ntpd: log2 of
-%% the poll in seconds, minus 4).
+%% @doc The kernel PLL time constant for a poll interval: log2 of the poll
+%% in seconds, as ntpd passes it with STA_NANO set (the kernel then
+%% amortizes an offset over about 2^(2 + constant) s; without STA_NANO it
+%% would add 4 itself).
 -spec time_constant(pos_integer()) -> 0..10.
 time_constant(PollMs) ->
     Log2 = trunc(math:log2(max(1, PollMs div 1000))),
-    max(0, min(10, Log2 - 4)).
+    max(0, min(10, Log2)).

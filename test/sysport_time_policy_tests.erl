@@ -143,9 +143,10 @@ poll_adapts_test() ->
 
 time_constant_test() ->
     ?assertEqual(0, sysport_time_ntp:time_constant(1000)),
-    ?assertEqual(0, sysport_time_ntp:time_constant(16000)),
-    ?assertEqual(2, sysport_time_ntp:time_constant(64000)),
-    ?assertEqual(6, sysport_time_ntp:time_constant(1024000)).
+    ?assertEqual(4, sysport_time_ntp:time_constant(16000)),
+    ?assertEqual(6, sysport_time_ntp:time_constant(64000)),
+    ?assertEqual(10, sysport_time_ntp:time_constant(1024000)),
+    ?assertEqual(10, sysport_time_ntp:time_constant(131072000)).
 
 floor_is_the_latest_sane_time_test() ->
     W = 20 * 31556952,
