@@ -19,7 +19,7 @@ rows(#{root := Root}) ->
     Dir = filename:join([Root, "_build", "bench", "chronyd"]),
     {Chronyd, Port} = start_chronyd(Dir),
     try
-        accuracy(Helper, Port) ++ first_sync(Helper, Port, Dir) ++ footprint(Helper, Port, Chronyd)
+        accuracy(Helper, Port) ++ first_sync(Helper, Port, Dir) ++ footprint(Helper, Port, Dir, Chronyd)
     after
         _ = os:cmd("kill " ++ integer_to_list(Chronyd))
     end.
@@ -93,8 +93,8 @@ flush() ->
 
 %%% Footprint
 
-footprint(Helper, Port, Chronyd) ->
-    {ok, Pid} = start_service(Helper, Port, filename:join(filename:dirname(Helper), "..")),
+footprint(Helper, Port, Dir, Chronyd) ->
+    {ok, Pid} = start_service(Helper, Port, Dir),
     ok = sysport_time:subscribe(),
     receive {sysport_time, sync_acquired, _} -> ok after 10000 -> error(no_sync) end,
     %% The burst is over; the next poll is 16 s away.
