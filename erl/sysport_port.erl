@@ -38,7 +38,9 @@
 
 -type status() :: {exit, non_neg_integer()} | {signal, atom() | pos_integer()}
                 | ready_timeout | {protocol_error, term()} | {start_failed, term()}
-                | none.
+                | {port_closed, term()} | none.
+%% `{port_closed, epipe}': the helper died as a request was being written
+%% to it, and its exit status was lost with the port.
 -type stats() :: #{helper := binary(), state := starting | up | down,
                    os_pid := non_neg_integer() | undefined,
                    starts := non_neg_integer(), restarts := non_neg_integer(),
@@ -187,6 +189,10 @@ handle_info({Port, {data, _}}, #st{port = Port} = St) ->
     {noreply, St};  % the helper is being killed: its last words do not count
 handle_info({Port, {exit_status, N}}, #st{port = Port} = St) ->
     {noreply, exited(exit_status(N), St)};
+handle_info({'EXIT', Port, Reason}, #st{port = Port} = St) when Reason =/= normal ->
+    %% A write to a helper that has just died fails with EPIPE and closes
+    %% the port, and then no exit_status follows: this is the helper's exit.
+    {noreply, exited({port_closed, Reason}, St)};
 handle_info({'EXIT', Port, _}, #st{} = St) when is_port(Port) ->
     {noreply, St};
 handle_info({'EXIT', Owner, Reason}, #st{owner = Owner} = St) ->
