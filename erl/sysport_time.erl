@@ -78,7 +78,8 @@ stop() -> gen_server:stop(?SERVER).
 
 %% @doc `synchronized', `offset', `delay', `jitter' (seconds), `stratum',
 %% `server', `poll' (seconds), `last_sync' and `floor' (Unix seconds),
-%% `rtc' (a map), counters, and `helper' (the helper's stats).
+%% `rtc' (a map), `kernel' (adjtimex: the kernel's own synchronized flag,
+%% PLL offset and frequency), counters, and `helper' (the helper's stats).
 -spec status() -> {ok, map()}.
 status() -> gen_server:call(?SERVER, status).
 
@@ -607,6 +608,7 @@ status_map(#st{sync = Sync, used = Used, opts = Opts} = St) ->
       rtc => St#st.rtc, clock => maps:get(clock, St#st.info, unknown),
       ntp => case maps:get(servers, Opts) of [] -> disabled; _ -> enabled end,
       time_file => #{path => St#st.time_file, state => St#st.time_file_state},
+      kernel => case helper(St, clock_status) of {ok, Kernel} -> Kernel; Error -> Error end,
       rejected => St#st.rejected, counters => St#st.counters,
       helper => sysport_port:stats(St#st.port)}.
 
