@@ -608,7 +608,7 @@ status_map(#st{sync = Sync, used = Used, opts = Opts} = St) ->
       rtc => St#st.rtc, clock => maps:get(clock, St#st.info, unknown),
       ntp => case maps:get(servers, Opts) of [] -> disabled; _ -> enabled end,
       time_file => #{path => St#st.time_file, state => St#st.time_file_state},
-      kernel => case helper(St, clock_status) of {ok, Kernel} -> Kernel; Error -> Error end,
+      kernel => case helper(St, clock_status, 1000) of {ok, Kernel} -> Kernel; Error -> Error end,
       rejected => St#st.rejected, counters => St#st.counters,
       helper => sysport_port:stats(St#st.port)}.
 
