@@ -32,6 +32,9 @@
 %% Replies that mean "a packet came that was not for us" were counted
 %% already, when the helper reported each one.
 -define(STRAY, [short_packet, bad_version, bad_mode, bogus_origin, wrong_source]).
+%% The server's answer said no (RFC 5905's sanity tests).
+-define(REFUSED, [unsynchronized, bad_stratum, zero_timestamp, bad_timestamps, root_distance,
+                  too_many_strays]).
 
 -record(st, {opts :: map(),
              port :: pid(),
@@ -407,12 +410,11 @@ sntp_result(_Key, {error, closed}, St) ->
 sntp_result(Key, {error, Reason}, #st{servers = Servers} = St) ->
     S0 = maps:get(Key, Servers),
     S1 = sysport_time_ntp:miss(S0),
-    St1 = case Reason of
-              timeout -> bump(timeouts, St);
-              _ -> case lists:member(Reason, ?STRAY) of
-                       true -> St;
-                       false -> count_rejected(Reason, St)
-                   end
+    St1 = case {lists:member(Reason, ?STRAY), lists:member(Reason, ?REFUSED)} of
+              {true, _} -> St;
+              {_, true} -> count_rejected(Reason, St);
+              _ when Reason =:= timeout -> bump(timeouts, St);
+              _ -> bump(query_errors, St)  % enetunreach and the like
           end,
     St2 = St1#st{servers = Servers#{Key := S1}},
     St3 = case {maps:get(state, S0), maps:get(state, S1)} of
