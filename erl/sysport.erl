@@ -5,6 +5,8 @@
 
 -export([status/0, services/0, help/0]).
 %% Each service adds its shell functions on an -export line of its own here.
+-export([dmesg/0, dmesg/1]).
+-export([kv/0]).
 -export([time/0]).
 
 -type service_info() :: #{service := atom(), pid := pid() | undefined,
@@ -40,8 +42,94 @@ help() ->
       "sysport shell functions (each prints and returns ok):~n"
       "  sysport:status()    services, helper pids, restarts~n"
       "  sysport:help()      this text~n"
+      "  sysport:dmesg()     the kernel log, like dmesg; dmesg(#{level => warning,~n"
+      "                      facility => kern, since_seq => N, color => true | false | auto})~n"
+      "  sysport:kv()        the U-Boot environment, sorted by key~n"
       "  sysport:time()      clock synchronization, NTP servers, RTC, time floor~n"
       "Programs use the service modules, which return {ok, _} | {error, _}.~n").
+
+%% @doc Prints the kernel log like `dmesg': `[    1.234567] message', with
+%% warnings and worse coloured when the terminal supports it.
+-spec dmesg() -> ok.
+dmesg() ->
+    dmesg(#{}).
+
+%% @doc {@link dmesg/0} for the records {@link sysport_kmsg:dmesg/1} selects
+%% with `Opts' (`level', `facility', `since_seq'); `color' is `auto' (a
+%% terminal that is not dumb, and NO_COLOR unset), `true' or `false'.
+-spec dmesg(map()) -> ok.
+dmesg(Opts) ->
+    {Color, Select} = case maps:take(color, Opts) of
+                          {C, Rest} -> {C, Rest};
+                          error -> {auto, Opts}
+                      end,
+    case sysport_kmsg:dmesg(Select) of
+        {ok, Records} ->
+            UseColor = case Color of
+                           auto -> color_terminal();
+                           _ -> Color =:= true
+                       end,
+            put_utf8(iolist_to_binary([sysport_kmsg_format:line(R, #{color => UseColor})
+                                       || R <- Records]));
+        {error, Reason} ->
+            io:format("dmesg: ~p~n", [Reason])
+    end.
+
+color_terminal() ->
+    case {io:columns(), os:getenv("TERM"), os:getenv("NO_COLOR")} of
+        {{ok, _}, Term, false} when Term =/= false, Term =/= "dumb" -> true;
+        _ -> false
+    end.
+
+%% UTF-8 bytes to the group leader, whichever encoding it is set to.
+put_utf8(Bin) ->
+    case io:getopts() of
+        Opts when is_list(Opts) ->
+            case proplists:get_value(encoding, Opts) of
+                unicode -> io:put_chars(Bin);
+                _ -> file:write(group_leader(), Bin)  % bytes as they are
+            end;
+        _ ->
+            io:put_chars(Bin)
+    end.
+
+
+%% @doc Prints the U-Boot environment as a table sorted by key. Values that
+%% are not printable text are shown as Erlang binaries.
+-spec kv() -> ok.
+kv() ->
+    case sysport_kv:get_all() of
+        {ok, Env} when map_size(Env) =:= 0 ->
+            io:format("kv: the env is empty~n");
+        {ok, Env} ->
+            print_table(["key", "value"], [[printable(K), printable(V)] || {K, V} <- lists:sort(maps:to_list(Env))]);
+        {error, Reason} ->
+            io:format("kv: ~0p~n", [Reason])
+    end,
+    case sysport_kv:status() of
+        {ok, #{source := Source} = S} ->
+            io:format("~b keys; ~ts; current copy ~0p (~0p flags ~0p)~n",
+                      [maps:get(keys, S), format_source(Source), maps:get(current, S, none),
+                       maps:get(scheme, S, none), maps:get(flags, S, none)]);
+        _ -> ok
+    end.
+
+%% Text as it is; text with line breaks as a quoted string; other bytes as
+%% an Erlang binary.
+printable(Bin) ->
+    case unicode:characters_to_list(Bin) of
+        L when is_list(L) ->
+            case {io_lib:printable_unicode_list(L), lists:any(fun(C) -> C < $\s end, L)} of
+                {true, false} -> L;
+                {true, true} -> io_lib:write_string(L);
+                {false, _} -> io_lib:format("~w", [Bin])
+            end;
+        _ -> io_lib:format("~w", [Bin])
+    end.
+
+format_source({config, File}) -> ["config ", File];
+format_source({data_dir, File}) -> ["file-backed env in data_dir (fw_printenv -c ", File, ")"];
+format_source(Other) -> io_lib:format("~0p", [Other]).
 
 status_row(#{service := Name, status := {error, Reason}}) ->
     [atom_to_list(Name), io_lib:format("~0p", [Reason]), "", "", "", "", ""];

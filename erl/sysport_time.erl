@@ -608,6 +608,7 @@ status_map(#st{sync = Sync, used = Used, opts = Opts} = St) ->
       last_sync => St#st.last_sync, floor => St#st.floor, floor_source => St#st.floor_source,
       floor_applied => St#st.floor_applied,
       rtc => St#st.rtc, clock => maps:get(clock, St#st.info, unknown),
+      clock_forced => maps:get(clock_forced, Opts),
       ntp => case maps:get(servers, Opts) of [] -> disabled; _ -> enabled end,
       time_file => #{path => St#st.time_file, state => St#st.time_file_state},
       kernel => case helper(St, clock_status, 1000) of {ok, Kernel} -> Kernel; Error -> Error end,

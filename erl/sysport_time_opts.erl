@@ -8,7 +8,7 @@
 -type server_spec() :: unicode:chardata() | {unicode:chardata(), inet:port_number()}.
 -type opts() :: #{servers => [server_spec()],
                   clock => system | recording | {recording, integer()},
-                  rtc => file:filename_all() | none,
+                  rtc => file:filename_all() | default | none,
                   rtc_sysfs => file:filename_all() | default,
                   rtc_local_time => boolean(),
                   time_file => file:filename_all() | default | none,
@@ -30,12 +30,15 @@
 %% what happens at start (`floor_applied', `rtc_invalid'...).
 %% Durations in milliseconds; `sane_window' and `build_time' in seconds.
 %% `clock => {recording, OffsetNs}' starts the recording clock off by
-%% OffsetNs. `port' is passed to {@link sysport_port:start_link/1}.
+%% OffsetNs. `rtc' and `time_file' default to `/dev/rtc0' and a file in the
+%% data directory with the system clock, to none with the recording one: a
+%% clock that is not the machine's must not write the machine's RTC or
+%% time file. `port' is passed to {@link sysport_port:start_link/1}.
 
 -define(YEAR, 31556952).
 -define(DEFAULTS, #{servers => [<<"0.pool.ntp.org">>, <<"1.pool.ntp.org">>,
                                 <<"2.pool.ntp.org">>, <<"3.pool.ntp.org">>],
-                    clock => system, rtc => <<"/dev/rtc0">>, rtc_sysfs => default,
+                    clock => system, rtc => default, rtc_sysfs => default,
                     rtc_local_time => false, time_file => default, build_time => helper,
                     sane_window => 20 * ?YEAR, step_threshold => 400, stepout => 300000,
                     burst => 4, burst_interval => 300, poll_min => 16000, poll_max => 1024000,
@@ -56,7 +59,7 @@ validate(Opts0) ->
                 [K | _] -> {error, {bad_value, K, maps:get(K, Opts)}};
                 [] ->
                     {ok, Servers} = parse_servers(maps:get(servers, Opts)),
-                    {ok, Opts#{servers := Servers}}
+                    {ok, machine_or_not(Opts#{servers := Servers})}
             end
     end.
 
@@ -64,7 +67,7 @@ valid(servers, V) -> element(1, parse_servers(V)) =:= ok;
 valid(clock, V) -> V =:= system orelse V =:= recording orelse
                        (is_tuple(V) andalso tuple_size(V) =:= 2 andalso element(1, V) =:= recording
                         andalso is_integer(element(2, V)));
-valid(rtc, V) -> V =:= none orelse is_path(V);
+valid(rtc, V) -> V =:= none orelse V =:= default orelse is_path(V);
 valid(rtc_sysfs, V) -> V =:= default orelse is_path(V);
 valid(time_file, V) -> V =:= default orelse V =:= none orelse is_path(V);
 valid(build_time, V) -> V =:= helper orelse is_integer(V);
@@ -79,6 +82,22 @@ is_path(V) ->
         B when is_binary(B), B =/= <<>> -> binary:match(B, <<0>>) =:= nomatch;
         _ -> false
     end.
+
+%% SYSPORT_TIME_CLOCK=recording turns a system clock into a recording one
+%% (make test, make shell: hosts with a time daemon of their own), and then
+%% the RTC and the time file configured for the real clock are left alone.
+machine_or_not(#{clock := Clock, rtc := Rtc, time_file := File} = Opts) ->
+    Forced = Clock =:= system andalso os:getenv("SYSPORT_TIME_CLOCK") =:= "recording",
+    Machine = Clock =:= system andalso not Forced,
+    Opts#{clock := case Forced of true -> recording; false -> Clock end,
+          clock_forced => Forced,
+          rtc := if Forced; Rtc =:= default, not Machine -> none;
+                    Rtc =:= default -> <<"/dev/rtc0">>;
+                    true -> Rtc
+                 end,
+          time_file := if Forced; File =:= default, not Machine -> none;
+                          true -> File
+                       end}.
 
 -spec parse_servers(term()) -> {ok, [{binary(), inet:port_number()}]} | {error, {bad_server, term()}}.
 parse_servers(Specs) when is_list(Specs) ->

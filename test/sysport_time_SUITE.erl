@@ -592,11 +592,19 @@ helper_killed_service_survives(Config) ->
     wait_until(fun() -> maps:get(samples, maps:get(counters, status())) > N end, 5000).
 
 recording_forced_by_env(Config) ->
-    %% The guard make test relies on: even clock => system records.
-    start(Config, #{clock => system}),
-    ?assertMatch(#{clock := recording}, status()),
-    ?assertMatch(#{clock_forced := true}, sysport_port:info(port_of())),
-    {ok, []} = sysport_time:recorded().
+    %% The guard make test relies on: even clock => system records, and
+    %% the RTC and time file meant for the real clock are left alone.
+    Stamp = filename:join(?config(dir, Config), "stamp"),
+    start(Config, #{clock => system, rtc => "/dev/rtc0", time_file => Stamp}),
+    ?assertMatch(#{clock := recording, clock_forced := true, rtc := #{device := none, state := absent},
+                   time_file := #{path := none}}, status()),
+    {ok, []} = sysport_time:recorded(),
+    sysport_time:stop(),
+    ?assertEqual({error, enoent}, file:read_file_info(Stamp)),
+    %% The recording clock's defaults are no RTC and no time file either.
+    start(Config, #{clock => recording, rtc => default, time_file => default}),
+    ?assertMatch(#{clock_forced := false, rtc := #{device := none}, time_file := #{path := none}},
+                 status()).
 
 absent_rtc_reported(Config) ->
     start(Config, #{rtc => filename:join(?config(dir, Config), "no-rtc"),
