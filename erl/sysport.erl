@@ -9,6 +9,7 @@
 -export([kv/0]).
 -export([sensors/0]).
 -export([devices/0, devices/1]).
+-export([time/0]).
 
 -type service_info() :: #{service := atom(), pid := pid() | undefined,
                           status := map() | {error, term()}}.
@@ -48,6 +49,7 @@ help() ->
       "  sysport:kv()        the U-Boot environment, sorted by key~n"
       "  sysport:sensors()   every hwmon chip and reading, as `sensors' prints them~n"
       "  sysport:devices()   the device table (sysport:devices(\"net\") for one subsystem)~n"
+      "  sysport:time()      clock synchronization, NTP servers, RTC, time floor~n"
       "Programs use the service modules, which return {ok, _} | {error, _}.~n").
 
 %% @doc Prints every chip and reading the way `sensors' does.
@@ -210,3 +212,58 @@ print_table(Header, Rows) ->
                                      trailing)])
      || R <- Cells],
     ok.
+
+%%% time
+
+%% @doc Prints the time keeper's status: synchronization, servers, RTC, floor.
+-spec time() -> ok.
+time() ->
+    case catch sysport_time:status() of
+        {ok, S} ->
+            {ok, Servers} = sysport_time:servers(),
+            print_time(S, Servers);
+        _ ->
+            io:format("sysport_time is not running~n")
+    end.
+
+print_time(S, Servers) ->
+    #{synchronized := Sync, rtc := Rtc} = S,
+    io:format("synchronized  ~s~n", [case Sync of true -> "yes"; false -> "no" end]),
+    io:format("server        ~ts  stratum ~s  poll ~s s~n",
+              [opt(maps:get(server, S)), opt(maps:get(stratum, S)), opt(maps:get(poll, S))]),
+    io:format("offset        ~s  delay ~s  jitter ~s~n",
+              [seconds(maps:get(offset, S)), magnitude(maps:get(delay, S)), magnitude(maps:get(jitter, S))]),
+    io:format("last sync     ~s~n", [utc(maps:get(last_sync, S))]),
+    io:format("clock         ~p~n", [maps:get(clock, S)]),
+    io:format("floor         ~s (~p)~n", [utc(maps:get(floor, S)), maps:get(floor_source, S)]),
+    io:format("rtc           ~ts: ~p~s~n",
+              [opt(maps:get(device, Rtc, none)), maps:get(state, Rtc, unknown),
+               case Rtc of #{time := T} when is_integer(T) -> ", " ++ utc(T); _ -> "" end]),
+    [io:format("rejected      ~0p~n", [R]) || R <- [maps:get(rejected, S)], map_size(R) > 0],
+    case Servers of
+        [] -> io:format("NTP servers   none~n");
+        _ ->
+            print_table(["server", "address", "state", "st", "poll", "reach", "offset", "delay", "sel"],
+                        [[opt(H), opt(A), atom_to_list(St), opt(Str), opt(P), io_lib:format("~.8.0b", [Re]),
+                          seconds(O), magnitude(D), case Sel of true -> "*"; false -> "" end]
+                         || #{host := H, address := A, state := St, stratum := Str, poll := P, reach := Re,
+                              offset := O, delay := D, selected := Sel} <- Servers])
+    end,
+    ok.
+
+opt(undefined) -> "-";
+opt(B) when is_binary(B) -> B;
+opt(A) when is_atom(A) -> atom_to_list(A);
+opt(F) when is_float(F), F == trunc(F) -> integer_to_list(trunc(F));
+opt(F) when is_float(F) -> io_lib:format("~.3f", [F]);
+opt(I) when is_integer(I) -> integer_to_list(I).
+
+magnitude(undefined) -> "-";
+magnitude(X) -> io_lib:format("~.6f s", [X]).
+
+seconds(undefined) -> "-";
+seconds(X) when X >= 0 -> io_lib:format("+~.6f s", [X]);
+seconds(X) -> io_lib:format("~.6f s", [X]).
+
+utc(undefined) -> "-";
+utc(Secs) -> calendar:system_time_to_rfc3339(Secs, [{offset, "Z"}]).
