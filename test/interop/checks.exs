@@ -64,3 +64,14 @@ check.("uevent", fn ->
   :ok = :sysport_uevent.subscribe(%{subsystem: "net"})
   {:error, :not_found} = :sysport_uevent.get("/devices/nope")
 end)
+
+check.("time", fn ->
+  # make sets SYSPORT_TIME_CLOCK=recording: nothing here touches the host clock.
+  {:ok, %{synchronized: false, floor: floor}} = :sysport_time.status()
+  true = is_integer(floor)
+  false = :sysport_time.synchronized()
+  :ok = :sysport_time.subscribe()
+  :ok = :sysport_time.set_servers([])
+  {:ok, []} = :sysport_time.servers()
+  {:error, _} = :sysport_time.set_servers(:not_a_list)
+end)
