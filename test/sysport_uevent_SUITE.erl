@@ -69,7 +69,7 @@ real_kernel_events(_Config) ->
     AddA = wait_event(add, PathA),
     AddB = wait_event(add, PathB),
     %% The table has each device as soon as its event is out, props as sysfs has them.
-    Sysfs = sysfs_devices(),
+    Sysfs = sysport_sysfs:devices(),
     ?assertEqual({ok, maps:get(PathA, Sysfs)}, sysport_uevent:get(PathA)),
     ?assertEqual({ok, maps:get(PathB, Sysfs)}, sysport_uevent:get(<<"/sys", PathB/binary>>)),
     ?assertMatch(#{<<"INTERFACE">> := A, <<"ACTION">> := <<"add">>, <<"SUBSYSTEM">> := <<"net">>}, AddA),
@@ -82,7 +82,7 @@ real_kernel_events(_Config) ->
     Move = wait_event(move, PathRenamed),
     ?assertMatch(#{<<"DEVPATH_OLD">> := PathA, <<"INTERFACE">> := Renamed}, Move),
     ?assertEqual({error, not_found}, sysport_uevent:get(PathA)),
-    ?assertEqual({ok, maps:get(PathRenamed, sysfs_devices())}, sysport_uevent:get(PathRenamed)),
+    ?assertEqual({ok, maps:get(PathRenamed, sysport_sysfs:devices())}, sysport_uevent:get(PathRenamed)),
     ip(["link del ", Renamed]),
     RemoveA = wait_event(remove, PathRenamed),
     RemoveB = wait_event(remove, PathB),
@@ -267,7 +267,7 @@ trigger_replays_every_device(_Config) ->
                                              maps:get(<<"SYNTH_UUID">>, P, none) =:= Uuid],
     %% Every device once, as an add carrying the trigger's UUID.
     ?assertEqual(N, length(Replayed)),
-    ?assertEqual(lists:sort(maps:keys(sysfs_devices())), lists:sort(Replayed)),
+    ?assertEqual(lists:sort(maps:keys(sysport_sysfs:devices())), lists:sort(Replayed)),
     ?assert(lists:all(fun(P) -> maps:get(<<"ACTION">>, P) =:= <<"add">> end,
                       [P || P <- maps:values(Seen), maps:get(<<"SYNTH_UUID">>, P, none) =:= Uuid])),
     assert_table_is_sysfs().
@@ -275,7 +275,7 @@ trigger_replays_every_device(_Config) ->
 filters_and_queries(_Config) ->
     {ok, _} = sysport_uevent:start_link(#{}),
     {ok, All} = sysport_uevent:devices(),
-    Sysfs = sysfs_devices(),
+    Sysfs = sysport_sysfs:devices(),
     ?assertEqual(lists:sort(maps:keys(Sysfs)), lists:sort(maps:keys(All))),
     Lo = <<"/devices/virtual/net/lo">>,
     {ok, Net} = sysport_uevent:devices(#{subsystem => "net"}),
@@ -455,7 +455,7 @@ assert_table_is_sysfs() ->
 assert_table_is_sysfs(Tries) ->
     ok = sysport_uevent:settle(300, 30000),
     {ok, Table} = sysport_uevent:devices(),
-    Sysfs = sysfs_devices(),
+    Sysfs = sysport_sysfs:devices(),
     {ok, Again} = sysport_uevent:devices(),
     case Table =:= Sysfs of
         true -> ok;
@@ -466,40 +466,6 @@ assert_table_is_sysfs(Tries) ->
                        maps:get(D, Table, absent) =/= maps:get(D, Sysfs, absent)],
             ct:fail({table_differs_from_sysfs, Table =:= Again, Diff})
     end.
-
-%% Every device of /sys/bus/*/devices and /sys/class/*, read here without
-%% libudev: DEVPATH, SUBSYSTEM and the uevent file's KEY=VALUE lines.
-sysfs_devices() ->
-    Links = filelib:wildcard("/sys/bus/*/devices/*") ++ filelib:wildcard("/sys/class/*/*"),
-    Dirs = lists:usort([resolve(L) || L <- Links]),
-    maps:from_list([{list_to_binary(DevPath), device_props(Dir, DevPath)}
-                    || "/sys" ++ DevPath = Dir <- Dirs,
-                       filelib:is_regular(Dir ++ "/uevent"),
-                       filelib:is_file(Dir ++ "/subsystem")]).
-
-device_props(Dir, DevPath) ->
-    {ok, Subsystem} = file:read_link(Dir ++ "/subsystem"),
-    Lines = case file:read_file(Dir ++ "/uevent") of
-                {ok, B} -> binary:split(B, <<"\n">>, [global, trim_all]);
-                {error, _} -> []
-            end,
-    Props = maps:from_list([list_to_tuple(binary:split(L, <<"=">>)) || L <- Lines,
-                                                                       binary:match(L, <<"=">>) =/= nomatch]),
-    Props#{<<"DEVPATH">> => list_to_binary(DevPath),
-           <<"SUBSYSTEM">> => list_to_binary(filename:basename(Subsystem))}.
-
-resolve(Path) ->
-    case file:read_link(Path) of
-        {ok, Target} -> normalize(filename:join(filename:dirname(Path), Target));
-        {error, _} -> Path
-    end.
-
-normalize(Path) ->
-    Parts = lists:foldl(fun("..", Acc) -> tl(Acc);
-                           (".", Acc) -> Acc;
-                           (P, Acc) -> [P | Acc]
-                        end, [], filename:split(Path)),
-    filename:join(lists:reverse(Parts)).
 
 udevadm_output_prefix() ->
     "/tmp/spu_udevadm_" ++ os:getpid() ++ "_".
