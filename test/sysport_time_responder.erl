@@ -3,6 +3,9 @@
 %%
 %% Behaviour (a map, changed at any time with set/2):
 %%   skew => Ns            the server's clock is the real clock plus this
+%%   anchored => true      ... the real clock as it was when the responder
+%%                         started, run on by the monotonic clock: stepping
+%%                         the real clock does not move the server's
 %%   stratum, li, mode, version, root_dispersion (16.16 short)
 %%   reply => normal | silent | short | wrong_origin | wrong_port
 %%          | zero_rx | zero_tx | {kod, <<"RATE">>}
@@ -52,12 +55,13 @@ init(Parent, Ip, Port, Behaviour) ->
     %% The impostor: answers from a port the client did not ask.
     {ok, Other} = gen_udp:open(0, [binary, Family, {ip, Ip}, {active, false}]),
     Parent ! {started, self()},
-    loop(#{sock => Sock, other => Other, behaviour => Behaviour, requests => 0}).
+    Anchor = os:system_time(nanosecond) - erlang:monotonic_time(nanosecond),
+    loop(#{sock => Sock, other => Other, behaviour => Behaviour, requests => 0, anchor => Anchor}).
 
 loop(#{sock := Sock, behaviour := B, requests := N} = St) ->
     receive
         {udp, Sock, Addr, Port, <<_:40/binary, Cookie:8/binary, _/binary>>} ->
-            Rx = os:system_time(nanosecond) + maps:get(skew, B, 0),
+            Rx = server_now(St),
             answer(maps:get(reply, B, normal), Cookie, Rx, Addr, Port, St),
             loop(St#{requests := N + 1});
         {udp, Sock, _, _, _} ->
@@ -79,8 +83,8 @@ loop(#{sock := Sock, behaviour := B, requests := N} = St) ->
 
 answer(silent, _, _, _, _, _) ->
     ok;
-answer(Reply, Cookie, Rx, Addr, Port, #{sock := Sock, other := Other, behaviour := B}) ->
-    Tx = os:system_time(nanosecond) + maps:get(skew, B, 0),
+answer(Reply, Cookie, Rx, Addr, Port, #{sock := Sock, other := Other, behaviour := B} = St) ->
+    Tx = server_now(St),
     Packet = packet(Reply, Cookie, Rx, Tx, B),
     case Reply of
         wrong_port -> gen_udp:send(Other, Addr, Port, Packet);
@@ -99,6 +103,13 @@ packet(Reply, Cookie, Rx, Tx, B) ->
     <<Li:2, (maps:get(version, B, 4)):3, (maps:get(mode, B, 4)):3, Stratum:8, 4:8, -20:8/signed,
       0:32, (maps:get(root_dispersion, B, 16#100)):32, RefId:4/binary,
       (ts(Rx - 1000000000))/binary, Origin/binary, RxTs/binary, TxTs/binary>>.
+
+server_now(#{behaviour := B, anchor := Anchor}) ->
+    Real = case B of
+               #{anchored := true} -> Anchor + erlang:monotonic_time(nanosecond);
+               #{} -> os:system_time(nanosecond)
+           end,
+    Real + maps:get(skew, B, 0).
 
 flip(<<X:64>>) -> <<(X bxor 1):64>>.
 
