@@ -22,9 +22,13 @@
 -define(PLAN, "/etc/sysport-test/plan.config").
 -define(FACTS, "/sys/firmware/qemu_fw_cfg/by_name/opt/sysport/facts/raw").
 -define(CHECK_TIMEOUT, 60000).
+%% Where the checks are, by concern; a plan names a check by its function.
+-define(CHECK_MODULES, [sysport_system_checks, sysport_system_services, sysport_system_kv,
+                        sysport_system_power]).
 
 -type ctx() :: #{boot := atom(), facts := #{binary() => binary()}}.
--export_type([ctx/0]).
+-type result() :: ok | {fail, term()}.
+-export_type([ctx/0, result/0]).
 
 -spec main() -> no_return().
 main() ->
@@ -61,7 +65,7 @@ run() ->
 %% is a FAIL line, never a silent stop of the whole run.
 run_check(Check, Ctx) ->
     Runner = self(),
-    {Pid, Ref} = spawn_monitor(fun() -> Runner ! {self(), sysport_system_checks:Check(Ctx)} end),
+    {Pid, Ref} = spawn_monitor(fun() -> Runner ! {self(), (check_module(Check)):Check(Ctx)} end),
     Result = receive
                  {Pid, R} -> erlang:demonitor(Ref, [flush]), R;
                  {'DOWN', Ref, process, _, Crash} -> {fail, Crash}
@@ -70,6 +74,13 @@ run_check(Check, Ctx) ->
                  {fail, {timeout_ms, ?CHECK_TIMEOUT}}
              end,
     report(Check, Result).
+
+check_module(Check) ->
+    case [M || M <- ?CHECK_MODULES, {module, M} =:= code:ensure_loaded(M),
+               erlang:function_exported(M, Check, 1)] of
+        [Module] -> Module;
+        Found -> error({check_defined_in, Check, Found})
+    end.
 
 report(Check, ok) ->
     emit("PASS ~s", [Check]);

@@ -4,14 +4,21 @@
 %% check that needs it.
 -module(sysport_system_lib).
 
--export([sh/1, sh_ok/1, wait_until/2, read_trimmed/1, seeded_bytes/2,
-         modprobe/1, lm75/0, lm75_set_millicelsius/2, mtdram/0,
-         env_text/0, env_copies/0, fw_printenv/0, test_dir/0]).
+-export([sh/1, sh_ok/1, wait_until/2, read_trimmed/1, seeded_bytes/2, all_true/1,
+         modprobe/1, kernel_seqnum/0,
+         lm75/0, lm75_autoloaded/0, lm75_chip/1, lm75_set_millicelsius/2, mtdram/0,
+         erase_trace_start/0, erase_trace/0,
+         env_text/0, env_copies/0, env_copies/2, fw_printenv/0, fw_printenv/1,
+         clock_offset_ms/0, hwclock/0, test_dir/0]).
 
 -define(ENV_TEXT, "/etc/sysport-test/uboot-env.txt").
 -define(DISK, "/dev/vda").
 %% fw_env.config: two copies of 8 KiB at 0x100000 and 0x102000.
 -define(ENV_COPIES, [{16#100000, 16#2000}, {16#102000, 16#2000}]).
+-define(TRACEFS, "/sys/kernel/tracing").
+%% A kprobe on the MTD core's erase entry: what MEMERASE asks of the driver,
+%% seen by the kernel rather than by the program that asked.
+-define(ERASE_PROBE, "p:sysport/mtd_erase mtd:mtd_erase addr=+0($arg2):u64 len=+8($arg2):u64").
 -define(LM75_ADDR, 16#48).
 -define(MTDRAM_KIB, 1024).
 -define(MTDRAM_ERASE_KIB, 64).
@@ -64,6 +71,15 @@ read_trimmed(Path) ->
         Error -> Error
     end.
 
+%% @doc ok, or `{fail, ...}' naming the sub-checks that did not hold
+%% (a value other than `true' or `ok') with their values.
+-spec all_true([{term(), term()}]) -> ok | {fail, [{term(), term()}]}.
+all_true(Checks) ->
+    case [{Name, V} || {Name, V} <- Checks, V =/= true, V =/= ok] of
+        [] -> ok;
+        Failed -> {fail, Failed}
+    end.
+
 %% @doc N bytes that only Seed produces: a file written from a seed in one
 %% boot is checked byte for byte in the next one, which gets the seed as a
 %% fact.
@@ -83,9 +99,16 @@ modprobe(ModuleAndParams) ->
 %% and the hwmon directory.
 -spec lm75() -> #{bus := non_neg_integer(), hwmon := binary(), client := binary()}.
 lm75() ->
+    ok = modprobe("lm75"),
+    lm75_autoloaded().
+
+%% @doc The same LM75, but its driver is not loaded here: whoever loads
+%% modules for the MODALIAS of new devices (sysport_uevent's autoload)
+%% must load lm75 for the hwmon directory to appear.
+-spec lm75_autoloaded() -> #{bus := non_neg_integer(), hwmon := binary(), client := binary()}.
+lm75_autoloaded() ->
     ok = modprobe(io_lib:format("i2c-stub chip_addr=0x~.16b", [?LM75_ADDR])),
     ok = modprobe("i2c-dev"),
-    ok = modprobe("lm75"),
     Bus = stub_bus(),
     Client = iolist_to_binary(io_lib:format("/sys/bus/i2c/devices/~b-~4.16.0b", [Bus, ?LM75_ADDR])),
     case filelib:is_dir(Client) of
@@ -94,10 +117,15 @@ lm75() ->
             ok = file:write_file(io_lib:format("/sys/bus/i2c/devices/i2c-~b/new_device", [Bus]),
                                  io_lib:format("lm75 0x~.16b", [?LM75_ADDR]))
     end,
-    case wait_until(fun() -> hwmon_of(Client) end, 5000) of
+    case wait_until(fun() -> hwmon_of(Client) end, 10000) of
         {ok, Hwmon} -> #{bus => Bus, hwmon => Hwmon, client => Client};
         timeout -> error({no_hwmon_for, Client})
     end.
+
+%% @doc The chip's name as libsensors (and `sensors') give it.
+-spec lm75_chip(non_neg_integer()) -> binary().
+lm75_chip(Bus) ->
+    iolist_to_binary(io_lib:format("lm75-i2c-~b-~.16b", [Bus, ?LM75_ADDR])).
 
 stub_bus() ->
     Adapters = filelib:wildcard("/sys/bus/i2c/devices/i2c-*"),
@@ -145,6 +173,34 @@ mtdram() ->
             error({no_mtdram_in_proc_mtd, Mtd})
     end.
 
+%% @doc Starts counting MTD erases: a kprobe on mtd_erase records the
+%% address and length of every erase any program asks for (tracefs is
+%% mounted when it is not).
+-spec erase_trace_start() -> ok.
+erase_trace_start() ->
+    case filelib:is_regular(?TRACEFS "/kprobe_events") of
+        true -> ok;
+        false -> _ = sh_ok("mount -t tracefs tracefs " ?TRACEFS), ok
+    end,
+    case filelib:is_dir(?TRACEFS "/events/sysport/mtd_erase") of
+        true -> ok;
+        false -> ok = file:write_file(?TRACEFS "/kprobe_events", [?ERASE_PROBE, $\n], [append])
+    end,
+    ok = file:write_file(?TRACEFS "/events/sysport/mtd_erase/enable", "1"),
+    ok = file:write_file(?TRACEFS "/trace", "").
+
+%% @doc The erases since erase_trace_start/0 (or the last call), in order,
+%% as `{Addr, Len}'; the trace is cleared.
+-spec erase_trace() -> [{non_neg_integer(), non_neg_integer()}].
+erase_trace() ->
+    {ok, Text} = file:read_file(?TRACEFS "/trace"),
+    ok = file:write_file(?TRACEFS "/trace", ""),
+    case re:run(Text, "mtd_erase: .* addr=([0-9]+) len=([0-9]+)",
+                [global, {capture, all_but_first, binary}]) of
+        {match, Erases} -> [{binary_to_integer(A), binary_to_integer(L)} || [A, L] <- Erases];
+        nomatch -> []
+    end.
+
 %% @doc The env the host wrote (the mkenvimage input) as a map.
 -spec env_text() -> #{binary() => binary()}.
 env_text() ->
@@ -157,13 +213,22 @@ env_text() ->
 -spec env_copies() -> [#{offset := non_neg_integer(), crc_ok := boolean(), flags := byte(),
                          vars := #{binary() => binary()}}].
 env_copies() ->
-    {ok, Fd} = file:open(?DISK, [read, raw, binary]),
+    env_copies(?DISK, ?ENV_COPIES).
+
+%% @doc The copies of a redundant env at `{Offset, Size}' of Device, read
+%% and checked here (CRC-32 over the data after the flags byte), without
+%% any tool: what an independent reader finds.
+-spec env_copies(file:filename_all(), [{non_neg_integer(), pos_integer()}]) ->
+          [#{offset := non_neg_integer(), crc_ok := boolean(), flags := byte(),
+             vars := #{binary() => binary()}}].
+env_copies(Device, Copies) ->
+    {ok, Fd} = file:open(Device, [read, raw, binary]),
     try
         [begin
              {ok, <<Crc:32/little, Flags, Data/binary>>} = file:pread(Fd, Offset, Size),
              #{offset => Offset, crc_ok => erlang:crc32(Data) =:= Crc, flags => Flags,
                vars => env_vars(Data)}
-         end || {Offset, Size} <- ?ENV_COPIES]
+         end || {Offset, Size} <- Copies]
     after
         file:close(Fd)
     end.
@@ -176,9 +241,43 @@ env_vars(Data) ->
 %% @doc What libubootenv's fw_printenv reads, through /etc/fw_env.config.
 -spec fw_printenv() -> #{binary() => binary()}.
 fw_printenv() ->
-    Out = sh_ok("fw_printenv"),
+    fw_printenv_output(sh_ok("fw_printenv")).
+
+%% @doc What fw_printenv reads through another fw_env.config.
+-spec fw_printenv(file:filename_all()) -> #{binary() => binary()}.
+fw_printenv(Config) ->
+    fw_printenv_output(sh_ok(["fw_printenv -c ", Config])).
+
+fw_printenv_output(Out) ->
     maps:from_list([list_to_tuple(string:split(L, "="))
                     || L <- binary:split(Out, <<"\n">>, [global, trim_all])]).
+
+%% @doc The kernel's uevent sequence number: the SEQNUM of its last uevent.
+-spec kernel_seqnum() -> non_neg_integer().
+kernel_seqnum() ->
+    {ok, S} = read_trimmed("/sys/kernel/uevent_seqnum"),
+    binary_to_integer(S).
+
+%% @doc CLOCK_REALTIME minus the VM's monotonic clock, in ms: it moves by
+%% exactly what the real clock was stepped by, and by nothing else.
+-spec clock_offset_ms() -> integer().
+clock_offset_ms() ->
+    os:system_time(millisecond) - erlang:monotonic_time(millisecond).
+
+%% @doc What busybox hwclock (independent of sysport) reads from /dev/rtc0,
+%% as Unix seconds (the RTC keeps UTC).
+-spec hwclock() -> integer().
+hwclock() ->
+    parse_ctime(sh_ok("TZ=UTC0 hwclock -r -u -f /dev/rtc0")).
+
+%% "Sun Nov 24 21:03:00 2024  0.000000 seconds" (ctime, UTC here).
+parse_ctime(Text) ->
+    Re = "([A-Z][a-z]{2}) +([0-9]{1,2}) ([0-9]{2}):([0-9]{2}):([0-9]{2}) ([0-9]{4})",
+    {match, [Mon, D, H, Mi, S, Y]} = re:run(Text, Re, [{capture, all_but_first, list}]),
+    Month = string:str("JanFebMarAprMayJunJulAugSepOctNovDec", Mon) div 3 + 1,
+    [Day, Hour, Min, Sec, Year] = [list_to_integer(X) || X <- [D, H, Mi, S, Y]],
+    calendar:datetime_to_gregorian_seconds({{Year, Month, Day}, {Hour, Min, Sec}})
+        - calendar:datetime_to_gregorian_seconds({{1970, 1, 1}, {0, 0, 0}}).
 
 %% @doc The test's own directory on the data partition.
 -spec test_dir() -> string().
