@@ -282,7 +282,10 @@ static void enumerate(void *ctx)
 
     (void)ctx;
     if (uenum_scan(add_device, &c) < 0) {
-        sp_log("error", "enumerating devices: %s", strerror(errno));
+        if (errno == ELIBACC)
+            sp_log("error", "enumerating devices: cannot load libudev: %s", uenum_load_error());
+        else
+            sp_log("error", "enumerating devices: %s", strerror(errno));
         sp_flush();
         _exit(SP_EXIT_OSERR);
     }

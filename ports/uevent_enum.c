@@ -24,6 +24,13 @@ static struct {
     UDEV_FUNCTIONS(DECLARE)
 } lib;
 
+static char load_error[256];
+
+const char *uenum_load_error(void)
+{
+    return load_error;
+}
+
 static int load_libudev(void)
 {
     static void *handle;
@@ -32,7 +39,13 @@ static int load_libudev(void)
         return 0;
     handle = dlopen("libudev.so.1", RTLD_NOW | RTLD_LOCAL);
     if (!handle) {
-        errno = ENOENT;
+        /* Not ENOENT: that would read as a missing sysfs file. A system
+         * image without libudev (it is dlopened, so tools that follow
+         * DT_NEEDED miss it) must be told so. */
+        const char *why = dlerror();
+
+        snprintf(load_error, sizeof(load_error), "%s", why ? why : "dlopen libudev.so.1 failed");
+        errno = ELIBACC;
         return -1;
     }
 #define RESOLVE(f)                                                                                      \

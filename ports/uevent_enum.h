@@ -13,8 +13,12 @@
 typedef void (*uenum_cb)(const char *syspath, const char *devpath, const char *subsystem,
                          const char *uevent_file, void *ctx);
 
-/* Calls cb for every device. Returns how many, or -1 with errno. */
+/* Calls cb for every device. Returns how many, or -1 with errno; ELIBACC
+ * when libudev could not be loaded (uenum_load_error says why). */
 int uenum_scan(uenum_cb cb, void *ctx);
+
+/* Why loading libudev.so.1 failed (dlerror's text), or "". */
+const char *uenum_load_error(void);
 
 /* Writes "add <uuid>" to every device's uevent file, as `udevadm trigger
  * --action=add --uuid` does. Returns the devices written; *failed counts

@@ -10,14 +10,14 @@
 -export([real_kernel_events/1, same_events_as_udevadm/1, forced_overrun_is_repaired/1,
          forged_uevents_rejected/1, kill9_during_storm/1, autoload_runs_batched_modprobe/1,
          trigger_replays_every_device/1, filters_and_queries/1, options_and_absent_helper/1,
-         unprivileged_helper/1,
+         unprivileged_helper/1, libudev_missing_is_named/1,
          shell_table/1, valgrind_clean/1]).
 
 all() ->
     [real_kernel_events, same_events_as_udevadm, forced_overrun_is_repaired,
      forged_uevents_rejected, kill9_during_storm, autoload_runs_batched_modprobe,
      trigger_replays_every_device, filters_and_queries, options_and_absent_helper,
-     unprivileged_helper, shell_table, valgrind_clean].
+     unprivileged_helper, libudev_missing_is_named, shell_table, valgrind_clean].
 
 init_per_suite(Config) ->
     case os:cmd("id -u") of
@@ -322,6 +322,23 @@ options_and_absent_helper(_Config) ->
     {ok, #{helper_error := {helper_not_found, _}, coldplug := pending}} = sysport_uevent:status(),
     ?assertEqual({error, timeout}, sysport_uevent:settle(0, 100)),
     ?assert(is_process_alive(Pid)).
+
+%% A system image without libudev (the helper dlopens it, so packaging that
+%% follows DT_NEEDED misses it, as the QEMU test's first initramfs did):
+%% the log names libudev, not a missing file. Here libudev.so.1 is hidden
+%% under /dev/null in the helper's own mount namespace.
+libudev_missing_is_named(_Config) ->
+    Lib = string:trim(os:cmd("readlink -f \"$(ldconfig -p | awk '$1 == \"libudev.so.1\" && /x86-64/ {print $NF; exit}')\"")),
+    true = filelib:is_regular(Lib),
+    Hide = ["unshare", "--mount", "--propagation", "private",
+            "sh", "-c", "mount --bind /dev/null \"$0\" && exec \"$@\"", Lib],
+    sysport_test_lib:capture_logs(),
+    {ok, _} = sysport_uevent:start_link(#{port_opts => #{wrapper => Hide}}),
+    {ok, error, Text, _} = sysport_test_lib:wait_log("enumerating devices", 10000),
+    ct:log("~ts", [Text]),
+    ?assertMatch({_, _}, binary:match(Text, <<"cannot load libudev: ">>)),
+    ?assertMatch({_, _}, binary:match(Text, <<"libudev.so.1">>)),
+    {ok, #{coldplug := pending}} = sysport_uevent:status().
 
 %% Without root: SO_RCVBUFFORCE is refused (the buffer is capped by
 %% rmem_max and says so), trigger cannot write, and the table still fills.
