@@ -5,6 +5,7 @@
 
 -export([status/0, services/0, help/0]).
 %% Each service adds its shell functions on an -export line of its own here.
+-export([tail/0, tail/1, grep/1, attach/0, detach/0]).
 
 -type service_info() :: #{service := atom(), pid := pid() | undefined,
                           status := map() | {error, term()}}.
@@ -39,6 +40,9 @@ help() ->
       "sysport shell functions (each prints and returns ok):~n"
       "  sysport:status()    services, helper pids, restarts~n"
       "  sysport:help()      this text~n"
+      "  sysport:tail()      the last 20 log records (sysport:tail(N) for N)~n"
+      "  sysport:grep(P)     log records whose message contains P (a string, or {re, Regex})~n"
+      "  sysport:attach()    print new log records here as they come; sysport:detach() stops~n"
       "Programs use the service modules, which return {ok, _} | {error, _}.~n").
 
 status_row(#{service := Name, status := {error, Reason}}) ->
@@ -89,3 +93,40 @@ print_table(Header, Rows) ->
                                      trailing)])
      || R <- Cells],
     ok.
+
+%%% ringlog
+
+%% @doc Prints the last 20 log records.
+-spec tail() -> ok.
+tail() -> tail(20).
+
+-spec tail(non_neg_integer()) -> ok.
+tail(N) -> print_records(sysport_ringlog:tail(N)).
+
+%% @doc Prints the log records whose message matches P.
+-spec grep(term()) -> ok.
+grep(P) -> print_records(sysport_ringlog:grep(P)).
+
+%% @doc Prints new log records in this shell as they arrive.
+-spec attach() -> ok.
+attach() ->
+    case sysport_ringlog:attach() of
+        ok -> io:format("ringlog: attached; sysport:detach() to stop~n");
+        {error, Reason} -> io:format("ringlog: ~0tp~n", [Reason])
+    end.
+
+-spec detach() -> ok.
+detach() ->
+    case sysport_ringlog:detach() of
+        ok -> ok;
+        {error, Reason} -> io:format("ringlog: ~0tp~n", [Reason])
+    end.
+
+print_records({ok, Records}) ->
+    Formatter = case sysport_ringlog_query:context() of
+                    {ok, #{formatter := F}} -> F;
+                    _ -> sysport_ringlog_text:default_formatter()
+                end,
+    io:put_chars(sysport_ringlog_text:lines(Records, Formatter));
+print_records({error, Reason}) ->
+    io:format("ringlog: ~0tp~n", [Reason]).

@@ -133,7 +133,10 @@ repair(_Data, Budget, Acc) when Budget =< 0 ->
 repair(Data, Budget, Acc) ->
     case unicode:characters_to_binary(Data) of
         Good when is_binary(Good) -> iolist_to_binary(lists:reverse([Good | Acc]));
-        {Error, Good, Rest} when Error =:= error; Error =:= incomplete ->
+        {incomplete, Good, _Rest} ->
+            %% A character cut off at the end: one replacement for it.
+            iolist_to_binary(lists:reverse([?REPLACEMENT, Good | Acc]));
+        {error, Good, Rest} ->
             Acc1 = [?REPLACEMENT, Good | Acc],
             repair(drop_first(Rest), Budget - byte_size(Good) - 3, Acc1)
     end.

@@ -18,7 +18,8 @@
 
 -type opts() :: #{sync_mode_qlen := non_neg_integer(), drop_mode_qlen := pos_integer(),
                   flush_qlen := pos_integer(), burst_limit_enable := boolean(),
-                  burst_limit_max_count := pos_integer(), burst_limit_window_time := pos_integer()}.
+                  burst_limit_max_count := pos_integer(), burst_limit_window_time := pos_integer(),
+                  atom() => term()}.
 -type mode() :: async | sync | drop.
 -opaque refs() :: {atomics:atomics_ref(), counters:counters_ref()}.
 

@@ -15,7 +15,7 @@
 -type entry() :: {Seq :: pos_integer(), Level :: 0..7, Wall :: integer(), Mono :: integer(),
                   Payload :: binary()}.
 -type opts() :: #{ring_bytes := pos_integer(), ring_records := pos_integer(),
-                  ring_shares := #{class() => number()}}.
+                  ring_shares := #{class() => number()}, atom() => term()}.
 -type class() :: error | warning | info | debug.
 
 %% What a record costs beyond its payload: the ETS tuple and tree node and
@@ -37,7 +37,7 @@
 %% @doc Creates the tables (named, owned by the caller).
 -spec new(opts()) -> ring().
 new(Opts) ->
-    [ets:new(T, [ordered_set, protected, named_table]) || T <- tuple_to_list(?TABLES)],
+    _ = [ets:new(T, [ordered_set, protected, named_table]) || T <- tuple_to_list(?TABLES)],
     configure(#ring{max_bytes = 1, max_records = 1}, Opts).
 
 %% @doc New budgets; the ring shrinks to them at once.

@@ -15,7 +15,7 @@
 
 -type opts() :: #{spool := boolean(), spool_file := file:filename_all(), spool_size := pos_integer(),
                   block_size := pos_integer(), sync_interval := non_neg_integer(),
-                  sync_bytes := pos_integer(), sync_level := logger:level()}.
+                  sync_bytes := pos_integer(), sync_level := logger:level(), atom() => term()}.
 
 -define(BATCH_MS, 10).
 -define(BATCH_BYTES, 32768).

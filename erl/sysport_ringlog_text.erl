@@ -5,7 +5,7 @@
 
 -export([default_formatter/0, format/2, lines/2, matcher/1, grep/4, save/3, printer/4]).
 
--type matcher() :: {re, re:mp()} | {literal, binary()}.
+-type matcher() :: {re, term()} | {literal, binary()}. % term(): re's compiled pattern
 -export_type([matcher/0]).
 
 -spec default_formatter() -> {module(), logger:formatter_config()}.

@@ -132,9 +132,12 @@ static void scan_block(struct spool_recovery *rc, uint32_t i, spool_read_fn rd, 
         b->gen = hdr.generation;
     } else {
         b->state = SPOOL_BLK_BAD_HEADER;
-        rc->bad_headers++;
     }
     spool_block_walk(buf, len, rc->file_id, note_record, b, &rc->stats);
+    /* A damaged header over records is damage; noise in a block that held
+     * nothing is not (it may still turn out lost, below). */
+    if (b->state == SPOOL_BLK_BAD_HEADER && b->records > 0)
+        rc->bad_headers++;
 }
 
 static uint32_t next_index(const struct spool_recovery *rc, uint32_t i)

@@ -465,8 +465,10 @@ static void open_spool(void)
         if (fsync(sp.fd) < 0)
             sp_fatal(SP_EXIT_OSERR, "sysport_spool: fsync %s: %s", sp.path, strerror(errno));
     }
-    if (sp.created)
+    if (sp.created) {
+        sp.rc.short_bytes = 0; /* a new file is not a damaged one */
         sync_dir();
+    }
     for (uint32_t i = 0; i < sp.rc.nblocks; i++)
         if (sp.rc.blocks[i].records && sp.rc.blocks[i].boot == sp.boot && sp.rc.blocks[i].max_seq > sp.boot_last_seq)
             sp.boot_last_seq = sp.rc.blocks[i].max_seq;
