@@ -213,6 +213,11 @@ changing_config(_SetOrUpdate, #{config := Internal}, New) ->
 init(Opts) ->
     process_flag(trap_exit, true),
     process_flag(message_queue_data, off_heap),
+    %% Fifty busy loggers would otherwise get fifty times this process's
+    %% CPU: its queue would grow faster than its mode can tell them to
+    %% wait, and overload would end in flushing everything. Its work per
+    %% message is short and bounded.
+    process_flag(priority, high),
     Boot = boot_id(),
     _ = ets:new(?INFO, [named_table, protected, set]),
     Spool = sysport_ringlog_spool:start(sysport_ringlog_spool:new(Opts, Boot)),

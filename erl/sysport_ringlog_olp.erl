@@ -65,10 +65,12 @@ caller_dropped({_, Dropped}) ->
 %%% In the server
 
 %% @doc Sets the mode from the queue length; `flush' means: discard the
-%% queued log messages now (flush_mailbox/1).
+%% queued log messages now (flush_mailbox/1). Callers drop while the
+%% server flushes: were they sending, the queue would refill as fast as
+%% it is emptied and nothing would be stored at all.
 -spec check(non_neg_integer(), olp()) -> {mode() | flush, olp()}.
 check(QLen, #olp{opts = #{flush_qlen := F}} = Olp) when QLen >= F ->
-    {flush, set_mode(async, Olp)};
+    {flush, set_mode(drop, Olp)};
 check(QLen, #olp{opts = #{drop_mode_qlen := D}} = Olp) when QLen >= D ->
     {drop, set_mode(drop, Olp)};
 check(QLen, #olp{opts = #{sync_mode_qlen := S}} = Olp) when QLen >= S ->
@@ -96,11 +98,14 @@ burst(Level, Now, #olp{opts = #{burst_limit_window_time := Window, burst_limit_m
     end.
 
 %% @doc Discards queued log messages (answering waiting callers), at most
-%% a bounded number so the server stays responsive; returns how many.
+%% a bounded number so the server stays responsive; returns how many, and
+%% the mode set from what is left in the queue.
 -spec flush_mailbox(olp()) -> {non_neg_integer(), olp()}.
 flush_mailbox(Olp) ->
     N = flush(0),
-    {N, Olp#olp{flushed = Olp#olp.flushed + N}}.
+    {message_queue_len, QLen} = process_info(self(), message_queue_len),
+    {_, Olp1} = check(min(QLen, maps:get(flush_qlen, Olp#olp.opts) - 1), Olp),
+    {N, Olp1#olp{flushed = Olp1#olp.flushed + N}}.
 
 flush(?FLUSH_MAX) -> ?FLUSH_MAX;
 flush(N) ->

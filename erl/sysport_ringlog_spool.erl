@@ -18,10 +18,10 @@
                   sync_bytes := pos_integer(), sync_level := logger:level(), atom() => term()}.
 
 -define(BATCH_MS, 10).
--define(BATCH_BYTES, 32768).
+-define(BATCH_BYTES, 8192).
 -define(RETRY_MIN, 1000).
 -define(RETRY_MAX, 60000).
--define(READ_CHUNK, 4096).
+-define(READ_CHUNK, 1024).
 
 -record(spool, {opts :: opts(),
                 boot :: pos_integer(),

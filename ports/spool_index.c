@@ -146,8 +146,9 @@ static int by_seq(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* Blocks whose summary proves they hold nothing wanted are not read. */
-static int may_hold(const struct spool_block_info *b, const struct find_acc *a)
+/* Blocks whose summary proves they hold nothing wanted are not read; one
+ * that holds only records past those already kept means there are more. */
+static int may_hold(const struct spool_block_info *b, struct find_acc *a)
 {
     if (b->records == 0 || (b->state != SPOOL_BLK_VALID && b->state != SPOOL_BLK_BAD_HEADER))
         return 0;
@@ -155,7 +156,11 @@ static int may_hold(const struct spool_block_info *b, const struct find_acc *a)
         return 1;
     if (b->boot != a->boot || b->max_seq < a->from)
         return 0;
-    return !(a->n == a->max && a->max > 0 && b->min_seq > a->heap[0].seq);
+    if (a->n == a->max && a->max > 0 && b->min_seq > a->heap[0].seq) {
+        a->more = 1;
+        return 0;
+    }
+    return 1;
 }
 
 size_t spool_find(const struct spool_recovery *rc, spool_read_fn rd, void *ctx, uint8_t *scratch, uint64_t boot,

@@ -24,7 +24,6 @@
 #include <err.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
@@ -42,8 +41,8 @@
     "usage: sysport_spool --file=PATH --boot=N [--size=BYTES] [--block=BYTES] [--sync-ms=MS] " \
     "[--sync-bytes=BYTES] [--sync-level=0..7]"
 #define LOCK_WAIT_MS 3000
-#define READ_MAX_RECORDS 4096
-#define READ_MAX_BYTES (512 * 1024)
+#define READ_MAX_RECORDS 1024
+#define READ_MAX_BYTES (64 * 1024)
 
 static struct {
     const char *path;
@@ -357,17 +356,19 @@ static int ready_info(ei_x_buff *x)
 
 /* ---- opening ---- */
 
+/* Decimal, no sign, no overflow. (Not strtoull: its locale tables would
+ * stay resident for nothing.) */
 static int parse_u64(const char *s, uint64_t *out)
 {
-    char *end;
-    unsigned long long v;
+    uint64_t v = 0;
 
-    if (*s < '0' || *s > '9')
+    if (!*s)
         return -1;
-    errno = 0;
-    v = strtoull(s, &end, 10);
-    if (errno || *end)
-        return -1;
+    for (; *s; s++) {
+        if (*s < '0' || *s > '9' || v > (UINT64_MAX - (uint64_t)(*s - '0')) / 10)
+            return -1;
+        v = v * 10 + (uint64_t)(*s - '0');
+    }
     *out = v;
     return 0;
 }
@@ -418,16 +419,26 @@ static void lock_file(void)
     }
 }
 
+/* The new file's directory entry must survive a power cut too. */
 static void sync_dir(void)
 {
-    char *copy = strdup(sp.path);
-    int dfd = copy ? open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+    const char *slash = strrchr(sp.path, '/');
+    size_t len = !slash ? 0 : slash == sp.path ? 1 : (size_t)(slash - sp.path);
+    char dir[4096];
+    int dfd;
 
+    if (len >= sizeof(dir))
+        return;
+    if (len == 0)
+        dir[len++] = '.';
+    else
+        memcpy(dir, sp.path, len);
+    dir[len] = 0;
+    dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dfd >= 0) {
         fsync(dfd);
         close(dfd);
     }
-    free(copy);
 }
 
 static void open_spool(void)

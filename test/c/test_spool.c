@@ -251,14 +251,14 @@ static int gaps; /* seq jumps seen by the last read_back */
  * returns how many. */
 static uint64_t read_back(struct spool_file *f, uint64_t boot, uint64_t from, uint64_t *first, uint64_t *last)
 {
-    static struct spool_found found[512];
+    static struct spool_found found[64]; /* small chunks: lookups continue with `more' */
     uint64_t total = 0, expect = from;
     int more = 1;
 
     *first = *last = 0;
     gaps = 0;
     while (more) {
-        size_t n = spool_find(&f->rc, fd_read, &f->fd, scratch, boot, expect, found, 512, &more);
+        size_t n = spool_find(&f->rc, fd_read, &f->fd, scratch, boot, expect, found, 64, &more);
 
         for (size_t i = 0; i < n; i++) {
             struct spool_record r;
