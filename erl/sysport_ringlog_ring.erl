@@ -146,19 +146,19 @@ last(N, MinLevel) ->
     lists:reverse(lists:sublist(lists:sort(fun(A, B) -> element(1, A) >= element(1, B) end, Newest), N)).
 
 last_of(C, N, Min) ->
-    Loose = back(element(C, ?LOOSE), N, Min),
+    LooseT = element(C, ?LOOSE),
+    Loose = walk(LooseT, ets:last(LooseT), fun ets:prev/2, N, Min, []),
     Oldest = case Loose of [] -> infinity; _ -> element(1, lists:last(Loose)) end,
     Loose ++ back_packed(element(C, ?PACKED), ets:last(element(C, ?PACKED)), N - length(Loose), Min, Oldest).
 
-back(T, N, Min) ->
-    back(T, ets:last(T), N, Min, []).
-
-back(_T, '$end_of_table', _N, _Min, Acc) -> lists:reverse(Acc);
-back(_T, _Key, 0, _Min, Acc) -> lists:reverse(Acc);
-back(T, Key, N, Min, Acc) ->
+%% Up to N loose rows at Min or more severe, from Key on, in the direction
+%% Step (ets:next/2 or ets:prev/2) takes.
+walk(_T, '$end_of_table', _Step, _N, _Min, Acc) -> lists:reverse(Acc);
+walk(_T, _Key, _Step, 0, _Min, Acc) -> lists:reverse(Acc);
+walk(T, Key, Step, N, Min, Acc) ->
     case ets:lookup(T, Key) of
-        [{_, L, _, _, _} = E] when L =< Min -> back(T, ets:prev(T, Key), N - 1, Min, [E | Acc]);
-        _ -> back(T, ets:prev(T, Key), N, Min, Acc)
+        [{_, L, _, _, _} = E] when L =< Min -> walk(T, Step(T, Key), Step, N - 1, Min, [E | Acc]);
+        _ -> walk(T, Step(T, Key), Step, N, Min, Acc)
     end.
 
 %% Newest first, only records older than Below (those not seen loose).
@@ -178,21 +178,11 @@ from(Seq, N, MinLevel) ->
     lists:sublist(lists:merge([from_class(C, Seq, N, MinLevel) || C <- classes_for(MinLevel)]), N).
 
 from_class(C, Seq, N, Min) ->
-    Loose = forward(element(C, ?LOOSE), Seq, N, Min),  % loose first: see the module doc
+    LooseT = element(C, ?LOOSE),
+    Loose = walk(LooseT, ets:next(LooseT, Seq - 1), fun ets:next/2, N, Min, []),  % loose first: see the module doc
     PackedT = element(C, ?PACKED),
     Packed = forward_packed(PackedT, ets:next(PackedT, Seq - 1), Seq, N, Min),
     lists:sublist(dedup(lists:merge(Loose, Packed)), N).
-
-forward(T, Seq, N, Min) ->
-    forward(T, ets:next(T, Seq - 1), N, Min, []).
-
-forward(_T, '$end_of_table', _N, _Min, Acc) -> lists:reverse(Acc);
-forward(_T, _Key, 0, _Min, Acc) -> lists:reverse(Acc);
-forward(T, Key, N, Min, Acc) ->
-    case ets:lookup(T, Key) of
-        [{_, L, _, _, _} = E] when L =< Min -> forward(T, ets:next(T, Key), N - 1, Min, [E | Acc]);
-        _ -> forward(T, ets:next(T, Key), N, Min, Acc)
-    end.
 
 %% Segments are keyed by their last seq: the first with a key >= Seq holds
 %% the first record wanted.

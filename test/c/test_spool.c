@@ -6,6 +6,7 @@
 
 #include "sp_test.h"
 #include "spool_batch.h"
+#include "spool_image.h"
 #include "spool_index.h"
 #include "spool_writer.h"
 
@@ -21,22 +22,6 @@ static size_t fd_read(void *ctx, uint64_t off, uint8_t *buf, size_t len)
     return n < 0 ? 0 : (size_t)n;
 }
 
-struct image {
-    const uint8_t *p;
-    size_t len;
-};
-
-static size_t mem_read(void *ctx, uint64_t off, uint8_t *buf, size_t len)
-{
-    const struct image *im = ctx;
-
-    if (off >= im->len)
-        return 0;
-    if (len > im->len - off)
-        len = im->len - off;
-    memcpy(buf, im->p + off, len);
-    return len;
-}
 
 static struct spool_record rec(uint64_t seq, const char *text)
 {
@@ -466,20 +451,20 @@ static void empty_and_garbage_files(void)
 {
     struct spool_recovery rc;
     static uint8_t img[8192];
-    struct image im = {img, sizeof(img)};
+    struct spool_image im = {img, sizeof(img)};
 
-    CHECK_EQ(spool_recover(&rc, mem_read, &im, 0, 8192, 1024, scratch), 0);
+    CHECK_EQ(spool_recover(&rc, spool_image_read, &im, 0, 8192, 1024, scratch), 0);
     CHECK_EQ(rc.file_id, 0);
     CHECK_EQ(rc.short_bytes, 8192);
     CHECK_EQ(rc.head, 7);
     spool_recovery_free(&rc);
     for (size_t i = 0; i < sizeof(img); i++)
         img[i] = (uint8_t)(i * 7 + 3);
-    CHECK_EQ(spool_recover(&rc, mem_read, &im, sizeof(img), 8192, 1024, scratch), 0);
+    CHECK_EQ(spool_recover(&rc, spool_image_read, &im, sizeof(img), 8192, 1024, scratch), 0);
     CHECK_EQ(rc.file_id, 0);
     spool_recovery_free(&rc);
-    CHECK_EQ(spool_recover(&rc, mem_read, &im, sizeof(img), 8192, 1000, scratch), -1);
-    CHECK_EQ(spool_recover(&rc, mem_read, &im, 0, 1024, 1024, scratch), -1);
+    CHECK_EQ(spool_recover(&rc, spool_image_read, &im, sizeof(img), 8192, 1000, scratch), -1);
+    CHECK_EQ(spool_recover(&rc, spool_image_read, &im, 0, 1024, 1024, scratch), -1);
 }
 
 int main(void)

@@ -12,26 +12,11 @@
 #include <string.h>
 #include <zlib.h>
 
+#include "spool_image.h"
 #include "spool_index.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-struct image {
-    const uint8_t *p;
-    size_t len;
-};
-
-static size_t mem_read(void *ctx, uint64_t off, uint8_t *buf, size_t len)
-{
-    const struct image *im = ctx;
-
-    if (off >= im->len)
-        return 0;
-    if (len > im->len - off)
-        len = im->len - off;
-    memcpy(buf, im->p + off, len);
-    return len;
-}
 
 /* Valid CRCs for whatever looks like a block header or a record. */
 static void fix_crcs(uint8_t *img, size_t len, uint32_t bs)
@@ -63,7 +48,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     static struct spool_found found[64];
     struct spool_recovery rc;
     struct spool_boot *boots;
-    struct image im;
+    struct spool_image im;
     uint8_t *img;
     size_t nboots, n;
     uint32_t bs;
@@ -77,12 +62,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (data[0] & 4)
         fix_crcs(img, size - 1, bs);
     im = (struct image){img, size - 1};
-    if (spool_recover(&rc, mem_read, &im, size - 1, 8 * bs, bs, scratch) == 0) {
+    if (spool_recover(&rc, spool_image_read, &im, size - 1, 8 * bs, bs, scratch) == 0) {
         if (rc.head >= rc.nblocks)
             abort();
-        if (spool_boots(&rc, mem_read, &im, scratch, &boots, &nboots) == 0) {
+        if (spool_boots(&rc, spool_image_read, &im, scratch, &boots, &nboots) == 0) {
             for (size_t b = 0; b < nboots && b < 4; b++) {
-                n = spool_find(&rc, mem_read, &im, scratch, boots[b].boot, boots[b].first_seq, found, 64, &more);
+                n = spool_find(&rc, spool_image_read, &im, scratch, boots[b].boot, boots[b].first_seq, found, 64, &more);
                 for (size_t i = 1; i < n; i++)
                     if (found[i].seq <= found[i - 1].seq)
                         abort();
