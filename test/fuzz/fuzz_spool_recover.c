@@ -61,7 +61,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memcpy(img, data + 1, size - 1);
     if (data[0] & 4)
         fix_crcs(img, size - 1, bs);
-    im = (struct image){img, size - 1};
+    im = (struct spool_image){img, size - 1};
     if (spool_recover(&rc, spool_image_read, &im, size - 1, 8 * bs, bs, scratch) == 0) {
         if (rc.head >= rc.nblocks)
             abort();
