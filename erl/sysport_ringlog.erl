@@ -48,6 +48,7 @@
 -record(st, {opts :: opts(),
              boot :: pos_integer(),
              seq = 0 :: non_neg_integer(),
+             seq_ref :: atomics:atomics_ref(), % the boot's last seq, kept across restarts
              ring :: sysport_ringlog_ring:ring(),
              olp :: sysport_ringlog_olp:olp(),
              spool :: sysport_ringlog_spool:spool(),
@@ -218,10 +219,11 @@ init(Opts) ->
     %% wait, and overload would end in flushing everything. Its work per
     %% message is short and bounded.
     process_flag(priority, high),
-    Boot = boot_id(),
+    {Boot, SeqRef} = boot(),
     _ = ets:new(?INFO, [named_table, protected, set]),
     Spool = sysport_ringlog_spool:start(sysport_ringlog_spool:new(Opts, Boot)),
-    St0 = #st{opts = Opts, boot = Boot, seq = sysport_ringlog_spool:boot_last_seq(Spool),
+    Seq = max(atomics:get(SeqRef, 1), sysport_ringlog_spool:boot_last_seq(Spool)),
+    St0 = #st{opts = Opts, boot = Boot, seq_ref = SeqRef, seq = Seq,
               ring = sysport_ringlog_ring:new(Opts), olp = sysport_ringlog_olp:new(Opts), spool = Spool},
     publish(St0),
     St = store_note(boot_note(St0), St0),
@@ -286,7 +288,7 @@ handle_info({'EXIT', Pid, _Reason}, #st{spool = Sp} = St) ->
         Pid ->
             St1 = St#st{spool = sysport_ringlog_spool:start(sysport_ringlog_spool:new(St#st.opts, St#st.boot))},
             publish(St1),
-            {noreply, schedule_retry(St1)};
+            {noreply, schedule_retry(resend(sysport_ringlog_spool:synced_seq(St1#st.spool) + 1, St1))};
         _ -> {noreply, St}
     end;
 handle_info({'DOWN', _, process, Pid, _}, #st{printers = Ps} = St) ->
@@ -326,6 +328,7 @@ store(L, Wall, Mono, Payload, #st{seq = Seq0} = St) ->
     Ring = sysport_ringlog_ring:insert(St#st.ring, Seq, L, Wall, Mono, Payload),
     Spool = sysport_ringlog_spool:add(Seq, L, Wall, Mono, Payload, St#st.spool),
     notify(Seq, {Seq, L, Wall, Mono, Payload}, St#st.subs),
+    atomics:put(St#st.seq_ref, 1, Seq),
     St#st{seq = Seq, ring = Ring, spool = Spool}.
 
 notify(Seq, Entry, Subs) ->
@@ -470,15 +473,17 @@ status_map(#st{} = St) ->
       handler => maps:get(handler, St#st.opts), attached => maps:size(St#st.printers)}.
 
 %% One id per VM run: stable across restarts of this service, new after a
-%% VM restart or a reboot.
-boot_id() ->
+%% VM restart or a reboot; and the boot's last sequence number, so that a
+%% restarted service goes on numbering where the last one stopped even
+%% when the spool could not tell it.
+boot() ->
     Key = {?MODULE, boot_id},
     case persistent_term:get(Key, undefined) of
         undefined ->
-            Id = rand:uniform(1 bsl 64 - 1),
-            persistent_term:put(Key, Id),
-            Id;
-        Id -> Id
+            Boot = {rand:uniform(1 bsl 64 - 1), atomics:new(1, [{signed, false}])},
+            persistent_term:put(Key, Boot),
+            Boot;
+        Boot -> Boot
     end.
 
 options(Opts) ->

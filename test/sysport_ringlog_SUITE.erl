@@ -43,6 +43,8 @@ end_per_suite(Config) ->
 
 init_per_testcase(_Case, Config) ->
     stop(),
+    %% Each case is a VM run of its own: sequence numbers start at 1.
+    new_boot(),
     Config.
 
 end_per_testcase(_Case, _Config) ->
@@ -674,7 +676,14 @@ spool_unwritable(_Config) ->
     {ok, All} = ?SVC:get(#{boot => all}),
     ?assertMatch([<<"ringlog: boot ", _/binary>> | _], msgs(All)),
     ?assertEqual({error, spool_down}, ?SVC:get(#{boot => previous})),
-    ?assert(is_process_alive(whereis(?SVC))).
+    ?assert(is_process_alive(whereis(?SVC))),
+    %% Restarted in the same VM, with no spool to tell where numbering
+    %% stopped: it goes on from there, sequence numbers stay unique.
+    #{seq := Seq} = status(),
+    stop(),
+    start(#{spool_file => "/proc/sysport-ringlog-test/x.spool"}),
+    {ok, [#{seq := Next, msg := <<"ringlog: boot ", _/binary>>}]} = ?SVC:tail(1),
+    ?assertEqual(Seq + 1, Next).
 
 file_mode_0600(Config) ->
     Fresh = spool_file(Config, "mode_fresh"),
