@@ -5,6 +5,11 @@
 
 -export([status/0, services/0, help/0]).
 %% Each service adds its shell functions on an -export line of its own here.
+-export([dmesg/0, dmesg/1]).
+-export([kv/0]).
+-export([sensors/0]).
+-export([devices/0, devices/1]).
+-export([time/0]).
 -export([tail/0, tail/1, grep/1, attach/0, detach/0]).
 
 -type service_info() :: #{service := atom(), pid := pid() | undefined,
@@ -40,10 +45,128 @@ help() ->
       "sysport shell functions (each prints and returns ok):~n"
       "  sysport:status()    services, helper pids, restarts~n"
       "  sysport:help()      this text~n"
+      "  sysport:dmesg()     the kernel log, like dmesg; dmesg(#{level => warning,~n"
+      "                      facility => kern, since_seq => N, color => true | false | auto})~n"
+      "  sysport:kv()        the U-Boot environment, sorted by key~n"
+      "  sysport:sensors()   every hwmon chip and reading, as `sensors' prints them~n"
+      "  sysport:devices()   the device table (sysport:devices(\"net\") for one subsystem)~n"
+      "  sysport:time()      clock synchronization, NTP servers, RTC, time floor~n"
       "  sysport:tail()      the last 20 log records (sysport:tail(N) for N)~n"
       "  sysport:grep(P)     log records whose message contains P (a string, or {re, Regex})~n"
       "  sysport:attach()    print new log records here as they come; sysport:detach() stops~n"
       "Programs use the service modules, which return {ok, _} | {error, _}.~n").
+
+%% @doc Prints every chip and reading the way `sensors' does.
+-spec sensors() -> ok.
+sensors() ->
+    case sysport_sensors:read_all() of
+        {ok, Chips} -> put_utf8(unicode:characters_to_binary(sysport_sensors_snapshot:format(Chips)));
+        {error, Reason} -> io:format("sensors: ~0p~n", [Reason])
+    end.
+
+%% @doc Prints the kernel log like `dmesg': `[    1.234567] message', with
+%% warnings and worse coloured when the terminal supports it.
+-spec dmesg() -> ok.
+dmesg() ->
+    dmesg(#{}).
+
+%% @doc {@link dmesg/0} for the records {@link sysport_kmsg:dmesg/1} selects
+%% with `Opts' (`level', `facility', `since_seq'); `color' is `auto' (a
+%% terminal that is not dumb, and NO_COLOR unset), `true' or `false'.
+-spec dmesg(map()) -> ok.
+dmesg(Opts) ->
+    {Color, Select} = case maps:take(color, Opts) of
+                          {C, Rest} -> {C, Rest};
+                          error -> {auto, Opts}
+                      end,
+    case sysport_kmsg:dmesg(Select) of
+        {ok, Records} ->
+            UseColor = case Color of
+                           auto -> color_terminal();
+                           _ -> Color =:= true
+                       end,
+            put_utf8(iolist_to_binary([sysport_kmsg_format:line(R, #{color => UseColor})
+                                       || R <- Records]));
+        {error, Reason} ->
+            io:format("dmesg: ~p~n", [Reason])
+    end.
+
+color_terminal() ->
+    case {io:columns(), os:getenv("TERM"), os:getenv("NO_COLOR")} of
+        {{ok, _}, Term, false} when Term =/= false, Term =/= "dumb" -> true;
+        _ -> false
+    end.
+
+%% UTF-8 bytes to the group leader, whichever encoding it is set to.
+put_utf8(Bin) ->
+    case io:getopts() of
+        Opts when is_list(Opts) ->
+            case proplists:get_value(encoding, Opts) of
+                unicode -> io:put_chars(Bin);
+                _ -> file:write(group_leader(), Bin)  % bytes as they are
+            end;
+        _ ->
+            io:put_chars(Bin)
+    end.
+
+
+%% @doc Prints the U-Boot environment as a table sorted by key. Values that
+%% are not printable text are shown as Erlang binaries.
+-spec kv() -> ok.
+kv() ->
+    case sysport_kv:get_all() of
+        {ok, Env} when map_size(Env) =:= 0 ->
+            io:format("kv: the env is empty~n");
+        {ok, Env} ->
+            print_table(["key", "value"], [[printable(K), printable(V)] || {K, V} <- lists:sort(maps:to_list(Env))]);
+        {error, Reason} ->
+            io:format("kv: ~0p~n", [Reason])
+    end,
+    case sysport_kv:status() of
+        {ok, #{source := Source} = S} ->
+            io:format("~b keys; ~ts; current copy ~0p (~0p flags ~0p)~n",
+                      [maps:get(keys, S), format_source(Source), maps:get(current, S, none),
+                       maps:get(scheme, S, none), maps:get(flags, S, none)]);
+        _ -> ok
+    end.
+
+%% Text as it is; text with line breaks as a quoted string; other bytes as
+%% an Erlang binary.
+printable(Bin) ->
+    case unicode:characters_to_list(Bin) of
+        L when is_list(L) ->
+            case {io_lib:printable_unicode_list(L), lists:any(fun(C) -> C < $\s end, L)} of
+                {true, false} -> L;
+                {true, true} -> io_lib:write_string(L);
+                {false, _} -> io_lib:format("~w", [Bin])
+            end;
+        _ -> io_lib:format("~w", [Bin])
+    end.
+
+format_source({config, File}) -> ["config ", File];
+format_source({data_dir, File}) -> ["file-backed env in data_dir (fw_printenv -c ", File, ")"];
+format_source(Other) -> io_lib:format("~0p", [Other]).
+%% @doc Prints the device table of sysport_uevent.
+-spec devices() -> ok.
+devices() ->
+    print_devices(sysport_uevent:devices()).
+
+%% @doc Prints the devices of one subsystem (`"net"', `<<"block">>').
+-spec devices(unicode:chardata()) -> ok.
+devices(Subsystem) ->
+    print_devices(sysport_uevent:devices(#{subsystem => Subsystem})).
+
+print_devices({ok, Devices}) ->
+    Rows = [[maps:get(<<"SUBSYSTEM">>, P, <<>>), device_name(D, P), maps:get(<<"DRIVER">>, P, <<>>), D]
+            || {D, P} <- maps:to_list(Devices)],
+    print_table(["subsystem", "name", "driver", "devpath"], lists:sort(Rows)),
+    io:format("~b devices~n", [length(Rows)]);
+print_devices({error, Reason}) ->
+    io:format("sysport_uevent: ~0p~n", [Reason]).
+
+device_name(_, #{<<"DEVNAME">> := Name}) -> Name;
+device_name(_, #{<<"INTERFACE">> := Name}) -> Name;
+device_name(DevPath, _) -> filename:basename(DevPath).
 
 status_row(#{service := Name, status := {error, Reason}}) ->
     [atom_to_list(Name), io_lib:format("~0p", [Reason]), "", "", "", "", ""];
@@ -94,6 +217,61 @@ print_table(Header, Rows) ->
      || R <- Cells],
     ok.
 
+%%% time
+
+%% @doc Prints the time keeper's status: synchronization, servers, RTC, floor.
+-spec time() -> ok.
+time() ->
+    case catch sysport_time:status() of
+        {ok, S} ->
+            {ok, Servers} = sysport_time:servers(),
+            print_time(S, Servers);
+        _ ->
+            io:format("sysport_time is not running~n")
+    end.
+
+print_time(S, Servers) ->
+    #{synchronized := Sync, rtc := Rtc} = S,
+    io:format("synchronized  ~s~n", [case Sync of true -> "yes"; false -> "no" end]),
+    io:format("server        ~ts  stratum ~s  poll ~s s~n",
+              [opt(maps:get(server, S)), opt(maps:get(stratum, S)), opt(maps:get(poll, S))]),
+    io:format("offset        ~s  delay ~s  jitter ~s~n",
+              [seconds(maps:get(offset, S)), magnitude(maps:get(delay, S)), magnitude(maps:get(jitter, S))]),
+    io:format("last sync     ~s~n", [utc(maps:get(last_sync, S))]),
+    io:format("clock         ~p~n", [maps:get(clock, S)]),
+    io:format("floor         ~s (~p)~n", [utc(maps:get(floor, S)), maps:get(floor_source, S)]),
+    io:format("rtc           ~ts: ~p~s~n",
+              [opt(maps:get(device, Rtc, none)), maps:get(state, Rtc, unknown),
+               case Rtc of #{time := T} when is_integer(T) -> ", " ++ utc(T); _ -> "" end]),
+    [io:format("rejected      ~0p~n", [R]) || R <- [maps:get(rejected, S)], map_size(R) > 0],
+    case Servers of
+        [] -> io:format("NTP servers   none~n");
+        _ ->
+            print_table(["server", "address", "state", "st", "poll", "reach", "offset", "delay", "sel"],
+                        [[opt(H), opt(A), atom_to_list(St), opt(Str), opt(P), io_lib:format("~.8.0b", [Re]),
+                          seconds(O), magnitude(D), case Sel of true -> "*"; false -> "" end]
+                         || #{host := H, address := A, state := St, stratum := Str, poll := P, reach := Re,
+                              offset := O, delay := D, selected := Sel} <- Servers])
+    end,
+    ok.
+
+opt(undefined) -> "-";
+opt(B) when is_binary(B) -> B;
+opt(A) when is_atom(A) -> atom_to_list(A);
+opt(F) when is_float(F), F == trunc(F) -> integer_to_list(trunc(F));
+opt(F) when is_float(F) -> io_lib:format("~.3f", [F]);
+opt(I) when is_integer(I) -> integer_to_list(I).
+
+magnitude(undefined) -> "-";
+magnitude(X) -> io_lib:format("~.6f s", [X]).
+
+seconds(undefined) -> "-";
+seconds(X) when X >= 0 -> io_lib:format("+~.6f s", [X]);
+seconds(X) -> io_lib:format("~.6f s", [X]).
+
+utc(undefined) -> "-";
+utc(Secs) -> calendar:system_time_to_rfc3339(Secs, [{offset, "Z"}]).
+
 %%% ringlog
 
 %% @doc Prints the last 20 log records.
@@ -127,6 +305,6 @@ print_records({ok, Records}) ->
                     {ok, #{formatter := F}} -> F;
                     _ -> sysport_ringlog_text:default_formatter()
                 end,
-    io:put_chars(sysport_ringlog_text:lines(Records, Formatter));
+    put_utf8(unicode:characters_to_binary(sysport_ringlog_text:lines(Records, Formatter)));
 print_records({error, Reason}) ->
     io:format("ringlog: ~0tp~n", [Reason]).

@@ -38,7 +38,7 @@
 
 -type status() :: {exit, non_neg_integer()} | {signal, atom() | pos_integer()}
                 | ready_timeout | {protocol_error, term()} | {start_failed, term()}
-                | none.
+                | {port_closed, term()} | none.
 -type stats() :: #{helper := binary(), state := starting | up | down,
                    os_pid := non_neg_integer() | undefined,
                    starts := non_neg_integer(), restarts := non_neg_integer(),
@@ -187,6 +187,12 @@ handle_info({Port, {data, _}}, #st{port = Port} = St) ->
     {noreply, St};  % the helper is being killed: its last words do not count
 handle_info({Port, {exit_status, N}}, #st{port = Port} = St) ->
     {noreply, exited(exit_status(N), St)};
+handle_info({'EXIT', Port, Reason}, #st{port = Port} = St) when Reason =/= normal ->
+    %% The port closed without an exit status: a write to a helper that had
+    %% just died fails with epipe and ends the port this way. Make sure the
+    %% helper is gone, then handle it as an exit.
+    reap_later(St#st.os_pid, St#st.os_start, 0),
+    {noreply, exited({port_closed, Reason}, St)};
 handle_info({'EXIT', Port, _}, #st{} = St) when is_port(Port) ->
     {noreply, St};
 handle_info({'EXIT', Owner, Reason}, #st{owner = Owner} = St) ->

@@ -95,14 +95,24 @@ save(Path, Records, Formatter) ->
 -spec printer(pid(), pid(), binary(), {module(), logger:formatter_config()}) -> no_return().
 printer(Owner, GroupLeader, Boot, Formatter) ->
     Ref = erlang:monitor(process, Owner),
-    print_loop(Ref, GroupLeader, Boot, Formatter).
+    %% A shell set to latin1 refuses characters above 255: it gets the
+    %% UTF-8 bytes as they are, as sysport's other shell functions do.
+    Put = case io:getopts(GroupLeader) of
+              Opts when is_list(Opts) ->
+                  case proplists:get_value(encoding, Opts) of
+                      latin1 -> fun(Bin) -> file:write(GroupLeader, Bin) end;
+                      _ -> fun(Bin) -> io:put_chars(GroupLeader, Bin) end
+                  end;
+              _ -> fun(Bin) -> io:put_chars(GroupLeader, Bin) end
+          end,
+    print_loop(Ref, Put, Boot, Formatter).
 
-print_loop(Ref, GL, Boot, Formatter) ->
+print_loop(Ref, Put, Boot, Formatter) ->
     receive
         {sysport_ringlog, {Seq, L, Wall, Mono, Payload}} ->
             R = sysport_ringlog_codec:decode({Seq, Boot, Wall, Mono, L, Payload}),
-            _ = (catch io:put_chars(GL, format(R, Formatter))),
-            print_loop(Ref, GL, Boot, Formatter);
+            _ = (catch Put(unicode:characters_to_binary(format(R, Formatter)))),
+            print_loop(Ref, Put, Boot, Formatter);
         {'DOWN', Ref, process, _, _} ->
             exit(normal);
         stop ->

@@ -12,7 +12,7 @@
          frame_over_cap/1, huge_reply/1, logs_forwarded/1, events_to_owner/1, ready_timeout/1,
          helper_not_found/1, stop_closes_and_reaps/1, owner_exit_stops_helper/1,
          backoff_resets_after_healthy/1, vm_killed_leaves_no_orphans/1, stats_count_traffic/1,
-         calls_while_down/1, valgrind_clean/1]).
+         calls_while_down/1, killed_with_output_queued/1, valgrind_clean/1]).
 
 all() ->
     [ready_info, calls_from_100_concurrent_callers, slow_call_does_not_delay_fast,
@@ -21,7 +21,7 @@ all() ->
      frame_over_cap, huge_reply, logs_forwarded, events_to_owner, ready_timeout,
      helper_not_found, stop_closes_and_reaps, owner_exit_stops_helper,
      backoff_resets_after_healthy, vm_killed_leaves_no_orphans, stats_count_traffic,
-     calls_while_down, {group, valgrind}].
+     calls_while_down, killed_with_output_queued, {group, valgrind}].
 
 groups() ->
     [{valgrind, [], [valgrind_clean]}].
@@ -141,6 +141,26 @@ kill9_50_times(Config) ->
     ?assertEqual([10, 20, 40, 80] ++ lists:duplicate(46, 80), maps:get(recent_backoffs_ms, Stats)),
     [?assertNot(sysport_test_lib:proc_alive(O)) || O <- OsPids],
     ?assertEqual([], sysport_test_lib:zombies_of(list_to_integer(os:getpid()))),
+    sysport_port:stop(P).
+
+%% A helper that dies while the VM still has frames queued for it: the
+%% write fails with EPIPE and the port closes without an exit status. The
+%% owner must see the helper gone (and answer callers), not keep it "up".
+killed_with_output_queued(Config) ->
+    P = start(Config, #{backoff_min => 10}),
+    OsPid = os_pid(P),
+    _ = os:cmd("kill -STOP " ++ integer_to_list(OsPid)),
+    %% The first frame fills most of the pipe, the second waits in the port queue.
+    Frame = binary:copy(<<"q">>, 60000),
+    ok = sysport_port:cast(P, {echo, Frame}),
+    ok = sysport_port:cast(P, {echo, Frame}),
+    sysport_test_lib:kill9(OsPid),
+    receive {sysport_port, P, {exited, {port_closed, epipe}}} -> ok
+    after 5000 -> ct:fail({no_exited_message, sysport_port:stats(P)})
+    end,
+    wait_up(P, 1),
+    ?assertMatch(#{last_exit := {port_closed, epipe}, restarts := 1}, sysport_port:stats(P)),
+    ?assertEqual(ok, sysport_port:call(P, ping)),
     sysport_port:stop(P).
 
 exit_status_visible(Config) ->

@@ -232,6 +232,29 @@ void sp_log(const char *level, const char *fmt, ...)
     va_end(ap);
 }
 
+/* ei reallocates unless ei_x_extra (100) bytes are left over after an item:
+ * reserve more than that on top. */
+#define SP_X_SLACK 256
+
+int sp_x_reserve(ei_x_buff *x, size_t bytes)
+{
+    size_t need = (size_t)x->index + bytes + SP_X_SLACK, size = x->buffsz > 0 ? (size_t)x->buffsz : 64;
+    char *grown;
+
+    if (need <= (size_t)x->buffsz)
+        return 0;
+    if (bytes > INT_MAX || need > INT_MAX)
+        return -1;
+    while (size < need)
+        size = size > INT_MAX / 2 ? INT_MAX : size * 2;
+    grown = realloc(x->buff, size);
+    if (!grown)
+        return -1;
+    x->buff = grown;
+    x->buffsz = (int)size;
+    return 0;
+}
+
 void sp_x_binary_str(ei_x_buff *x, const char *s)
 {
     ei_x_encode_binary(x, s, (long)strlen(s));

@@ -47,6 +47,13 @@ void sp_reply_error_detail(unsigned long long id, const char *reason, const char
 void sp_log(const char *level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void sp_vlog(const char *level, const char *fmt, va_list ap);
 
+/* Makes room for at least `bytes' more in x, growing it geometrically. ei
+ * grows a buffer by ~200 bytes at a time, so a frame of many terms is
+ * reallocated (and copied) once per term or two; a helper that builds a
+ * large frame reserves before each item. 0, or -1 when out of memory (x is
+ * then unchanged). */
+int sp_x_reserve(ei_x_buff *x, size_t bytes);
+
 /* Encoders for common values. */
 void sp_x_binary_str(ei_x_buff *x, const char *s);
 void sp_x_errno(ei_x_buff *x, int err); /* the errno's atom: enoent, ... */

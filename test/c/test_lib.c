@@ -517,6 +517,48 @@ static void parse_messages(void)
     ei_x_free(&x);
 }
 
+static void reserve_grows_geometrically(void)
+{
+    ei_x_buff x;
+    int grows = 0, size;
+
+    ei_x_new_with_version(&x);
+    ei_x_encode_list_header(&x, 1000);
+    size = x.buffsz;
+    for (int i = 0; i < 1000; i++) {
+        CHECK_EQ(sp_x_reserve(&x, 100), 0);
+        CHECK(x.buffsz >= x.index + 100);
+        if (x.buffsz != size)
+            grows++, size = x.buffsz;
+        ei_x_encode_binary(&x, "0123456789012345678901234567890123456789", 40);
+        /* ei never grew it behind our back. */
+        CHECK_EQ(x.buffsz, size);
+    }
+    ei_x_encode_empty_list(&x);
+    CHECK(grows <= 12);
+    /* What was encoded survived the moves. */
+    {
+        sp_dec d;
+        int n;
+        const char *bytes;
+        size_t len;
+
+        CHECK_EQ(sp_dec_init(&d, x.buff, (size_t)x.index), 0);
+        CHECK(sp_dec_list(&d, &n) == 0 && n == 1000);
+        for (int i = 0; i < n; i++)
+            CHECK(sp_dec_binary(&d, &bytes, &len) == 0 && len == 40 && memcmp(bytes, "0123", 4) == 0);
+        CHECK_EQ(sp_dec_list_tail(&d), 0);
+        CHECK(sp_dec_done(&d));
+    }
+    /* Room already there: nothing moves. */
+    size = x.buffsz;
+    CHECK_EQ(sp_x_reserve(&x, 0), 0);
+    CHECK_EQ(x.buffsz, size);
+    CHECK_EQ(sp_x_reserve(&x, (size_t)1 << 40), -1);
+    CHECK_EQ(x.buffsz, size);
+    ei_x_free(&x);
+}
+
 int main(void)
 {
     RUN(frame_split_across_many_reads);
@@ -532,5 +574,6 @@ int main(void)
     RUN(queued_frames_survive_short_writes);
     RUN(reply_shapes);
     RUN(parse_messages);
+    RUN(reserve_grows_geometrically);
     return sp_test_report("test_lib");
 }

@@ -1,0 +1,535 @@
+%% @doc The kernel log as data: every /dev/kmsg record exactly once, to
+%% subscribers and into OTP `logger', and the whole buffer on demand.
+%%
+%% A record is a map:
+%% ```
+%% #{seq := 1234, facility := kern, level := warning, ts_usec := 1234567,
+%%   flags := <<"-">>, message := <<"usb 1-1: new device">>,
+%%   caller => <<"T123">>, subsystem => <<"usb">>, device => <<"c189:1">>}
+%% '''
+%% `level' is the logger level of the kernel level (emergency..debug),
+%% `facility' the util-linux name (kern, user, mail, ..., local7) or, for the
+%% few numbers without one, the number. `ts_usec' is the kernel's monotonic
+%% timestamp; `message' is the text with the kernel's `\xNN' escapes decoded
+%% (raw bytes: usually, not always, UTF-8).
+%%
+%% Subscribers receive `{sysport_kmsg, Record}' and, when the kernel ring
+%% overwrote records before they were read, `{sysport_kmsg, {missed, N}}'
+%% with N the exact number lost (the gap in seq).
+%%
+%% Nothing twice: the service remembers the last seq it delivered and every
+%% restarted helper resumes after it; across VM restarts it resumes from the
+%% seq file (see {@link sysport_kmsg_resume}) when the boot is the same.
+-module(sysport_kmsg).
+-behaviour(gen_server).
+
+-export([start_link/0, start_link/1, child_spec/1, stop/0,
+         dmesg/0, dmesg/1, subscribe/0, subscribe/1, unsubscribe/0, status/0]).
+-export([init/1, handle_call/3, handle_cast/2, handle_info/2, terminate/2]).
+
+-export_type([record/0, facility/0, filter/0, dmesg_opts/0, opts/0]).
+
+-type facility() :: kern | user | mail | daemon | auth | syslog | lpr | news | uucp | cron
+                  | authpriv | ftp | res0 | res1 | res2 | res3 | local0 | local1 | local2
+                  | local3 | local4 | local5 | local6 | local7 | 24..255.
+-type record() :: #{seq := non_neg_integer(), facility := facility(), level := logger:level(),
+                    ts_usec := non_neg_integer(), flags := binary(), message := binary(),
+                    caller => binary(), subsystem => binary(), device => binary()}.
+-type filter() :: #{level => logger:level(), facility => facility() | [facility()]}.
+%% `level': records at this level or more severe; `facility': only these.
+-type dmesg_opts() :: #{since_seq => non_neg_integer(), level => logger:level(),
+                        facility => facility() | [facility()], timeout => timeout()}.
+%% `since_seq': records whose seq is at least this.
+-type opts() :: #{device => file:filename_all(),
+                  seq_file => file:filename_all() | none,
+                  logger => boolean(),
+                  logger_level => logger:level(),
+                  logger_burst_limit => pos_integer() | infinity,
+                  logger_burst_window_ms => pos_integer()}.
+
+-define(DEFAULTS, #{device => "/dev/kmsg",
+                    seq_file => "/run/sysport/kmsg.seq",
+                    logger => true,
+                    logger_level => info,
+                    logger_burst_limit => 1000,
+                    logger_burst_window_ms => 1000}).
+-define(LEVELS, [emergency, alert, critical, error, warning, notice, info, debug]).
+-define(FACILITIES, [kern, user, mail, daemon, auth, syslog, lpr, news, uucp, cron, authpriv,
+                     ftp, res0, res1, res2, res3, local0, local1, local2, local3, local4,
+                     local5, local6, local7]).
+-define(DMESG_TIMEOUT, 30000).
+
+-record(st, {opts :: map(),
+             port :: pid(),
+             info = #{} :: map(),
+             resume :: sysport_kmsg_resume:handle() | undefined,
+             resume_status :: term(),
+             resumed_from :: non_neg_integer() | undefined,
+             %% the last seq delivered; -1: none yet, and no resume point
+             last_seq = -1 :: integer(),
+             delivered = 0 :: non_neg_integer(),
+             missed = 0 :: non_neg_integer(),
+             rejected = 0 :: non_neg_integer(),
+             forwarded = 0 :: non_neg_integer(),
+             not_forwarded = 0 :: non_neg_integer(),
+             logger_max :: 0..7 | none,
+             %% records stamped before the helper started are the backlog:
+             %% not subject to the burst limit
+             backlog_before = 0 :: non_neg_integer(),
+             window_start :: integer() | undefined,
+             window_count = 0 :: non_neg_integer(),
+             window_dropped = 0 :: non_neg_integer(),
+             window_timer :: reference() | undefined,
+             subs :: sysport_subs:subs()}).
+
+%%% API
+
+-spec start_link() -> {ok, pid()} | {error, term()}.
+start_link() ->
+    start_link(#{}).
+
+%% @doc Starts the service, registered as `sysport_kmsg'. Options are merged
+%% over the app env `{kmsg, #{...}}' and the defaults:
+%% `device' (/dev/kmsg; a regular file is read as a util-linux `-K' kmsg
+%% file), `seq_file' (/run/sysport/kmsg.seq, or `none'), `logger' (forward
+%% records to logger: true), `logger_level' (the least severe level
+%% forwarded: info), `logger_burst_limit' and `logger_burst_window_ms'
+%% (at most 1000 records forwarded per 1000 ms; `infinity' for no limit;
+%% the backlog already in the buffer when the helper starts is exempt).
+-spec start_link(opts()) -> {ok, pid()} | {error, term()}.
+start_link(Opts) when is_map(Opts) ->
+    Merged = maps:merge(maps:merge(?DEFAULTS, sysport_env:service_opts(kmsg)), Opts),
+    case validate(maps:to_list(Merged)) of
+        ok -> gen_server:start_link({local, ?MODULE}, ?MODULE, Merged, []);
+        {error, _} = Error -> Error
+    end.
+
+-spec child_spec(opts()) -> supervisor:child_spec().
+child_spec(Opts) ->
+    #{id => ?MODULE, start => {?MODULE, start_link, [Opts]}, type => worker, shutdown => 5000}.
+
+-spec stop() -> ok.
+stop() ->
+    gen_server:stop(?MODULE).
+
+%% @doc Every record in the kernel buffer now, oldest first.
+-spec dmesg() -> {ok, [record()]} | {error, term()}.
+dmesg() ->
+    dmesg(#{}).
+
+-spec dmesg(dmesg_opts()) -> {ok, [record()]} | {error, term()}.
+dmesg(Opts) when is_map(Opts) ->
+    case dmesg_request(Opts) of
+        {ok, Request, Timeout} ->
+            %% The helper's answer is decoded here, in the caller: the
+            %% records are built once, not copied between processes.
+            case call(port) of
+                {ok, Port} ->
+                    case sysport_port:call(Port, {dmesg, Request}, Timeout) of
+                        {ok, Wire} when is_binary(Wire) -> {ok, from_wire(Wire)};
+                        {error, _} = Error -> Error
+                    end;
+                {error, _} = Error -> Error
+            end;
+        {error, _} = Error ->
+            Error
+    end.
+
+%% @doc Sends the caller `{sysport_kmsg, Record}' for every record from now
+%% on, and `{sysport_kmsg, {missed, N}}' when records were lost.
+-spec subscribe() -> ok | {error, term()}.
+subscribe() ->
+    subscribe(#{}).
+
+-spec subscribe(filter()) -> ok | {error, term()}.
+subscribe(Filter) when is_map(Filter) ->
+    case compile_filter(Filter) of
+        {ok, Compiled} -> call({subscribe, self(), Compiled});
+        {error, _} = Error -> Error
+    end.
+
+-spec unsubscribe() -> ok | {error, term()}.
+unsubscribe() ->
+    call({unsubscribe, self()}).
+
+%% @doc `helper' (the helper's stats), `device', `available' (and `error'
+%% when not), `buffer_size' (the kernel ring's bytes), `last_seq' (-1 before
+%% the first record), `delivered', `missed', `rejected' (records that did
+%% not parse), `forwarded' and `not_forwarded' (to logger, over the burst
+%% limit), `subscribers', `seq_file', `resume' (fresh | resumed | other_boot
+%% | corrupt | disabled | {error, Reason}) and `resumed_after_seq'.
+-spec status() -> {ok, map()} | {error, term()}.
+status() ->
+    call(status).
+
+call(Request) ->
+    try gen_server:call(?MODULE, Request, 10000)
+    catch exit:{noproc, _} -> {error, not_running};
+          exit:{timeout, _} -> {error, timeout}
+    end.
+
+%%% gen_server
+
+-spec init(map()) -> {ok, #st{}} | {stop, term()}.
+init(Opts) ->
+    process_flag(trap_exit, true),
+    {Resume, ResumeStatus, LastSeq} = open_resume(maps:get(seq_file, Opts)),
+    Device = unicode:characters_to_list(maps:get(device, Opts)),
+    case sysport_port:start_link(#{helper => "sysport_kmsg", args => ["--device=" ++ Device]}) of
+        {ok, Port} ->
+            {ok, #st{opts = Opts, port = Port, resume = Resume, resume_status = ResumeStatus,
+                     resumed_from = case LastSeq of -1 -> undefined; _ -> LastSeq end,
+                     last_seq = LastSeq, subs = sysport_subs:new(),
+                     logger_max = case maps:get(logger, Opts) of
+                                      true -> level_number(maps:get(logger_level, Opts));
+                                      false -> none
+                                  end}};
+        {error, Reason} ->
+            close_resume(Resume),
+            {stop, Reason}
+    end.
+
+-spec handle_call(term(), gen_server:from(), #st{}) -> {reply, term(), #st{}}.
+handle_call(port, _From, St) ->
+    {reply, {ok, St#st.port}, St};
+handle_call({subscribe, Pid, Filter}, _From, St) ->
+    {reply, ok, St#st{subs = sysport_subs:add(Pid, Filter, St#st.subs)}};
+handle_call({unsubscribe, Pid}, _From, St) ->
+    {reply, ok, St#st{subs = sysport_subs:remove(Pid, St#st.subs)}};
+handle_call(status, _From, St) ->
+    {reply, {ok, status_map(St)}, St};
+handle_call(_Other, _From, St) ->
+    {reply, {error, badarg}, St}.
+
+-spec handle_cast(term(), #st{}) -> {noreply, #st{}}.
+handle_cast(_Msg, St) ->
+    {noreply, St}.
+
+-spec handle_info(term(), #st{}) -> {noreply, #st{}} | {stop, term(), #st{}}.
+handle_info({sysport_port, Port, {event, {records, WallOffset, Wire}}}, #st{port = Port} = St) ->
+    {noreply, deliver(from_wire(Wire), WallOffset, St)};
+handle_info({sysport_port, Port, {event, {rejected, Reason, Excerpt}}}, #st{port = Port} = St) ->
+    logger:warning("kmsg: rejected a record that does not parse (~p): ~0p", [Reason, Excerpt],
+                   #{domain => [sysport, kmsg]}),
+    {noreply, St#st{rejected = St#st.rejected + 1}};
+handle_info({sysport_port, Port, {ready, Info}}, #st{port = Port} = St) ->
+    %% A new helper: tell it where to resume. It reads nothing before this.
+    case Info of
+        #{available := true} ->
+            ok = sysport_port:cast(Port, {follow, St#st.last_seq});
+        _ ->
+            logger:warning("kmsg: ~ts is not readable (~p); only status works",
+                           [maps:get(device, Info, <<>>), maps:get(error, Info, unknown)],
+                           #{domain => [sysport, kmsg]})
+    end,
+    {noreply, St#st{info = Info, backlog_before = maps:get(monotonic_usec, Info, 0)}};
+handle_info({sysport_port, Port, _}, #st{port = Port} = St) ->
+    {noreply, St};  % exited: sysport_port restarts it
+handle_info(window_end, St) ->
+    {noreply, end_window(St#st{window_timer = undefined})};
+handle_info({'DOWN', _, process, Pid, _}, St) ->
+    {noreply, St#st{subs = sysport_subs:down(Pid, St#st.subs)}};
+handle_info({'EXIT', Port, Reason}, #st{port = Port} = St) ->
+    {stop, Reason, St};
+handle_info(_Msg, St) ->
+    {noreply, St}.
+
+-spec terminate(term(), #st{}) -> ok.
+terminate(_Reason, St) ->
+    _ = end_window(St),
+    sysport_port:stop(St#st.port),
+    close_resume(St#st.resume).
+
+%%% Delivery
+
+%% The helper sends a list of tuples as one external-term binary (see
+%% ports/kmsg_term.h): decoding numbers and binaries and building the maps
+%% here is several times faster than decoding maps with atom keys.
+from_wire(Wire) ->
+    [record(T) || T <- binary_to_term(Wire)].
+
+record({Seq, Facility, Level, Ts, Flags, Message}) ->
+    #{seq => Seq, facility => facility_name(Facility), level => level_name(Level), ts_usec => Ts,
+      flags => Flags, message => Message};
+record({Seq, Facility, Level, Ts, Flags, Message, Caller, Subsystem, Device}) ->
+    Record = record({Seq, Facility, Level, Ts, Flags, Message}),
+    optional(caller, Caller, optional(subsystem, Subsystem, optional(device, Device, Record))).
+
+optional(_Key, [], Record) -> Record;
+optional(Key, Value, Record) -> Record#{Key => Value}.
+
+%% The seq file is written before the records go out: a VM that dies in
+%% between loses those records from logger rather than logging them twice.
+deliver(Records0, WallOffset, #st{last_seq = Last} = St) ->
+    case [R || #{seq := Seq} = R <- Records0, Seq > Last] of
+        [] ->
+            St;
+        Records ->
+            #{seq := Newest} = lists:last(Records),
+            St1 = save_seq(Newest, St),
+            lists:foldl(fun(R, Acc) -> deliver_one(R, WallOffset, Acc) end, St1, Records)
+    end.
+
+deliver_one(#{seq := Seq, level := Level} = Record, WallOffset, #st{last_seq = Last} = St) ->
+    %% Without a resume point (the first start in this boot) the oldest
+    %% record in the ring is where sysport starts: what the kernel dropped
+    %% before was never sysport's to lose.
+    St1 = case Seq - Last - 1 of
+              Gap when Gap > 0, Last >= 0 -> missed(Gap, Last + 1, St);
+              _ -> St
+          end,
+    notify(Record, Level, St1#st.subs),
+    St2 = forward(Record, level_number(Level), WallOffset, St1),
+    St2#st{last_seq = Seq, delivered = St2#st.delivered + 1}.
+
+missed(N, FirstLost, St) ->
+    logger:warning("kmsg: ~b kernel log records (seq ~b..~b) were overwritten in the kernel "
+                   "ring before they could be read", [N, FirstLost, FirstLost + N - 1],
+                   #{domain => [sysport, kmsg], kmsg_missed => N}),
+    sysport_subs:fold(fun(Pid, _, ok) -> Pid ! {?MODULE, {missed, N}}, ok end, ok, St#st.subs),
+    St#st{missed = St#st.missed + N}.
+
+notify(#{facility := Facility} = Record, Level, Subs) ->
+    sysport_subs:count(Subs) > 0 andalso
+        sysport_subs:fold(fun(Pid, Filter, ok) ->
+                              _ = matches(Filter, Level, Facility) andalso (Pid ! {?MODULE, Record}),
+                              ok
+                          end, ok, Subs).
+
+matches({MaxLevel, Facilities}, Level, Facility) ->
+    level_number(Level) =< MaxLevel andalso
+        (Facilities =:= all orelse lists:member(Facility, Facilities)).
+
+%%% Logger
+
+forward(_Record, Level, _WallOffset, #st{logger_max = Max} = St) when Max =:= none; Level > Max ->
+    St;
+forward(#{ts_usec := Ts} = Record, _Level, WallOffset, #st{backlog_before = Backlog} = St)
+  when Ts < Backlog ->
+    %% What the kernel logged before this helper started (at boot, or while
+    %% the helper was down) is forwarded whole: it is not a flood.
+    log(Record, WallOffset),
+    St#st{forwarded = St#st.forwarded + 1};
+forward(Record, _Level, WallOffset, St) ->
+    case allow_burst(St) of
+        {true, St1} ->
+            log(Record, WallOffset),
+            St1#st{forwarded = St1#st.forwarded + 1};
+        {false, St1} ->
+            St1#st{not_forwarded = St1#st.not_forwarded + 1}
+    end.
+
+%% The event's time is the kernel's timestamp moved to the wall clock with
+%% the helper's CLOCK_REALTIME - CLOCK_MONOTONIC of the batch, as `dmesg -T'
+%% does: when the record was logged, not when it was read.
+log(#{level := Level, seq := Seq, facility := Facility, ts_usec := Ts, message := Message} = Record,
+    WallOffset) ->
+    Meta = #{domain => [kernel], kmsg_seq => Seq, kmsg_facility => Facility,
+             kmsg_ts_usec => Ts, time => Ts + WallOffset},
+    %% Formatters want characters: control bytes and bytes that are not
+    %% UTF-8 are shown as \xNN, as dmesg shows them.
+    logger:log(Level, sysport_kmsg_format:text(Message),
+               case map_size(Record) of
+                   6 -> Meta;
+                   _ -> maps:merge(Meta, maps:with([subsystem, device], Record))
+               end).
+
+allow_burst(#st{opts = #{logger_burst_limit := infinity}} = St) ->
+    {true, St};
+allow_burst(#st{opts = #{logger_burst_limit := Limit, logger_burst_window_ms := Window}} = St0) ->
+    Now = erlang:monotonic_time(millisecond),
+    St = case St0#st.window_start of
+             Start when is_integer(Start), Now - Start < Window -> St0;
+             _ -> (end_window(St0))#st{window_start = Now, window_count = 0}
+         end,
+    case St#st.window_count < Limit of
+        true ->
+            {true, St#st{window_count = St#st.window_count + 1}};
+        false when St#st.window_timer =:= undefined ->
+            %% Report the drops when the window closes, even if the kernel
+            %% goes quiet.
+            TRef = erlang:send_after(max(0, St#st.window_start + Window - Now), self(), window_end),
+            {false, St#st{window_dropped = 1, window_timer = TRef}};
+        false ->
+            {false, St#st{window_dropped = St#st.window_dropped + 1}}
+    end.
+
+end_window(#st{window_dropped = 0} = St) ->
+    St;
+end_window(#st{window_dropped = N, opts = Opts} = St) ->
+    cancel(St#st.window_timer),
+    logger:warning("kmsg: ~b kernel log records not forwarded to logger (burst limit: ~b per ~b ms)",
+                   [N, maps:get(logger_burst_limit, Opts), maps:get(logger_burst_window_ms, Opts)],
+                   #{domain => [sysport, kmsg]}),
+    St#st{window_dropped = 0, window_timer = undefined}.
+
+cancel(undefined) -> ok;
+cancel(TRef) -> _ = erlang:cancel_timer(TRef), ok.
+
+%%% The seq file
+
+open_resume(none) ->
+    {undefined, disabled, -1};
+open_resume(Path) ->
+    case sysport_kmsg_resume:open(Path) of
+        {ok, Handle, none, Why} ->
+            Why =:= fresh orelse
+                logger:notice("kmsg: not resuming from ~ts (~p): reading the whole kernel buffer",
+                              [Path, Why], #{domain => [sysport, kmsg]}),
+            {Handle, Why, -1};
+        {ok, Handle, Seq, resumed} ->
+            {Handle, resumed, Seq};
+        {error, Reason} ->
+            logger:warning("kmsg: seq file ~ts unusable (~p): a VM restart will log the kernel "
+                           "buffer again", [Path, Reason], #{domain => [sysport, kmsg]}),
+            {undefined, {error, Reason}, -1}
+    end.
+
+save_seq(_Seq, #st{resume = undefined} = St) ->
+    St;
+save_seq(Seq, #st{resume = Resume} = St) ->
+    case sysport_kmsg_resume:save(Resume, Seq) of
+        ok ->
+            St;
+        {error, Reason} ->
+            logger:warning("kmsg: cannot write the seq file (~p); no longer saving it",
+                           [Reason], #{domain => [sysport, kmsg]}),
+            close_resume(Resume),
+            St#st{resume = undefined, resume_status = {error, Reason}}
+    end.
+
+close_resume(undefined) -> ok;
+close_resume(Resume) -> sysport_kmsg_resume:close(Resume).
+
+%%% Status
+
+status_map(#st{opts = Opts, info = Info} = St) ->
+    Base = #{helper => sysport_port:stats(St#st.port),
+             device => unicode:characters_to_binary(maps:get(device, Opts)),
+             available => maps:get(available, Info, false),
+             last_seq => St#st.last_seq, delivered => St#st.delivered, missed => St#st.missed,
+             rejected => St#st.rejected, forwarded => St#st.forwarded,
+             not_forwarded => St#st.not_forwarded,
+             subscribers => sysport_subs:count(St#st.subs),
+             seq_file => case maps:get(seq_file, Opts) of
+                             none -> none;
+                             Path -> unicode:characters_to_binary(Path)
+                         end,
+             resume => St#st.resume_status},
+    Extra = maps:with([error, buffer_size], Info),
+    maps:merge(Base, case St#st.resumed_from of
+                         undefined -> Extra;
+                         Seq -> Extra#{resumed_after_seq => Seq}
+                     end).
+
+%%% Options
+
+validate([]) -> ok;
+validate([{Key, Value} | Rest]) ->
+    case valid(Key, Value) of
+        true -> validate(Rest);
+        false -> {error, {bad_value, Key, Value}};
+        unknown -> {error, {bad_option, Key}}
+    end.
+
+valid(device, V) -> is_filename(V);
+valid(seq_file, V) -> V =:= none orelse is_filename(V);
+valid(logger, V) -> is_boolean(V);
+valid(logger_level, V) -> lists:member(V, ?LEVELS);
+valid(logger_burst_limit, V) -> V =:= infinity orelse (is_integer(V) andalso V > 0);
+valid(logger_burst_window_ms, V) -> is_integer(V) andalso V > 0;
+valid(_, _) -> unknown.
+
+is_filename(V) ->
+    try unicode:characters_to_binary(V) of
+        <<>> -> false;
+        Bin -> is_binary(Bin)
+    catch error:badarg -> false
+    end.
+
+%% {MaxLevel, all | [Facility]}
+compile_filter(Filter) ->
+    try
+        maps:fold(fun(level, L, {_, F}) -> {check_level(L), F};
+                     (facility, F, {L, _}) -> {L, check_facilities(F)};
+                     (Key, _, _) -> throw({bad_option, Key})
+                  end, {7, all}, Filter)
+    of
+        Compiled -> {ok, Compiled}
+    catch
+        throw:Why -> {error, Why}
+    end.
+
+dmesg_request(Opts) ->
+    {Timeout, Rest} = case maps:take(timeout, Opts) of
+                          {T, R} -> {T, R};
+                          error -> {?DMESG_TIMEOUT, Opts}
+                      end,
+    {Since, FilterOpts} = case maps:take(since_seq, Rest) of
+                              {S, R2} -> {S, R2};
+                              error -> {0, Rest}
+                          end,
+    if
+        not (Timeout =:= infinity orelse (is_integer(Timeout) andalso Timeout >= 0)) ->
+            {error, {bad_value, timeout, Timeout}};
+        not (is_integer(Since) andalso Since >= 0) ->
+            {error, {bad_value, since_seq, Since}};
+        true ->
+            case compile_filter(FilterOpts) of
+                {ok, {MaxLevel, Facilities}} ->
+                    Numbers = case Facilities of
+                                  all -> all;
+                                  _ -> list_to_binary([facility_number(F) || F <- Facilities])
+                              end,
+                    {ok, {Since, MaxLevel, Numbers}, Timeout};
+                {error, _} = Error ->
+                    Error
+            end
+    end.
+
+check_level(L) ->
+    case lists:member(L, ?LEVELS) of
+        true -> level_number(L);
+        false -> throw({bad_value, level, L})
+    end.
+
+check_facilities(F) when is_list(F), F =/= [] ->
+    [check_facility(X) || X <- F];
+check_facilities(F) ->
+    [check_facility(F)].
+
+%% Numbers with a name are turned into the name, as records carry it.
+check_facility(F) when is_integer(F), F >= 0, F < length(?FACILITIES) -> lists:nth(F + 1, ?FACILITIES);
+check_facility(F) when is_integer(F), F >= 0, F =< 255 -> F;
+check_facility(F) when is_atom(F) ->
+    case lists:member(F, ?FACILITIES) of
+        true -> F;
+        false -> throw({bad_value, facility, F})
+    end;
+check_facility(F) ->
+    throw({bad_value, facility, F}).
+
+facility_number(F) when is_integer(F) -> F;
+facility_number(F) -> index(F, ?FACILITIES, 0).
+
+facility_name(N) when N < 24 ->
+    element(N + 1, {kern, user, mail, daemon, auth, syslog, lpr, news, uucp, cron, authpriv, ftp,
+                    res0, res1, res2, res3, local0, local1, local2, local3, local4, local5, local6,
+                    local7});
+facility_name(N) ->
+    N.
+
+level_name(N) ->
+    element(N + 1, {emergency, alert, critical, error, warning, notice, info, debug}).
+
+level_number(emergency) -> 0;
+level_number(alert) -> 1;
+level_number(critical) -> 2;
+level_number(error) -> 3;
+level_number(warning) -> 4;
+level_number(notice) -> 5;
+level_number(info) -> 6;
+level_number(debug) -> 7.
+
+index(X, [X | _], N) -> N;
+index(X, [_ | T], N) -> index(X, T, N + 1).

@@ -1,0 +1,1 @@
+LDLIBS_kv := -Wl,-Bstatic -lz -Wl,-Bdynamic

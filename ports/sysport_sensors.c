@@ -1,0 +1,233 @@
+/*
+ * sysport_sensors: hwmon readings through libsensors.
+ *
+ *   sysport_sensors [--config=FILE]    (no config: libsensors' default files)
+ *
+ * Requests (Chip and Readings are described in sensors_cache.h):
+ *   chips                       -> {ok, {Stamp, [Chip]}}
+ *   rescan                      -> {ok, {Stamp, [Chip]}}  after re-initialising libsensors
+ *   read_all                    -> {ok, {Stamp, Readings}}
+ *   {read, [ChipName]}          -> {ok, {Stamp, Readings}} of those chips only
+ *   {set, Chip, Subfeature, V}  -> ok | {error, no_such_chip | no_such_subfeature
+ *                                  | out_of_range | not_writable | eacces | ...}
+ * Stamp = {OsPid, Generation} names one chip list: readings with a stamp
+ * the caller has not seen belong to a list it must fetch first.
+ * While libsensors cannot initialise (a config file that cannot be
+ * opened) requests answer {error, {sensors_init, Reason}} until a rescan
+ * succeeds. Errors in the config file are logged; libsensors skips the
+ * statement and goes on, as `sensors' does.
+ *
+ * The helper keeps no timers: it reads only when asked, so an idle helper
+ * never wakes up. Polling is the Erlang side's policy.
+ */
+#include <err.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <sensors/error.h>
+#include <sensors/sensors.h>
+
+#include "sensors_cache.h"
+#include "sensors_names.h"
+#include "sensors_request.h"
+#include "sp_loop.h"
+
+static const char *const capabilities[] = {"chips", "read_all", "read", "set", "rescan", NULL};
+
+static struct {
+    const char *config; /* NULL: libsensors' default configuration */
+    int init_rc;        /* of the last sensors_init: 0, or < 0 */
+    int init_errno;     /* when the config file could not be opened */
+    long generation;    /* of the chip list, one more at every init */
+} st;
+
+static void on_parse_error(const char *why, const char *file, int line)
+{
+    sp_log("error", "%s:%d: %s", file ? file : (st.config ? st.config : "sensors config"), line, why);
+}
+
+static void on_fatal_error(const char *where, const char *why)
+{
+    sp_fatal(SP_EXIT_OSERR, "libsensors %s: %s", where, why);
+}
+
+static void init_sensors(void)
+{
+    FILE *config = NULL;
+
+    sensors_cache_free();
+    sensors_cleanup();
+    st.generation++;
+    st.init_errno = 0;
+    if (st.config) {
+        config = fopen(st.config, "re");
+        if (!config) {
+            st.init_errno = errno;
+            st.init_rc = -1;
+            sp_log("error", "cannot open %s: %s", st.config, strerror(errno));
+            return;
+        }
+    }
+    st.init_rc = sensors_init(config);
+    if (config)
+        fclose(config);
+    if (st.init_rc < 0)
+        sp_log("error", "sensors_init: %s", sensors_strerror(st.init_rc));
+    else
+        sensors_cache_build(st.config);
+}
+
+static const char *init_error(void)
+{
+    return st.init_errno ? sp_errno_atom(st.init_errno) : sensors_error_atom(st.init_rc, 0);
+}
+
+static void x_init_error(ei_x_buff *x)
+{
+    ei_x_encode_tuple_header(x, 2);
+    ei_x_encode_atom(x, "error");
+    ei_x_encode_tuple_header(x, 2);
+    ei_x_encode_atom(x, "sensors_init");
+    ei_x_encode_atom(x, init_error());
+}
+
+enum chips_reply { CHIP_LIST, READINGS };
+
+static void reply_chips(unsigned long long id, enum chips_reply what, const sensors_name_list *only)
+{
+    ei_x_buff x;
+
+    if (st.init_rc < 0) {
+        sp_reply_begin(&x, id);
+        x_init_error(&x);
+    } else {
+        sp_reply_ok_begin(&x, id);
+        ei_x_encode_tuple_header(&x, 2);
+        ei_x_encode_tuple_header(&x, 2);
+        ei_x_encode_long(&x, (long)getpid());
+        ei_x_encode_long(&x, st.generation);
+        if (what == CHIP_LIST)
+            sensors_x_chips(&x);
+        else
+            sensors_x_readings(&x, only);
+    }
+    sp_send(&x);
+}
+
+static void set_value(unsigned long long id, const sensors_set_request *req)
+{
+    const sensors_chip_name *chip;
+    const sensors_subfeature *sub;
+    int rc;
+
+    if (st.init_rc < 0) {
+        ei_x_buff x;
+
+        sp_reply_begin(&x, id);
+        x_init_error(&x);
+        sp_send(&x);
+    } else if (!(chip = sensors_find_chip(req->chip))) {
+        sp_reply_error(id, "no_such_chip");
+    } else if (!(sub = sensors_find_subfeature(chip, req->subfeature))) {
+        sp_reply_error(id, "no_such_subfeature");
+    } else if (!sensors_value_fits(sub->type, req->value)) {
+        sp_reply_error(id, "out_of_range");
+    } else {
+        errno = 0;
+        rc = sensors_set_value(chip, sub->number, req->value);
+        if (rc < 0)
+            sp_reply_error(id, sensors_error_atom(rc, errno));
+        else
+            sp_reply_ok(id);
+    }
+}
+
+static enum sp_handled handle_call(unsigned long long id, sp_request *req)
+{
+    static sensors_name_list names;
+    sensors_set_request set;
+    int arity_ok;
+
+    if (strcmp(req->name, "chips") == 0 || strcmp(req->name, "read_all") == 0 ||
+        strcmp(req->name, "rescan") == 0)
+        arity_ok = req->argc == 0;
+    else if (strcmp(req->name, "read") == 0)
+        arity_ok = req->argc == 1;
+    else if (strcmp(req->name, "set") == 0)
+        arity_ok = req->argc == 3;
+    else
+        return SP_UNKNOWN;
+    if (!arity_ok)
+        return SP_BADARG;
+
+    if (strcmp(req->name, "rescan") == 0) {
+        init_sensors();
+        reply_chips(id, CHIP_LIST, NULL);
+    } else if (strcmp(req->name, "chips") == 0) {
+        reply_chips(id, CHIP_LIST, NULL);
+    } else if (strcmp(req->name, "read_all") == 0) {
+        reply_chips(id, READINGS, NULL);
+    } else if (strcmp(req->name, "read") == 0) {
+        if (sensors_decode_names(&req->args, &names) < 0 || sp_request_end(req) < 0)
+            return SP_BADARG;
+        reply_chips(id, READINGS, &names);
+    } else {
+        if (sensors_decode_set(&req->args, &set) < 0 || sp_request_end(req) < 0)
+            return SP_BADARG;
+        set_value(id, &set);
+    }
+    return SP_HANDLED;
+}
+
+static int ready_info(ei_x_buff *x)
+{
+    ei_x_encode_atom(x, "libsensors");
+    sp_x_binary_str(x, libsensors_version);
+    ei_x_encode_atom(x, "config");
+    if (st.config)
+        sp_x_binary_str(x, st.config);
+    else
+        ei_x_encode_atom(x, "default");
+    ei_x_encode_atom(x, "init");
+    if (st.init_rc < 0) {
+        ei_x_encode_tuple_header(x, 2);
+        ei_x_encode_atom(x, "error");
+        ei_x_encode_atom(x, init_error());
+    } else {
+        ei_x_encode_atom(x, "ok");
+    }
+    return 3;
+}
+
+static void cleanup_sensors(void)
+{
+    sensors_cache_free();
+    sensors_cleanup();
+}
+
+int main(int argc, char **argv)
+{
+    static const sp_helper helper = {
+        .name = "sysport_sensors",
+        .version = "1",
+        .max_frame = 64 * 1024,
+        .capabilities = capabilities,
+        .ready_info = ready_info,
+        .call = handle_call,
+        .shutdown = cleanup_sensors,
+    };
+
+    sp_init(helper.name);
+    for (int i = 1; i < argc; i++) {
+        if (strncmp(argv[i], "--config=", 9) == 0 && argv[i][9])
+            st.config = argv[i] + 9;
+        else
+            errx(SP_EXIT_USAGE, "usage: sysport_sensors [--config=FILE]");
+    }
+    sensors_parse_error_wfn = on_parse_error;
+    sensors_fatal_error = on_fatal_error;
+    init_sensors();
+    sp_run(&helper);
+}

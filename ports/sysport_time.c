@@ -1,0 +1,291 @@
+/*
+ * sysport_time: the mechanism of the time keeper. SNTP exchanges, the RTC
+ * and the system clock; every decision (which server, when to step) is
+ * made by the Erlang service sysport_time.
+ *
+ *   sysport_time [--clock=system|recording] [--recording-offset=NS]
+ *                [--rtc=/dev/rtcN] [--rtc-sysfs=DIR] [--rtc-local]
+ *
+ * Requests:
+ *   now                                  -> {ok, UnixNs}
+ *   {sntp, Address, Port, TimeoutMs}     -> see time_sntp.h (Address a
+ *                                           numeric IPv4/IPv6 binary: names
+ *                                           are resolved by the VM)
+ *   {step, Ns} | {set, UnixNs}           -> ok | {error, Errno}
+ *   {slew, Ns, TimeConstant, EstErrorUs} -> ok | {error, Errno}
+ *   clock_status                         -> {ok, #{state, status, offset, ...}}
+ *   recorded                             -> {ok, [#{op, ns, at, ...}]} (recording)
+ *   rtc_read | rtc_write                 -> see time_rtcjob.h
+ */
+#include <err.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/timex.h>
+#include <time.h>
+
+#include "sp_loop.h"
+#include "time_clock.h"
+#include "time_rtc.h"
+#include "time_rtcjob.h"
+#include "time_sntp.h"
+
+#define NS_PER_S 1000000000LL
+
+static const char *const capabilities[] = {"sntp", "rtc", "clock", NULL};
+
+static struct {
+    const char *rtc_dev;
+    char rtc_sysfs[256];
+    char rtc_driver[64];
+    int forced_recording;
+} opt;
+
+static const char *op_name(enum clock_op op)
+{
+    return op == CLOCK_OP_STEP ? "step" : op == CLOCK_OP_SLEW ? "slew" : "set";
+}
+
+static int digits(const char *p, int n)
+{
+    int v = 0;
+
+    for (int i = 0; i < n; i++)
+        v = v * 10 + (p[i] == ' ' ? 0 : p[i] - '0');
+    return v;
+}
+
+/* When this helper was built (UTC under SOURCE_DATE_EPOCH, else the build
+ * host's local time): no clock reading earlier than this can be right.
+ * Parsed by hand: sscanf and timegm would cost the helper 400 KiB of
+ * resident libc for one number. */
+static long long build_time(void)
+{
+    static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
+    const char *date = __DATE__, *time = __TIME__; /* "Mmm dd yyyy", "hh:mm:ss" */
+    int mon = 0;
+
+    while (mon < 12 && memcmp(months + 3 * mon, date, 3) != 0)
+        mon++;
+    return rtc_days_from_civil(digits(date + 7, 4), mon + 1, digits(date + 4, 2)) * 86400 +
+           digits(time, 2) * 3600 + digits(time + 3, 2) * 60 + digits(time + 6, 2);
+}
+
+static int ready_info(ei_x_buff *x)
+{
+    ei_x_encode_atom(x, "clock");
+    ei_x_encode_atom(x, clock_backend_name());
+    ei_x_encode_atom(x, "clock_forced");
+    ei_x_encode_boolean(x, opt.forced_recording);
+    ei_x_encode_atom(x, "build_time");
+    ei_x_encode_longlong(x, build_time());
+    ei_x_encode_atom(x, "rtc");
+    if (opt.rtc_dev)
+        sp_x_binary_str(x, opt.rtc_dev);
+    else
+        ei_x_encode_atom(x, "none");
+    ei_x_encode_atom(x, "rtc_driver");
+    sp_x_binary_str(x, opt.rtc_driver);
+    return 5;
+}
+
+static void reply_result(unsigned long long id, int rc)
+{
+    if (rc < 0)
+        sp_reply_errno(id, -rc);
+    else
+        sp_reply_ok(id);
+}
+
+static void reply_status(unsigned long long id)
+{
+    struct clock_status st;
+    ei_x_buff x;
+    int rc = clock_read_status(&st);
+
+    if (rc < 0) {
+        sp_reply_errno(id, -rc);
+        return;
+    }
+    sp_reply_ok_begin(&x, id);
+    ei_x_encode_map_header(&x, 8);
+    ei_x_encode_atom(&x, "state");
+    ei_x_encode_long(&x, st.state);
+    ei_x_encode_atom(&x, "synchronized");
+    ei_x_encode_boolean(&x, st.state != TIME_ERROR && !(st.status & STA_UNSYNC));
+    ei_x_encode_atom(&x, "status");
+    ei_x_encode_long(&x, st.status);
+    ei_x_encode_atom(&x, "offset");
+    ei_x_encode_longlong(&x, st.offset_ns);
+    ei_x_encode_atom(&x, "freq_ppb");
+    ei_x_encode_long(&x, st.freq_ppb);
+    ei_x_encode_atom(&x, "maxerror_us");
+    ei_x_encode_long(&x, st.maxerror_us);
+    ei_x_encode_atom(&x, "esterror_us");
+    ei_x_encode_long(&x, st.esterror_us);
+    ei_x_encode_atom(&x, "constant");
+    ei_x_encode_long(&x, st.constant);
+    sp_send(&x);
+}
+
+static void reply_recorded(unsigned long long id)
+{
+    const struct clock_record *r;
+    int n = clock_records(&r);
+    ei_x_buff x;
+
+    if (clock_backend() != CLOCK_BACKEND_RECORDING) {
+        sp_reply_error(id, "not_recording");
+        return;
+    }
+    sp_reply_ok_begin(&x, id);
+    if (n > 0)
+        ei_x_encode_list_header(&x, n);
+    for (int i = 0; i < n; i++) {
+        ei_x_encode_map_header(&x, 5);
+        ei_x_encode_atom(&x, "op");
+        ei_x_encode_atom(&x, op_name(r[i].op));
+        ei_x_encode_atom(&x, "ns");
+        ei_x_encode_longlong(&x, r[i].ns);
+        ei_x_encode_atom(&x, "at");
+        ei_x_encode_longlong(&x, r[i].at_ns);
+        ei_x_encode_atom(&x, "constant");
+        ei_x_encode_long(&x, r[i].constant);
+        ei_x_encode_atom(&x, "esterror_us");
+        ei_x_encode_long(&x, r[i].esterror_us);
+    }
+    ei_x_encode_empty_list(&x);
+    sp_send(&x);
+}
+
+static enum sp_handled call_sntp(unsigned long long id, sp_request *req)
+{
+    char addr[64];
+    long long port, timeout;
+    int rc;
+
+    if (req->argc != 3 || sp_dec_cstring(&req->args, addr, sizeof(addr)) < 0 ||
+        sp_dec_long(&req->args, &port) < 0 || sp_dec_long(&req->args, &timeout) < 0 || port < 1 ||
+        port > 65535 || timeout < 1 || timeout > 60000)
+        return SP_BADARG;
+    rc = sntp_start(id, addr, (int)port, (long)timeout);
+    if (rc == -EINVAL)
+        return SP_BADARG;
+    if (rc < 0)
+        sp_reply_errno(id, -rc);
+    return SP_HANDLED;
+}
+
+static enum sp_handled handle_call(unsigned long long id, sp_request *req)
+{
+    sp_dec *a = &req->args;
+    long long ns, constant, esterror;
+    ei_x_buff x;
+
+    if (strcmp(req->name, "now") == 0 && req->argc == 0) {
+        sp_reply_ok_begin(&x, id);
+        ei_x_encode_longlong(&x, clock_now_ns());
+        sp_send(&x);
+    } else if (strcmp(req->name, "sntp") == 0) {
+        return call_sntp(id, req);
+    } else if (strcmp(req->name, "step") == 0 && req->argc == 1) {
+        if (sp_dec_long(a, &ns) < 0)
+            return SP_BADARG;
+        reply_result(id, clock_step(ns));
+    } else if (strcmp(req->name, "set") == 0 && req->argc == 1) {
+        if (sp_dec_long(a, &ns) < 0 || ns < 0)
+            return SP_BADARG;
+        reply_result(id, clock_set(ns));
+    } else if (strcmp(req->name, "slew") == 0 && req->argc == 3) {
+        if (sp_dec_long(a, &ns) < 0 || sp_dec_long(a, &constant) < 0 || sp_dec_long(a, &esterror) < 0 ||
+            constant < 0 || constant > 10 || esterror < 0 || esterror > 16000000)
+            return SP_BADARG;
+        reply_result(id, clock_slew(ns, (int)constant, (long)esterror));
+    } else if (strcmp(req->name, "clock_status") == 0 && req->argc == 0) {
+        reply_status(id);
+    } else if (strcmp(req->name, "recorded") == 0 && req->argc == 0) {
+        reply_recorded(id);
+    } else if (strcmp(req->name, "rtc_read") == 0 && req->argc == 0) {
+        if (rtc_job_read(id) < 0)
+            sp_reply_error(id, "busy");
+    } else if (strcmp(req->name, "rtc_write") == 0 && req->argc == 0) {
+        if (rtc_job_write(id) < 0)
+            sp_reply_error(id, "busy");
+    } else {
+        return SP_UNKNOWN;
+    }
+    return SP_HANDLED;
+}
+
+static void finish_up(void)
+{
+    sntp_close_all();
+}
+
+static const char usage[] = "usage: sysport_time [--clock=system|recording] [--recording-offset=NS] "
+                            "[--rtc=/dev/rtcN] [--rtc-sysfs=DIR] [--rtc-local]";
+
+int main(int argc, char **argv)
+{
+    static sp_helper helper = {
+        .name = "sysport_time",
+        .version = "1",
+        .capabilities = capabilities,
+        .ready_info = ready_info,
+        .call = handle_call,
+        .shutdown = finish_up,
+    };
+    enum clock_backend backend = CLOCK_BACKEND_SYSTEM;
+    long long recording_offset = 0;
+    const char *sysfs = NULL, *forced = getenv("SYSPORT_TIME_CLOCK");
+    struct rtc_config rtc = {.busy_retries = 10, .busy_wait_ms = 50};
+    char *end;
+
+    sp_init(helper.name);
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+
+        if (strcmp(a, "--clock=system") == 0)
+            backend = CLOCK_BACKEND_SYSTEM;
+        else if (strcmp(a, "--clock=recording") == 0)
+            backend = CLOCK_BACKEND_RECORDING;
+        else if (strncmp(a, "--recording-offset=", 19) == 0) {
+            errno = 0;
+            recording_offset = strtoll(a + 19, &end, 10);
+            if (errno || *end || end == a + 19)
+                errx(SP_EXIT_USAGE, "%s", usage);
+        } else if (strncmp(a, "--rtc=", 6) == 0)
+            opt.rtc_dev = strcmp(a + 6, "none") == 0 ? NULL : a + 6;
+        else if (strncmp(a, "--rtc-sysfs=", 12) == 0)
+            sysfs = a + 12;
+        else if (strcmp(a, "--rtc-local") == 0)
+            rtc.local = 1;
+        else
+            errx(SP_EXIT_USAGE, "%s", usage);
+    }
+    if (forced && strcmp(forced, "recording") == 0 && backend != CLOCK_BACKEND_RECORDING) {
+        backend = CLOCK_BACKEND_RECORDING;
+        opt.forced_recording = 1;
+    }
+    clock_init(backend, recording_offset);
+
+    if (opt.rtc_dev) {
+        const char *base = strrchr(opt.rtc_dev, '/');
+        int n = sysfs ? snprintf(opt.rtc_sysfs, sizeof(opt.rtc_sysfs), "%s", sysfs)
+                      : snprintf(opt.rtc_sysfs, sizeof(opt.rtc_sysfs), "/sys/class/rtc/%s",
+                                 base ? base + 1 : opt.rtc_dev);
+
+        if (n < 0 || n >= (int)sizeof(opt.rtc_sysfs))
+            errx(SP_EXIT_USAGE, "--rtc-sysfs: path too long");
+        if (rtc_sysfs_name(opt.rtc_sysfs, opt.rtc_driver, sizeof(opt.rtc_driver)) < 0)
+            opt.rtc_driver[0] = 0;
+        rtc.dev = opt.rtc_dev;
+        rtc.sysfs = opt.rtc_sysfs;
+        rtc.delay_ns = strncmp(opt.rtc_driver, "rtc_cmos", 8) == 0 ? RTC_CMOS_DELAY_NS : 0;
+    }
+    rtc_jobs_init(&rtc);
+    if (opt.forced_recording)
+        sp_log("notice", "SYSPORT_TIME_CLOCK=recording: the recording clock backend replaces the system one");
+    sp_run(&helper);
+}

@@ -1,0 +1,1 @@
+LDLIBS_uevent := -lmnl
