@@ -36,7 +36,10 @@
           spool => true, spool_file => default, spool_size => 4 bsl 20, block_size => 4096,
           sync_interval => 1000, sync_bytes => 256 * 1024, sync_level => error,
           sync_mode_qlen => 10, drop_mode_qlen => 200, flush_qlen => 1000,
-          burst_limit_enable => true, burst_limit_max_count => 500, burst_limit_window_time => 1000}).
+          burst_limit_enable => true, burst_limit_max_count => 5000, burst_limit_window_time => 1000}).
+%% The burst limit is ten times OTP's default: a ring log is there to keep
+%% bursts, and the kernel's boot backlog (forwarded whole by sysport_kmsg)
+%% arrives as one. The queue thresholds protect the VM from floods.
 %% Options that config/1 may change while running.
 -define(RUNTIME, [level, formatter, metadata, max_record_bytes, ring_bytes, ring_records, ring_shares,
                   sync_interval, sync_bytes, sync_level, sync_mode_qlen, drop_mode_qlen, flush_qlen,

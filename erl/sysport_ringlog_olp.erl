@@ -1,6 +1,7 @@
 %% @doc Overload protection for the ring log handler, as OTP's logger
 %% handlers do it (logger_olp) and with the same option names and
-%% defaults: the server's message queue length switches logging processes
+%% defaults (but for the burst limit's count, see sysport_ringlog): the
+%% server's message queue length switches logging processes
 %% between async (send and go on), sync (wait until the record is stored)
 %% and drop (do not send at all); over flush_qlen the server discards the
 %% log messages queued; a burst limit caps records per time window.
