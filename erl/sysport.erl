@@ -10,6 +10,7 @@
 -export([sensors/0]).
 -export([devices/0, devices/1]).
 -export([time/0]).
+-export([tail/0, tail/1, grep/1, attach/0, detach/0]).
 
 -type service_info() :: #{service := atom(), pid := pid() | undefined,
                           status := map() | {error, term()}}.
@@ -50,6 +51,9 @@ help() ->
       "  sysport:sensors()   every hwmon chip and reading, as `sensors' prints them~n"
       "  sysport:devices()   the device table (sysport:devices(\"net\") for one subsystem)~n"
       "  sysport:time()      clock synchronization, NTP servers, RTC, time floor~n"
+      "  sysport:tail()      the last 20 log records (sysport:tail(N) for N)~n"
+      "  sysport:grep(P)     log records whose message contains P (a string, or {re, Regex})~n"
+      "  sysport:attach()    print new log records here as they come; sysport:detach() stops~n"
       "Programs use the service modules, which return {ok, _} | {error, _}.~n").
 
 %% @doc Prints every chip and reading the way `sensors' does.
@@ -267,3 +271,40 @@ seconds(X) -> io_lib:format("~.6f s", [X]).
 
 utc(undefined) -> "-";
 utc(Secs) -> calendar:system_time_to_rfc3339(Secs, [{offset, "Z"}]).
+
+%%% ringlog
+
+%% @doc Prints the last 20 log records.
+-spec tail() -> ok.
+tail() -> tail(20).
+
+-spec tail(non_neg_integer()) -> ok.
+tail(N) -> print_records(sysport_ringlog:tail(N)).
+
+%% @doc Prints the log records whose message matches P.
+-spec grep(term()) -> ok.
+grep(P) -> print_records(sysport_ringlog:grep(P)).
+
+%% @doc Prints new log records in this shell as they arrive.
+-spec attach() -> ok.
+attach() ->
+    case sysport_ringlog:attach() of
+        ok -> io:format("ringlog: attached; sysport:detach() to stop~n");
+        {error, Reason} -> io:format("ringlog: ~0tp~n", [Reason])
+    end.
+
+-spec detach() -> ok.
+detach() ->
+    case sysport_ringlog:detach() of
+        ok -> ok;
+        {error, Reason} -> io:format("ringlog: ~0tp~n", [Reason])
+    end.
+
+print_records({ok, Records}) ->
+    Formatter = case sysport_ringlog_query:context() of
+                    {ok, #{formatter := F}} -> F;
+                    _ -> sysport_ringlog_text:default_formatter()
+                end,
+    put_utf8(unicode:characters_to_binary(sysport_ringlog_text:lines(Records, Formatter)));
+print_records({error, Reason}) ->
+    io:format("ringlog: ~0tp~n", [Reason]).

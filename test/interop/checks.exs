@@ -75,3 +75,19 @@ check.("time", fn ->
   {:ok, []} = :sysport_time.servers()
   {:error, _} = :sysport_time.set_servers(:not_a_list)
 end)
+
+check.("ringlog", fn ->
+  require Logger
+  Logger.warning("interop ringlog ünïcode")
+  {:ok, synced} = :sysport_ringlog.sync()
+  true = is_integer(synced)
+  {:ok, [%{msg: "interop ringlog ünïcode", level: :warning, seq: seq, boot: boot}]} =
+    :sysport_ringlog.grep("interop ringlog")
+  {:ok, [%{seq: ^seq}]} = :sysport_ringlog.grep(~r/interop ring(log)?/u, %{level: :warning})
+  {:ok, [_ | _]} = :sysport_ringlog.tail(5)
+  {:ok, boots} = :sysport_ringlog.boots()
+  %{boot: ^boot, current: true} = List.last(boots)
+  {:ok, %{synced_seq: _, helper: %{state: :up}}} = :sysport_ringlog.status()
+  {:error, {:bad_option, :colour}} = :sysport_ringlog.get(%{colour: :red})
+  :ok = :sysport.tail(3)
+end)

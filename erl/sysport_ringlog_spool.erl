@@ -1,0 +1,199 @@
+%% @doc The ring log's side of its spool helper (sysport_spool): starting
+%% it, batching records to it, and reading the file back.
+%%
+%% Records reach the helper within ?BATCH_MS of being logged (at once for
+%% sync_level and above, or when a batch reaches ?BATCH_BYTES): what the
+%% helper holds survives the VM being killed, since it writes and syncs
+%% on stdin EOF. While the helper is down, records stay in the ring only;
+%% when it is back, everything after what the file already holds is sent
+%% again from the ring.
+-module(sysport_ringlog_spool).
+
+-export([new/2, start/1, add/6, flush/1, handle/2, retry/1, set_sync/2, status/1, port/1,
+         synced_seq/1, boot_last_seq/1, read/5, boots/1]).
+-export_type([spool/0, opts/0]).
+
+-type opts() :: #{spool := boolean(), spool_file := file:filename_all(), spool_size := pos_integer(),
+                  block_size := pos_integer(), sync_interval := non_neg_integer(),
+                  sync_bytes := pos_integer(), sync_level := logger:level(), atom() => term()}.
+
+-define(BATCH_MS, 10).
+-define(BATCH_BYTES, 8192).
+-define(RETRY_MIN, 1000).
+-define(RETRY_MAX, 60000).
+-define(READ_CHUNK, 1024).
+
+-record(spool, {opts :: opts(),
+                boot :: pos_integer(),
+                port :: pid() | undefined,
+                up = false :: boolean(),
+                info = #{} :: map(),
+                error :: term(),
+                batch = [] :: iolist(),
+                batch_bytes = 0 :: non_neg_integer(),
+                timer :: reference() | undefined,
+                retry_ms = ?RETRY_MIN :: pos_integer(),
+                synced_seq = 0 :: non_neg_integer(),
+                sync_level :: 0..7}).
+-opaque spool() :: #spool{}.
+
+-spec new(opts(), pos_integer()) -> spool().
+new(Opts, Boot) ->
+    #spool{opts = Opts, boot = Boot,
+           sync_level = sysport_ringlog_codec:level_to_int(maps:get(sync_level, Opts))}.
+
+%% @doc Starts the helper (the caller traps exits). A helper that cannot
+%% start (no helper binary, a file it cannot open) leaves the spool down
+%% with the reason in status; retry/1 tries again later.
+-spec start(spool()) -> spool().
+start(#spool{opts = #{spool := false}} = Sp) ->
+    Sp#spool{error = disabled};
+start(#spool{opts = Opts, boot = Boot} = Sp) ->
+    Args = [<<"--file=", (unicode:characters_to_binary(maps:get(spool_file, Opts)))/binary>>,
+            "--boot=" ++ integer_to_list(Boot),
+            "--size=" ++ integer_to_list(maps:get(spool_size, Opts)),
+            "--block=" ++ integer_to_list(maps:get(block_size, Opts)) | sync_args(Sp)],
+    _ = filelib:ensure_dir(maps:get(spool_file, Opts)),
+    case sysport_port:start_link(#{helper => "sysport_spool", args => Args}) of
+        {ok, Port} ->
+            %% The ready message follows start_link at once: take it here,
+            %% so the spool's recovery report is known before logging starts.
+            receive {sysport_port, Port, {ready, Info}} -> ready(Info, Sp#spool{port = Port})
+            after 5000 -> Sp#spool{port = Port}
+            end;
+        {error, Reason} ->
+            Sp#spool{error = Reason}
+    end.
+
+sync_args(#spool{opts = Opts, sync_level = Level}) ->
+    ["--sync-ms=" ++ integer_to_list(maps:get(sync_interval, Opts)),
+     "--sync-bytes=" ++ integer_to_list(maps:get(sync_bytes, Opts)),
+     "--sync-level=" ++ integer_to_list(Level)].
+
+ready(Info, Sp) ->
+    Sp#spool{up = true, info = Info, error = undefined, retry_ms = ?RETRY_MIN,
+             synced_seq = max(Sp#spool.synced_seq, maps:get(boot_last_seq, Info, 0))}.
+
+%% @doc A start that failed is retried with backoff: returns the delay, or
+%% undefined when nothing needs retrying.
+-spec retry(spool()) -> {spool(), non_neg_integer() | undefined}.
+retry(#spool{port = undefined, error = Error, retry_ms = Ms} = Sp) when Error =/= disabled ->
+    {Sp#spool{retry_ms = min(?RETRY_MAX, Ms * 2)}, Ms};
+retry(Sp) ->
+    {Sp, undefined}.
+
+%% @doc Queues a record for the helper.
+-spec add(pos_integer(), 0..7, integer(), integer(), binary(), spool()) -> spool().
+add(_Seq, _L, _Wall, _Mono, _Payload, #spool{up = false} = Sp) ->
+    Sp;
+add(Seq, L, Wall, Mono, Payload, #spool{batch = Batch, batch_bytes = Bytes} = Sp) ->
+    Entry = [<<Seq:64, Wall:64/signed, Mono:64/signed, L:8, (byte_size(Payload)):16>>, Payload],
+    Sp1 = Sp#spool{batch = [Batch | Entry], batch_bytes = Bytes + 27 + byte_size(Payload)},
+    if
+        L =< Sp#spool.sync_level; Sp1#spool.batch_bytes >= ?BATCH_BYTES -> flush(Sp1);
+        Sp#spool.timer =:= undefined ->
+            Sp1#spool{timer = erlang:send_after(?BATCH_MS, self(), spool_flush)};
+        true -> Sp1
+    end.
+
+%% @doc Sends the batch now.
+-spec flush(spool()) -> spool().
+flush(#spool{batch = []} = Sp) ->
+    cancel(Sp);
+flush(#spool{port = Port, batch = Batch} = Sp) ->
+    _ = sysport_port:cast(Port, {append, iolist_to_binary(Batch)}),
+    cancel(Sp#spool{batch = [], batch_bytes = 0}).
+
+cancel(#spool{timer = undefined} = Sp) -> Sp;
+cancel(#spool{timer = T} = Sp) ->
+    _ = erlang:cancel_timer(T),
+    Sp#spool{timer = undefined}.
+
+%% @doc A message from the helper's owner. `{resend, FromSeq}' asks the
+%% caller to send again everything from FromSeq on (the helper is back).
+-spec handle(term(), spool()) -> {ok | {resend, pos_integer()}, spool()}.
+handle({ready, Info}, Sp) ->
+    Sp1 = ready(Info, Sp#spool{batch = [], batch_bytes = 0}),
+    {{resend, Sp1#spool.synced_seq + 1}, cancel(Sp1)};
+handle({event, {synced, Seq}}, Sp) ->
+    {ok, Sp#spool{synced_seq = Seq}};
+handle({event, {io_error, Reason}}, Sp) ->
+    {ok, Sp#spool{error = {io_error, Reason}}};
+handle({exited, Status}, Sp) ->
+    {ok, cancel(Sp#spool{up = false, error = {helper_exited, Status}, batch = [], batch_bytes = 0})};
+handle(_Other, Sp) ->
+    {ok, Sp}.
+
+-spec set_sync(opts(), spool()) -> spool().
+set_sync(Opts, #spool{port = Port} = Sp) ->
+    Sp1 = Sp#spool{opts = maps:merge(Sp#spool.opts, Opts),
+                   sync_level = sysport_ringlog_codec:level_to_int(maps:get(sync_level, Opts))},
+    case Port of
+        undefined -> ok;
+        _ -> _ = sysport_port:call(Port, {set_sync, maps:get(sync_interval, Opts), maps:get(sync_bytes, Opts),
+                                          Sp1#spool.sync_level})
+    end,
+    Sp1.
+
+-spec status(spool()) -> map().
+status(#spool{opts = Opts, port = Port} = Sp) ->
+    Helper = case Port of
+                 undefined -> #{};
+                 _ -> case sysport_port:call(Port, status, 2000) of
+                          {ok, S} -> S;
+                          _ -> #{}
+                      end
+             end,
+    #{enabled => maps:get(spool, Opts), up => Sp#spool.up, error => Sp#spool.error,
+      file => unicode:characters_to_binary(maps:get(spool_file, Opts)),
+      file_size => maps:get(file_size, Sp#spool.info, maps:get(spool_size, Opts)),
+      block_size => maps:get(block_size, Sp#spool.info, maps:get(block_size, Opts)),
+      synced_seq => Sp#spool.synced_seq,
+      write_bytes => maps:get(write_bytes, Helper, 0),
+      record_bytes => maps:get(record_bytes, Helper, 0),
+      syncs => maps:get(syncs, Helper, 0),
+      io_errors => maps:get(io_errors, Helper, 0),
+      recovery => maps:with([recovered, discarded_bytes, bad_records, bad_headers, lost_blocks,
+                             short_bytes, created, mode_fixed], Sp#spool.info)}.
+
+-spec port(spool()) -> pid() | undefined.
+port(#spool{port = Port}) -> Port.
+
+-spec synced_seq(spool()) -> non_neg_integer().
+synced_seq(#spool{synced_seq = S}) -> S.
+
+%% @doc The newest record of this boot the file held when the helper opened it.
+-spec boot_last_seq(spool()) -> non_neg_integer().
+boot_last_seq(#spool{info = Info}) -> maps:get(boot_last_seq, Info, 0).
+
+%%% Reading the file (any process, through the helper's owner)
+
+%% @doc Records of Boot with seq >= FromSeq, at most Count, oldest first,
+%% as {Seq, Wall, Mono, Level, Payload}.
+-spec read(pid(), pos_integer(), non_neg_integer(), non_neg_integer() | infinity, timeout()) ->
+          {ok, [{pos_integer(), integer(), integer(), 0..7, binary()}]} | {error, term()}.
+read(Port, Boot, FromSeq, Count, Timeout) ->
+    read(Port, Boot, FromSeq, Count, Timeout, []).
+
+read(_Port, _Boot, _From, 0, _Timeout, Acc) ->
+    {ok, lists:append(lists:reverse(Acc))};
+read(Port, Boot, From, Count, Timeout, Acc) ->
+    Max = case Count of infinity -> ?READ_CHUNK; _ -> min(Count, ?READ_CHUNK) end,
+    case sysport_port:call(Port, {read, Boot, From, Max}, Timeout) of
+        {ok, {[], _}} ->
+            {ok, lists:append(lists:reverse(Acc))};
+        {ok, {Records, More}} ->
+            {Last, _, _, _, _} = lists:last(Records),
+            Left = case Count of infinity -> infinity; _ -> Count - length(Records) end,
+            case More of
+                true -> read(Port, Boot, Last + 1, Left, Timeout, [Records | Acc]);
+                false -> {ok, lists:append(lists:reverse([Records | Acc]))}
+            end;
+        {error, _} = Error ->
+            Error
+    end.
+
+%% @doc The boots the file holds, oldest first.
+-spec boots(pid()) -> {ok, [map()]} | {error, term()}.
+boots(Port) ->
+    sysport_port:call(Port, boots, 30000).

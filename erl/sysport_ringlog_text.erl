@@ -1,0 +1,120 @@
+%% @doc Ring log records for humans: formatting with a logger formatter
+%% (only when someone asks), boot boundaries, grep matching with context,
+%% saving to a text file, and the printer behind attach.
+-module(sysport_ringlog_text).
+
+-export([default_formatter/0, format/2, lines/2, matcher/1, grep/4, save/3, printer/4]).
+
+-type matcher() :: {re, term()} | {literal, binary()}. % term(): re's compiled pattern
+-export_type([matcher/0]).
+
+-spec default_formatter() -> {module(), logger:formatter_config()}.
+default_formatter() ->
+    {logger_formatter, #{single_line => true, legacy_header => false,
+                         template => [time, " ", level, " #", seq, " ", {pid, [pid, " "], []},
+                                      {mfa, [mfa, ": "], []}, msg, "\n"]}}.
+
+%% @doc One record as text, through Formatter. A formatter that fails
+%% gives a plain line instead: showing logs must not fail.
+-spec format(sysport_ringlog_codec:record(), {module(), logger:formatter_config()}) -> unicode:chardata().
+format(#{level := Level, msg := Msg, time := Time} = R, {Mod, Config}) ->
+    Meta0 = #{time => Time, seq => maps:get(seq, R), boot => binary_to_list(maps:get(boot, R))},
+    Meta = maps:fold(fun(K, V, Acc) when is_binary(V) -> Acc#{K => unicode:characters_to_list(V)};
+                        (_, _, Acc) -> Acc
+                     end, Meta0, maps:with([pid, mfa, application, file, line], R)),
+    Domain = [binary_to_list(D) || D <- maps:get(domain, R)],
+    Event = #{level => Level, msg => {string, Msg},
+              meta => case Domain of [] -> Meta; _ -> Meta#{domain => Domain} end},
+    try Mod:format(Event, Config)
+    catch _:_ ->
+            io_lib:format("~s ~s #~b: ~ts~n", [calendar:system_time_to_rfc3339(Time, [{unit, microsecond}]),
+                                              Level, maps:get(seq, R), Msg])
+    end.
+
+%% @doc Records as text, with a line wherever the boot changes.
+-spec lines([sysport_ringlog_codec:record()], {module(), logger:formatter_config()}) -> unicode:chardata().
+lines(Records, Formatter) ->
+    lines(Records, Formatter, undefined, []).
+
+lines([], _F, _Boot, Acc) ->
+    lists:reverse(Acc);
+lines([#{boot := Boot} = R | Rest], F, Prev, Acc) ->
+    Acc1 = case Boot of
+               Prev -> Acc;
+               _ when Prev =:= undefined -> Acc;
+               _ -> [io_lib:format("---- boot ~s ----~n", [Boot]) | Acc]
+           end,
+    lines(Rest, F, Boot, [format(R, F) | Acc1]).
+
+%% @doc A pattern as a matcher: a compiled regex or an Elixir Regex is a
+%% regex, `{re, Pattern}' compiles Pattern, any other chardata matches
+%% literally.
+-spec matcher(term()) -> {ok, matcher()} | {error, term()}.
+matcher({re_pattern, _, _, _, _} = MP) ->
+    {ok, {re, MP}};
+matcher(#{re_pattern := MP}) ->
+    {ok, {re, MP}};
+matcher({re, Pattern}) ->
+    case re:compile(Pattern, [unicode]) of
+        {ok, MP} -> {ok, {re, MP}};
+        {error, Why} -> {error, {bad_regex, Why}}
+    end;
+matcher(Chardata) ->
+    case unicode:characters_to_binary(Chardata) of
+        <<>> -> {error, empty_pattern};
+        B when is_binary(B) -> {ok, {literal, B}};
+        _ -> {error, bad_pattern}
+    end.
+
+%% @doc The records whose message matches, with Before and After records
+%% of context around each match (as grep -B/-A), in order, each once.
+-spec grep([sysport_ringlog_codec:record()], matcher(), non_neg_integer(), non_neg_integer()) ->
+          [sysport_ringlog_codec:record()].
+grep(Records, Matcher, Before, After) ->
+    Indexed = lists:zip(lists:seq(1, length(Records)), Records),
+    Hits = [I || {I, R} <- Indexed, matches(R, Matcher)],
+    Wanted = lists:usort(lists:append([lists:seq(max(1, I - Before), I + After) || I <- Hits])),
+    Set = sets:from_list(Wanted, [{version, 2}]),
+    [R || {I, R} <- Indexed, sets:is_element(I, Set)].
+
+matches(#{msg := Msg}, {literal, B}) -> binary:match(Msg, B) =/= nomatch;
+matches(#{msg := Msg}, {re, MP}) -> re:run(Msg, MP, [{capture, none}]) =:= match.
+
+%% @doc Writes records as text (mode 0600: logs may hold secrets).
+-spec save(file:filename_all(), [sysport_ringlog_codec:record()], {module(), logger:formatter_config()}) ->
+          ok | {error, term()}.
+save(Path, Records, Formatter) ->
+    Text = unicode:characters_to_binary(lines(Records, Formatter)),
+    case file:write_file(Path, Text) of
+        ok -> _ = file:change_mode(Path, 8#600), ok;
+        Error -> Error
+    end.
+
+%% @doc The process behind attach: prints each record it is sent to the
+%% owner's group leader, and ends with the owner.
+-spec printer(pid(), pid(), binary(), {module(), logger:formatter_config()}) -> no_return().
+printer(Owner, GroupLeader, Boot, Formatter) ->
+    Ref = erlang:monitor(process, Owner),
+    %% A shell set to latin1 refuses characters above 255: it gets the
+    %% UTF-8 bytes as they are, as sysport's other shell functions do.
+    Put = case io:getopts(GroupLeader) of
+              Opts when is_list(Opts) ->
+                  case proplists:get_value(encoding, Opts) of
+                      latin1 -> fun(Bin) -> file:write(GroupLeader, Bin) end;
+                      _ -> fun(Bin) -> io:put_chars(GroupLeader, Bin) end
+                  end;
+              _ -> fun(Bin) -> io:put_chars(GroupLeader, Bin) end
+          end,
+    print_loop(Ref, Put, Boot, Formatter).
+
+print_loop(Ref, Put, Boot, Formatter) ->
+    receive
+        {sysport_ringlog, {Seq, L, Wall, Mono, Payload}} ->
+            R = sysport_ringlog_codec:decode({Seq, Boot, Wall, Mono, L, Payload}),
+            _ = (catch Put(unicode:characters_to_binary(format(R, Formatter)))),
+            print_loop(Ref, Put, Boot, Formatter);
+        {'DOWN', Ref, process, _, _} ->
+            exit(normal);
+        stop ->
+            exit(normal)
+    end.

@@ -1,0 +1,20 @@
+/*
+ * Records as the VM sends them: {append, Batch} where Batch is a binary of
+ * entries, each <<Seq:64, Wall:64/signed, Mono:64/signed, Level:8,
+ * Length:16, Payload:Length/binary>> (big-endian, Erlang's default).
+ */
+#ifndef SPOOL_BATCH_H
+#define SPOOL_BATCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "spool_format.h"
+
+#define SPOOL_BATCH_ENTRY_HDR 27
+
+/* Decodes the entry at *off into r (payload pointing into p) and moves *off
+ * past it. 1 for an entry, 0 at the end, -1 when the rest is malformed. */
+int spool_batch_next(const uint8_t *p, size_t len, size_t *off, struct spool_record *r);
+
+#endif

@@ -1,0 +1,508 @@
+/*
+ * sysport_spool: the crash-safe ring file behind sysport_ringlog.
+ *
+ *   sysport_spool --file=PATH --boot=N [--size=BYTES] [--block=BYTES]
+ *                 [--sync-ms=MS] [--sync-bytes=BYTES] [--sync-level=0..7]
+ *
+ * Opens the file (created 0600 and preallocated), locks it, runs the
+ * recovery scan and reports what it found in {ready, Info}. Then:
+ *   {cast, {append, Batch}}                   records to write (spool_batch.h)
+ *   {call, Id, sync}                          -> {ok, SyncedSeq}
+ *   {call, Id, boots}                         -> {ok, [#{boot, first_seq, ...}]}
+ *   {call, Id, {read, Boot, FromSeq, Max}}    -> {ok, {[{Seq, Wall, Mono, Level, Payload}], More}}
+ *   {call, Id, status}                        -> {ok, #{...}}
+ *   {call, Id, {set_sync, Ms, Bytes, Level}}  -> ok
+ * Events: {synced, Seq} when an fdatasync made records durable up to Seq;
+ *         {io_error, Errno} when a write or sync fails.
+ *
+ * Records are synced SyncMs after the first unsynced one, as soon as
+ * SyncBytes are unsynced, and right after a batch holding a record at
+ * SyncLevel or more severe. stdin EOF (the VM is gone) or SIGTERM: write
+ * and sync what is buffered, then exit. No timer runs while nothing is
+ * unsynced, so an idle helper never wakes up.
+ */
+#include <err.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "sp_loop.h"
+#include "spool_batch.h"
+#include "spool_index.h"
+#include "spool_writer.h"
+
+#define USAGE                                                                                      \
+    "usage: sysport_spool --file=PATH --boot=N [--size=BYTES] [--block=BYTES] [--sync-ms=MS] " \
+    "[--sync-bytes=BYTES] [--sync-level=0..7]"
+#define LOCK_WAIT_MS 3000
+#define READ_MAX_RECORDS 1024
+#define READ_MAX_BYTES (64 * 1024)
+
+static struct {
+    const char *path;
+    uint64_t size, boot;
+    uint32_t block_size;
+    long long sync_ms;
+    uint64_t sync_bytes;
+    int sync_level;
+    int fd;
+    int created, mode_fixed;
+    uint64_t boot_last_seq; /* our boot's newest record found by recovery */
+    struct spool_recovery rc;
+    struct spool_writer w;
+    uint8_t *scratch;
+    int timer;
+    uint64_t reported_seq;
+    uint64_t batches, rejected;
+} sp = {.size = 4 << 20, .block_size = 4096, .sync_ms = 1000, .sync_bytes = 256 * 1024, .sync_level = 3,
+        .fd = -1};
+
+static size_t file_read(void *ctx, uint64_t off, uint8_t *buf, size_t len)
+{
+    int fd = *(const int *)ctx;
+    size_t got = 0;
+
+    while (got < len) {
+        ssize_t n = pread(fd, buf + got, len - got, (off_t)(off + got));
+
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break; /* an unreadable sector reads as the end of the block */
+        got += (size_t)n;
+    }
+    return got;
+}
+
+/* ---- syncing ---- */
+
+static void report_io_error(void)
+{
+    ei_x_buff x;
+
+    sp_log("error", "sysport_spool: %s: %s", sp.path, strerror(sp.w.last_errno));
+    sp_event_begin(&x);
+    ei_x_encode_tuple_header(&x, 2);
+    ei_x_encode_atom(&x, "io_error");
+    sp_x_errno(&x, sp.w.last_errno);
+    sp_send(&x);
+}
+
+static void sync_now(void)
+{
+    ei_x_buff x;
+
+    if (sp.timer) {
+        sp_timer_cancel(sp.timer);
+        sp.timer = 0;
+    }
+    if (spool_writer_sync(&sp.w) < 0) {
+        report_io_error();
+        return;
+    }
+    if (sp.w.synced_seq != sp.reported_seq) {
+        sp.reported_seq = sp.w.synced_seq;
+        sp_event_begin(&x);
+        ei_x_encode_tuple_header(&x, 2);
+        ei_x_encode_atom(&x, "synced");
+        ei_x_encode_ulonglong(&x, sp.w.synced_seq);
+        sp_send(&x);
+    }
+}
+
+static void on_sync_timer(void *ctx)
+{
+    (void)ctx;
+    sp.timer = 0;
+    sync_now();
+}
+
+static void append_batch(const uint8_t *p, size_t len)
+{
+    struct spool_record r;
+    size_t off = 0;
+    int urgent = 0, st;
+
+    sp.batches++;
+    while ((st = spool_batch_next(p, len, &off, &r)) == 1) {
+        int rc = spool_writer_append(&sp.w, &r);
+
+        if (rc == -1)
+            report_io_error();
+        else if (rc == -2)
+            sp.rejected++;
+        urgent |= r.level <= sp.sync_level;
+    }
+    if (st < 0) {
+        sp.rejected++;
+        sp_log("warning", "sysport_spool: malformed batch entry at byte %zu of %zu; rest dropped", off, len);
+    }
+    if (urgent || sp.w.unsynced_bytes >= sp.sync_bytes)
+        sync_now();
+    else if (sp.w.unsynced_bytes > 0 && !sp.timer)
+        sp.timer = sp_timer_start(sp.sync_ms, on_sync_timer, NULL);
+}
+
+/* ---- queries ---- */
+
+static void reply_boots(unsigned long long id)
+{
+    struct spool_boot *boots;
+    size_t n;
+    ei_x_buff x;
+
+    spool_writer_flush(&sp.w);
+    if (spool_boots(&sp.rc, file_read, &sp.fd, sp.scratch, &boots, &n) < 0) {
+        sp_reply_error(id, "enomem");
+        return;
+    }
+    sp_reply_ok_begin(&x, id);
+    if (n)
+        ei_x_encode_list_header(&x, (long)n);
+    for (size_t i = 0; i < n; i++) {
+        ei_x_encode_map_header(&x, 6);
+        ei_x_encode_atom(&x, "boot");
+        ei_x_encode_ulonglong(&x, boots[i].boot);
+        ei_x_encode_atom(&x, "first_seq");
+        ei_x_encode_ulonglong(&x, boots[i].first_seq);
+        ei_x_encode_atom(&x, "last_seq");
+        ei_x_encode_ulonglong(&x, boots[i].last_seq);
+        ei_x_encode_atom(&x, "records");
+        ei_x_encode_ulonglong(&x, boots[i].records);
+        ei_x_encode_atom(&x, "first_time");
+        ei_x_encode_longlong(&x, boots[i].first_wall);
+        ei_x_encode_atom(&x, "last_time");
+        ei_x_encode_longlong(&x, boots[i].last_wall);
+    }
+    ei_x_encode_empty_list(&x);
+    free(boots);
+    sp_send(&x);
+}
+
+static enum sp_handled reply_read(unsigned long long id, sp_request *req)
+{
+    unsigned long long boot, from, max;
+    struct spool_found *found;
+    size_t n, sent = 0, bytes = 0;
+    uint32_t cached = UINT32_MAX;
+    size_t cached_len = 0;
+    int more;
+    ei_x_buff x;
+
+    if (req->argc != 3 || sp_dec_ulong(&req->args, &boot) < 0 || sp_dec_ulong(&req->args, &from) < 0 ||
+        sp_dec_ulong(&req->args, &max) < 0 || max == 0)
+        return SP_BADARG;
+    if (max > READ_MAX_RECORDS)
+        max = READ_MAX_RECORDS;
+    found = malloc(max * sizeof(*found));
+    if (!found) {
+        sp_reply_error(id, "enomem");
+        return SP_HANDLED;
+    }
+    spool_writer_flush(&sp.w);
+    n = spool_find(&sp.rc, file_read, &sp.fd, sp.scratch, boot, from, found, max, &more);
+    /* Records are re-read by block; the reply stops at READ_MAX_BYTES. */
+    ei_x_new(&x);
+    for (size_t i = 0; i < n && bytes < READ_MAX_BYTES; i++) {
+        struct spool_record r;
+        size_t size;
+
+        if (found[i].block != cached) {
+            cached = found[i].block;
+            cached_len = file_read(&sp.fd, (uint64_t)cached * sp.rc.block_size, sp.scratch, sp.rc.block_size);
+        }
+        if (found[i].offset >= cached_len ||
+            spool_record_decode(sp.scratch + found[i].offset, cached_len - found[i].offset, sp.rc.file_id, &r,
+                                &size) != SPOOL_REC_OK)
+            continue; /* overwritten between the two reads: cannot happen, we are the only writer */
+        ei_x_encode_list_header(&x, 1);
+        ei_x_encode_tuple_header(&x, 5);
+        ei_x_encode_ulonglong(&x, r.seq);
+        ei_x_encode_longlong(&x, r.wall_us);
+        ei_x_encode_longlong(&x, r.mono_us);
+        ei_x_encode_long(&x, r.level);
+        ei_x_encode_binary(&x, r.payload, r.len);
+        bytes += r.len;
+        sent = i + 1;
+    }
+    ei_x_encode_empty_list(&x);
+    free(found);
+    {
+        ei_x_buff reply;
+
+        sp_reply_ok_begin(&reply, id);
+        ei_x_encode_tuple_header(&reply, 2);
+        ei_x_append_buf(&reply, x.buff, x.index);
+        ei_x_encode_atom(&reply, more || sent < n ? "true" : "false");
+        ei_x_free(&x);
+        sp_send(&reply);
+    }
+    return SP_HANDLED;
+}
+
+static void put_u64(ei_x_buff *x, const char *key, uint64_t v)
+{
+    ei_x_encode_atom(x, key);
+    ei_x_encode_ulonglong(x, v);
+}
+
+static void reply_status(unsigned long long id)
+{
+    ei_x_buff x;
+
+    sp_reply_ok_begin(&x, id);
+    ei_x_encode_map_header(&x, 16);
+    put_u64(&x, "boot", sp.boot);
+    put_u64(&x, "block", sp.w.block);
+    put_u64(&x, "generation", sp.w.next_gen - 1);
+    put_u64(&x, "last_seq", sp.w.last_seq);
+    put_u64(&x, "synced_seq", sp.w.synced_seq);
+    put_u64(&x, "unsynced_bytes", sp.w.unsynced_bytes);
+    put_u64(&x, "write_bytes", sp.w.write_bytes);
+    put_u64(&x, "record_bytes", sp.w.record_bytes);
+    put_u64(&x, "records", sp.w.records);
+    put_u64(&x, "syncs", sp.w.syncs);
+    put_u64(&x, "io_errors", sp.w.io_errors);
+    put_u64(&x, "batches", sp.batches);
+    put_u64(&x, "rejected", sp.rejected);
+    put_u64(&x, "sync_ms", (uint64_t)sp.sync_ms);
+    put_u64(&x, "sync_bytes", sp.sync_bytes);
+    put_u64(&x, "sync_level", (uint64_t)sp.sync_level);
+    sp_send(&x);
+}
+
+static enum sp_handled handle_call(unsigned long long id, sp_request *req)
+{
+    if (strcmp(req->name, "sync") == 0 && req->argc == 0) {
+        sync_now();
+        if (sp.w.unsynced_bytes) {
+            sp_reply_errno(id, sp.w.last_errno);
+        } else {
+            ei_x_buff x;
+
+            sp_reply_ok_begin(&x, id);
+            ei_x_encode_ulonglong(&x, sp.w.synced_seq);
+            sp_send(&x);
+        }
+    } else if (strcmp(req->name, "boots") == 0 && req->argc == 0) {
+        reply_boots(id);
+    } else if (strcmp(req->name, "read") == 0) {
+        return reply_read(id, req);
+    } else if (strcmp(req->name, "status") == 0 && req->argc == 0) {
+        reply_status(id);
+    } else if (strcmp(req->name, "set_sync") == 0 && req->argc == 3) {
+        unsigned long long ms, bytes, level;
+
+        if (sp_dec_ulong(&req->args, &ms) < 0 || sp_dec_ulong(&req->args, &bytes) < 0 ||
+            sp_dec_ulong(&req->args, &level) < 0 || ms > 3600000 || level > SPOOL_MAX_LEVEL)
+            return SP_BADARG;
+        sp.sync_ms = (long long)ms;
+        sp.sync_bytes = bytes;
+        sp.sync_level = (int)level;
+        sp_reply_ok(id);
+    } else {
+        return SP_UNKNOWN;
+    }
+    return SP_HANDLED;
+}
+
+static enum sp_handled handle_cast(sp_request *req)
+{
+    const char *data;
+    size_t len;
+
+    if (strcmp(req->name, "append") != 0 || req->argc != 1)
+        return SP_UNKNOWN;
+    if (sp_dec_binary(&req->args, &data, &len) < 0)
+        return SP_BADARG;
+    append_batch((const uint8_t *)data, len);
+    return SP_HANDLED;
+}
+
+static void shutdown_spool(void)
+{
+    sync_now();
+}
+
+static int ready_info(ei_x_buff *x)
+{
+    const struct spool_recovery *rc = &sp.rc;
+
+    ei_x_encode_atom(x, "file");
+    sp_x_binary_str(x, sp.path);
+    put_u64(x, "file_size", (uint64_t)rc->nblocks * rc->block_size);
+    put_u64(x, "block_size", rc->block_size);
+    put_u64(x, "blocks", rc->nblocks);
+    put_u64(x, "file_id", rc->file_id);
+    ei_x_encode_atom(x, "created");
+    ei_x_encode_boolean(x, sp.created);
+    ei_x_encode_atom(x, "mode_fixed");
+    ei_x_encode_boolean(x, sp.mode_fixed);
+    put_u64(x, "recovered", rc->stats.records);
+    put_u64(x, "discarded_bytes", rc->stats.discarded_bytes);
+    put_u64(x, "bad_records", rc->stats.bad_records);
+    put_u64(x, "bad_headers", rc->bad_headers);
+    put_u64(x, "lost_blocks", rc->lost_blocks);
+    put_u64(x, "short_bytes", rc->short_bytes);
+    put_u64(x, "boot_last_seq", sp.boot_last_seq);
+    return 14;
+}
+
+/* ---- opening ---- */
+
+/* Decimal, no sign, no overflow. (Not strtoull: its locale tables would
+ * stay resident for nothing.) */
+static int parse_u64(const char *s, uint64_t *out)
+{
+    uint64_t v = 0;
+
+    if (!*s)
+        return -1;
+    for (; *s; s++) {
+        if (*s < '0' || *s > '9' || v > (UINT64_MAX - (uint64_t)(*s - '0')) / 10)
+            return -1;
+        v = v * 10 + (uint64_t)(*s - '0');
+    }
+    *out = v;
+    return 0;
+}
+
+static void parse_args(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        uint64_t v;
+
+        if (strncmp(a, "--file=", 7) == 0 && a[7])
+            sp.path = a + 7;
+        else if (strncmp(a, "--boot=", 7) == 0 && parse_u64(a + 7, &sp.boot) == 0)
+            ;
+        else if (strncmp(a, "--size=", 7) == 0 && parse_u64(a + 7, &sp.size) == 0)
+            ;
+        else if (strncmp(a, "--block=", 8) == 0 && parse_u64(a + 8, &v) == 0 && spool_block_size_ok(v))
+            sp.block_size = (uint32_t)v;
+        else if (strncmp(a, "--sync-ms=", 10) == 0 && parse_u64(a + 10, &v) == 0 && v <= 3600000)
+            sp.sync_ms = (long long)v;
+        else if (strncmp(a, "--sync-bytes=", 13) == 0 && parse_u64(a + 13, &sp.sync_bytes) == 0)
+            ;
+        else if (strncmp(a, "--sync-level=", 13) == 0 && parse_u64(a + 13, &v) == 0 && v <= SPOOL_MAX_LEVEL)
+            sp.sync_level = (int)v;
+        else
+            errx(SP_EXIT_USAGE, "bad argument %s; %s", a, USAGE);
+    }
+    if (!sp.path || sp.boot == 0)
+        errx(SP_EXIT_USAGE, "%s", USAGE);
+    if (sp.size / sp.block_size < 4 || sp.size / sp.block_size > (1u << 24))
+        errx(SP_EXIT_USAGE, "--size must hold 4 to 16M blocks of %u bytes", sp.block_size);
+}
+
+/* Another VM (or the helper of a VM just killed, still flushing) may hold
+ * the file: wait a little for it rather than write over its records. */
+static void lock_file(void)
+{
+    long long deadline = sp_now_ms() + LOCK_WAIT_MS;
+    struct timespec pause = {0, 50 * 1000 * 1000};
+
+    while (flock(sp.fd, LOCK_EX | LOCK_NB) < 0) {
+        if (errno == EINTR)
+            continue;
+        if (errno != EWOULDBLOCK || sp_now_ms() >= deadline)
+            sp_fatal(SP_EXIT_OSERR, "sysport_spool: %s: cannot lock: %s", sp.path,
+                     errno == EWOULDBLOCK ? "in use by another process" : strerror(errno));
+        nanosleep(&pause, NULL);
+    }
+}
+
+/* The new file's directory entry must survive a power cut too. */
+static void sync_dir(void)
+{
+    const char *slash = strrchr(sp.path, '/');
+    size_t len = !slash ? 0 : slash == sp.path ? 1 : (size_t)(slash - sp.path);
+    char dir[4096];
+    int dfd;
+
+    if (len >= sizeof(dir))
+        return;
+    if (len == 0)
+        dir[len++] = '.';
+    else
+        memcpy(dir, sp.path, len);
+    dir[len] = 0;
+    dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+        fsync(dfd);
+        close(dfd);
+    }
+}
+
+static void open_spool(void)
+{
+    struct stat st;
+    uint64_t ring;
+
+    sp.fd = open(sp.path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (sp.fd < 0)
+        sp_fatal(SP_EXIT_OSERR, "sysport_spool: open %s: %s", sp.path, strerror(errno));
+    if (fstat(sp.fd, &st) < 0 || !S_ISREG(st.st_mode))
+        sp_fatal(SP_EXIT_OSERR, "sysport_spool: %s is not a regular file", sp.path);
+    if ((st.st_mode & 07777) != 0600) {
+        if (fchmod(sp.fd, 0600) < 0)
+            sp_fatal(SP_EXIT_OSERR, "sysport_spool: chmod %s: %s", sp.path, strerror(errno));
+        sp.mode_fixed = 1;
+    }
+    lock_file();
+    sp.created = st.st_size == 0;
+    sp.scratch = malloc(SPOOL_MAX_BLOCK);
+    if (!sp.scratch ||
+        spool_recover(&sp.rc, file_read, &sp.fd, (uint64_t)st.st_size, sp.size, sp.block_size, sp.scratch) < 0)
+        sp_fatal(SP_EXIT_OSERR, "sysport_spool: %s: cannot scan (out of memory or bad size)", sp.path);
+    while (sp.rc.file_id == 0)
+        if (getrandom(&sp.rc.file_id, sizeof(sp.rc.file_id), 0) < 0 && errno != EINTR)
+            sp_fatal(SP_EXIT_OSERR, "sysport_spool: getrandom: %s", strerror(errno));
+    ring = (uint64_t)sp.rc.nblocks * sp.rc.block_size;
+    if ((uint64_t)st.st_size < ring) {
+        int e = posix_fallocate(sp.fd, 0, (off_t)ring);
+
+        if (e == EOPNOTSUPP || e == EINVAL)
+            e = ftruncate(sp.fd, (off_t)ring) < 0 ? errno : 0;
+        if (e)
+            sp_fatal(SP_EXIT_OSERR, "sysport_spool: preallocate %s: %s", sp.path, strerror(e));
+        if (fsync(sp.fd) < 0)
+            sp_fatal(SP_EXIT_OSERR, "sysport_spool: fsync %s: %s", sp.path, strerror(errno));
+    }
+    if (sp.created) {
+        sp.rc.short_bytes = 0; /* a new file is not a damaged one */
+        sync_dir();
+    }
+    for (uint32_t i = 0; i < sp.rc.nblocks; i++)
+        if (sp.rc.blocks[i].records && sp.rc.blocks[i].boot == sp.boot && sp.rc.blocks[i].max_seq > sp.boot_last_seq)
+            sp.boot_last_seq = sp.rc.blocks[i].max_seq;
+    if (spool_writer_init(&sp.w, sp.fd, &sp.rc, sp.boot) < 0)
+        sp_fatal(SP_EXIT_OSERR, "sysport_spool: out of memory");
+    sp.w.synced_seq = sp.reported_seq = sp.boot_last_seq;
+}
+
+int main(int argc, char **argv)
+{
+    static const char *const capabilities[] = {"append", "read", "boots", NULL};
+    static sp_helper helper = {
+        .name = "sysport_spool",
+        .version = "1",
+        .capabilities = capabilities,
+        .ready_info = ready_info,
+        .call = handle_call,
+        .cast = handle_cast,
+        .shutdown = shutdown_spool,
+    };
+
+    sp_init(helper.name);
+    parse_args(argc, argv);
+    open_spool();
+    sp_run(&helper);
+}

@@ -1,0 +1,761 @@
+%% The ring log end to end: the logger handler, the ring and the spool
+%% helper (the ASan+UBSan build under `make ct'), including a second VM
+%% killed with SIGKILL while it logs, and spool files damaged on purpose.
+-module(sysport_ringlog_SUITE).
+-include_lib("common_test/include/ct.hrl").
+-include_lib("stdlib/include/assert.hrl").
+-include_lib("kernel/include/file.hrl").
+-include_lib("kernel/include/logger.hrl").
+
+-export([all/0, groups/0, init_per_suite/1, end_per_suite/1, init_per_testcase/2, end_per_testcase/2]).
+-export([kill9_vm_keeps_synced_records/1, bit_flips/1, zeroed_block/1, truncated_to_half/1,
+         debug_flood_keeps_errors/1, hostile_messages/1, odd_metadata/1, write_amplification/1,
+         queries/1, boots_and_boundary/1, save_to_file/1, attach_prints_to_shell/1, config_at_runtime/1,
+         bad_options/1, overload_drops_counted/1, burst_limit_spares_errors/1,
+         helper_killed_nothing_lost/1, spool_unwritable/1, file_mode_0600/1, facade_prints/1,
+         helper_under_valgrind/1]).
+
+-define(SVC, sysport_ringlog).
+
+all() ->
+    [kill9_vm_keeps_synced_records, {group, corruption}, debug_flood_keeps_errors, hostile_messages,
+     odd_metadata, write_amplification, queries, boots_and_boundary, save_to_file,
+     attach_prints_to_shell, config_at_runtime, bad_options, overload_drops_counted,
+     burst_limit_spares_errors, helper_killed_nothing_lost, spool_unwritable, file_mode_0600,
+     facade_prints, helper_under_valgrind].
+
+groups() ->
+    [{corruption, [], [bit_flips, zeroed_block, truncated_to_half]}].
+
+init_per_suite(Config) ->
+    %% Every level reaches the ring; the other handlers (CT's among them)
+    %% only see errors, or the floods below would flood the CT logs too.
+    #{level := Primary} = logger:get_primary_config(),
+    logger:set_primary_config(level, all),
+    Others = [{Id, L} || #{id := Id, level := L} <- logger:get_handler_config(), Id =/= ?SVC],
+    [logger:set_handler_config(Id, level, error) || {Id, _} <- Others],
+    [{primary_level, Primary}, {handler_levels, Others} | Config].
+
+end_per_suite(Config) ->
+    [logger:set_handler_config(Id, level, L) || {Id, L} <- ?config(handler_levels, Config)],
+    logger:set_primary_config(level, ?config(primary_level, Config)),
+    ok.
+
+init_per_testcase(_Case, Config) ->
+    stop(),
+    %% Each case is a VM run of its own: sequence numbers start at 1.
+    new_boot(),
+    Config.
+
+end_per_testcase(_Case, _Config) ->
+    stop(),
+    ok.
+
+%%% Helpers
+
+spool_file(Config, Name) ->
+    filename:join(?config(priv_dir, Config), Name ++ ".spool").
+
+start(Opts) ->
+    {ok, Pid} = ?SVC:start_link(Opts),
+    unlink(Pid),
+    Pid.
+
+stop() ->
+    case whereis(?SVC) of
+        undefined -> ok;
+        Pid -> gen_server:stop(Pid, normal, 30000)
+    end.
+
+%% A VM restart, without restarting this VM: the service takes its boot id
+%% from here once per VM.
+new_boot() ->
+    persistent_term:erase({?SVC, boot_id}).
+
+status() ->
+    {ok, S} = ?SVC:status(),
+    S.
+
+helper_pid() ->
+    #{helper := #{os_pid := P}} = status(),
+    P.
+
+wait_seq(Seq) ->
+    ok = sysport_test_lib:wait_until(fun() -> maps:get(seq, status()) >= Seq end, 60000, 20).
+
+msgs(Records) -> [M || #{msg := M} <- Records].
+
+%%% kill -9 of a whole VM while 50 processes log
+
+kill9_vm_keeps_synced_records(Config) ->
+    Spool = spool_file(Config, "kill9"),
+    Ebin = filename:dirname(code:which(?SVC)),
+    Logger = lists:flatten(io_lib:format(
+        "logger:remove_handler(default), logger:set_primary_config(level, all), "
+        "{ok, _} = sysport_ringlog:start_link(#{spool_file => ~p, spool_size => 64 bsl 20, "
+        "burst_limit_enable => false}), "
+        "Pad = fun(W, I) -> base64:encode(erlang:md5(term_to_binary({W, I}))) end, "
+        "Loop = fun L(W, I) -> logger:notice(\"kill9 w~~b i~~b ~~s\", [W, I, Pad(W, I)]), L(W, I + 1) end, "
+        "[spawn(fun() -> Loop(W, 1) end) || W <- lists:seq(1, 50)], "
+        "Report = fun R() -> {ok, #{synced_seq := S}} = sysport_ringlog:status(), "
+        "io:format(\"synced ~~b~~n\", [S]), timer:sleep(20), R() end, Report().", [Spool])),
+    Port = erl_vm(Ebin, Logger),
+    {os_pid, VmPid} = erlang:port_info(Port, os_pid),
+    %% Kill it once plenty is synced and logging is in full swing.
+    Synced = wait_synced(Port, 20000, 0, erlang:monotonic_time(millisecond) + 60000),
+    sysport_test_lib:kill9(VmPid),
+    Last = drain_synced(Port, Synced),
+    ct:log("killed the VM with records up to ~b reported synced", [Last]),
+    ok = sysport_test_lib:wait_until(fun() -> spool_users(Spool) =:= [] end, 10000),
+
+    %% A new VM on the same spool reads the previous boot back.
+    Dump = filename:join(?config(priv_dir, Config), "kill9.previous"),
+    Reader = lists:flatten(io_lib:format(
+        "logger:remove_handler(default), "
+        "{ok, _} = sysport_ringlog:start_link(#{spool_file => ~p, spool_size => 64 bsl 20}), "
+        "{ok, Recs} = sysport_ringlog:get(#{boot => previous}), "
+        "ok = file:write_file(~p, term_to_binary(Recs)), io:format(\"done~~n\"), halt().", [Spool, Dump])),
+    Port2 = erl_vm(Ebin, Reader),
+    receive {Port2, {exit_status, 0}} -> ok
+    after 120000 -> ct:fail(reader_vm_did_not_finish)
+    end,
+    {ok, Bin} = file:read_file(Dump),
+    Records = binary_to_term(Bin),
+    Seqs = [S || #{seq := S} <- Records],
+    ct:log("previous boot: ~b records, seq ~b..~b", [length(Seqs), hd(Seqs), lists:last(Seqs)]),
+    %% In order, each once, and nothing synced is missing.
+    ?assertEqual(Seqs, lists:usort(Seqs)),
+    ?assertEqual(lists:seq(1, Last), lists:sublist(Seqs, Last)),
+    %% Intact and nothing invented: each worker's records are exactly what
+    %% it logged, in the order it logged them.
+    PerWorker = lists:foldl(fun check_kill9_record/2, #{}, Records),
+    ?assertEqual(50, maps:size(PerWorker)),
+    ?assert(length(Records) >= Last).
+
+check_kill9_record(#{msg := <<"kill9 ", _/binary>> = Msg}, Acc) ->
+    {ok, [W, I, Pad], []} = io_lib:fread("kill9 w~d i~d ~s", binary_to_list(Msg)),
+    ?assertEqual(binary_to_list(base64:encode(erlang:md5(term_to_binary({W, I})))), Pad),
+    case Acc of
+        #{W := Prev} -> ?assert(I > Prev);
+        _ -> ok
+    end,
+    Acc#{W => I};
+check_kill9_record(#{msg := <<"ringlog: ", _/binary>>}, Acc) ->
+    Acc;
+check_kill9_record(#{domain := [<<"sysport">> | _]}, Acc) ->
+    Acc;
+check_kill9_record(Other, _Acc) ->
+    ct:fail({invented_record, Other}).
+
+erl_vm(Ebin, Eval) ->
+    open_port({spawn_executable, os:find_executable("erl")},
+              [{args, ["-noshell", "-pa", Ebin, "-eval", Eval]}, {line, 4096}, exit_status,
+               stderr_to_stdout]).
+
+wait_synced(Port, Want, Seen, Deadline) ->
+    case erlang:monotonic_time(millisecond) > Deadline of
+        true -> ct:fail({not_enough_synced, Seen});
+        false -> ok
+    end,
+    receive
+        {Port, {data, {eol, "synced " ++ N}}} ->
+            S = list_to_integer(N),
+            case S >= Want of
+                true -> S;
+                false -> wait_synced(Port, Want, S, Deadline)
+            end;
+        {Port, {data, {eol, Line}}} ->
+            ct:log("second VM: ~s", [Line]),
+            wait_synced(Port, Want, Seen, Deadline);
+        {Port, {exit_status, St}} ->
+            ct:fail({second_vm_exited, St})
+    after 30000 ->
+            ct:fail({no_synced_report, Seen})
+    end.
+
+%% The last synced seq the VM printed before it died.
+drain_synced(Port, Last) ->
+    receive
+        {Port, {data, {eol, "synced " ++ N}}} -> drain_synced(Port, max(Last, list_to_integer(N)));
+        {Port, {data, _}} -> drain_synced(Port, Last);
+        {Port, {exit_status, _}} -> Last
+    after 10000 -> Last
+    end.
+
+%% Processes whose command line names the spool (the killed VM's helper,
+%% still flushing).
+spool_users(Spool) ->
+    Arg = list_to_binary("--file=" ++ Spool),
+    [P || P <- all_pids(), case file:read_file("/proc/" ++ integer_to_list(P) ++ "/cmdline") of
+                               {ok, C} -> lists:member(Arg, binary:split(C, <<0>>, [global]));
+                               _ -> false
+                           end].
+
+all_pids() ->
+    {ok, Names} = file:list_dir("/proc"),
+    [list_to_integer(N) || N <- Names, lists:all(fun(C) -> C >= $0 andalso C =< $9 end, N)].
+
+%%% Damaged spool files
+
+%% 256 KiB spool, 64 blocks: about 1500 records fill most of it.
+corruption_setup(Config, Name) ->
+    File = spool_file(Config, Name),
+    Opts = #{spool_file => File, spool_size => 256 * 1024, burst_limit_enable => false, sync_mode_qlen => 0},
+    new_boot(),
+    start(Opts),
+    [logger:notice("record ~b of the corruption test, padded ~s", [I, lists:duplicate(I rem 50, $.)])
+     || I <- lists:seq(1, 1500)],
+    {ok, _} = ?SVC:sync(),
+    #{boot := Boot} = status(),
+    stop(),
+    {ok, Image} = file:read_file(File),
+    Pristine = [R || {_, _, #{boot := B}} = R <- oracle(Image), B =:= Boot],
+    %% The independent parser finds every record the service wrote.
+    Seqs = [S || {_, _, #{seq := S}} <- Pristine],
+    ?assertEqual(lists:seq(1, length(Seqs)), Seqs),
+    ?assertEqual(1500, length([M || {_, _, #{msg := <<"record ", _/binary>> = M}} <- Pristine])),
+    {File, Opts, Image, Pristine}.
+
+%% After the damage: the service starts, every record it returns is one
+%% that was written (byte for byte), and every record the damage did not
+%% touch is returned.
+corruption_check(Opts, Pristine, Touched) ->
+    new_boot(),
+    start(Opts),
+    {ok, Back} = ?SVC:get(#{boot => previous}),
+    Written = maps:from_list([{S, M} || {_, _, #{seq := S, msg := M}} <- Pristine]),
+    [?assertEqual({S, maps:get(S, Written, invented)}, {S, M}) || #{seq := S, msg := M} <- Back],
+    Seqs = [S || #{seq := S} <- Back],
+    ?assertEqual(Seqs, lists:usort(Seqs)),
+    Intact = [S || {Off, Size, #{seq := S}} <- Pristine, not Touched(Off, Size)],
+    ?assertEqual([], Intact -- Seqs),
+    #{spool := #{recovery := Rec}, helper := #{restarts := 0, state := up}} = status(),
+    ct:log("recovery ~p; ~b of ~b records back, ~b intact", [Rec, length(Seqs), length(Pristine), length(Intact)]),
+    Rec.
+
+bit_flips(Config) ->
+    {File, Opts, Image, Pristine} = corruption_setup(Config, "flips"),
+    rand:seed(exsss, {6, 6, 6}),
+    Flips = [{rand:uniform(byte_size(Image)) - 1, rand:uniform(8) - 1} || _ <- lists:seq(1, 100)],
+    Damaged = lists:foldl(fun({Off, Bit}, Img) ->
+                                  <<A:Off/binary, B, C/binary>> = Img,
+                                  <<A/binary, (B bxor (1 bsl Bit)), C/binary>>
+                          end, Image, Flips),
+    ok = file:write_file(File, Damaged),
+    Touched = fun(Off, Size) -> lists:any(fun({F, _}) -> F >= Off andalso F < Off + Size end, Flips) end,
+    Rec = corruption_check(Opts, Pristine, Touched),
+    ?assert(maps:get(discarded_bytes, Rec) > 0 orelse maps:get(bad_headers, Rec) > 0).
+
+zeroed_block(Config) ->
+    {File, Opts, Image, Pristine} = corruption_setup(Config, "zeroed"),
+    Block = 20 * 4096,
+    <<A:Block/binary, _:4096/binary, C/binary>> = Image,
+    ok = file:write_file(File, <<A/binary, 0:(4096 * 8), C/binary>>),
+    Touched = fun(Off, _) -> Off >= Block andalso Off < Block + 4096 end,
+    Rec = corruption_check(Opts, Pristine, Touched),
+    ?assertMatch(#{lost_blocks := 1}, Rec),
+    ?assert(maps:get(discarded_bytes, Rec) >= 4096).
+
+truncated_to_half(Config) ->
+    {File, Opts, Image, Pristine} = corruption_setup(Config, "half"),
+    Half = byte_size(Image) div 2,
+    {ok, Fd} = file:open(File, [read, write, raw]),
+    {ok, _} = file:position(Fd, Half),
+    ok = file:truncate(Fd),
+    ok = file:close(Fd),
+    Touched = fun(Off, Size) -> Off + Size > Half end,
+    Rec = corruption_check(Opts, Pristine, Touched),
+    ?assertEqual(Half, maps:get(short_bytes, Rec)),
+    ?assertEqual(byte_size(Image), filelib:file_size(File)).
+
+%% An independent reader of the spool format (ports/spool_format.h), so the
+%% tests do not take the helper's word for what the file holds:
+%% [{Offset, Size, #{seq, boot, msg}}].
+oracle(Image) ->
+    Blocks = [binary:part(Image, Off, 4096) || Off <- lists:seq(0, byte_size(Image) - 4096, 4096)],
+    lists:append([oracle_block(B, I * 4096) || {I, B} <- lists:zip(lists:seq(0, length(Blocks) - 1), Blocks)]).
+
+oracle_block(<<"SPLB", 1, 12, 0:16, _Gen:64/little, FileId:64/little, 0:32, Crc:32/little, Rest/binary>> = B, Base) ->
+    case erlang:crc32(binary:part(B, 0, 28)) of
+        Crc -> oracle_records(Rest, FileId, Base + 32);
+        _ -> []
+    end;
+oracle_block(_, _) ->
+    [].
+
+oracle_records(<<"SR", Len:16/little, Level, 0, 0:16, Seq:64/little, Boot:64/little, Wall:64/little-signed,
+                 Mono:64/little-signed, _/binary>> = Bin, FileId, Off) ->
+    Body = (40 + Len + 3) band (bnot 3),
+    case Bin of
+        <<Rec:Body/binary, Crc:32/little, Rest/binary>> ->
+            Crc = erlang:crc32(<<FileId:64/little, Rec/binary>>),
+            <<_:40/binary, Payload:Len/binary, _/binary>> = Rec,
+            Hex = sysport_ringlog_query:hex(Boot),
+            R = sysport_ringlog_codec:decode({Seq, Hex, Wall, Mono, Level, Payload}),
+            [{Off, Body + 4, R} | oracle_records(Rest, FileId, Off + Body + 4)];
+        _ -> []
+    end;
+oracle_records(_, _, _) ->
+    [].
+
+%%% The ring
+
+debug_flood_keeps_errors(Config) ->
+    %% Always sync: every record of the flood reaches the ring (overload is
+    %% overload_drops_counted's business).
+    start(#{spool_file => spool_file(Config, "flood"), burst_limit_enable => false, sync_mode_qlen => 0}),
+    [logger:error("error ~b before the flood", [I]) || I <- lists:seq(1, 10)],
+    [logger:debug("debug flood ~b", [I]) || I <- lists:seq(1, 100000)],
+    wait_seq(100011),
+    {ok, Errors} = ?SVC:get(#{level => error}),
+    ?assertEqual([iolist_to_binary(io_lib:format("error ~b before the flood", [I])) || I <- lists:seq(1, 10)],
+                 msgs(Errors)),
+    #{ring := #{bytes := Bytes, records := Records, evicted := Evicted, max_bytes := Max,
+                classes := #{debug := #{records := Debug}}}} = status(),
+    ct:log("ring: ~b records, ~b bytes, ~b evicted", [Records, Bytes, Evicted]),
+    ?assert(Bytes =< Max),
+    ?assert(Evicted > 90000),
+    ?assert(Debug > 1000),
+    {ok, [#{msg := Newest}]} = ?SVC:tail(1),
+    ?assertEqual(<<"debug flood 100000">>, Newest).
+
+hostile_messages(Config) ->
+    start(#{spool_file => spool_file(Config, "hostile")}),
+    Big = binary:copy(<<"x">>, 1 bsl 20),
+    logger:notice("unicode ~ts", [<<"κόσμε 日本語 🎉"/utf8>>]),
+    logger:notice(<<"bad ", 16#ff, 16#fe, " bytes">>),
+    logger:notice(Big),
+    logger:notice("~s", [lists:duplicate(1 bsl 20, $y)]),
+    logger:notice(#{what => report, n => 1}),
+    logger:notice(#{what => cb}, #{report_cb => fun(R) -> {"cb1 ~p", [R]} end}),
+    logger:notice(#{what => cb2}, #{report_cb => fun(_, _) -> "cb2 text" end}),
+    logger:notice(#{what => crashing}, #{report_cb => fun(_) -> error(boom) end}),
+    logger:notice("plain charlist"),
+    logger:notice([<<"deep ">>, ["chardata ", 16#110000], 228]),
+    logger:notice("~p ~p", [one]),
+    logger:notice("~q", [x]),
+    logger:notice(<<"binary format ~p">>, [x]),
+    logger:notice(fun(_) -> {"from a fun ~p", [1]} end, #{}),
+    {ok, _} = ?SVC:sync(),
+    ?assertMatch({ok, #{module := ?SVC}}, logger:get_handler_config(?SVC)),
+    {ok, Recs} = ?SVC:tail(14),
+    [Uni, Bad, BigR, Ys, Report, Cb1, Cb2, Crash, Plain, Deep, Fmt1, Fmt2, BinFmt, Fun] = msgs(Recs),
+    ?assertEqual(<<"unicode κόσμε 日本語 🎉"/utf8>>, Uni),
+    ?assertEqual(<<"bad ", 16#FFFD/utf8, 16#FFFD/utf8, " bytes">>, Bad),
+    MaxPayload = 4020,
+    [?assert(byte_size(M) =< MaxPayload) || M <- [BigR, Ys]],
+    ?assertMatch({_, _}, binary:match(BigR, <<"...(1048576 bytes)">>)),
+    %% io_lib's chars_limit cut this one already, with its own "...".
+    ?assertEqual(<<"...">>, binary:part(Ys, byte_size(Ys), -3)),
+    ?assertMatch({_, _}, binary:match(Report, <<"what: report">>)),
+    ?assertMatch(<<"cb1 ", _/binary>>, Cb1),
+    ?assertEqual(<<"cb2 text">>, Cb2),
+    ?assertMatch(<<"UNRENDERABLE", _/binary>>, Crash),
+    ?assertEqual(<<"plain charlist">>, Plain),
+    ?assertEqual(<<"deep chardata ", 16#FFFD/utf8, "ä"/utf8>>, Deep),
+    ?assertMatch(<<"FORMAT ERROR: ", _/binary>>, Fmt1),
+    ?assertMatch(<<"FORMAT ERROR: ", _/binary>>, Fmt2),
+    ?assertEqual(<<"binary format x">>, BinFmt),
+    ?assertEqual(<<"from a fun 1">>, Fun),
+    [?assert(is_binary(M) andalso unicode:characters_to_binary(M) =:= M) || M <- msgs(Recs)],
+    %% Shown to a human without trouble, and the same after a restart.
+    Text = unicode:characters_to_binary(sysport_ringlog_text:lines(Recs, sysport_ringlog_text:default_formatter())),
+    ?assertMatch({_, _}, binary:match(Text, <<"日本語"/utf8>>)),
+    stop(),
+    new_boot(),
+    start(#{spool_file => spool_file(Config, "hostile")}),
+    {ok, Again} = ?SVC:get(#{boot => previous, count => 14}),
+    ?assertEqual(msgs(Recs), msgs(Again)).
+
+%% Kernel records (from sysport_kmsg) and anything else people put in
+%% metadata: whatever it holds, the record is stored.
+odd_metadata(Config) ->
+    start(#{spool_file => spool_file(Config, "meta"), metadata => [facility, request_id]}),
+    logger:notice("kernel says hi", #{domain => [kernel], facility => kern, syslog_seq => 12}),
+    logger:notice("odd meta", #{pid => not_a_pid, mfa => bogus, file => 123, line => "x",
+                                application => <<"bin">>, domain => not_a_list, request_id => {a, "b", 1}}),
+    logger:notice("long meta", #{request_id => binary:copy(<<"r">>, 1000), domain => lists:seq(1, 100)}),
+    {ok, _} = ?SVC:sync(),
+    {ok, [K, O, L]} = ?SVC:tail(3),
+    ?assertMatch(#{msg := <<"kernel says hi">>, domain := [<<"kernel">>], meta := #{<<"facility">> := <<"kern">>}}, K),
+    ?assertMatch(#{msg := <<"odd meta">>, pid := undefined, mfa := undefined, domain := [],
+                   file := <<"123">>, meta := #{<<"request_id">> := <<"{a,\"b\",1}">>}}, O),
+    #{meta := #{<<"request_id">> := Long}, domain := D} = L,
+    ?assert(byte_size(Long) =< 255),
+    ?assertEqual(8, length(D)).
+
+%% Bytes the helper writes over bytes of records, at steady state with the
+%% default spool settings (4 MiB file, 4 KiB blocks, 1 s sync).
+write_amplification(Config) ->
+    start(#{spool_file => spool_file(Config, "wa")}),
+    Helper = helper_pid(),
+    Logger = spawn_link(fun() -> steady_logging(0) end),
+    timer:sleep(2000),
+    {W0, C0} = proc_io(Helper),
+    #{spool := #{record_bytes := R0}} = status(),
+    timer:sleep(6000),
+    {W1, C1} = proc_io(Helper),
+    #{spool := #{record_bytes := R1}} = status(),
+    unlink(Logger),
+    exit(Logger, kill),
+    Records = R1 - R0,
+    ct:log("records ~b bytes; write_bytes ~b (~.3fx), wchar ~b (~.3fx)",
+           [Records, W1 - W0, (W1 - W0) / Records, C1 - C0, (C1 - C0) / Records]),
+    ?assert(Records > 100000),
+    ?assert((C1 - C0) / Records =< 1.25),
+    %% write_bytes is counted by page when a page is dirtied (0 where the
+    %% kernel does not account I/O, e.g. tmpfs).
+    ?assert(W1 - W0 =:= 0 orelse (W1 - W0) / Records =< 1.25).
+
+%% 400 records a second: under the default burst limit (500 a second).
+steady_logging(I) ->
+    logger:notice("steady record ~b with a payload of ordinary length, like most log lines ~s",
+                  [I, lists:duplicate(40, $-)]),
+    timer:sleep(case I rem 4 of 0 -> 10; _ -> 2 end),
+    steady_logging(I + 1).
+
+proc_io(OsPid) ->
+    {ok, Io} = file:read_file("/proc/" ++ integer_to_list(OsPid) ++ "/io"),
+    Fields = maps:from_list([{K, binary_to_integer(V)} || Line <- binary:split(Io, <<"\n">>, [global, trim_all]),
+                                                        [K, V] <- [binary:split(Line, <<": ">>)]]),
+    {maps:get(<<"write_bytes">>, Fields), maps:get(<<"wchar">>, Fields)}.
+
+queries(Config) ->
+    start(#{spool_file => spool_file(Config, "queries")}),
+    #{seq := Base} = status(),
+    [logger:notice("query ~b ~s", [I, case I rem 10 of 0 -> "tenth"; _ -> "plain" end]) || I <- lists:seq(1, 50)],
+    logger:warning("query warning"),
+    ?LOG_ERROR("query error"),
+    wait_seq(Base + 52),
+    {ok, T5} = ?SVC:tail(5),
+    ?assertEqual([<<"query 48 plain">>, <<"query 49 plain">>, <<"query 50 tenth">>, <<"query warning">>,
+                  <<"query error">>], msgs(T5)),
+    {ok, T20} = ?SVC:tail(),
+    ?assertEqual(20, length(T20)),
+    %% next: everything once, then only what is new.
+    {ok, First} = ?SVC:next(),
+    ?assertEqual(Base + 52, length(First)),
+    {ok, []} = ?SVC:next(),
+    logger:notice("query new"),
+    wait_seq(Base + 53),
+    {ok, [#{msg := <<"query new">>}]} = ?SVC:next(),
+    %% next's cursor is per process.
+    Self = self(),
+    spawn(fun() -> Self ! {other, ?SVC:next(3)} end),
+    receive {other, {ok, Other}} -> ?assertEqual(3, length(Other)) end,
+    %% get
+    {ok, Range} = ?SVC:get(#{from_seq => Base + 10, count => 3}),
+    ?assertEqual([Base + 10, Base + 11, Base + 12], [S || #{seq := S} <- Range]),
+    {ok, Warn} = ?SVC:get(#{level => warning}),
+    ?assertEqual([<<"query warning">>, <<"query error">>], msgs(Warn)),
+    {ok, Last2} = ?SVC:get(#{count => 2}),
+    ?assertEqual([<<"query error">>, <<"query new">>], msgs(Last2)),
+    %% grep: literal, regex, context, level
+    {ok, Tenth} = ?SVC:grep("tenth"),
+    ?assertEqual(5, length(Tenth)),
+    {ok, Re} = ?SVC:grep({re, "^query [0-9]+0 "}),
+    ?assertEqual(msgs(Tenth), msgs(Re)),
+    {ok, MP} = re:compile("warn"),
+    {ok, [#{msg := <<"query warning">>}]} = ?SVC:grep(MP),
+    {ok, Ctx} = ?SVC:grep("query 20 ", #{before => 1, 'after' => 2}),
+    ?assertEqual([<<"query 19 plain">>, <<"query 20 tenth">>, <<"query 21 plain">>, <<"query 22 plain">>], msgs(Ctx)),
+    {ok, []} = ?SVC:grep("tenth", #{level => warning}),
+    {ok, []} = ?SVC:grep("no such text anywhere"),
+    ?assertMatch({error, {bad_regex, _}}, ?SVC:grep({re, "("})),
+    ?assertEqual({error, {bad_option, colour}}, ?SVC:get(#{colour => red})),
+    ?assertEqual({error, {bad_option, level}}, ?SVC:get(#{level => loud})),
+    ?assertEqual({error, badarg}, ?SVC:tail(-1)),
+    %% Records are plain data: maps with binaries.
+    [#{seq := _, boot := <<_:16/binary>>, time := _, mono := _, level := notice, pid := <<"<", _/binary>>,
+       mfa := undefined} | _] = T5,
+    %% The macros add the location.
+    #{level := error, mfa := <<"sysport_ringlog_SUITE:queries/1">>, file := File, line := Line} = lists:last(T5),
+    ?assertMatch({_, _}, binary:match(File, <<"sysport_ringlog_SUITE.erl">>)),
+    ?assert(binary_to_integer(Line) > 0).
+
+boots_and_boundary(Config) ->
+    File = spool_file(Config, "boots"),
+    new_boot(),
+    start(#{spool_file => File}),
+    #{boot := Boot1} = status(),
+    [logger:notice("first boot ~b", [I]) || I <- lists:seq(1, 30)],
+    stop(),
+    new_boot(),
+    start(#{spool_file => File}),
+    #{boot := Boot2} = status(),
+    ?assertNotEqual(Boot1, Boot2),
+    logger:notice("second boot"),
+    wait_seq(2),
+    {ok, Boots} = ?SVC:boots(),
+    [#{boot := Boot1, current := false, first_seq := 1, last_seq := 31, records := 31},
+     #{boot := Boot2, current := true}] = Boots,
+    %% The tail crosses the boot boundary, and shows it.
+    {ok, Tail} = ?SVC:tail(5),
+    ?assertEqual([Boot1, Boot1, Boot1, Boot2, Boot2], [B || #{boot := B} <- Tail]),
+    ?assertMatch([<<"first boot 28">>, <<"first boot 29">>, <<"first boot 30">>, <<"ringlog: boot ", _/binary>>,
+                  <<"second boot">>], msgs(Tail)),
+    Text = iolist_to_binary(sysport_ringlog_text:lines(Tail, sysport_ringlog_text:default_formatter())),
+    ?assertMatch({_, _}, binary:match(Text, <<"---- boot ", Boot2/binary, " ----">>)),
+    {ok, Prev} = ?SVC:get(#{boot => previous}),
+    ?assertEqual(31, length(Prev)),
+    {ok, ByIdLast} = ?SVC:get(#{boot => Boot1, count => 2}),
+    ?assertEqual([<<"first boot 29">>, <<"first boot 30">>], msgs(ByIdLast)),
+    {ok, ByIdFrom} = ?SVC:get(#{boot => Boot1, from_seq => 30}),
+    ?assertEqual([<<"first boot 29">>, <<"first boot 30">>], msgs(ByIdFrom)),
+    {ok, All} = ?SVC:get(#{boot => all}),
+    ?assertEqual(33, length(All)),
+    {ok, Grep} = ?SVC:grep("first boot 1", #{boot => all}),
+    ?assertEqual([<<"first boot 1">>] ++ [iolist_to_binary(["first boot 1", integer_to_list(I)]) || I <- lists:seq(0, 9)],
+                 msgs(Grep)).
+
+save_to_file(Config) ->
+    new_boot(),
+    File = spool_file(Config, "save"),
+    start(#{spool_file => File}),
+    logger:notice("saved line one"),
+    stop(),
+    new_boot(),
+    start(#{spool_file => File}),
+    logger:error("saved line two ~ts", [<<"ü"/utf8>>]),
+    wait_seq(2),
+    Out = filename:join(?config(priv_dir, Config), "saved.txt"),
+    ok = ?SVC:save(Out),
+    {ok, Text} = file:read_file(Out),
+    {ok, #file_info{mode = Mode}} = file:read_file_info(Out),
+    ?assertEqual(8#600, Mode band 8#777),
+    Lines = binary:split(Text, <<"\n">>, [global, trim_all]),
+    [One] = [L || L <- Lines, binary:match(L, <<"saved line one">>) =/= nomatch],
+    [Two] = [L || L <- Lines, binary:match(L, <<"saved line two">>) =/= nomatch],
+    ?assertMatch({_, _}, binary:match(One, <<"notice">>)),
+    ?assertMatch({_, _}, binary:match(Two, <<"error">>)),
+    ?assertMatch({_, _}, binary:match(Two, <<"ü"/utf8>>)),
+    ?assertMatch([_], [L || <<"---- boot ", _/binary>> = L <- Lines]),
+    ?assertMatch({error, _}, ?SVC:save("/nonexistent/dir/x.txt")).
+
+%% attach prints to the caller's group leader; detach stops it.
+attach_prints_to_shell(Config) ->
+    start(#{spool_file => spool_file(Config, "attach")}),
+    Self = self(),
+    GL = spawn_link(fun() -> fake_io(Self) end),
+    Shell = spawn_link(fun() ->
+                               group_leader(GL, self()),
+                               ok = ?SVC:attach(#{level => warning}),
+                               Self ! attached,
+                               receive detach -> Self ! {detached, ?SVC:detach()} end,
+                               receive stop -> ok end
+                       end),
+    receive attached -> ok end,
+    logger:notice("not printed: below warning"),
+    logger:warning("printed in the shell"),
+    receive {printed, Text} -> ?assertMatch({_, _}, binary:match(Text, <<"printed in the shell">>))
+    after 5000 -> ct:fail(nothing_printed)
+    end,
+    ?assertMatch(#{attached := 1}, status()),
+    Shell ! detach,
+    receive {detached, ok} -> ok end,
+    logger:error("not printed: detached"),
+    receive {printed, T} -> ct:fail({printed_after_detach, T}) after 500 -> ok end,
+    ?assertEqual({error, not_attached}, ?SVC:detach()),
+    ?assertEqual({error, {bad_option, level}}, ?SVC:attach(#{level => loud})),
+    Shell ! stop.
+
+fake_io(Test) ->
+    receive
+        {io_request, From, Ref, {put_chars, unicode, Chars}} ->
+            Test ! {printed, unicode:characters_to_binary(Chars)},
+            From ! {io_reply, Ref, ok},
+            fake_io(Test);
+        {io_request, From, Ref, _} ->
+            From ! {io_reply, Ref, {error, enotsup}},
+            fake_io(Test)
+    end.
+
+config_at_runtime(Config) ->
+    start(#{spool_file => spool_file(Config, "config")}),
+    ok = ?SVC:config(#{level => warning, ring_records => 20, sync_interval => 200, sync_level => critical}),
+    logger:notice("below the new level"),
+    logger:warning("at the new level"),
+    wait_seq(2),
+    {ok, [#{msg := <<"at the new level">>}]} = ?SVC:tail(1),
+    [logger:warning("fill ~b", [I]) || I <- lists:seq(1, 50)],
+    wait_seq(52),
+    #{ring := #{records := 20}, spool := #{synced_seq := _}} = status(),
+    %% sync_interval 200 ms: synced without asking.
+    ok = sysport_test_lib:wait_until(fun() -> maps:get(synced_seq, status()) =:= 52 end, 3000),
+    ?assertEqual({error, {not_changeable, spool_file}}, ?SVC:config(#{spool_file => "/tmp/x"})),
+    ?assertEqual({error, {bad_option, nope}}, ?SVC:config(#{nope => 1})),
+    ?assertMatch({error, {bad_value, ring_bytes, _}}, ?SVC:config(#{ring_bytes => -1})),
+    %% logger's own API changes the handler's level too.
+    ok = logger:set_handler_config(?SVC, level, all),
+    logger:debug("debug after logger:set_handler_config"),
+    wait_seq(53).
+
+bad_options(Config) ->
+    ?assertEqual({error, {bad_option, colour}}, ?SVC:start_link(#{colour => red})),
+    ?assertMatch({error, {bad_value, block_size, 1000}}, ?SVC:start_link(#{block_size => 1000})),
+    ?assertMatch({error, {bad_value, olp_levels, _}}, ?SVC:start_link(#{drop_mode_qlen => 5, flush_qlen => 2})),
+    ?assertEqual({error, not_running}, ?SVC:tail()),
+    ?assertEqual({error, not_running}, ?SVC:status()),
+    start(#{spool_file => spool_file(Config, "bad")}),
+    ?assertMatch({error, {already_started, _}}, ?SVC:start_link(#{})),
+    %% Adding the handler by hand is refused: it needs the service.
+    ?assertMatch({error, _}, logger:add_handler(ringlog_by_hand, ?SVC, #{})).
+
+%%% Overload
+
+overload_drops_counted(Config) ->
+    start(#{spool_file => spool_file(Config, "overload"), sync_mode_qlen => 2, drop_mode_qlen => 5,
+            flush_qlen => 40, burst_limit_enable => false, ring_records => 1000000, ring_bytes => 1 bsl 28}),
+    Self = self(),
+    Ws = [spawn_link(fun() -> [logger:notice("overload ~b ~b", [W, I]) || I <- lists:seq(1, 1000)],
+                              Self ! {done, self()} end) || W <- lists:seq(1, 50)],
+    [receive {done, W} -> ok end || W <- Ws],
+    %% Every drop ends up in a warning record saying how many.
+    ok = sysport_test_lib:wait_until(
+           fun() -> Total = maps:get(total, maps:get(dropped, status())),
+                    Total > 0 andalso reported_drops() =:= Total
+           end, 10000),
+    #{dropped := #{total := Dropped, overload := O, flushed := F}} = status(),
+    {ok, Stored} = ?SVC:grep("overload "),
+    ct:log("stored ~b, dropped ~b (overload ~b, flushed ~b)", [length(Stored), Dropped, O, F]),
+    %% Every call is accounted for: stored or counted as dropped.
+    ?assertEqual(50000, length(Stored) + Dropped),
+    {ok, [#{level := warning} | _]} = ?SVC:grep("ringlog: dropped").
+
+reported_drops() ->
+    {ok, Reports} = ?SVC:grep("ringlog: dropped"),
+    lists:sum([begin {ok, [N], _} = io_lib:fread("ringlog: dropped ~d", binary_to_list(M)), N end
+               || M <- msgs(Reports)]).
+
+burst_limit_spares_errors(Config) ->
+    start(#{spool_file => spool_file(Config, "burst"), burst_limit_max_count => 100,
+            burst_limit_window_time => 60000}),
+    [logger:info("burst ~b", [I]) || I <- lists:seq(1, 300)],
+    [logger:error("burst error ~b", [I]) || I <- lists:seq(1, 5)],
+    ok = sysport_test_lib:wait_until(fun() -> maps:get(burst, maps:get(dropped, status())) >= 200 end, 5000),
+    {ok, Errors} = ?SVC:get(#{level => error}),
+    ?assertEqual(5, length([M || <<"burst error", _/binary>> = M <- msgs(Errors)])).
+
+%%% The helper
+
+helper_killed_nothing_lost(Config) ->
+    File = spool_file(Config, "killed"),
+    new_boot(),
+    start(#{spool_file => File, burst_limit_enable => false}),
+    Logger = spawn_link(fun() -> [begin logger:notice("survivor ~b", [I]), timer:sleep(1) end
+                                  || I <- lists:seq(1, 3000)] end),
+    timer:sleep(500),
+    sysport_test_lib:kill9(helper_pid()),
+    timer:sleep(500),
+    sysport_test_lib:kill9(helper_pid()),
+    ok = sysport_test_lib:wait_until(fun() -> not is_process_alive(Logger) end, 60000),
+    ok = sysport_test_lib:wait_until(fun() -> maps:get(state, maps:get(helper, status())) =:= up end, 10000),
+    #{seq := Seq, helper := #{restarts := 2}} = status(),
+    {ok, Synced} = ?SVC:sync(),
+    ?assertEqual(Seq, Synced),
+    stop(),
+    new_boot(),
+    start(#{spool_file => File}),
+    {ok, Prev} = ?SVC:get(#{boot => previous}),
+    ?assertEqual(lists:seq(1, Seq), [S || #{seq := S} <- Prev]),
+    ?assertEqual([iolist_to_binary(["survivor ", integer_to_list(I)]) || I <- lists:seq(1, 3000)],
+                 [M || <<"survivor ", _/binary>> = M <- msgs(Prev)]).
+
+%% No spool (a path that cannot be created): the ring still works, the
+%% status says why, nothing crash-loops.
+spool_unwritable(_Config) ->
+    start(#{spool_file => "/proc/sysport-ringlog-test/x.spool"}),
+    logger:notice("only in memory"),
+    wait_seq(2),
+    {ok, [#{msg := <<"only in memory">>}]} = ?SVC:tail(1),
+    #{helper := undefined, spool := #{up := false, error := Error}} = status(),
+    ct:log("spool error: ~p", [Error]),
+    ?assertNotEqual(undefined, Error),
+    ?assertEqual({error, spool_down}, ?SVC:sync()),
+    {ok, [#{current := true}]} = ?SVC:boots(),
+    {ok, All} = ?SVC:get(#{boot => all}),
+    ?assertMatch([<<"ringlog: boot ", _/binary>> | _], msgs(All)),
+    ?assertEqual({error, spool_down}, ?SVC:get(#{boot => previous})),
+    ?assert(is_process_alive(whereis(?SVC))),
+    %% Restarted in the same VM, with no spool to tell where numbering
+    %% stopped: it goes on from there, sequence numbers stay unique.
+    #{seq := Seq} = status(),
+    stop(),
+    start(#{spool_file => "/proc/sysport-ringlog-test/x.spool"}),
+    {ok, [#{seq := Next, msg := <<"ringlog: boot ", _/binary>>}]} = ?SVC:tail(1),
+    ?assertEqual(Seq + 1, Next).
+
+file_mode_0600(Config) ->
+    Fresh = spool_file(Config, "mode_fresh"),
+    start(#{spool_file => Fresh}),
+    ?assertEqual(8#600, mode(Fresh)),
+    ?assertEqual(4 bsl 20, filelib:file_size(Fresh)),
+    stop(),
+    Loose = spool_file(Config, "mode_loose"),
+    ok = file:write_file(Loose, <<>>),
+    ok = file:change_mode(Loose, 8#644),
+    start(#{spool_file => Loose}),
+    ?assertEqual(8#600, mode(Loose)),
+    #{spool := #{recovery := #{mode_fixed := true}}} = status().
+
+mode(File) ->
+    {ok, #file_info{mode = M}} = file:read_file_info(File),
+    M band 8#7777.
+
+facade_prints(Config) ->
+    start(#{spool_file => spool_file(Config, "facade")}),
+    logger:notice("facade line"),
+    wait_seq(2),
+    Self = self(),
+    GL = spawn_link(fun() -> fake_io(Self) end),
+    spawn_link(fun() -> group_leader(GL, self()), ok = sysport:tail(), ok = sysport:grep("facade") end),
+    Printed = collect_printed(2),
+    ?assertMatch({_, _}, binary:match(Printed, <<"facade line">>)),
+    ?assertMatch({_, _}, binary:match(Printed, <<"ringlog: boot">>)).
+
+collect_printed(0) -> <<>>;
+collect_printed(N) ->
+    receive {printed, T} -> <<T/binary, (collect_printed(N - 1))/binary>>
+    after 5000 -> ct:fail(not_printed)
+    end.
+
+%% The release helper under valgrind, through its whole protocol.
+helper_under_valgrind(Config) ->
+    case os:find_executable("valgrind") of
+        false -> ct:fail("valgrind not installed");
+        _ -> ok
+    end,
+    Helper = filename:join([sysport_test_lib:project_root(), "priv", "sysport_spool"]),
+    File = spool_file(Config, "valgrind"),
+    Log = filename:join(?config(priv_dir, Config), "valgrind.log"),
+    {ok, P} = sysport_port:start_link(
+                #{helper => Helper, args => ["--file=" ++ File, "--boot=77", "--size=65536", "--block=1024"],
+                  wrapper => ["valgrind", "-q", "--error-exitcode=99", "--leak-check=full",
+                              "--errors-for-leak-kinds=definite", "--log-file=" ++ Log],
+                  ready_timeout => 30000, backoff_min => 60000}),
+    receive {sysport_port, P, {ready, #{created := true, recovered := 0}}} -> ok
+    after 1000 -> ct:fail(no_ready)
+    end,
+    Batch = iolist_to_binary([[<<S:64, 1:64, 2:64, 6, 5:16>>, <<"hello">>] || S <- lists:seq(1, 200)]),
+    ok = sysport_port:cast(P, {append, Batch}),
+    ok = sysport_port:cast(P, {append, <<1, 2, 3>>}),
+    {ok, 200} = sysport_port:call(P, sync, 30000),
+    {ok, [#{boot := 77, first_seq := 1, last_seq := 200, records := 200}]} = sysport_port:call(P, boots, 30000),
+    {ok, {Recs, false}} = sysport_port:call(P, {read, 77, 150, 100}, 30000),
+    ?assertEqual(lists:seq(150, 200), [S || {S, 1, 2, 6, <<"hello">>} <- Recs]),
+    {ok, #{rejected := 1, records := 200}} = sysport_port:call(P, status, 30000),
+    {error, badarg} = sysport_port:call(P, {read, x, 1, 1}, 30000),
+    ok = sysport_port:call(P, {set_sync, 10, 4096, 3}, 30000),
+    receive {sysport_port, P, {event, {synced, 200}}} -> ok after 1000 -> ok end,
+    %% stdin EOF: the helper syncs and exits; valgrind logs any error.
+    Os = maps:get(os_pid, sysport_port:stats(P)),
+    sysport_port:stop(P),
+    ok = sysport_test_lib:wait_until(fun() -> not sysport_test_lib:proc_alive(Os) end, 30000),
+    ?assertEqual({ok, <<>>}, file:read_file(Log)),
+    {ok, Image} = file:read_file(File),
+    ?assertEqual(200, length(oracle_1024(Image))).
+
+oracle_1024(Image) ->
+    [R || Off <- lists:seq(0, byte_size(Image) - 1024, 1024),
+          <<"SPLB", 1, 10, 0:16, _:64, FileId:64/little, 0:32, _:32, Rest/binary>> <- [binary:part(Image, Off, 1024)],
+          R <- oracle_records(Rest, FileId, Off + 32)].
