@@ -6,7 +6,7 @@
 -module(sysport_system_power).
 
 -export([data_before_power_cut/1, data_after_power_cut/1, data_before_stop/1, data_after_stop/1,
-         power_cut_load/1, power_cut_kv/1]).
+         power_cut_load/1, power_cut_kv/1, power_cut_ringlog/1, reboot_prepare/1, reboot_records/1]).
 
 -import(sysport_system_lib, [sh_ok/1, read_trimmed/1, all_true/1]).
 
@@ -15,6 +15,9 @@
 -define(RECORD_BYTES, 14).     % "record 000001\n"
 -define(SYNC_EVERY, 10).
 -define(COUNTER, <<"power_cut_counter">>).
+%% The test's own log records: kept off the console (sys.config).
+-define(DOMAIN, #{domain => [sysport_system_test]}).
+-define(REBOOT_RECORDS, 1000).
 
 %% A file written and synced, then records appended and synced every
 %% ?SYNC_EVERY records by a worker that keeps going until the host cuts
@@ -105,18 +108,39 @@ data_after_stop(#{facts := Facts}) ->
 %%% Services under load when the power goes
 
 %% Workers that never stop: sysport_kv:put/2 of an ever larger counter,
-%% each acknowledged put told to the host (FACT kv_acked N). The check
-%% returns once they run; the guest then says POWER-CUT and the host kills
-%% QEMU while they still write. The env's other keys are told too (as a
-%% hash), to be found unchanged.
+%% each acknowledged put told to the host (FACT kv_acked N), and a logger
+%% writing "power cut N" about every millisecond while a watcher tells the
+%% host each new synced seq of the ring log (FACT ringlog_synced_seq S).
+%% The check returns once they run; the guest then says POWER-CUT and the
+%% host kills QEMU while they still write. The env's other keys are told
+%% too (as a hash), to be found unchanged.
 -spec power_cut_load(sysport_system_guest:ctx()) -> result().
 power_cut_load(_Ctx) ->
     {ok, Env} = sysport_kv:get_all(),
     sysport_system_guest:fact(kv_others, env_hash(Env)),
     Self = self(),
     _ = spawn(fun() -> kv_writer(Self, 1) end),
-    receive {kv_acked, 10} -> ok
-    after 20000 -> {fail, kv_writer_stalled}
+    _ = spawn(fun() -> power_cut_logger(1) end),
+    _ = spawn(fun() -> sync_watcher(Self, 0) end),
+    Kv = receive {kv_acked, 10} -> ok after 20000 -> kv_writer_stalled end,
+    %% Two syncs while it logs: the cut comes in the middle of the flood.
+    Synced = [receive {synced, S} -> S after 10000 -> ringlog_never_synced end || _ <- [1, 2]],
+    all_true([{kv_writes, Kv}, {ringlog_syncs, lists:all(fun is_integer/1, Synced) orelse Synced}]).
+
+power_cut_logger(N) ->
+    logger:notice("power cut ~b", [N], ?DOMAIN),
+    timer:sleep(1),
+    power_cut_logger(N + 1).
+
+sync_watcher(Tell, Last) ->
+    timer:sleep(20),
+    case sysport_ringlog:status() of
+        {ok, #{synced_seq := S}} when S > Last ->
+            sysport_system_guest:fact(ringlog_synced_seq, S),
+            Tell ! {synced, S},
+            sync_watcher(Tell, S);
+        _ ->
+            sync_watcher(Tell, Last)
     end.
 
 kv_writer(Tell, N) ->
@@ -156,6 +180,72 @@ power_cut_kv(#{facts := Facts}) ->
         Error ->
             {fail, {get_all, Error, Copies}}
     end.
+
+%% After the cut: the previous boot's records are all there, without a
+%% gap, up to at least the last synced seq told before the cut; its
+%% "power cut N" records run 1, 2, 3... in order, none invented; and this
+%% boot's first record, the spool's recovery report, counts them.
+-spec power_cut_ringlog(sysport_system_guest:ctx()) -> result().
+power_cut_ringlog(#{facts := Facts}) ->
+    Synced = binary_to_integer(maps:get(<<"ringlog_synced_seq">>, Facts)),
+    {ok, Previous} = sysport_ringlog:get(#{boot => previous}),
+    Seqs = [S || #{seq := S} <- Previous],
+    Last = lists:max([0 | Seqs]),
+    Numbers = [binary_to_integer(N) || #{msg := <<"power cut ", N/binary>>} <- Previous],
+    {ok, [Report | _]} = sysport_ringlog:get(#{boot => current, from_seq => 1, count => 1}),
+    Recovered = case re:run(maps:get(msg, Report), "recovered ([0-9]+) records, discarded ([0-9]+) bytes",
+                            [{capture, all_but_first, binary}]) of
+                    {match, [R, D]} -> {binary_to_integer(R), binary_to_integer(D)};
+                    nomatch -> {no_recovery_report, Report}
+                end,
+    sysport_system_guest:info("power_cut_ringlog: synced seq ~b told before the cut, ~b records found (last seq ~b), "
+                              "~b \"power cut\" records; recovery (records, discarded bytes): ~0p",
+                              [Synced, length(Previous), Last, length(Numbers), Recovered]),
+    all_true([{up_to_synced_seq, Last >= Synced orelse {Last, Synced}},
+              {no_gap, Seqs =:= lists:seq(1, Last) orelse first_gap(Seqs, 1)},
+              {power_cut_records_in_order, Numbers =/= [] andalso Numbers =:= lists:seq(1, length(Numbers))
+                                           orelse first_gap(Numbers, 1)},
+              {recovery_counts_them, element(1, Recovered) =:= length(Previous) orelse Recovered}]).
+
+first_gap([N | Rest], N) -> first_gap(Rest, N + 1);
+first_gap([], _) -> none;
+first_gap([Got | _], Expected) -> {expected, Expected, got, Got}.
+
+%% Records below the immediate-sync level (info), as fast as the handler
+%% takes them; the seq of the last one is told to the host. The boot then
+%% ends with init:stop(): the handler and the spool helper must write and
+%% sync them on the way down.
+-spec reboot_prepare(sysport_system_guest:ctx()) -> result().
+reboot_prepare(_Ctx) ->
+    [logger:info("reboot record ~b", [N], ?DOMAIN) || N <- lists:seq(1, ?REBOOT_RECORDS)],
+    %% The handler hands records to the server without waiting (unless it
+    %% is behind): a call from this process comes after all of them.
+    {ok, #{synced_seq := Synced}} = sysport_ringlog:status(),
+    {ok, Recs} = sysport_ringlog:grep(<<"reboot record ">>, #{boot => current}),
+    case [S || #{seq := S, msg := M} <- Recs, M =:= iolist_to_binary(io_lib:format("reboot record ~b", [?REBOOT_RECORDS]))] of
+        [Last] ->
+            sysport_system_guest:fact(stop_last_seq, Last),
+            sysport_system_guest:info("reboot_prepare: ~b records, the last at seq ~b, synced so far ~b",
+                                      [length(Recs), Last, Synced]),
+            all_true([{all_in_ring, length(Recs) =:= ?REBOOT_RECORDS orelse length(Recs)}]);
+        Found ->
+            {fail, {last_reboot_record, Found, length(Recs), logger:get_primary_config()}}
+    end.
+
+%% After the orderly stop: the previous boot's records run without a gap
+%% up to stop_last_seq, and the 1,000 records logged just before it are
+%% all there, in order.
+-spec reboot_records(sysport_system_guest:ctx()) -> result().
+reboot_records(#{facts := Facts}) ->
+    LastSeq = binary_to_integer(maps:get(<<"stop_last_seq">>, Facts)),
+    {ok, Previous} = sysport_ringlog:get(#{boot => previous}),
+    Seqs = [S || #{seq := S} <- Previous],
+    Numbers = [binary_to_integer(N) || #{msg := <<"reboot record ", N/binary>>} <- Previous],
+    sysport_system_guest:info("reboot_records: ~b records of the previous boot, last seq ~b (stop_last_seq ~b)",
+                              [length(Previous), lists:max([0 | Seqs]), LastSeq]),
+    all_true([{no_gap_up_to_last, lists:sublist(Seqs, LastSeq) =:= lists:seq(1, LastSeq)
+                                  orelse first_gap(Seqs, 1)},
+              {reboot_records, Numbers =:= lists:seq(1, ?REBOOT_RECORDS) orelse first_gap(Numbers, 1)}]).
 
 %%% Helpers
 
