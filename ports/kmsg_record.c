@@ -1,3 +1,4 @@
+#include "sp_ascii.h"
 #include "kmsg_record.h"
 
 #include <limits.h>
@@ -23,17 +24,6 @@ static int parse_decimal(const char *p, const char *end, unsigned long long max,
     return 0;
 }
 
-static int hex_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Undoes the kernel's \xNN escaping; anything else (a lone or truncated
  * backslash) is kept as it is. Never writes more than n bytes. */
 static size_t unescape(const char *src, size_t n, char *out)
@@ -43,8 +33,8 @@ static size_t unescape(const char *src, size_t n, char *out)
     for (size_t i = 0; i < n; i++) {
         int hi, lo;
 
-        if (src[i] == '\\' && i + 3 < n && src[i + 1] == 'x' && (hi = hex_value(src[i + 2])) >= 0 &&
-            (lo = hex_value(src[i + 3])) >= 0) {
+        if (src[i] == '\\' && i + 3 < n && src[i + 1] == 'x' && (hi = sp_hex_digit(src[i + 2])) >= 0 &&
+            (lo = sp_hex_digit(src[i + 3])) >= 0) {
             out[o++] = (char)(hi << 4 | lo);
             i += 3;
         } else {

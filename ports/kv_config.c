@@ -1,3 +1,4 @@
+#include "sp_ascii.h"
 #include "kv_config.h"
 
 #include <limits.h>
@@ -11,17 +12,6 @@
 static int is_blank(char c)
 {
     return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f';
-}
-
-static int digit_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return 99;
 }
 
 /* Digits in `base`, with an optional 0x/0X before hex ones; base 0 picks
@@ -41,9 +31,9 @@ static int parse_unsigned(const char *f, size_t len, int base, unsigned long lon
         return -1;
     *v = 0;
     for (; i < len; i++) {
-        int d = digit_value(f[i]);
+        int d = sp_hex_digit(f[i]);
 
-        if (d >= base || *v > (max - (unsigned long long)d) / (unsigned long long)base)
+        if (d < 0 || d >= base || *v > (max - (unsigned long long)d) / (unsigned long long)base)
             return -1;
         *v = *v * (unsigned long long)base + (unsigned long long)d;
     }
