@@ -6,7 +6,8 @@
 %% `ratio' is sysport / peer; `goal' says which way is good.
 -module(sysport_bench).
 -export([main/1]).
--export([percentile/2, proc_status_kb/2, proc_cpu_ticks/1, proc_ctx_switches/1, fmt/2, sh/1]).
+-export([percentile/2, proc_status_kb/2, proc_cpu_ticks/1, proc_ctx_switches/1, idle_wakeups/2,
+         fmt/2, sh/1]).
 
 main(Filter) ->
     Dir = filename:dirname(code:which(?MODULE)),
@@ -72,6 +73,14 @@ proc_cpu_ticks(OsPid) ->
 proc_ctx_switches(OsPid) ->
     proc_status_kb(OsPid, <<"voluntary_ctxt_switches">>) +
         proc_status_kb(OsPid, <<"nonvoluntary_ctxt_switches">>).
+
+%% CPU ticks and context switches OsPid spends over Ms of waiting: what
+%% every helper must keep at zero while idle.
+idle_wakeups(OsPid, Ms) ->
+    Cpu0 = proc_cpu_ticks(OsPid),
+    Ctx0 = proc_ctx_switches(OsPid),
+    timer:sleep(Ms),
+    {proc_cpu_ticks(OsPid) - Cpu0, proc_ctx_switches(OsPid) - Ctx0}.
 
 sh(Cmd) ->
     string:trim(os:cmd(Cmd)).

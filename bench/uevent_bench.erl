@@ -208,16 +208,12 @@ footprint(Helper) ->
 quiet_window(Pid, Tries) ->
     {ok, #{received := R0}} = sysport_uevent:status(),
     timer:sleep(200),  % status/0 asked the helper for its counters: let it sleep again
-    C0 = sysport_bench:proc_cpu_ticks(Pid),
-    X0 = sysport_bench:proc_ctx_switches(Pid),
-    timer:sleep(10000),
-    C1 = sysport_bench:proc_cpu_ticks(Pid),
-    X1 = sysport_bench:proc_ctx_switches(Pid),
+    {Ticks, Ctx} = sysport_bench:idle_wakeups(Pid, 10000),
     {ok, #{received := R1, socket := {ok, #{stale := Stale}}}} = sysport_uevent:status(),
     Events = R1 - R0 + Stale,
     case Events > 0 andalso Tries > 1 of
         true -> quiet_window(Pid, Tries - 1);
-        false -> {C1 - C0, X1 - X0, Events}
+        false -> {Ticks, Ctx, Events}
     end.
 
 %% CPU time of every thread of a process, in ns (schedstat's first field):
