@@ -24,11 +24,24 @@ defmodule SysportInterop.FacadeTest do
     {at, _} = :binary.match(header, "state")
 
     for name <- ~w(ringlog kmsg uevent time kv sensors) do
-      assert Enum.any?(rows, &(&1 =~ ~r/^#{name}\s+up\s+sysport_\w+\s+\d+\s+\d+\s+none\s+\d+/)), "no row for #{name}"
+      assert Enum.any?(rows, &(&1 =~ ~r/^#{name}\s+up\s+sysport_\w+\s+\d+\s+\d+\s+(none|signal \w+)\s+\d+[smh]/)),
+             "no row for #{name}"
     end
 
     Enum.each(Enum.take(rows, 6), &assert(binary_part(&1, at, 2) == "up"))
     assert List.last(rows) == "data_dir: " <> :sysport_env.data_dir()
+  end
+
+  test "status/0 says in words how a restarted helper exited" do
+    {:ok, %{helper: %{os_pid: os_pid, restarts: before}}} = :sysport_sensors.status()
+    {_, 0} = System.cmd("kill", ["-KILL", "#{os_pid}"])
+
+    eventually(fn ->
+      match?({:ok, %{helper: %{state: :up, restarts: n}}} when n > before, :sysport_sensors.status())
+    end)
+
+    assert capture(fn -> :sysport.status() end) =~
+             ~r/^sensors +up +sysport_sensors +\d+ +#{before + 1} +signal sigkill +\d+s$/m
   end
 
   test "dmesg/1 prints an injected kernel line like dmesg" do
