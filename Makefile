@@ -3,7 +3,7 @@
 #   make shell        install missing build deps, build, open a shell with sysport running
 #   make test         everything: C unit tests (plain, ASan+UBSan, valgrind), fuzzing,
 #                     eunit, common_test against sanitizer-built helpers, dialyzer,
-#                     xref, interop (a Mix project using sysport, Elixir calls), the
+#                     xref, interop (a Mix project using sysport: ExUnit, IEx), the
 #                     QEMU system test
 #   make bench        benchmarks, each printed beside a named peer
 #   make fuzz         the fuzz targets for longer (FUZZ_SECONDS, default 600 each)
@@ -143,7 +143,8 @@ dialyzer:
 xref:
 	$(REBAR) xref
 
-# sysport as a Mix dependency, called from Elixir (test/interop/run).
+# sysport as a Mix dependency: test/interop/elixir's ExUnit tests, from every
+# service's API to an IEx session in tmux (test/interop/run).
 interop: build $(REL)/sysport_testhelper
 	test/interop/run
 

@@ -176,11 +176,16 @@ status_row(#{service := Name, status := Status}) ->
             [atom_to_list(Name), atom_to_list(maps:get(state, H)), maps:get(helper, H),
              case maps:get(os_pid, H) of undefined -> "-"; P -> integer_to_list(P) end,
              integer_to_list(maps:get(restarts, H)),
-             io_lib:format("~0p", [maps:get(last_exit, H)]),
+             format_exit(maps:get(last_exit, H)),
              format_uptime(maps:get(uptime_ms, H))];
         _ ->
             [atom_to_list(Name), "up", "-", "-", "-", "-", "-"]
     end.
+
+%% Words rather than Erlang terms: the table is read in IEx too.
+format_exit({exit, Status}) -> io_lib:format("exit ~b", [Status]);
+format_exit({signal, Signal}) -> io_lib:format("signal ~w", [Signal]);
+format_exit(Other) -> io_lib:format("~0tp", [Other]).
 
 service_status(Mod) ->
     try Mod:status() of

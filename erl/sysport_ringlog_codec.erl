@@ -91,8 +91,10 @@ render(Msg, Meta, MaxBytes) ->
 
 render_msg({string, S}, _Meta, Max) ->
     to_utf8(S, Max);
+%% Single line: records are shown one a line, and a line break in a term
+%% printed across lines would be joined into `key =>, value'.
 render_msg({report, R}, #{report_cb := Cb}, Max) when is_function(Cb, 2) ->
-    to_utf8(Cb(R, #{depth => unlimited, chars_limit => Max, single_line => false}), Max);
+    to_utf8(Cb(R, #{depth => unlimited, chars_limit => Max, single_line => true}), Max);
 render_msg({report, R}, #{report_cb := Cb}, Max) when is_function(Cb, 1) ->
     {F, A} = Cb(R),
     format(F, A, Max);

@@ -32,8 +32,19 @@ render_test_() ->
      ?_assertEqual(<<"cb">>, R({report, #{}}, #{report_cb => fun(_) -> {"cb", []} end})),
      ?_assertEqual(<<"cb2">>, R({report, #{}}, #{report_cb => fun(_, _) -> "cb2" end})),
      ?_assertMatch(<<"UNRENDERABLE: ", _/binary>>, R({report, #{}}, #{report_cb => fun(_) -> exit(x) end})),
+     %% OTP's reports (here a supervisor's progress) come out on one line
+     ?_assertEqual(nomatch, binary:match(R({report, progress_report()}, #{report_cb => fun supervisor:format_log/2}),
+                                         <<"\n">>)),
      ?_assertMatch(<<"UNRENDERABLE: ", _/binary>>, R(not_a_message, #{})),
      ?_assert(byte_size(R({"~p", [lists:seq(1, 100000)]}, #{})) =< 1000)].
+
+progress_report() ->
+    Args = [#{lock_file => <<"/tmp/a/path/long/enough/to/break/the/line/of/a/pretty/printed/term/lock">>}],
+    #{label => {supervisor, progress},
+      report => [{supervisor, {local, sysport_sup}},
+                 {started, [{pid, self()}, {id, sysport_kv}, {mfargs, {sysport_kv, start_link, Args}},
+                            {restart_type, permanent}, {significant, false}, {shutdown, 5000},
+                            {child_type, worker}]}]}.
 
 encode_decode_test() ->
     Meta = #{pid => self(), mfa => {m, f, 2}, domain => [otp, sasl], application => app,
