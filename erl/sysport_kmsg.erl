@@ -24,7 +24,8 @@
 -behaviour(gen_server).
 
 -export([start_link/0, start_link/1, child_spec/1, stop/0,
-         dmesg/0, dmesg/1, subscribe/0, subscribe/1, unsubscribe/0, status/0]).
+         dmesg/0, dmesg/1, subscribe/0, subscribe/1, subscribe/2, unsubscribe/0, unsubscribe/1,
+         status/0]).
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2, terminate/2]).
 
 -export_type([record/0, facility/0, filter/0, dmesg_opts/0, opts/0]).
@@ -143,14 +144,28 @@ subscribe() ->
 
 -spec subscribe(filter()) -> ok | {error, term()}.
 subscribe(Filter) when is_map(Filter) ->
+    subscribe(self(), Filter).
+
+%% @doc Subscribes Pid, which may be on another node: a caller through
+%% erpc names its own pid (erpc runs the call in a short-lived process).
+-spec subscribe(pid(), filter()) -> ok | {error, term()}.
+subscribe(Pid, Filter) when is_pid(Pid), is_map(Filter) ->
     case compile_filter(Filter) of
-        {ok, Compiled} -> call({subscribe, self(), Compiled});
+        {ok, Compiled} -> call({subscribe, Pid, Compiled});
         {error, _} = Error -> Error
-    end.
+    end;
+subscribe(_, _) ->
+    {error, badarg}.
 
 -spec unsubscribe() -> ok | {error, term()}.
 unsubscribe() ->
-    call({unsubscribe, self()}).
+    unsubscribe(self()).
+
+-spec unsubscribe(pid()) -> ok | {error, term()}.
+unsubscribe(Pid) when is_pid(Pid) ->
+    call({unsubscribe, Pid});
+unsubscribe(_) ->
+    {error, badarg}.
 
 %% @doc `helper' (the helper's stats), `device', `available' (and `error'
 %% when not), `buffer_size' (the kernel ring's bytes), `last_seq' (-1 before
@@ -286,13 +301,13 @@ missed(N, FirstLost, St) ->
     logger:warning("kmsg: ~b kernel log records (seq ~b..~b) were overwritten in the kernel "
                    "ring before they could be read", [N, FirstLost, FirstLost + N - 1],
                    #{domain => [sysport, kmsg], kmsg_missed => N}),
-    sysport_subs:fold(fun(Pid, _, ok) -> Pid ! {?MODULE, {missed, N}}, ok end, ok, St#st.subs),
+    sysport_subs:fold(fun(Pid, _, ok) -> sysport_subs:send(Pid, {?MODULE, {missed, N}}) end, ok, St#st.subs),
     St#st{missed = St#st.missed + N}.
 
 notify(#{facility := Facility} = Record, Level, Subs) ->
     sysport_subs:count(Subs) > 0 andalso
         sysport_subs:fold(fun(Pid, Filter, ok) ->
-                              _ = matches(Filter, Level, Facility) andalso (Pid ! {?MODULE, Record}),
+                              _ = matches(Filter, Level, Facility) andalso sysport_subs:send(Pid, {?MODULE, Record}),
                               ok
                           end, ok, Subs).
 

@@ -18,7 +18,7 @@
 -export([start_link/0, start_link/1, child_spec/1, stop/0]).
 -export([get/1, get_all/0, put/1, put/2, delete/1, get_active/1, get_all_active/0, put_active/2,
          firmware_status/0, validate_firmware/0, reload/0, recover/0, status/0,
-         subscribe/0, unsubscribe/0]).
+         subscribe/0, subscribe/1, unsubscribe/0, unsubscribe/1]).
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2, terminate/2]).
 
 -export_type([opts/0]).
@@ -177,9 +177,23 @@ status() ->
 subscribe() ->
     call({subscribe, self()}).
 
+%% @doc Subscribes Pid, which may be on another node: a caller through
+%% erpc names its own pid (erpc runs the call in a short-lived process).
+-spec subscribe(pid()) -> ok | {error, badarg}.
+subscribe(Pid) when is_pid(Pid) ->
+    call({subscribe, Pid});
+subscribe(_) ->
+    {error, badarg}.
+
 -spec unsubscribe() -> ok.
 unsubscribe() ->
     call({unsubscribe, self()}).
+
+-spec unsubscribe(pid()) -> ok | {error, badarg}.
+unsubscribe(Pid) when is_pid(Pid) ->
+    call({unsubscribe, Pid});
+unsubscribe(_) ->
+    {error, badarg}.
 
 with_key(Key, Fun) ->
     case sysport_kv_data:key(Key) of
@@ -401,7 +415,7 @@ snapshot(#{action := Action} = Snapshot, {Puts, Deletes}, #st{env = Old, subs = 
 notify(Changes, _) when map_size(Changes) =:= 0 ->
     ok;
 notify(Changes, Subs) ->
-    sysport_subs:fold(fun(Pid, _, ok) -> Pid ! {sysport_kv, changed, Changes}, ok end, ok, Subs).
+    sysport_subs:fold(fun(Pid, _, ok) -> sysport_subs:send(Pid, {sysport_kv, changed, Changes}) end, ok, Subs).
 
 status_map(#st{} = St) ->
     Meta = maps:without([action], St#st.meta),

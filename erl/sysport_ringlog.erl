@@ -18,7 +18,8 @@
 -behaviour(gen_server).
 
 -export([start_link/0, start_link/1, child_spec/1, tail/0, tail/1, next/0, next/1, grep/1, grep/2,
-         get/1, boots/0, save/1, attach/0, attach/1, detach/0, status/0, config/1, sync/0]).
+         get/1, boots/0, save/1, attach/0, attach/1, attach/2, detach/0, detach/1, status/0,
+         config/1, sync/0]).
 -export([log/2, adding_handler/1, removing_handler/1, changing_config/3]).
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2, terminate/2]).
 
@@ -120,20 +121,30 @@ save(Path) -> sysport_ringlog_query:save(Path).
 attach() -> attach(#{}).
 
 -spec attach(#{level => logger:level()}) -> ok | {error, term()}.
-attach(Opts) when is_map(Opts) ->
+attach(Opts) -> attach(self(), Opts).
+
+%% @doc attach/1 until Owner, which may be on another node, detaches or
+%% exits. Records go to the caller's group leader: through erpc, that is
+%% the calling node's (erpc gives the call the caller's group leader).
+-spec attach(pid(), #{level => logger:level()}) -> ok | {error, term()}.
+attach(Owner, Opts) when is_pid(Owner), is_map(Opts) ->
     Level = maps:get(level, Opts, debug),
     case maps:keys(maps:remove(level, Opts)) of
         [] ->
             try sysport_ringlog_codec:level_to_int(Level) of
-                L -> call({attach, self(), group_leader(), L})
+                L -> call({attach, Owner, group_leader(), L})
             catch error:function_clause -> {error, {bad_option, level}}
             end;
         [K | _] -> {error, {bad_option, K}}
     end;
-attach(_) -> {error, badarg}.
+attach(_, _) -> {error, badarg}.
 
 -spec detach() -> ok | {error, term()}.
-detach() -> call({detach, self()}).
+detach() -> detach(self()).
+
+-spec detach(pid()) -> ok | {error, term()}.
+detach(Owner) when is_pid(Owner) -> call({detach, Owner});
+detach(_) -> {error, badarg}.
 
 -spec status() -> {ok, map()} | {error, term()}.
 status() -> call(status).

@@ -20,7 +20,7 @@
 -export([start_link/0, start_link/1, child_spec/1, stop/0,
          chips/0, read_all/0, read/2, set/3, rescan/0,
          set_threshold/3, clear_threshold/2, thresholds/0,
-         subscribe/0, subscribe/1, unsubscribe/0, status/0]).
+         subscribe/0, subscribe/1, subscribe/2, unsubscribe/0, unsubscribe/1, status/0]).
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2, terminate/2]).
 -export_type([opts/0, event/0, filter/0]).
 
@@ -141,14 +141,28 @@ subscribe() ->
 %% @doc Subscribes the caller, optionally to some chips or some events only.
 -spec subscribe(filter()) -> ok | {error, term()}.
 subscribe(Filter) ->
+    subscribe(self(), Filter).
+
+%% @doc Subscribes Pid, which may be on another node: a caller through
+%% erpc names its own pid (erpc runs the call in a short-lived process).
+-spec subscribe(pid(), filter()) -> ok | {error, term()}.
+subscribe(Pid, Filter) when is_pid(Pid) ->
     case filter(Filter) of
-        {ok, F} -> call({subscribe, self(), F});
+        {ok, F} -> call({subscribe, Pid, F});
         {error, _} = Error -> Error
-    end.
+    end;
+subscribe(_, _) ->
+    {error, badarg}.
 
 -spec unsubscribe() -> ok | {error, term()}.
 unsubscribe() ->
-    call({unsubscribe, self()}).
+    unsubscribe(self()).
+
+-spec unsubscribe(pid()) -> ok | {error, term()}.
+unsubscribe(Pid) when is_pid(Pid) ->
+    call({unsubscribe, Pid});
+unsubscribe(_) ->
+    {error, badarg}.
 
 -spec status() -> {ok, #{helper := sysport_port:stats() | {error, term()}, atom() => term()}}
                       | {error, term()}.
@@ -456,7 +470,7 @@ notify(Event, Chip, Info, #st{subs = Subs}) ->
     sysport_subs:fold(
       fun(Pid, #{chips := Chips, events := Events}, _) ->
               case lists:member(Event, Events) andalso (Chips =:= all orelse lists:member(Chip, Chips)) of
-                  true -> Pid ! {sysport_sensors, Event, Info};
+                  true -> sysport_subs:send(Pid, {sysport_sensors, Event, Info});
                   false -> ok
               end
       end, ok, Subs).

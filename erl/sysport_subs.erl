@@ -1,8 +1,10 @@
 %% @doc Subscribers of a service: monitored pids with a filter each, kept in
-%% the service's own state.
+%% the service's own state. A subscriber may be on another node: the
+%% monitor fires (`noconnection') when that node goes, and send/2 never
+%% lets a slow or partitioned node stall the service.
 -module(sysport_subs).
 
--export([new/0, add/3, remove/2, down/2, fold/3, pids/1, count/1]).
+-export([new/0, add/3, remove/2, down/2, fold/3, pids/1, count/1, send/2]).
 -export_type([subs/0]).
 
 -opaque subs() :: #{pid() => {reference(), term()}}.
@@ -33,6 +35,19 @@ down(Pid, Subs) ->
 -spec fold(fun((pid(), term(), Acc) -> Acc), Acc, subs()) -> Acc.
 fold(Fun, Acc, Subs) ->
     maps:fold(fun(Pid, {_, Filter}, A) -> Fun(Pid, Filter, A) end, Acc, Subs).
+
+%% @doc Sends Msg to a subscriber. To another node it is dropped rather
+%% than wait: when the connection's buffer is full (a node that stopped
+%% reading, a link that went quiet before the tick notices) `!' would
+%% suspend the service until the node is declared down; and a node no
+%% longer connected is not dialled again (its monitor says it is gone).
+-spec send(pid(), term()) -> ok.
+send(Pid, Msg) when node(Pid) =:= node() ->
+    Pid ! Msg,
+    ok;
+send(Pid, Msg) ->
+    _ = erlang:send(Pid, Msg, [nosuspend, noconnect]),
+    ok.
 
 -spec pids(subs()) -> [pid()].
 pids(Subs) -> maps:keys(Subs).

@@ -20,7 +20,7 @@
 
 -export([start_link/0, start_link/1, child_spec/1, stop/0]).
 -export([status/0, synchronized/0, servers/0, set_servers/1, set_time/1, rtc_read/0,
-         rtc_write/0, subscribe/0, unsubscribe/0, recorded/0]).
+         rtc_write/0, subscribe/0, subscribe/1, unsubscribe/0, unsubscribe/1, recorded/0]).
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2, terminate/2]).
 
 -export_type([event/0]).
@@ -114,8 +114,18 @@ rtc_write() -> gen_server:call(?SERVER, rtc_write, 10000).
 -spec subscribe() -> ok.
 subscribe() -> gen_server:call(?SERVER, {subscribe, self()}).
 
+%% @doc Subscribes Pid, which may be on another node: a caller through
+%% erpc names its own pid (erpc runs the call in a short-lived process).
+-spec subscribe(pid()) -> ok | {error, badarg}.
+subscribe(Pid) when is_pid(Pid) -> gen_server:call(?SERVER, {subscribe, Pid});
+subscribe(_) -> {error, badarg}.
+
 -spec unsubscribe() -> ok.
 unsubscribe() -> gen_server:call(?SERVER, {unsubscribe, self()}).
+
+-spec unsubscribe(pid()) -> ok | {error, badarg}.
+unsubscribe(Pid) when is_pid(Pid) -> gen_server:call(?SERVER, {unsubscribe, Pid});
+unsubscribe(_) -> {error, badarg}.
 
 %% @doc What the recording clock backend would have done to the clock:
 %% `[#{op := step | slew | set, ns := integer(), at := integer()}]'.
@@ -613,6 +623,7 @@ status_map(#st{sync = Sync, used = Used, opts = Opts} = St) ->
       time_file => #{path => St#st.time_file, state => St#st.time_file_state},
       kernel => case helper(St, clock_status, 1000) of {ok, Kernel} -> Kernel; Error -> Error end,
       rejected => St#st.rejected, counters => St#st.counters,
+      subscribers => sysport_subs:count(St#st.subs),
       helper => sysport_port:stats(St#st.port)}.
 
 server_info(Key, S, #st{selected = Sel}) ->
@@ -660,4 +671,4 @@ bump(Key, #st{counters = C} = St) ->
     St#st{counters = C#{Key => maps:get(Key, C, 0) + 1}}.
 
 notify(Event, Info, #st{subs = Subs}) ->
-    sysport_subs:fold(fun(Pid, _, ok) -> Pid ! {sysport_time, Event, Info}, ok end, ok, Subs).
+    sysport_subs:fold(fun(Pid, _, ok) -> sysport_subs:send(Pid, {sysport_time, Event, Info}) end, ok, Subs).

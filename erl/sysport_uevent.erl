@@ -23,7 +23,7 @@
 -behaviour(gen_server).
 
 -export([start_link/0, start_link/1, child_spec/1, stop/0,
-         get/1, devices/0, devices/1, subscribe/1, unsubscribe/1,
+         get/1, devices/0, devices/1, subscribe/1, subscribe/2, unsubscribe/1, unsubscribe/2,
          settle/1, settle/2, status/0]).
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2, terminate/2]).
 
@@ -123,20 +123,36 @@ devices(Filter) ->
 %% at once.
 -spec subscribe(sysport_uevent_filter:filter()) -> ok | {error, not_running | {bad_filter, term()}}.
 subscribe(Filter) ->
+    subscribe(self(), Filter).
+
+%% @doc Subscribes Pid, which may be on another node: a caller through
+%% erpc names its own pid (erpc runs the call in a short-lived process).
+-spec subscribe(pid(), sysport_uevent_filter:filter()) ->
+          ok | {error, not_running | badarg | {bad_filter, term()}}.
+subscribe(Pid, Filter) when is_pid(Pid) ->
     case sysport_uevent_filter:compile(Filter) of
-        {ok, Compiled} -> call({subscribe, self(), Compiled});
+        {ok, Compiled} -> call({subscribe, Pid, Compiled});
         {error, _} = Error -> Error
-    end.
+    end;
+subscribe(_, _) ->
+    {error, badarg}.
 
 %% @doc Drops one filter of the calling process, or all of them.
 -spec unsubscribe(sysport_uevent_filter:filter() | all) -> ok | {error, not_running | {bad_filter, term()}}.
-unsubscribe(all) ->
-    call({unsubscribe, self(), all});
 unsubscribe(Filter) ->
+    unsubscribe(self(), Filter).
+
+-spec unsubscribe(pid(), sysport_uevent_filter:filter() | all) ->
+          ok | {error, not_running | badarg | {bad_filter, term()}}.
+unsubscribe(Pid, all) when is_pid(Pid) ->
+    call({unsubscribe, Pid, all});
+unsubscribe(Pid, Filter) when is_pid(Pid) ->
     case sysport_uevent_filter:compile(Filter) of
-        {ok, Compiled} -> call({unsubscribe, self(), Compiled});
+        {ok, Compiled} -> call({unsubscribe, Pid, Compiled});
         {error, _} = Error -> Error
-    end.
+    end;
+unsubscribe(_, _) ->
+    {error, badarg}.
 
 %% @doc Returns once the first enumeration is complete (with trigger, once
 %% every device was replayed) and no uevent arrived for QuietMs; like
@@ -348,7 +364,7 @@ notify(Action, DevPath, Props, Subs) ->
     sysport_subs:fold(fun(Pid, Filters, ok) ->
                               case lists:any(fun(F) -> sysport_uevent_filter:match(F, DevPath, Props) end,
                                              Filters) of
-                                  true -> Pid ! {sysport_uevent, Action, DevPath, Props}, ok;
+                                  true -> sysport_subs:send(Pid, {sysport_uevent, Action, DevPath, Props});
                                   false -> ok
                               end
                       end, ok, Subs).
@@ -357,8 +373,7 @@ notify_all(Event, Info, Subs) ->
     lists:foreach(fun(Pid) -> notify_one(Pid, Event, Info) end, sysport_subs:pids(Subs)).
 
 notify_one(Pid, Event, Info) ->
-    Pid ! {sysport_uevent, Event, <<>>, Info},
-    ok.
+    sysport_subs:send(Pid, {sysport_uevent, Event, <<>>, Info}).
 
 filters_of(Pid, Subs) ->
     sysport_subs:fold(fun(P, Filters, _) when P =:= Pid -> Filters;
