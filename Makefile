@@ -53,7 +53,7 @@ VALGRIND := valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-
 
 .PHONY: all build ports shell deps deps-test test ctest ctest-san ctest-valgrind \
         fuzz fuzz-check helpers-san testhelpers eunit ct check-san-logs dialyzer xref \
-        interop system-test bench clean
+        interop release-test cross-test system-test bench clean
 
 all: build
 
@@ -148,12 +148,24 @@ xref:
 interop: build $(REL)/sysport_testhelper
 	test/interop/run
 
+# The device release (rebar3 release): started, queried with eval, stopped,
+# then copied elsewhere with the build output deleted and run again.
+release-test:
+	test/release/run
+
+# The helpers built as a cross toolchain builds them (CC=clang, the user's
+# CFLAGS/LDFLAGS, ERL_EI_* with no erl, -static-pie where the archives
+# exist), each build then run under sysport.
+cross-test: build
+	test/cross/run
+
 # Boots Debian's kernel in QEMU (TCG) with the BEAM as the only program;
 # says so in one line and fails when QEMU or the kernel image is missing.
 system-test: build $(REL)/sysport_testhelper
 	test/system/run
 
-test: deps-test build ctest ctest-san ctest-valgrind fuzz-check eunit ct dialyzer xref interop
+test: deps-test build ctest ctest-san ctest-valgrind fuzz-check eunit ct dialyzer xref interop \
+      release-test cross-test
 	@if [ "$(SYSTEM_TEST)" = 1 ]; then $(MAKE) --no-print-directory system-test; fi
 	@echo "make test: all passed"
 
