@@ -14,7 +14,7 @@
 %% (raw bytes: usually, not always, UTF-8).
 %%
 %% Subscribers receive `{sysport_kmsg, Record}' and, when the kernel ring
-%% overwrote records before they were read, `{sysport_kmsg, {missed, N}}'
+%% overwrote records before they were read, `{sysport_kmsg, missed, N}'
 %% with N the exact number lost (the gap in seq).
 %%
 %% Nothing twice: the service remembers the last seq it delivered and every
@@ -110,7 +110,7 @@ child_spec(Opts) ->
 
 -spec stop() -> ok.
 stop() ->
-    gen_server:stop(?MODULE).
+    try gen_server:stop(?MODULE) catch exit:_ -> ok end.
 
 %% @doc Every record in the kernel buffer now, oldest first.
 -spec dmesg() -> {ok, [record()]} | {error, term()}.
@@ -133,10 +133,12 @@ dmesg(Opts) when is_map(Opts) ->
             end;
         {error, _} = Error ->
             Error
-    end.
+    end;
+dmesg(_) ->
+    {error, badarg}.
 
 %% @doc Sends the caller `{sysport_kmsg, Record}' for every record from now
-%% on, and `{sysport_kmsg, {missed, N}}' when records were lost.
+%% on, and `{sysport_kmsg, missed, N}' when records were lost.
 -spec subscribe() -> ok | {error, term()}.
 subscribe() ->
     subscribe(#{}).
@@ -146,7 +148,9 @@ subscribe(Filter) when is_map(Filter) ->
     case compile_filter(Filter) of
         {ok, Compiled} -> call({subscribe, self(), Compiled});
         {error, _} = Error -> Error
-    end.
+    end;
+subscribe(_) ->
+    {error, badarg}.
 
 -spec unsubscribe() -> ok | {error, term()}.
 unsubscribe() ->
@@ -286,7 +290,7 @@ missed(N, FirstLost, St) ->
     logger:warning("kmsg: ~b kernel log records (seq ~b..~b) were overwritten in the kernel "
                    "ring before they could be read", [N, FirstLost, FirstLost + N - 1],
                    #{domain => [sysport, kmsg], kmsg_missed => N}),
-    sysport_subs:fold(fun(Pid, _, ok) -> Pid ! {?MODULE, {missed, N}}, ok end, ok, St#st.subs),
+    sysport_subs:fold(fun(Pid, _, ok) -> Pid ! {?MODULE, missed, N}, ok end, ok, St#st.subs),
     St#st{missed = St#st.missed + N}.
 
 notify(#{facility := Facility} = Record, Level, Subs) ->

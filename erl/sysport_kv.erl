@@ -87,7 +87,7 @@ child_spec(Opts) ->
 
 -spec stop() -> ok.
 stop() ->
-    gen_server:stop(?MODULE).
+    try gen_server:stop(?MODULE) catch exit:_ -> ok end.
 
 %% @doc The value of Key.
 -spec get(unicode:chardata()) -> {ok, binary()} | {error, not_found | term()}.
@@ -115,7 +115,9 @@ put(Map) when is_map(Map) ->
     case sysport_kv_data:pairs(Map) of
         {ok, Pairs} -> call({update, Pairs, []});
         Error -> Error
-    end.
+    end;
+put(_) ->
+    {error, badarg}.
 
 %% @doc Deletes a key, or a list of keys in one write. A list of binaries or
 %% strings is a list of keys; a plain string is one key.
@@ -168,16 +170,16 @@ reload() ->
 recover() ->
     call(recover).
 
--spec status() -> {ok, map()}.
+-spec status() -> {ok, map()} | {error, not_running}.
 status() ->
     call(status).
 
 %% @doc Sends the caller `{sysport_kv, changed, Changes}' after each change.
--spec subscribe() -> ok.
+-spec subscribe() -> ok | {error, not_running}.
 subscribe() ->
     call({subscribe, self()}).
 
--spec unsubscribe() -> ok.
+-spec unsubscribe() -> ok | {error, not_running}.
 unsubscribe() ->
     call({unsubscribe, self()}).
 

@@ -55,15 +55,17 @@ matcher({re_pattern, _, _, _, _} = MP) ->
 matcher(#{re_pattern := MP}) ->
     {ok, {re, MP}};
 matcher({re, Pattern}) ->
-    case re:compile(Pattern, [unicode]) of
+    try re:compile(Pattern, [unicode]) of
         {ok, MP} -> {ok, {re, MP}};
-        {error, Why} -> {error, {bad_regex, Why}}
+        {error, {Why, At}} -> {error, {bad_regex, {unicode:characters_to_binary(Why), At}}}
+    catch error:badarg -> {error, bad_pattern}
     end;
 matcher(Chardata) ->
-    case unicode:characters_to_binary(Chardata) of
+    try unicode:characters_to_binary(Chardata) of
         <<>> -> {error, empty_pattern};
         B when is_binary(B) -> {ok, {literal, B}};
         _ -> {error, bad_pattern}
+    catch error:badarg -> {error, bad_pattern}
     end.
 
 %% @doc The records whose message matches, with Before and After records

@@ -162,12 +162,17 @@ call(Request) ->
     end.
 
 %% [ChipName, Name]: binaries (atoms are taken too: `temp1'), the chip's
-%% one a name the helper can take.
-with_binaries(Texts, Fun) ->
+%% one a name the helper can take; else `{badarg, TheFirstBadOne}'.
+with_binaries([Chip | _] = Texts, Fun) ->
     Bins = [to_binary(T) || T <- Texts],
-    case lists:all(fun is_binary/1, Bins) andalso chip_name_ok(hd(Bins)) of
-        true -> Fun(Bins);
-        false -> {error, {badarg, Texts}}
+    case [T || {T, B} <- lists:zip(Texts, Bins), not is_binary(B)] of
+        [] ->
+            case chip_name_ok(hd(Bins)) of
+                true -> Fun(Bins);
+                false -> {error, {badarg, Chip}}
+            end;
+        [Bad | _] ->
+            {error, {badarg, Bad}}
     end.
 
 to_binary(A) when is_atom(A) -> atom_to_binary(A, utf8);

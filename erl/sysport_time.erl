@@ -77,50 +77,56 @@ child_spec(Opts) ->
     #{id => ?MODULE, start => {?MODULE, start_link, [Opts]}, shutdown => 10000}.
 
 -spec stop() -> ok.
-stop() -> gen_server:stop(?SERVER).
+stop() -> try gen_server:stop(?SERVER) catch exit:_ -> ok end.
 
 %% @doc `synchronized', `offset', `delay', `jitter' (seconds), `stratum',
 %% `server', `poll' (seconds), `last_sync' and `floor' (Unix seconds),
 %% `rtc' (a map), `kernel' (adjtimex: the kernel's own synchronized flag,
 %% PLL offset and frequency), counters, and `helper' (the helper's stats).
--spec status() -> {ok, map()}.
-status() -> gen_server:call(?SERVER, status).
+-spec status() -> {ok, map()} | {error, not_running}.
+status() -> call(status, 5000).
 
--spec synchronized() -> boolean().
-synchronized() -> gen_server:call(?SERVER, synchronized).
+-spec synchronized() -> {ok, boolean()} | {error, not_running}.
+synchronized() -> call(synchronized, 5000).
 
 %% @doc Each server with its address, state, poll and last estimate.
--spec servers() -> {ok, [map()]}.
-servers() -> gen_server:call(?SERVER, servers).
+-spec servers() -> {ok, [map()]} | {error, not_running}.
+servers() -> call(servers, 5000).
 
 %% @doc Replaces the servers (a burst to each follows); `[]' stops NTP.
--spec set_servers([sysport_time_opts:server_spec()]) -> ok | {error, {bad_server, term()}}.
-set_servers(Specs) -> gen_server:call(?SERVER, {set_servers, Specs}).
+-spec set_servers([sysport_time_opts:server_spec()]) -> ok | {error, {bad_server, term()} | not_running}.
+set_servers(Specs) -> call({set_servers, Specs}, 5000).
 
 %% @doc Sets the clock by hand: Unix seconds (integer or float) or a UTC
 %% `calendar:datetime()'. Refused below the floor. The RTC follows.
 -spec set_time(number() | calendar:datetime()) -> ok | {error, term()}.
-set_time(Time) -> gen_server:call(?SERVER, {set_time, Time}, 10000).
+set_time(Time) -> call({set_time, Time}, 10000).
 
 %% @doc Reads the RTC now: `#{time, valid, flags, source}'.
 -spec rtc_read() -> {ok, map()} | {error, term()}.
-rtc_read() -> gen_server:call(?SERVER, rtc_read, 10000).
+rtc_read() -> call(rtc_read, 10000).
 
 %% @doc Writes the system time to the RTC, on the second's edge.
 -spec rtc_write() -> {ok, map()} | {error, term()}.
-rtc_write() -> gen_server:call(?SERVER, rtc_write, 10000).
+rtc_write() -> call(rtc_write, 10000).
 
 %% @doc The caller gets `{sysport_time, Event, Info}' messages.
--spec subscribe() -> ok.
-subscribe() -> gen_server:call(?SERVER, {subscribe, self()}).
+-spec subscribe() -> ok | {error, not_running}.
+subscribe() -> call({subscribe, self()}, 5000).
 
--spec unsubscribe() -> ok.
-unsubscribe() -> gen_server:call(?SERVER, {unsubscribe, self()}).
+-spec unsubscribe() -> ok | {error, not_running}.
+unsubscribe() -> call({unsubscribe, self()}, 5000).
 
 %% @doc What the recording clock backend would have done to the clock:
 %% `[#{op := step | slew | set, ns := integer(), at := integer()}]'.
 -spec recorded() -> {ok, [map()]} | {error, not_recording | term()}.
-recorded() -> gen_server:call(?SERVER, recorded).
+recorded() -> call(recorded, 5000).
+
+call(Request, Timeout) ->
+    try gen_server:call(?SERVER, Request, Timeout)
+    catch exit:{noproc, _} -> {error, not_running};
+          exit:{timeout, _} -> {error, timeout}
+    end.
 
 %%% gen_server
 
@@ -154,7 +160,7 @@ init(Opts0) ->
 handle_call(status, _From, St) ->
     {reply, {ok, status_map(St)}, St};
 handle_call(synchronized, _From, St) ->
-    {reply, maps:get(synchronized, St#st.sync), St};
+    {reply, {ok, maps:get(synchronized, St#st.sync)}, St};
 handle_call(servers, _From, St) ->
     {reply, {ok, [server_info(K, S, St) || {K, S} <- lists:sort(maps:to_list(St#st.servers))]}, St};
 handle_call({set_servers, Specs}, _From, St) ->

@@ -141,13 +141,15 @@ unsubscribe(Filter) ->
 %% @doc Returns once the first enumeration is complete (with trigger, once
 %% every device was replayed) and no uevent arrived for QuietMs; like
 %% `udevadm settle', gives up after 120 s.
--spec settle(non_neg_integer()) -> ok | {error, timeout | not_running}.
+-spec settle(non_neg_integer()) -> ok | {error, timeout | not_running | badarg}.
 settle(QuietMs) ->
     settle(QuietMs, ?SETTLE_TIMEOUT_MS).
 
--spec settle(non_neg_integer(), non_neg_integer()) -> ok | {error, timeout | not_running}.
+-spec settle(non_neg_integer(), non_neg_integer()) -> ok | {error, timeout | not_running | badarg}.
 settle(QuietMs, TimeoutMs) when is_integer(QuietMs), QuietMs >= 0, is_integer(TimeoutMs), TimeoutMs >= 0 ->
-    call({settle, QuietMs, TimeoutMs}).
+    call({settle, QuietMs, TimeoutMs});
+settle(_, _) ->
+    {error, badarg}.
 
 %% @doc Counters, the helper's state and its socket's view.
 -spec status() -> {ok, map()} | {error, not_running}.
