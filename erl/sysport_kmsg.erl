@@ -84,6 +84,7 @@
 
 %%% API
 
+%% @doc Starts the service with the app env options (see {@link start_link/1}).
 -spec start_link() -> {ok, pid()} | {error, term()}.
 start_link() ->
     start_link(#{}).
@@ -104,10 +105,12 @@ start_link(Opts) when is_map(Opts) ->
         {error, _} = Error -> Error
     end.
 
+%% @doc A child spec that starts the service under your own supervisor.
 -spec child_spec(opts()) -> supervisor:child_spec().
 child_spec(Opts) ->
     #{id => ?MODULE, start => {?MODULE, start_link, [Opts]}, type => worker, shutdown => 5000}.
 
+%% @doc Stops the service; `ok' also when it is not running.
 -spec stop() -> ok.
 stop() ->
     try gen_server:stop(?MODULE) catch exit:_ -> ok end.
@@ -117,6 +120,8 @@ stop() ->
 dmesg() ->
     dmesg(#{}).
 
+%% @doc The records that pass Opts: `since_seq', `level' (and more severe),
+%% `facility', and `timeout' (ms).
 -spec dmesg(dmesg_opts()) -> {ok, [record()]} | {error, term()}.
 dmesg(Opts) when is_map(Opts) ->
     case dmesg_request(Opts) of
@@ -143,6 +148,7 @@ dmesg(_) ->
 subscribe() ->
     subscribe(#{}).
 
+%% @doc {@link subscribe/0} for the records that pass Filter (`level', `facility').
 -spec subscribe(filter()) -> ok | {error, term()}.
 subscribe(Filter) when is_map(Filter) ->
     case compile_filter(Filter) of
@@ -152,6 +158,7 @@ subscribe(Filter) when is_map(Filter) ->
 subscribe(_) ->
     {error, badarg}.
 
+%% @doc Stops the caller's messages.
 -spec unsubscribe() -> ok | {error, term()}.
 unsubscribe() ->
     call({unsubscribe, self()}).
@@ -174,6 +181,7 @@ call(Request) ->
 
 %%% gen_server
 
+%% @private
 -spec init(map()) -> {ok, #st{}} | {stop, term()}.
 init(Opts) ->
     process_flag(trap_exit, true),
@@ -193,6 +201,7 @@ init(Opts) ->
             {stop, Reason}
     end.
 
+%% @private
 -spec handle_call(term(), gen_server:from(), #st{}) -> {reply, term(), #st{}}.
 handle_call(port, _From, St) ->
     {reply, {ok, St#st.port}, St};
@@ -205,10 +214,12 @@ handle_call(status, _From, St) ->
 handle_call(_Other, _From, St) ->
     {reply, {error, badarg}, St}.
 
+%% @private
 -spec handle_cast(term(), #st{}) -> {noreply, #st{}}.
 handle_cast(_Msg, St) ->
     {noreply, St}.
 
+%% @private
 -spec handle_info(term(), #st{}) -> {noreply, #st{}} | {stop, term(), #st{}}.
 handle_info({sysport_port, Port, {event, {records, WallOffset, Wire}}}, #st{port = Port} = St) ->
     {noreply, deliver(from_wire(Wire), WallOffset, St)};
@@ -238,6 +249,7 @@ handle_info({'EXIT', Port, Reason}, #st{port = Port} = St) ->
 handle_info(_Msg, St) ->
     {noreply, St}.
 
+%% @private
 -spec terminate(term(), #st{}) -> ok.
 terminate(_Reason, St) ->
     _ = end_window(St),

@@ -12,6 +12,15 @@
 %%
 %% Subscribers get `{sysport_kv, changed, #{Key => {Old, New}}}' after each
 %% change, with `undefined' for a key added or removed.
+%%
+%% ```
+%% ok = sysport_kv:put("wifi_ssid", "lab"),
+%% {ok, <<"lab">>} = sysport_kv:get("wifi_ssid"),
+%% {error, not_found} = sysport_kv:get("absent"),
+%% ok = sysport_kv:subscribe(),
+%% ok = sysport_kv:delete("wifi_ssid"),
+%% receive {sysport_kv, changed, #{<<"wifi_ssid">> := {<<"lab">>, undefined}}} -> ok end.
+%% '''
 -module(sysport_kv).
 -behaviour(gen_server).
 
@@ -67,6 +76,7 @@
 
 %%% API
 
+%% @doc Starts the service with the app env options (see {@link start_link/1}).
 -spec start_link() -> {ok, pid()} | {error, term()}.
 start_link() ->
     start_link(#{}).
@@ -81,10 +91,12 @@ start_link(Opts) when is_map(Opts) ->
         [K | _] -> {error, {bad_option, K}}
     end.
 
+%% @doc A child spec that starts the service under your own supervisor.
 -spec child_spec(opts()) -> supervisor:child_spec().
 child_spec(Opts) ->
     #{id => ?MODULE, start => {?MODULE, start_link, [Opts]}, type => worker}.
 
+%% @doc Stops the service; `ok' also when it is not running.
 -spec stop() -> ok.
 stop() ->
     try gen_server:stop(?MODULE) catch exit:_ -> ok end.
@@ -138,6 +150,7 @@ get_active(Key) ->
 get_all_active() ->
     call(get_all_active).
 
+%% @doc Sets Key of the running firmware slot (`a.Key' when `a' is active).
 -spec put_active(unicode:chardata(), unicode:chardata()) -> ok | {error, term()}.
 put_active(Key, Value) ->
     with_key(Key, fun(K) ->
@@ -170,6 +183,8 @@ reload() ->
 recover() ->
     call(recover).
 
+%% @doc The helper's stats, the env's source, scheme and current copy, keys,
+%% writes, subscribers and last error.
 -spec status() -> {ok, map()} | {error, not_running}.
 status() ->
     call(status).
@@ -179,6 +194,7 @@ status() ->
 subscribe() ->
     call({subscribe, self()}).
 
+%% @doc Stops the caller's change messages.
 -spec unsubscribe() -> ok | {error, not_running}.
 unsubscribe() ->
     call({unsubscribe, self()}).
@@ -196,6 +212,7 @@ call(Request) ->
 
 %%% gen_server
 
+%% @private
 -spec init(map()) -> {ok, #st{}} | {stop, term()}.
 init(Given) ->
     process_flag(trap_exit, true),
@@ -252,6 +269,7 @@ lock_args(#{lock_file := none}) ->
 lock_args(#{lock_file := File, lock_timeout := Ms}) ->
     [["--lock=", File], ["--lock-timeout=", integer_to_list(Ms)]].
 
+%% @private
 -spec handle_call(term(), gen_server:from(), #st{}) -> {reply, term(), #st{}}.
 handle_call({get, K}, _From, St) ->
     {reply, with_env(St, fun(Env) -> lookup(K, Env) end), St};
@@ -289,10 +307,12 @@ handle_call({unsubscribe, Pid}, _From, St) ->
 handle_call(_Other, _From, St) ->
     {reply, {error, badarg}, St}.
 
+%% @private
 -spec handle_cast(term(), #st{}) -> {noreply, #st{}}.
 handle_cast(_Msg, St) ->
     {noreply, St}.
 
+%% @private
 -spec handle_info(term(), #st{}) -> {noreply, #st{}} | {stop, term(), #st{}}.
 handle_info({sysport_port, Port, {ready, _Info}}, #st{port = Port} = St) ->
     %% After every (re)start: the env may have changed while it was down.
@@ -307,6 +327,7 @@ handle_info({'EXIT', Port, Reason}, #st{port = Port} = St) ->
 handle_info(_Msg, St) ->
     {noreply, St}.
 
+%% @private
 -spec terminate(term(), #st{}) -> ok.
 terminate(_Reason, #st{port = Port}) ->
     sysport_port:stop(Port).

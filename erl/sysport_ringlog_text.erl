@@ -1,6 +1,7 @@
 %% @doc Ring log records for humans: formatting with a logger formatter
 %% (only when someone asks), boot boundaries, grep matching with context,
 %% saving to a text file, and the printer behind attach.
+%% @private
 -module(sysport_ringlog_text).
 
 -export([default_formatter/0, format/2, lines/2, matcher/1, grep/4, save/3, printer/4]).

@@ -61,10 +61,13 @@
 
 %%% API
 
+%% @doc Starts the service with the app env options (see {@link start_link/1}).
 -spec start_link() -> {ok, pid()} | {error, term()}.
 start_link() ->
     start_link(#{}).
 
+%% @doc Starts the service; Opts are merged over the app env `{sensors, #{...}}'
+%% and the defaults.
 -spec start_link(opts()) -> {ok, pid()} | {error, term()}.
 start_link(Opts) when is_map(Opts) ->
     case options(Opts) of
@@ -72,11 +75,13 @@ start_link(Opts) when is_map(Opts) ->
         {error, _} = Error -> Error
     end.
 
+%% @doc A child spec that starts the service under your own supervisor.
 -spec child_spec(opts()) -> supervisor:child_spec().
 child_spec(Opts) ->
     #{id => ?MODULE, start => {?MODULE, start_link, [Opts]}, type => worker,
       shutdown => 5000}.
 
+%% @doc Stops the service; `ok' also when it is not running.
 -spec stop() -> ok.
 stop() ->
     try gen_server:stop(?MODULE) catch exit:_ -> ok end.
@@ -126,14 +131,17 @@ set_threshold(Chip, Feature, Spec) ->
         {error, _} = Error -> Error
     end.
 
+%% @doc Drops the threshold of a feature (its alarm clears).
 -spec clear_threshold(unicode:chardata(), unicode:chardata()) -> ok | {error, term()}.
 clear_threshold(Chip, Feature) ->
     with_binaries([Chip, Feature], fun([C, F]) -> call({clear_threshold, C, F}) end).
 
+%% @doc The thresholds set, by `{Chip, Feature}'.
 -spec thresholds() -> {ok, sysport_sensors_alarms:thresholds()} | {error, term()}.
 thresholds() ->
     call(thresholds).
 
+%% @doc Sends the caller `{sysport_sensors, Event, Info}' for every chip and event.
 -spec subscribe() -> ok | {error, term()}.
 subscribe() ->
     subscribe(#{}).
@@ -146,10 +154,12 @@ subscribe(Filter) ->
         {error, _} = Error -> Error
     end.
 
+%% @doc Stops the caller's messages.
 -spec unsubscribe() -> ok | {error, term()}.
 unsubscribe() ->
     call({unsubscribe, self()}).
 
+%% @doc The helper's stats, chips, polls, thresholds and alarms.
 -spec status() -> {ok, #{helper := sysport_port:stats() | {error, term()}, atom() => term()}}
                       | {error, term()}.
 status() ->
@@ -228,6 +238,7 @@ listify(L) -> L.
 
 %%% gen_server
 
+%% @private
 -spec init(map()) -> {ok, #st{}} | {stop, term()}.
 init(Opts) ->
     process_flag(trap_exit, true),
@@ -243,6 +254,7 @@ init(Opts) ->
         {error, Reason} -> {stop, Reason}
     end.
 
+%% @private
 -spec handle_call(term(), gen_server:from(), #st{}) -> {reply, term(), #st{}}.
 handle_call(chips, _From, St) ->
     {Reply, St1} = chip_list(chips, St),
@@ -277,10 +289,12 @@ handle_call(status, _From, St) ->
 handle_call(_Other, _From, St) ->
     {reply, {error, badarg}, St}.
 
+%% @private
 -spec handle_cast(term(), #st{}) -> {noreply, #st{}}.
 handle_cast(_Msg, St) ->
     {noreply, St}.
 
+%% @private
 -spec handle_info(term(), #st{}) -> {noreply, #st{}} | {stop, term(), #st{}}.
 handle_info({sysport_port, Port, {ready, Info}}, #st{port = Port} = St) ->
     %% A (re)started helper: chips may have come or gone while it was down.
@@ -307,6 +321,7 @@ handle_info({'EXIT', Port, Reason}, #st{port = Port} = St) ->
 handle_info(_Msg, St) ->
     {noreply, St}.
 
+%% @private
 -spec terminate(term(), #st{}) -> ok.
 terminate(_Reason, #st{port = Port}) ->
     sysport_port:stop(Port).

@@ -1,5 +1,11 @@
 %% @doc Subscribers of a service: monitored pids with a filter each, kept in
 %% the service's own state.
+%%
+%% ```
+%% Subs = sysport_subs:add(Pid, #{level => warning}, sysport_subs:new()),
+%% sysport_subs:fold(fun(P, Filter, ok) -> P ! {my_service, event}, ok end, ok, Subs),
+%% Subs1 = sysport_subs:down(Pid, Subs).   % on {'DOWN', _, process, Pid, _}
+%% '''
 -module(sysport_subs).
 
 -export([new/0, add/3, remove/2, down/2, fold/3, pids/1, count/1]).
@@ -7,6 +13,7 @@
 
 -opaque subs() :: #{pid() => {reference(), term()}}.
 
+%% @doc No subscribers.
 -spec new() -> subs().
 new() -> #{}.
 
@@ -18,6 +25,7 @@ add(Pid, Filter, Subs) ->
         _ -> Subs#{Pid => {erlang:monitor(process, Pid), Filter}}
     end.
 
+%% @doc Removes Pid and its monitor.
 -spec remove(pid(), subs()) -> subs().
 remove(Pid, Subs) ->
     case maps:take(Pid, Subs) of
@@ -30,12 +38,15 @@ remove(Pid, Subs) ->
 down(Pid, Subs) ->
     maps:remove(Pid, Subs).
 
+%% @doc Folds over `{Pid, Filter}'.
 -spec fold(fun((pid(), term(), Acc) -> Acc), Acc, subs()) -> Acc.
 fold(Fun, Acc, Subs) ->
     maps:fold(fun(Pid, {_, Filter}, A) -> Fun(Pid, Filter, A) end, Acc, Subs).
 
+%% @doc The subscribed pids.
 -spec pids(subs()) -> [pid()].
 pids(Subs) -> maps:keys(Subs).
 
+%% @doc How many subscribers.
 -spec count(subs()) -> non_neg_integer().
 count(Subs) -> map_size(Subs).

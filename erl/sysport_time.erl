@@ -15,6 +15,13 @@
 %% Subscribers get `{sysport_time, Event, Info}' with Event one of
 %% `sync_acquired | sync_lost | clock_step | clock_slew | rtc_invalid |
 %% rtc_battery_low | floor_applied' and Info a map.
+%%
+%% ```
+%% ok = sysport_time:set_servers(["192.168.1.1", {"ntp.example.com", 123}]),
+%% ok = sysport_time:subscribe(),
+%% receive {sysport_time, sync_acquired, #{server := Server}} -> Server end,
+%% {ok, true} = sysport_time:synchronized().
+%% '''
 -module(sysport_time).
 -behaviour(gen_server).
 
@@ -63,6 +70,7 @@
 
 %%% API
 
+%% @doc Starts the service with the app env options (see {@link start_link/1}).
 -spec start_link() -> {ok, pid()} | {error, term()}.
 start_link() -> start_link(#{}).
 
@@ -72,10 +80,12 @@ start_link() -> start_link(#{}).
 start_link(Opts) when is_map(Opts) ->
     gen_server:start_link({local, ?SERVER}, ?MODULE, Opts, []).
 
+%% @doc A child spec that starts the service under your own supervisor.
 -spec child_spec(sysport_time_opts:opts()) -> supervisor:child_spec().
 child_spec(Opts) ->
     #{id => ?MODULE, start => {?MODULE, start_link, [Opts]}, shutdown => 10000}.
 
+%% @doc Stops the service; `ok' also when it is not running.
 -spec stop() -> ok.
 stop() -> try gen_server:stop(?SERVER) catch exit:_ -> ok end.
 
@@ -86,6 +96,7 @@ stop() -> try gen_server:stop(?SERVER) catch exit:_ -> ok end.
 -spec status() -> {ok, map()} | {error, not_running}.
 status() -> call(status, 5000).
 
+%% @doc Whether the clock follows an NTP server now.
 -spec synchronized() -> {ok, boolean()} | {error, not_running}.
 synchronized() -> call(synchronized, 5000).
 
@@ -114,6 +125,7 @@ rtc_write() -> call(rtc_write, 10000).
 -spec subscribe() -> ok | {error, not_running}.
 subscribe() -> call({subscribe, self()}, 5000).
 
+%% @doc Stops the caller's messages.
 -spec unsubscribe() -> ok | {error, not_running}.
 unsubscribe() -> call({unsubscribe, self()}, 5000).
 
@@ -130,6 +142,7 @@ call(Request, Timeout) ->
 
 %%% gen_server
 
+%% @private
 -spec init(map()) -> {ok, #st{}} | {stop, term()}.
 init(Opts0) ->
     process_flag(trap_exit, true),
@@ -155,6 +168,7 @@ init(Opts0) ->
             {stop, element(2, Error)}
     end.
 
+%% @private
 -spec handle_call(term(), gen_server:from(), #st{}) ->
           {reply, term(), #st{}} | {noreply, #st{}}.
 handle_call(status, _From, St) ->
@@ -198,9 +212,11 @@ handle_call(recorded, _From, St) ->
 handle_call(_, _From, St) ->
     {reply, {error, badarg}, St}.
 
+%% @private
 -spec handle_cast(term(), #st{}) -> {noreply, #st{}}.
 handle_cast(_, St) -> {noreply, St}.
 
+%% @private
 -spec handle_info(term(), #st{}) -> {noreply, #st{}} | {stop, term(), #st{}}.
 handle_info({async, Ref, Result}, #st{pending = P} = St) ->
     case maps:take(Ref, P) of
@@ -228,6 +244,7 @@ handle_info({'EXIT', Port, Reason}, #st{port = Port} = St) ->
 handle_info(_, St) ->
     {noreply, St}.
 
+%% @private
 -spec terminate(term(), #st{}) -> ok.
 terminate(_Reason, St) ->
     _ = store_time(St),
