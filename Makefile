@@ -52,7 +52,7 @@ SAN_ENV := ASAN_OPTIONS=detect_leaks=1:log_path=$(SAN_LOGS)/asan:exitcode=86 \
 VALGRIND := valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite
 
 .PHONY: all build ports shell deps deps-test test ctest ctest-san ctest-valgrind \
-        fuzz fuzz-check helpers-san testhelpers eunit ct check-san-logs dialyzer xref \
+        fuzz fuzz-check helpers-san testhelpers eunit ct check-san-logs dialyzer xref docs \
         interop release-test cross-test system-test bench clean
 
 all: build
@@ -143,6 +143,12 @@ dialyzer:
 xref:
 	$(REBAR) xref
 
+# edoc for every module into doc/ (gitignored); any edoc warning fails it.
+docs:
+	@mkdir -p $(C_BUILD); $(REBAR) edoc > $(C_BUILD)/edoc.log 2>&1; status=$$?; cat $(C_BUILD)/edoc.log; \
+	if [ $$status -ne 0 ] || grep -qiE 'warning|error' $(C_BUILD)/edoc.log; then \
+	  echo "docs: edoc reported problems"; exit 1; fi
+
 # sysport as a Mix dependency: test/interop/elixir's ExUnit tests, from every
 # service's API to an IEx session in tmux (test/interop/run).
 interop: build $(REL)/sysport_testhelper
@@ -164,7 +170,7 @@ cross-test: build
 system-test: build $(REL)/sysport_testhelper
 	test/system/run
 
-test: deps-test build ctest ctest-san ctest-valgrind fuzz-check eunit ct dialyzer xref interop \
+test: deps-test build ctest ctest-san ctest-valgrind fuzz-check eunit ct dialyzer xref docs interop \
       release-test cross-test
 	@if [ "$(SYSTEM_TEST)" = 1 ]; then $(MAKE) --no-print-directory system-test; fi
 	@echo "make test: all passed"

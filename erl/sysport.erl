@@ -1,6 +1,12 @@
 %% @doc The interactive face of sysport, for IEx and the Erlang shell: short
 %% functions that print tables and return `ok'. Programs call the service
 %% modules (sysport_kv, sysport_time, ...), which return data.
+%%
+%% ```
+%% 1> sysport:status().
+%% 2> sysport:dmesg(#{level => warning}).
+%% 3> sysport:devices("net").
+%% '''
 -module(sysport).
 
 -export([status/0, services/0, help/0]).
@@ -283,6 +289,7 @@ utc(Secs) -> calendar:system_time_to_rfc3339(Secs, [{offset, "Z"}]).
 -spec tail() -> ok.
 tail() -> tail(20).
 
+%% @doc Prints the last N log records.
 -spec tail(non_neg_integer()) -> ok.
 tail(N) -> print_records(sysport_ringlog:tail(N)).
 
@@ -298,6 +305,7 @@ attach() ->
         {error, Reason} -> io:format("ringlog: ~0tp~n", [Reason])
     end.
 
+%% @doc Stops printing new log records in this shell.
 -spec detach() -> ok.
 detach() ->
     case sysport_ringlog:detach() of

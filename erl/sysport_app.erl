@@ -1,3 +1,4 @@
+%% @private
 -module(sysport_app).
 -behaviour(application).
 

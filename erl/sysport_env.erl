@@ -1,4 +1,9 @@
 %% @doc Where sysport keeps things: the data directory and the helpers.
+%%
+%% ```
+%% <<"/data/sysport">> = sysport_env:data_dir(),
+%% {ok, Dir} = sysport_env:ensure_data_dir().
+%% '''
 -module(sysport_env).
 
 -include_lib("kernel/include/file.hrl").
@@ -78,6 +83,7 @@ priv_dir() ->
         Dir -> Dir
     end.
 
+%% @doc The path of helper program Name in {@link helper_dir/0}.
 -spec helper_path(file:filename_all()) -> file:filename_all().
 helper_path(Name) ->
     filename:join(helper_dir(), Name).

@@ -14,7 +14,7 @@
 %% (raw bytes: usually, not always, UTF-8).
 %%
 %% Subscribers receive `{sysport_kmsg, Record}' and, when the kernel ring
-%% overwrote records before they were read, `{sysport_kmsg, {missed, N}}'
+%% overwrote records before they were read, `{sysport_kmsg, missed, N}'
 %% with N the exact number lost (the gap in seq).
 %%
 %% Nothing twice: the service remembers the last seq it delivered and every
@@ -85,6 +85,7 @@
 
 %%% API
 
+%% @doc Starts the service with the app env options (see {@link start_link/1}).
 -spec start_link() -> {ok, pid()} | {error, term()}.
 start_link() ->
     start_link(#{}).
@@ -105,19 +106,23 @@ start_link(Opts) when is_map(Opts) ->
         {error, _} = Error -> Error
     end.
 
+%% @doc A child spec that starts the service under your own supervisor.
 -spec child_spec(opts()) -> supervisor:child_spec().
 child_spec(Opts) ->
     #{id => ?MODULE, start => {?MODULE, start_link, [Opts]}, type => worker, shutdown => 5000}.
 
+%% @doc Stops the service; `ok' also when it is not running.
 -spec stop() -> ok.
 stop() ->
-    gen_server:stop(?MODULE).
+    try gen_server:stop(?MODULE) catch exit:_ -> ok end.
 
 %% @doc Every record in the kernel buffer now, oldest first.
 -spec dmesg() -> {ok, [record()]} | {error, term()}.
 dmesg() ->
     dmesg(#{}).
 
+%% @doc The records that pass Opts: `since_seq', `level' (and more severe),
+%% `facility', and `timeout' (ms).
 -spec dmesg(dmesg_opts()) -> {ok, [record()]} | {error, term()}.
 dmesg(Opts) when is_map(Opts) ->
     case dmesg_request(Opts) of
@@ -134,17 +139,22 @@ dmesg(Opts) when is_map(Opts) ->
             end;
         {error, _} = Error ->
             Error
-    end.
+    end;
+dmesg(_) ->
+    {error, badarg}.
 
 %% @doc Sends the caller `{sysport_kmsg, Record}' for every record from now
-%% on, and `{sysport_kmsg, {missed, N}}' when records were lost.
+%% on, and `{sysport_kmsg, missed, N}' when records were lost.
 -spec subscribe() -> ok | {error, term()}.
 subscribe() ->
     subscribe(#{}).
 
+%% @doc {@link subscribe/0} for the records that pass Filter (`level', `facility').
 -spec subscribe(filter()) -> ok | {error, term()}.
 subscribe(Filter) when is_map(Filter) ->
-    subscribe(self(), Filter).
+    subscribe(self(), Filter);
+subscribe(_) ->
+    {error, badarg}.
 
 %% @doc Subscribes Pid, which may be on another node: a caller through
 %% erpc names its own pid (erpc runs the call in a short-lived process).
@@ -157,10 +167,12 @@ subscribe(Pid, Filter) when is_pid(Pid), is_map(Filter) ->
 subscribe(_, _) ->
     {error, badarg}.
 
+%% @doc Stops the caller's messages.
 -spec unsubscribe() -> ok | {error, term()}.
 unsubscribe() ->
     unsubscribe(self()).
 
+%% @doc Stops Pid's messages.
 -spec unsubscribe(pid()) -> ok | {error, term()}.
 unsubscribe(Pid) when is_pid(Pid) ->
     call({unsubscribe, Pid});
@@ -185,6 +197,7 @@ call(Request) ->
 
 %%% gen_server
 
+%% @private
 -spec init(map()) -> {ok, #st{}} | {stop, term()}.
 init(Opts) ->
     process_flag(trap_exit, true),
@@ -204,6 +217,7 @@ init(Opts) ->
             {stop, Reason}
     end.
 
+%% @private
 -spec handle_call(term(), gen_server:from(), #st{}) -> {reply, term(), #st{}}.
 handle_call(port, _From, St) ->
     {reply, {ok, St#st.port}, St};
@@ -216,10 +230,12 @@ handle_call(status, _From, St) ->
 handle_call(_Other, _From, St) ->
     {reply, {error, badarg}, St}.
 
+%% @private
 -spec handle_cast(term(), #st{}) -> {noreply, #st{}}.
 handle_cast(_Msg, St) ->
     {noreply, St}.
 
+%% @private
 -spec handle_info(term(), #st{}) -> {noreply, #st{}} | {stop, term(), #st{}}.
 handle_info({sysport_port, Port, {event, {records, WallOffset, Wire}}}, #st{port = Port} = St) ->
     {noreply, deliver(from_wire(Wire), WallOffset, St)};
@@ -249,6 +265,7 @@ handle_info({'EXIT', Port, Reason}, #st{port = Port} = St) ->
 handle_info(_Msg, St) ->
     {noreply, St}.
 
+%% @private
 -spec terminate(term(), #st{}) -> ok.
 terminate(_Reason, St) ->
     _ = end_window(St),
@@ -301,7 +318,7 @@ missed(N, FirstLost, St) ->
     logger:warning("kmsg: ~b kernel log records (seq ~b..~b) were overwritten in the kernel "
                    "ring before they could be read", [N, FirstLost, FirstLost + N - 1],
                    #{domain => [sysport, kmsg], kmsg_missed => N}),
-    sysport_subs:fold(fun(Pid, _, ok) -> sysport_subs:send(Pid, {?MODULE, {missed, N}}) end, ok, St#st.subs),
+    sysport_subs:fold(fun(Pid, _, ok) -> sysport_subs:send(Pid, {?MODULE, missed, N}) end, ok, St#st.subs),
     St#st{missed = St#st.missed + N}.
 
 notify(#{facility := Facility} = Record, Level, Subs) ->

@@ -4,6 +4,7 @@
 %% does in a UTF-8 locale), an empty message as an empty line. With
 %% `color => true' the timestamp is green and warnings and worse are
 %% highlighted, with util-linux's colours.
+%% @private
 -module(sysport_kmsg_format).
 
 -export([line/2, timestamp/1, text/1]).

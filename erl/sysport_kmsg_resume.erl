@@ -6,6 +6,7 @@
 %%
 %% The file is rewritten in place with a fixed-width line, so one pwrite
 %% replaces it whole and a crash leaves either the old or the new value.
+%% @private
 -module(sysport_kmsg_resume).
 
 -export([open/1, save/2, close/1, boot_id/0]).

@@ -12,6 +12,15 @@
 %%
 %% Subscribers get `{sysport_kv, changed, #{Key => {Old, New}}}' after each
 %% change, with `undefined' for a key added or removed.
+%%
+%% ```
+%% ok = sysport_kv:put("wifi_ssid", "lab"),
+%% {ok, <<"lab">>} = sysport_kv:get("wifi_ssid"),
+%% {error, not_found} = sysport_kv:get("absent"),
+%% ok = sysport_kv:subscribe(),
+%% ok = sysport_kv:delete("wifi_ssid"),
+%% receive {sysport_kv, changed, #{<<"wifi_ssid">> := {<<"lab">>, undefined}}} -> ok end.
+%% '''
 -module(sysport_kv).
 -behaviour(gen_server).
 
@@ -67,6 +76,7 @@
 
 %%% API
 
+%% @doc Starts the service with the app env options (see {@link start_link/1}).
 -spec start_link() -> {ok, pid()} | {error, term()}.
 start_link() ->
     start_link(#{}).
@@ -81,13 +91,15 @@ start_link(Opts) when is_map(Opts) ->
         [K | _] -> {error, {bad_option, K}}
     end.
 
+%% @doc A child spec that starts the service under your own supervisor.
 -spec child_spec(opts()) -> supervisor:child_spec().
 child_spec(Opts) ->
     #{id => ?MODULE, start => {?MODULE, start_link, [Opts]}, type => worker}.
 
+%% @doc Stops the service; `ok' also when it is not running.
 -spec stop() -> ok.
 stop() ->
-    gen_server:stop(?MODULE).
+    try gen_server:stop(?MODULE) catch exit:_ -> ok end.
 
 %% @doc The value of Key.
 -spec get(unicode:chardata()) -> {ok, binary()} | {error, not_found | term()}.
@@ -115,7 +127,9 @@ put(Map) when is_map(Map) ->
     case sysport_kv_data:pairs(Map) of
         {ok, Pairs} -> call({update, Pairs, []});
         Error -> Error
-    end.
+    end;
+put(_) ->
+    {error, badarg}.
 
 %% @doc Deletes a key, or a list of keys in one write. A list of binaries or
 %% strings is a list of keys; a plain string is one key.
@@ -136,6 +150,7 @@ get_active(Key) ->
 get_all_active() ->
     call(get_all_active).
 
+%% @doc Sets Key of the running firmware slot (`a.Key' when `a' is active).
 -spec put_active(unicode:chardata(), unicode:chardata()) -> ok | {error, term()}.
 put_active(Key, Value) ->
     with_key(Key, fun(K) ->
@@ -168,28 +183,32 @@ reload() ->
 recover() ->
     call(recover).
 
--spec status() -> {ok, map()}.
+%% @doc The helper's stats, the env's source, scheme and current copy, keys,
+%% writes, subscribers and last error.
+-spec status() -> {ok, map()} | {error, not_running}.
 status() ->
     call(status).
 
 %% @doc Sends the caller `{sysport_kv, changed, Changes}' after each change.
--spec subscribe() -> ok.
+-spec subscribe() -> ok | {error, not_running}.
 subscribe() ->
     call({subscribe, self()}).
 
 %% @doc Subscribes Pid, which may be on another node: a caller through
 %% erpc names its own pid (erpc runs the call in a short-lived process).
--spec subscribe(pid()) -> ok | {error, badarg}.
+-spec subscribe(pid()) -> ok | {error, badarg | not_running}.
 subscribe(Pid) when is_pid(Pid) ->
     call({subscribe, Pid});
 subscribe(_) ->
     {error, badarg}.
 
--spec unsubscribe() -> ok.
+%% @doc Stops the caller's change messages.
+-spec unsubscribe() -> ok | {error, not_running}.
 unsubscribe() ->
     call({unsubscribe, self()}).
 
--spec unsubscribe(pid()) -> ok | {error, badarg}.
+%% @doc Stops Pid's messages.
+-spec unsubscribe(pid()) -> ok | {error, badarg | not_running}.
 unsubscribe(Pid) when is_pid(Pid) ->
     call({unsubscribe, Pid});
 unsubscribe(_) ->
@@ -208,6 +227,7 @@ call(Request) ->
 
 %%% gen_server
 
+%% @private
 -spec init(map()) -> {ok, #st{}} | {stop, term()}.
 init(Given) ->
     process_flag(trap_exit, true),
@@ -264,6 +284,7 @@ lock_args(#{lock_file := none}) ->
 lock_args(#{lock_file := File, lock_timeout := Ms}) ->
     [["--lock=", File], ["--lock-timeout=", integer_to_list(Ms)]].
 
+%% @private
 -spec handle_call(term(), gen_server:from(), #st{}) -> {reply, term(), #st{}}.
 handle_call({get, K}, _From, St) ->
     {reply, with_env(St, fun(Env) -> lookup(K, Env) end), St};
@@ -301,10 +322,12 @@ handle_call({unsubscribe, Pid}, _From, St) ->
 handle_call(_Other, _From, St) ->
     {reply, {error, badarg}, St}.
 
+%% @private
 -spec handle_cast(term(), #st{}) -> {noreply, #st{}}.
 handle_cast(_Msg, St) ->
     {noreply, St}.
 
+%% @private
 -spec handle_info(term(), #st{}) -> {noreply, #st{}} | {stop, term(), #st{}}.
 handle_info({sysport_port, Port, {ready, _Info}}, #st{port = Port} = St) ->
     %% After every (re)start: the env may have changed while it was down.
@@ -319,6 +342,7 @@ handle_info({'EXIT', Port, Reason}, #st{port = Port} = St) ->
 handle_info(_Msg, St) ->
     {noreply, St}.
 
+%% @private
 -spec terminate(term(), #st{}) -> ok.
 terminate(_Reason, #st{port = Port}) ->
     sysport_port:stop(Port).

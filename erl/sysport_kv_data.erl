@@ -2,6 +2,11 @@
 %% {@link sysport_kv}: argument checking, the text format of defaults
 %% files, the changes subscribers are told about, and the A/B firmware
 %% conventions of Nerves and fwup.
+%%
+%% ```
+%% #{<<"k">> := {<<"1">>, <<"2">>}} = sysport_kv_data:diff(#{<<"k">> => <<"1">>}, #{<<"k">> => <<"2">>}),
+%% [{<<"bootdelay">>, <<"2">>}] = sysport_kv_data:parse_defaults(<<"# defaults\nbootdelay=2\n">>).
+%% '''
 -module(sysport_kv_data).
 
 -export([key/1, value/2, keys/1, pairs/1, parse_defaults/1, diff/2,
@@ -22,6 +27,7 @@ key(Key) ->
         error -> {error, {invalid_key, Key}}
     end.
 
+%% @doc A value as a binary; `{error, {invalid_value, Key}}' for non-chardata.
 -spec value(term(), term()) -> {ok, binary()} | {error, {invalid_value, term()}}.
 value(Key, Value) ->
     case to_binary(Value) of

@@ -93,6 +93,7 @@ start_link(#{helper := _} = Opts) ->
         _ -> gen_server:start_link(?MODULE, Args, [])
     end.
 
+%% @doc {@link call/3} with a 5 s timeout.
 -spec call(gen_server:server_ref(), term()) -> term().
 call(Server, Request) ->
     call(Server, Request, 5000).
@@ -108,6 +109,7 @@ call(Server, Request, Timeout) ->
 cast(Server, Request) ->
     safe_call(Server, {cast, Request}).
 
+%% @doc The helper's name, state, OS pid, restarts, last exit and uptime.
 -spec stats(gen_server:server_ref()) -> stats() | {error, closed}.
 stats(Server) ->
     safe_call(Server, stats).
@@ -117,6 +119,7 @@ stats(Server) ->
 info(Server) ->
     safe_call(Server, info).
 
+%% @doc Stops the helper (stdin closed, then SIGTERM) and this process.
 -spec stop(gen_server:server_ref()) -> ok.
 stop(Server) ->
     try gen_server:stop(Server) catch exit:_ -> ok end.
@@ -133,6 +136,7 @@ safe_call(Server, Msg) ->
 
 %%% gen_server
 
+%% @private
 -spec init([map()]) -> {ok, #st{}} | {stop, term()}.
 init([#{helper := Helper, owner := Owner, backoff_min := Min} = Opts]) ->
     process_flag(trap_exit, true),
@@ -143,6 +147,7 @@ init([#{helper := Helper, owner := Owner, backoff_min := Min} = Opts]) ->
         {error, Reason} -> {stop, Reason}
     end.
 
+%% @private
 -spec handle_call(term(), gen_server:from(), #st{}) -> {reply, term(), #st{}} | {noreply, #st{}}.
 handle_call({call, Request, Timeout}, From, #st{state = State} = St) when State =/= down ->
     Id = St#st.next_id,
@@ -171,10 +176,12 @@ handle_call(info, _From, St) ->
 handle_call(_Other, _From, St) ->
     {reply, {error, badarg}, St}.
 
+%% @private
 -spec handle_cast(term(), #st{}) -> {noreply, #st{}}.
 handle_cast(_Msg, St) ->
     {noreply, St}.
 
+%% @private
 -spec handle_info(term(), #st{}) -> {noreply, #st{}} | {stop, term(), #st{}}.
 handle_info({Port, {data, Bin}}, #st{port = Port, dying = undefined} = St) ->
     St1 = St#st{frames_in = St#st.frames_in + 1, bytes_in = St#st.bytes_in + byte_size(Bin)},
@@ -220,6 +227,7 @@ handle_info(restart, #st{state = down} = St) ->
 handle_info(_Msg, St) ->
     {noreply, St}.
 
+%% @private
 -spec terminate(term(), #st{}) -> ok.
 terminate(_Reason, #st{port = Port, os_pid = OsPid, os_start = Start, opts = Opts}) ->
     %% EOF on stdin is the helper's signal to finish and exit; one that does

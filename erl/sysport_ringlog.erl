@@ -14,6 +14,12 @@
 %%
 %% Records are maps (sysport_ringlog_codec:record()). Attached shells get
 %% each new record printed; programs use next/0,1 or get/1.
+%%
+%% ```
+%% logger:warning("link down"),
+%% {ok, [#{level := warning, msg := <<"link down">>} | _]} = sysport_ringlog:grep("link down"),
+%% {ok, Errors} = sysport_ringlog:get(#{boot => previous, level => error}).
+%% '''
 -module(sysport_ringlog).
 -behaviour(gen_server).
 
@@ -62,6 +68,7 @@
 
 %%% API
 
+%% @doc Starts the service with the app env options (see {@link start_link/1}).
 -spec start_link() -> {ok, pid()} | {error, term()}.
 start_link() ->
     start_link(#{}).
@@ -75,6 +82,7 @@ start_link(Opts) when is_map(Opts) ->
         Error -> Error
     end.
 
+%% @doc A child spec that starts the service under your own supervisor.
 -spec child_spec(opts()) -> supervisor:child_spec().
 child_spec(Opts) ->
     #{id => ?MODULE, start => {?MODULE, start_link, [Opts]}, shutdown => 10000}.
@@ -84,6 +92,7 @@ child_spec(Opts) ->
 -spec tail() -> {ok, [sysport_ringlog_codec:record()]} | {error, term()}.
 tail() -> tail(20).
 
+%% @doc The last N records.
 -spec tail(non_neg_integer()) -> {ok, [sysport_ringlog_codec:record()]} | {error, term()}.
 tail(N) when is_integer(N), N >= 0 -> sysport_ringlog_query:tail(N);
 tail(_) -> {error, badarg}.
@@ -92,10 +101,12 @@ tail(_) -> {error, badarg}.
 -spec next() -> {ok, [sysport_ringlog_codec:record()]} | {error, term()}.
 next() -> next(infinity).
 
+%% @doc At most N of the records that arrived since this process last called next.
 -spec next(non_neg_integer() | infinity) -> {ok, [sysport_ringlog_codec:record()]} | {error, term()}.
 next(N) when N =:= infinity; is_integer(N), N >= 0 -> sysport_ringlog_query:next(N);
 next(_) -> {error, badarg}.
 
+%% @doc Records of this boot whose message matches Pattern (see {@link grep/2}).
 -spec grep(term()) -> {ok, [sysport_ringlog_codec:record()]} | {error, term()}.
 grep(Pattern) -> grep(Pattern, #{}).
 
@@ -107,6 +118,7 @@ grep(Pattern, Opts) -> sysport_ringlog_query:grep(Pattern, Opts).
 -spec get(map()) -> {ok, [sysport_ringlog_codec:record()]} | {error, term()}.
 get(Opts) -> sysport_ringlog_query:get(Opts).
 
+%% @doc The boots the spool holds, then the current one, oldest first.
 -spec boots() -> {ok, [map()]} | {error, term()}.
 boots() -> sysport_ringlog_query:boots().
 
@@ -120,6 +132,7 @@ save(Path) -> sysport_ringlog_query:save(Path).
 -spec attach() -> ok | {error, term()}.
 attach() -> attach(#{}).
 
+%% @doc {@link attach/0} for records at `level' or more severe.
 -spec attach(#{level => logger:level()}) -> ok | {error, term()}.
 attach(Opts) -> attach(self(), Opts).
 
@@ -139,13 +152,16 @@ attach(Owner, Opts) when is_pid(Owner), is_map(Opts) ->
     end;
 attach(_, _) -> {error, badarg}.
 
+%% @doc Stops printing to the caller's group leader.
 -spec detach() -> ok | {error, term()}.
 detach() -> detach(self()).
 
+%% @doc Stops printing for Owner.
 -spec detach(pid()) -> ok | {error, term()}.
 detach(Owner) when is_pid(Owner) -> call({detach, Owner});
 detach(_) -> {error, badarg}.
 
+%% @doc Ring, spool and overload counters, and the helper's stats.
 -spec status() -> {ok, map()} | {error, term()}.
 status() -> call(status).
 
@@ -173,6 +189,7 @@ call(Req) ->
 
 %%% Logger handler (log/2 runs in the logging process)
 
+%% @private
 -spec log(logger:log_event(), logger:handler_config()) -> ok.
 log(#{level := Level} = Event, #{config := #{olp := Olp, server := Server, max := Max, extra := Extra,
                                             vm_start := Start}}) ->
@@ -206,17 +223,20 @@ deliver(async, Server, Msg) ->
     Server ! Msg,
     ok.
 
+%% @private
 -spec adding_handler(logger:handler_config()) -> {ok, logger:handler_config()} | {error, term()}.
 adding_handler(#{config := #{olp := _, server := _, max := _, extra := _, vm_start := _}} = Config) ->
     {ok, Config};
 adding_handler(_Config) ->
     {error, {sysport_ringlog, "added by the sysport_ringlog service, not by hand"}}.
 
+%% @private
 -spec removing_handler(logger:handler_config()) -> ok.
 removing_handler(_Config) -> ok.
 
 %% Level, formatter and filters may be changed through logger; the
 %% handler's own config only through config/1.
+%% @private
 -spec changing_config(set | update, logger:handler_config(), logger:handler_config()) ->
           {ok, logger:handler_config()}.
 changing_config(_SetOrUpdate, #{config := Internal}, New) ->
@@ -224,6 +244,7 @@ changing_config(_SetOrUpdate, #{config := Internal}, New) ->
 
 %%% gen_server
 
+%% @private
 -spec init(opts()) -> {ok, #st{}} | {stop, term()}.
 init(Opts) ->
     process_flag(trap_exit, true),
@@ -246,6 +267,7 @@ init(Opts) ->
         {error, Reason} -> {stop, {handler, Reason}}
     end.
 
+%% @private
 -spec handle_call(term(), gen_server:from(), #st{}) -> {reply, term(), #st{}}.
 handle_call({'$ringlog', L, Wall, Mono, Payload}, _From, St) ->
     {reply, ok, load(L, Wall, Mono, Payload, St)};
@@ -276,10 +298,12 @@ handle_call({config, Changes}, _From, St) ->
 handle_call(_Req, _From, St) ->
     {reply, {error, badarg}, St}.
 
+%% @private
 -spec handle_cast(term(), #st{}) -> {noreply, #st{}}.
 handle_cast(_Msg, St) ->
     {noreply, St}.
 
+%% @private
 -spec handle_info(term(), #st{}) -> {noreply, #st{}}.
 handle_info({'$ringlog', L, Wall, Mono, Payload}, St) ->
     {noreply, load(L, Wall, Mono, Payload, St)};
@@ -311,6 +335,7 @@ handle_info({'DOWN', _, process, Pid, _}, #st{printers = Ps} = St) ->
 handle_info(_Msg, St) ->
     {noreply, St}.
 
+%% @private
 -spec terminate(term(), #st{}) -> ok.
 terminate(_Reason, #st{spool = Sp0}) ->
     _ = logger:remove_handler(?HANDLER),

@@ -204,6 +204,7 @@ field_value(7, V, R) ->
     R#{meta => maps:put(K, Val, maps:get(meta, R, #{}))};
 field_value(_, _, R) -> R.
 
+%% @doc A logger level as a syslog severity: emergency is 0, debug 7.
 -spec level_to_int(logger:level()) -> 0..7.
 level_to_int(emergency) -> 0;
 level_to_int(alert) -> 1;
@@ -214,6 +215,7 @@ level_to_int(notice) -> 5;
 level_to_int(info) -> 6;
 level_to_int(debug) -> 7.
 
+%% @doc A syslog severity as a logger level.
 -spec int_to_level(0..7) -> logger:level().
 int_to_level(0) -> emergency;
 int_to_level(1) -> alert;

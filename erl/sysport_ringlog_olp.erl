@@ -11,6 +11,7 @@
 %% log how many were lost. Records at error level and above are exempt
 %% from the burst limit: a flood of debug must not hide the error that
 %% explains it.
+%% @private
 -module(sysport_ringlog_olp).
 
 -export([new/1, configure/2, refs/1, caller_mode/1, caller_dropped/1, check/2, burst/3,

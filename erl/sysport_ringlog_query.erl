@@ -2,6 +2,7 @@
 %% the in-memory ring (read straight from its ETS tables), earlier boots
 %% from the spool file (through the helper). Logging never waits behind a
 %% query, and a query never waits behind logging.
+%% @private
 -module(sysport_ringlog_query).
 
 -export([tail/1, next/1, get/1, grep/2, boots/0, save/1, context/0, hex/1]).

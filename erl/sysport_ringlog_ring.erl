@@ -15,6 +15,7 @@
 %% by inserting the segment before deleting the loose rows, and readers
 %% read the loose rows before the segments and drop duplicates: a query
 %% running during a pack sees every record once.
+%% @private
 -module(sysport_ringlog_ring).
 
 -export([new/1, configure/2, insert/6, stats/1, last/2, from/3, all/1]).

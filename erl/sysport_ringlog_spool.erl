@@ -7,6 +7,7 @@
 %% on stdin EOF. While the helper is down, records stay in the ring only;
 %% when it is back, everything after what the file already holds is sent
 %% again from the ring.
+%% @private
 -module(sysport_ringlog_spool).
 
 -export([new/2, start/1, add/6, flush/1, handle/2, retry/1, set_sync/2, status/1, port/1,

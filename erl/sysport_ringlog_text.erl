@@ -1,6 +1,7 @@
 %% @doc Ring log records for humans: formatting with a logger formatter
 %% (only when someone asks), boot boundaries, grep matching with context,
 %% saving to a text file, and the printer behind attach.
+%% @private
 -module(sysport_ringlog_text).
 
 -export([default_formatter/0, format/2, lines/2, matcher/1, grep/4, save/3, printer/4]).
@@ -55,15 +56,17 @@ matcher({re_pattern, _, _, _, _} = MP) ->
 matcher(#{re_pattern := MP}) ->
     {ok, {re, MP}};
 matcher({re, Pattern}) ->
-    case re:compile(Pattern, [unicode]) of
+    try re:compile(Pattern, [unicode]) of
         {ok, MP} -> {ok, {re, MP}};
-        {error, Why} -> {error, {bad_regex, Why}}
+        {error, {Why, At}} -> {error, {bad_regex, {unicode:characters_to_binary(Why), At}}}
+    catch error:badarg -> {error, bad_pattern}
     end;
 matcher(Chardata) ->
-    case unicode:characters_to_binary(Chardata) of
+    try unicode:characters_to_binary(Chardata) of
         <<>> -> {error, empty_pattern};
         B when is_binary(B) -> {ok, {literal, B}};
         _ -> {error, bad_pattern}
+    catch error:badarg -> {error, bad_pattern}
     end.
 
 %% @doc The records whose message matches, with Before and After records

@@ -61,10 +61,13 @@
 
 %%% API
 
+%% @doc Starts the service with the app env options (see {@link start_link/1}).
 -spec start_link() -> {ok, pid()} | {error, term()}.
 start_link() ->
     start_link(#{}).
 
+%% @doc Starts the service; Opts are merged over the app env `{sensors, #{...}}'
+%% and the defaults.
 -spec start_link(opts()) -> {ok, pid()} | {error, term()}.
 start_link(Opts) when is_map(Opts) ->
     case options(Opts) of
@@ -72,11 +75,13 @@ start_link(Opts) when is_map(Opts) ->
         {error, _} = Error -> Error
     end.
 
+%% @doc A child spec that starts the service under your own supervisor.
 -spec child_spec(opts()) -> supervisor:child_spec().
 child_spec(Opts) ->
     #{id => ?MODULE, start => {?MODULE, start_link, [Opts]}, type => worker,
       shutdown => 5000}.
 
+%% @doc Stops the service; `ok' also when it is not running.
 -spec stop() -> ok.
 stop() ->
     try gen_server:stop(?MODULE) catch exit:_ -> ok end.
@@ -126,14 +131,17 @@ set_threshold(Chip, Feature, Spec) ->
         {error, _} = Error -> Error
     end.
 
+%% @doc Drops the threshold of a feature (its alarm clears).
 -spec clear_threshold(unicode:chardata(), unicode:chardata()) -> ok | {error, term()}.
 clear_threshold(Chip, Feature) ->
     with_binaries([Chip, Feature], fun([C, F]) -> call({clear_threshold, C, F}) end).
 
+%% @doc The thresholds set, by `{Chip, Feature}'.
 -spec thresholds() -> {ok, sysport_sensors_alarms:thresholds()} | {error, term()}.
 thresholds() ->
     call(thresholds).
 
+%% @doc Sends the caller `{sysport_sensors, Event, Info}' for every chip and event.
 -spec subscribe() -> ok | {error, term()}.
 subscribe() ->
     subscribe(#{}).
@@ -154,16 +162,19 @@ subscribe(Pid, Filter) when is_pid(Pid) ->
 subscribe(_, _) ->
     {error, badarg}.
 
+%% @doc Stops the caller's messages.
 -spec unsubscribe() -> ok | {error, term()}.
 unsubscribe() ->
     unsubscribe(self()).
 
+%% @doc Stops Pid's messages.
 -spec unsubscribe(pid()) -> ok | {error, term()}.
 unsubscribe(Pid) when is_pid(Pid) ->
     call({unsubscribe, Pid});
 unsubscribe(_) ->
     {error, badarg}.
 
+%% @doc The helper's stats, chips, polls, thresholds and alarms.
 -spec status() -> {ok, #{helper := sysport_port:stats() | {error, term()}, atom() => term()}}
                       | {error, term()}.
 status() ->
@@ -176,12 +187,17 @@ call(Request) ->
     end.
 
 %% [ChipName, Name]: binaries (atoms are taken too: `temp1'), the chip's
-%% one a name the helper can take.
-with_binaries(Texts, Fun) ->
+%% one a name the helper can take; else `{badarg, TheFirstBadOne}'.
+with_binaries([Chip | _] = Texts, Fun) ->
     Bins = [to_binary(T) || T <- Texts],
-    case lists:all(fun is_binary/1, Bins) andalso chip_name_ok(hd(Bins)) of
-        true -> Fun(Bins);
-        false -> {error, {badarg, Texts}}
+    case [T || {T, B} <- lists:zip(Texts, Bins), not is_binary(B)] of
+        [] ->
+            case chip_name_ok(hd(Bins)) of
+                true -> Fun(Bins);
+                false -> {error, {badarg, Chip}}
+            end;
+        [Bad | _] ->
+            {error, {badarg, Bad}}
     end.
 
 to_binary(A) when is_atom(A) -> atom_to_binary(A, utf8);
@@ -237,6 +253,7 @@ listify(L) -> L.
 
 %%% gen_server
 
+%% @private
 -spec init(map()) -> {ok, #st{}} | {stop, term()}.
 init(Opts) ->
     process_flag(trap_exit, true),
@@ -252,6 +269,7 @@ init(Opts) ->
         {error, Reason} -> {stop, Reason}
     end.
 
+%% @private
 -spec handle_call(term(), gen_server:from(), #st{}) -> {reply, term(), #st{}}.
 handle_call(chips, _From, St) ->
     {Reply, St1} = chip_list(chips, St),
@@ -286,10 +304,12 @@ handle_call(status, _From, St) ->
 handle_call(_Other, _From, St) ->
     {reply, {error, badarg}, St}.
 
+%% @private
 -spec handle_cast(term(), #st{}) -> {noreply, #st{}}.
 handle_cast(_Msg, St) ->
     {noreply, St}.
 
+%% @private
 -spec handle_info(term(), #st{}) -> {noreply, #st{}} | {stop, term(), #st{}}.
 handle_info({sysport_port, Port, {ready, Info}}, #st{port = Port} = St) ->
     %% A (re)started helper: chips may have come or gone while it was down.
@@ -316,6 +336,7 @@ handle_info({'EXIT', Port, Reason}, #st{port = Port} = St) ->
 handle_info(_Msg, St) ->
     {noreply, St}.
 
+%% @private
 -spec terminate(term(), #st{}) -> ok.
 terminate(_Reason, #st{port = Port}) ->
     sysport_port:stop(Port).

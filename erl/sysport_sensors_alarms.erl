@@ -5,6 +5,11 @@
 %% once when it stops: a threshold `#{above => 80.0, clear_below => 75.0}'
 %% raises when the value goes over 80 and clears when it falls under 75,
 %% whatever it does in between. A reading that failed changes nothing.
+%%
+%% ```
+%% {ok, T} = sysport_sensors_alarms:validate(#{above => 80, clear_below => 75}),
+%% ok = sysport_sensors:set_threshold(<<"coretemp-isa-0000">>, <<"Package id 0">>, T).
+%% '''
 -module(sysport_sensors_alarms).
 
 -export([new/0, validate/1, evaluate/3, drop_threshold/3, drop_chips/2, active/1]).
@@ -18,6 +23,7 @@
 -opaque state() :: #{key() => map()}.
 -type event() :: {alarm_raised | alarm_cleared, map()}.
 
+%% @doc No alarm raised.
 -spec new() -> state().
 new() -> #{}.
 

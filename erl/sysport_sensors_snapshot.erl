@@ -2,6 +2,12 @@
 %% their structure with units, readings put in place with each feature's
 %% main `value', `limits' and `alarms'; lookups by name or label; the
 %% difference between two chip lists; and the text `sensors' would print.
+%%
+%% ```
+%% {ok, Chips} = sysport_sensors:read_all(),
+%% {ok, #{features := Features}} = sysport_sensors_snapshot:find_chip(<<"lm75-i2c-1-48">>, Chips),
+%% io:put_chars(sysport_sensors_snapshot:format(Chips)).
+%% '''
 -module(sysport_sensors_snapshot).
 
 -export([chips/1, with_readings/2, find_chip/2, find_feature/2, diff/2, alarm_kind/1, format/1]).
@@ -101,6 +107,7 @@ subfeature_unit(Kind, Unit) ->
         false -> Unit
     end.
 
+%% @doc The chip named Name in Chips.
 -spec find_chip(binary(), [chip()]) -> {ok, chip()} | error.
 find_chip(Name, Chips) ->
     case [C || #{name := N} = C <- Chips, N =:= Name] of

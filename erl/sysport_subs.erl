@@ -2,6 +2,12 @@
 %% the service's own state. A subscriber may be on another node: the
 %% monitor fires (`noconnection') when that node goes, and send/2 never
 %% lets a slow or partitioned node stall the service.
+%%
+%% ```
+%% Subs = sysport_subs:add(Pid, #{level => warning}, sysport_subs:new()),
+%% sysport_subs:fold(fun(P, Filter, ok) -> P ! {my_service, event}, ok end, ok, Subs),
+%% Subs1 = sysport_subs:down(Pid, Subs).   % on {'DOWN', _, process, Pid, _}
+%% '''
 -module(sysport_subs).
 
 -export([new/0, add/3, remove/2, down/2, fold/3, pids/1, count/1, send/2]).
@@ -9,6 +15,7 @@
 
 -opaque subs() :: #{pid() => {reference(), term()}}.
 
+%% @doc No subscribers.
 -spec new() -> subs().
 new() -> #{}.
 
@@ -20,6 +27,7 @@ add(Pid, Filter, Subs) ->
         _ -> Subs#{Pid => {erlang:monitor(process, Pid), Filter}}
     end.
 
+%% @doc Removes Pid and its monitor.
 -spec remove(pid(), subs()) -> subs().
 remove(Pid, Subs) ->
     case maps:take(Pid, Subs) of
@@ -32,6 +40,7 @@ remove(Pid, Subs) ->
 down(Pid, Subs) ->
     maps:remove(Pid, Subs).
 
+%% @doc Folds over `{Pid, Filter}'.
 -spec fold(fun((pid(), term(), Acc) -> Acc), Acc, subs()) -> Acc.
 fold(Fun, Acc, Subs) ->
     maps:fold(fun(Pid, {_, Filter}, A) -> Fun(Pid, Filter, A) end, Acc, Subs).
@@ -49,8 +58,10 @@ send(Pid, Msg) ->
     _ = erlang:send(Pid, Msg, [nosuspend, noconnect]),
     ok.
 
+%% @doc The subscribed pids.
 -spec pids(subs()) -> [pid()].
 pids(Subs) -> maps:keys(Subs).
 
+%% @doc How many subscribers.
 -spec count(subs()) -> non_neg_integer().
 count(Subs) -> map_size(Subs).

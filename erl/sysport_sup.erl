@@ -1,6 +1,7 @@
 %% @doc Top supervisor: one child per service named in the app env
 %% `services' (`kv' starts module `sysport_kv' with the options in the env
 %% key `kv'). Services restart their helpers themselves, with backoff.
+%% @private
 -module(sysport_sup).
 -behaviour(supervisor).
 
@@ -10,6 +11,7 @@
 start_link() ->
     supervisor:start_link({local, ?MODULE}, ?MODULE, []).
 
+%% @private
 -spec init([]) -> {ok, {supervisor:sup_flags(), [supervisor:child_spec()]}}.
 init([]) ->
     Services = application:get_env(sysport, services, []),

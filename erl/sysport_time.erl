@@ -15,6 +15,13 @@
 %% Subscribers get `{sysport_time, Event, Info}' with Event one of
 %% `sync_acquired | sync_lost | clock_step | clock_slew | rtc_invalid |
 %% rtc_battery_low | floor_applied' and Info a map.
+%%
+%% ```
+%% ok = sysport_time:set_servers(["192.168.1.1", {"ntp.example.com", 123}]),
+%% ok = sysport_time:subscribe(),
+%% receive {sysport_time, sync_acquired, #{server := Server}} -> Server end,
+%% {ok, true} = sysport_time:synchronized().
+%% '''
 -module(sysport_time).
 -behaviour(gen_server).
 
@@ -63,6 +70,7 @@
 
 %%% API
 
+%% @doc Starts the service with the app env options (see {@link start_link/1}).
 -spec start_link() -> {ok, pid()} | {error, term()}.
 start_link() -> start_link(#{}).
 
@@ -72,68 +80,80 @@ start_link() -> start_link(#{}).
 start_link(Opts) when is_map(Opts) ->
     gen_server:start_link({local, ?SERVER}, ?MODULE, Opts, []).
 
+%% @doc A child spec that starts the service under your own supervisor.
 -spec child_spec(sysport_time_opts:opts()) -> supervisor:child_spec().
 child_spec(Opts) ->
     #{id => ?MODULE, start => {?MODULE, start_link, [Opts]}, shutdown => 10000}.
 
+%% @doc Stops the service; `ok' also when it is not running.
 -spec stop() -> ok.
-stop() -> gen_server:stop(?SERVER).
+stop() -> try gen_server:stop(?SERVER) catch exit:_ -> ok end.
 
 %% @doc `synchronized', `offset', `delay', `jitter' (seconds), `stratum',
 %% `server', `poll' (seconds), `last_sync' and `floor' (Unix seconds),
 %% `rtc' (a map), `kernel' (adjtimex: the kernel's own synchronized flag,
 %% PLL offset and frequency), counters, and `helper' (the helper's stats).
--spec status() -> {ok, map()}.
-status() -> gen_server:call(?SERVER, status).
+-spec status() -> {ok, map()} | {error, not_running}.
+status() -> call(status, 5000).
 
--spec synchronized() -> boolean().
-synchronized() -> gen_server:call(?SERVER, synchronized).
+%% @doc Whether the clock follows an NTP server now.
+-spec synchronized() -> {ok, boolean()} | {error, not_running}.
+synchronized() -> call(synchronized, 5000).
 
 %% @doc Each server with its address, state, poll and last estimate.
--spec servers() -> {ok, [map()]}.
-servers() -> gen_server:call(?SERVER, servers).
+-spec servers() -> {ok, [map()]} | {error, not_running}.
+servers() -> call(servers, 5000).
 
 %% @doc Replaces the servers (a burst to each follows); `[]' stops NTP.
--spec set_servers([sysport_time_opts:server_spec()]) -> ok | {error, {bad_server, term()}}.
-set_servers(Specs) -> gen_server:call(?SERVER, {set_servers, Specs}).
+-spec set_servers([sysport_time_opts:server_spec()]) -> ok | {error, {bad_server, term()} | not_running}.
+set_servers(Specs) -> call({set_servers, Specs}, 5000).
 
 %% @doc Sets the clock by hand: Unix seconds (integer or float) or a UTC
 %% `calendar:datetime()'. Refused below the floor. The RTC follows.
 -spec set_time(number() | calendar:datetime()) -> ok | {error, term()}.
-set_time(Time) -> gen_server:call(?SERVER, {set_time, Time}, 10000).
+set_time(Time) -> call({set_time, Time}, 10000).
 
 %% @doc Reads the RTC now: `#{time, valid, flags, source}'.
 -spec rtc_read() -> {ok, map()} | {error, term()}.
-rtc_read() -> gen_server:call(?SERVER, rtc_read, 10000).
+rtc_read() -> call(rtc_read, 10000).
 
 %% @doc Writes the system time to the RTC, on the second's edge.
 -spec rtc_write() -> {ok, map()} | {error, term()}.
-rtc_write() -> gen_server:call(?SERVER, rtc_write, 10000).
+rtc_write() -> call(rtc_write, 10000).
 
 %% @doc The caller gets `{sysport_time, Event, Info}' messages.
--spec subscribe() -> ok.
-subscribe() -> gen_server:call(?SERVER, {subscribe, self()}).
+-spec subscribe() -> ok | {error, not_running}.
+subscribe() -> call({subscribe, self()}, 5000).
 
 %% @doc Subscribes Pid, which may be on another node: a caller through
 %% erpc names its own pid (erpc runs the call in a short-lived process).
--spec subscribe(pid()) -> ok | {error, badarg}.
-subscribe(Pid) when is_pid(Pid) -> gen_server:call(?SERVER, {subscribe, Pid});
+-spec subscribe(pid()) -> ok | {error, badarg | not_running}.
+subscribe(Pid) when is_pid(Pid) -> call({subscribe, Pid}, 5000);
 subscribe(_) -> {error, badarg}.
 
--spec unsubscribe() -> ok.
-unsubscribe() -> gen_server:call(?SERVER, {unsubscribe, self()}).
+%% @doc Stops the caller's messages.
+-spec unsubscribe() -> ok | {error, not_running}.
+unsubscribe() -> call({unsubscribe, self()}, 5000).
 
--spec unsubscribe(pid()) -> ok | {error, badarg}.
-unsubscribe(Pid) when is_pid(Pid) -> gen_server:call(?SERVER, {unsubscribe, Pid});
+%% @doc Stops Pid's messages.
+-spec unsubscribe(pid()) -> ok | {error, badarg | not_running}.
+unsubscribe(Pid) when is_pid(Pid) -> call({unsubscribe, Pid}, 5000);
 unsubscribe(_) -> {error, badarg}.
 
 %% @doc What the recording clock backend would have done to the clock:
 %% `[#{op := step | slew | set, ns := integer(), at := integer()}]'.
 -spec recorded() -> {ok, [map()]} | {error, not_recording | term()}.
-recorded() -> gen_server:call(?SERVER, recorded).
+recorded() -> call(recorded, 5000).
+
+call(Request, Timeout) ->
+    try gen_server:call(?SERVER, Request, Timeout)
+    catch exit:{noproc, _} -> {error, not_running};
+          exit:{timeout, _} -> {error, timeout}
+    end.
 
 %%% gen_server
 
+%% @private
 -spec init(map()) -> {ok, #st{}} | {stop, term()}.
 init(Opts0) ->
     process_flag(trap_exit, true),
@@ -159,12 +179,13 @@ init(Opts0) ->
             {stop, element(2, Error)}
     end.
 
+%% @private
 -spec handle_call(term(), gen_server:from(), #st{}) ->
           {reply, term(), #st{}} | {noreply, #st{}}.
 handle_call(status, _From, St) ->
     {reply, {ok, status_map(St)}, St};
 handle_call(synchronized, _From, St) ->
-    {reply, maps:get(synchronized, St#st.sync), St};
+    {reply, {ok, maps:get(synchronized, St#st.sync)}, St};
 handle_call(servers, _From, St) ->
     {reply, {ok, [server_info(K, S, St) || {K, S} <- lists:sort(maps:to_list(St#st.servers))]}, St};
 handle_call({set_servers, Specs}, _From, St) ->
@@ -202,9 +223,11 @@ handle_call(recorded, _From, St) ->
 handle_call(_, _From, St) ->
     {reply, {error, badarg}, St}.
 
+%% @private
 -spec handle_cast(term(), #st{}) -> {noreply, #st{}}.
 handle_cast(_, St) -> {noreply, St}.
 
+%% @private
 -spec handle_info(term(), #st{}) -> {noreply, #st{}} | {stop, term(), #st{}}.
 handle_info({async, Ref, Result}, #st{pending = P} = St) ->
     case maps:take(Ref, P) of
@@ -232,6 +255,7 @@ handle_info({'EXIT', Port, Reason}, #st{port = Port} = St) ->
 handle_info(_, St) ->
     {noreply, St}.
 
+%% @private
 -spec terminate(term(), #st{}) -> ok.
 terminate(_Reason, St) ->
     _ = store_time(St),

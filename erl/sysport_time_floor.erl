@@ -8,6 +8,7 @@
 %% window (default 20 years) past the build time is corrupt and ignored.
 %% A clock below the floor moves forward to it; a clock more than the
 %% window past the floor is corrupt and moves back to it.
+%% @private
 -module(sysport_time_floor).
 
 -include_lib("kernel/include/file.hrl").

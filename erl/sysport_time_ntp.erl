@@ -11,6 +11,7 @@
 %% synchronized only once it has persisted for `stepout'; smaller offsets
 %% are slewed. The poll interval doubles after 4 good samples in a row (an
 %% offset within 4 jitters) and halves after a bad one.
+%% @private
 -module(sysport_time_ntp).
 
 -export([new_server/3, add_sample/3, miss/1, kod/2, estimate/2, distance/2, select/3,

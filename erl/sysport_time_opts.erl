@@ -1,5 +1,10 @@
 %% @doc The options of {@link sysport_time}: defaults, validation, and the
 %% helper's command line.
+%%
+%% ```
+%% {ok, [{<<"pool.ntp.org">>, 123}, {<<"10.0.0.1">>, 1123}]} =
+%%     sysport_time_opts:parse_servers(["pool.ntp.org", {"10.0.0.1", 1123}]).
+%% '''
 -module(sysport_time_opts).
 
 -export([validate/1, parse_servers/1, helper_args/1, time_file/1]).
@@ -99,6 +104,7 @@ machine_or_not(#{clock := Clock, rtc := Rtc, time_file := File} = Opts) ->
                           true -> File
                        end}.
 
+%% @doc Server specs as `{Host, Port}' pairs (port 123 when not given).
 -spec parse_servers(term()) -> {ok, [{binary(), inet:port_number()}]} | {error, {bad_server, term()}}.
 parse_servers(Specs) when is_list(Specs) ->
     try {ok, [parse_server(S) || S <- Specs]}
@@ -117,6 +123,7 @@ parse_server(Spec) when is_list(Spec); is_binary(Spec) ->
 parse_server(Spec) ->
     throw(Spec).
 
+%% @doc The helper's command line for validated options.
 -spec helper_args(map()) -> [iodata()].
 helper_args(Opts) ->
     Clock = case maps:get(clock, Opts) of

@@ -72,10 +72,12 @@
 
 %%% API
 
+%% @doc A child spec that starts the service under your own supervisor.
 -spec child_spec(options()) -> supervisor:child_spec().
 child_spec(Opts) ->
     #{id => ?MODULE, start => {?MODULE, start_link, [Opts]}, type => worker, shutdown => 5000}.
 
+%% @doc Starts the service with the app env options (see {@link start_link/1}).
 -spec start_link() -> {ok, pid()} | {error, term()}.
 start_link() ->
     start_link(#{}).
@@ -90,6 +92,7 @@ start_link(Opts) when is_map(Opts) ->
         {error, _} = Error -> Error
     end.
 
+%% @doc Stops the service; `ok' also when it is not running.
 -spec stop() -> ok.
 stop() ->
     try gen_server:stop(?MODULE) catch exit:_ -> ok end.
@@ -142,6 +145,7 @@ subscribe(_, _) ->
 unsubscribe(Filter) ->
     unsubscribe(self(), Filter).
 
+%% @doc Drops one filter of Pid, or all of them.
 -spec unsubscribe(pid(), sysport_uevent_filter:filter() | all) ->
           ok | {error, not_running | badarg | {bad_filter, term()}}.
 unsubscribe(Pid, all) when is_pid(Pid) ->
@@ -157,13 +161,16 @@ unsubscribe(_, _) ->
 %% @doc Returns once the first enumeration is complete (with trigger, once
 %% every device was replayed) and no uevent arrived for QuietMs; like
 %% `udevadm settle', gives up after 120 s.
--spec settle(non_neg_integer()) -> ok | {error, timeout | not_running}.
+-spec settle(non_neg_integer()) -> ok | {error, timeout | not_running | badarg}.
 settle(QuietMs) ->
     settle(QuietMs, ?SETTLE_TIMEOUT_MS).
 
--spec settle(non_neg_integer(), non_neg_integer()) -> ok | {error, timeout | not_running}.
+%% @doc {@link settle/1}, giving up after TimeoutMs.
+-spec settle(non_neg_integer(), non_neg_integer()) -> ok | {error, timeout | not_running | badarg}.
 settle(QuietMs, TimeoutMs) when is_integer(QuietMs), QuietMs >= 0, is_integer(TimeoutMs), TimeoutMs >= 0 ->
-    call({settle, QuietMs, TimeoutMs}).
+    call({settle, QuietMs, TimeoutMs});
+settle(_, _) ->
+    {error, badarg}.
 
 %% @doc Counters, the helper's state and its socket's view.
 -spec status() -> {ok, map()} | {error, not_running}.
@@ -184,12 +191,14 @@ call(Request) ->
 
 %%% gen_server
 
+%% @private
 -spec init(map()) -> {ok, #st{}}.
 init(Opts) ->
     process_flag(trap_exit, true),
     ok = sysport_uevent_table:new(),
     {ok, start_helper(#st{opts = Opts, quiet_since = now_ms()})}.
 
+%% @private
 -spec handle_call(term(), gen_server:from(), #st{}) -> {reply, term(), #st{}} | {noreply, #st{}}.
 handle_call({subscribe, Pid, Filter}, _From, #st{subs = Subs} = St) ->
     Filters = filters_of(Pid, Subs),
@@ -215,10 +224,12 @@ handle_call(status, _From, St) ->
 handle_call(_Other, _From, St) ->
     {reply, {error, badarg}, St}.
 
+%% @private
 -spec handle_cast(term(), #st{}) -> {noreply, #st{}}.
 handle_cast(_Msg, St) ->
     {noreply, St}.
 
+%% @private
 -spec handle_info(term(), #st{}) -> {noreply, #st{}} | {stop, term(), #st{}}.
 handle_info({sysport_port, Port, {event, Event}}, #st{port = Port} = St) ->
     {noreply, event(Event, St)};
@@ -238,6 +249,7 @@ handle_info({'EXIT', Port, Reason}, #st{port = Port} = St) ->
 handle_info(_Msg, St) ->
     {noreply, St}.
 
+%% @private
 -spec terminate(term(), #st{}) -> ok.
 terminate(_Reason, #st{port = Port}) ->
     case Port of

@@ -6,6 +6,11 @@
 %% Props are what a uevent for the device carries (DEVPATH, SUBSYSTEM and
 %% the lines of its sysfs `uevent' file) without the keys that belong to
 %% one event: ACTION, SEQNUM, DEVPATH_OLD, SYNTH_UUID, SYNTH_ARG_*.
+%%
+%% ```
+%% {ok, #{<<"SUBSYSTEM">> := <<"net">>, <<"INTERFACE">> := <<"lo">>}} =
+%%     sysport_uevent_table:lookup(<<"/devices/virtual/net/lo">>).
+%% '''
 -module(sysport_uevent_table).
 
 -export([new/0, lookup/1, select/1, size/0, apply_event/4, reconcile/1, device_props/1]).
@@ -24,6 +29,7 @@ new() ->
     ?BY_SUBSYSTEM = ets:new(?BY_SUBSYSTEM, [named_table, bag, protected, {read_concurrency, true}]),
     ok.
 
+%% @doc The properties of the device at DevPath.
 -spec lookup(binary()) -> {ok, props()} | {error, not_found | not_running}.
 lookup(DevPath) ->
     try ets:lookup(?DEVICES, DevPath) of
@@ -50,6 +56,7 @@ select(Filter) ->
         error:badarg -> {error, not_running}
     end.
 
+%% @doc How many devices the table holds.
 -spec size() -> non_neg_integer().
 size() ->
     ets:info(?DEVICES, size).

@@ -95,8 +95,8 @@ collect_until(Marker) ->
 
 collect_until(Marker, Timeout, Acc) ->
     receive
-        {sysport_kmsg, {missed, _} = Missed} ->
-            collect_until(Marker, Timeout, [Missed | Acc]);
+        {sysport_kmsg, missed, N} ->
+            collect_until(Marker, Timeout, [{missed, N} | Acc]);
         {sysport_kmsg, #{message := Message} = Record} ->
             case binary:match(Message, Marker) of
                 nomatch -> collect_until(Marker, Timeout, [Record | Acc]);

@@ -162,7 +162,7 @@ ntp_step(_Ctx) ->
               {sync_acquired, is_map(Acquired) orelse Acquired},
               {from_our_server, maps:get(server, Acquired, none) =:= <<"127.0.0.1">> orelse Acquired},
               {stratum_2, maps:get(stratum, Status) =:= 2 orelse Status},
-              {synchronized, Synchronized},
+              {synchronized, Synchronized =:= {ok, true} orelse Synchronized},
               {stepped_one_hour, abs(Moved - ?HOUR_MS) =< ?STEP_SLACK_MS orelse Moved},
               {rtc_followed, RtcFollowed},
               {moved_back, abs(MovedBack + ?HOUR_MS) =< ?STEP_SLACK_MS orelse MovedBack},

@@ -17,7 +17,7 @@ defmodule SysportInterop.TimeTest do
     assert is_integer(floor)
     assert %{device: :none} = rtc
     assert_helper_up(status, "sysport_time")
-    assert :sysport_time.synchronized() == false
+    assert :sysport_time.synchronized() == {:ok, false}
     assert {:ok, []} = :sysport_time.servers()
   end
 
