@@ -84,6 +84,7 @@ end_per_suite(_Config) ->
 %% must give `{error, _}'. Args may be a fun returning them.
 contract(sysport_kv) ->
     [{subscribe, [{[], ok}], []},
+     {subscribe, [{fun self_args/0, ok}], [[42]]},
      {put, [{["contract.key", "grüße, 世界"], ok}, {[<<"contract.bin">>, <<"v">>], ok}],
       [[42, "v"], ["k", {v}], ["k", [16#110000]], ["a=b", "v"], ["", "v"]]},
      {put, [{[#{"contract.map" => "1", <<"contract.other">> => <<"2">>}], ok}],
@@ -100,21 +101,26 @@ contract(sysport_kv) ->
      {reload, [{[], ok}], []},
      {recover, [{[], ok}], []},
      {status, [{[], ok}], []},
+     {unsubscribe, [{fun self_args/0, ok}], [[42]]},
      {unsubscribe, [{[], ok}], []},
      {stop, [], []}];
 contract(sysport_kmsg) ->
     [{subscribe, [{[], ok}], []},
+     {subscribe, [{fun() -> [self(), #{}] end, ok}], [[42, #{}], fun() -> [self(), 42] end]},
      {subscribe, [{[#{level => info}], ok}, {[#{facility => [kern, user]}], ok}],
       [[42], [#{level => loud}], [#{facility => nope}], [#{bogus => 1}]]},
      {dmesg, [{[], ok}], []},
      {dmesg, [{[#{level => warning, since_seq => 0}], ok}],
       [[42], [#{level => loud}], [#{since_seq => -1}], [#{bogus => 1}], [#{facility => {kern}}]]},
      {status, [{[], ok}], []},
+     {unsubscribe, [{fun self_args/0, ok}], [[42]]},
      {unsubscribe, [{[], ok}], []},
      {stop, [], []}];
 contract(sysport_uevent) ->
     [{subscribe, [{[#{subsystem => "net"}], ok}, {[#{}], ok}],
       [[42], [#{subsystem => 42}], [#{devpath => {x}}]]},
+     {subscribe, [{fun() -> [self(), #{subsystem => "net"}] end, ok}],
+      [[42, #{}], fun() -> [self(), 42] end]},
      {get, [{["/devices/virtual/net/lo"], ok}, {["/sys/devices/virtual/net/lo"], ok},
             {["/devices/contract-absent"], error}],
       [[42], [{x}], [[-1]]]},
@@ -125,6 +131,7 @@ contract(sysport_uevent) ->
      {settle, [{[0, 5000], ok}], [[foo, 10], [0, -1], [0, infinity]]},
      {status, [{[], ok}], []},
      {unsubscribe, [{[#{subsystem => "net"}], ok}, {[all], ok}], [[42], [#{subsystem => 42}]]},
+     {unsubscribe, [{fun() -> [self(), all] end, ok}], [[42, all], fun() -> [self(), 42] end]},
      {stop, [], []}];
 contract(sysport_ringlog) ->
     [{tail, [{[], ok}], []},
@@ -142,12 +149,16 @@ contract(sysport_ringlog) ->
      {detach, [{[], ok}], []},
      {attach, [{[#{level => warning}], ok}], [[42], [#{level => loud}], [#{bogus => 1}]]},
      {detach, [{[], ok}], []},
+     {attach, [{fun() -> [self(), #{level => warning}] end, ok}],
+      [[42, #{}], fun() -> [self(), 42] end]},
+     {detach, [{fun self_args/0, ok}], [[42]]},
      {status, [{[], ok}], []},
      {sync, [{[], ok}], []},
      {config, [{[#{level => all}], ok}],
       [[42], [#{bogus => 1}], [#{spool_size => 1}], [#{level => loud}]]}];
 contract(sysport_time) ->
     [{subscribe, [{[], ok}], []},
+     {subscribe, [{fun self_args/0, ok}], [[42]]},
      {status, [{[], ok}], []},
      {synchronized, [{[], ok}], []},
      {servers, [{[], ok}], []},
@@ -157,10 +168,12 @@ contract(sysport_time) ->
      {rtc_read, [{[], error}], []},
      {rtc_write, [{[], error}], []},
      {recorded, [{[], ok}], []},
+     {unsubscribe, [{fun self_args/0, ok}], [[42]]},
      {unsubscribe, [{[], ok}], []},
      {stop, [], []}];
 contract(sysport_sensors) ->
     [{subscribe, [{[], ok}], []},
+     {subscribe, [{fun() -> [self(), #{}] end, ok}], [[42, #{}], fun() -> [self(), 42] end]},
      {subscribe, [{[#{events => [reading, alarm_raised], chips => [?CHIP]}], ok}],
       [[42], [#{events => [bogus]}], [#{chips => 42}], [#{bogus => 1}]]},
      {chips, [{[], ok}], []},
@@ -177,6 +190,7 @@ contract(sysport_sensors) ->
      {thresholds, [{[], ok}], []},
      {clear_threshold, [{[?CHIP, "temp1"], ok}], [[42, 42], [{}, "temp1"]]},
      {status, [{[], ok}], []},
+     {unsubscribe, [{fun self_args/0, ok}], [[42]]},
      {unsubscribe, [{[], ok}], []},
      {stop, [], []}];
 contract(sysport) ->
@@ -195,6 +209,8 @@ contract(sysport) ->
      {grep, [{["contract"], ok}], [[42]]},
      {attach, [{[], ok}], []},
      {detach, [{[], ok}], []}].
+
+self_args() -> [self()].
 
 save_path() ->
     [filename:join(os:getenv("TMPDIR", "/tmp"),
