@@ -443,6 +443,7 @@ status_map(#st{opts = Opts, info = Info} = St) ->
              rejected => St#st.rejected, forwarded => St#st.forwarded,
              not_forwarded => St#st.not_forwarded,
              subscribers => sysport_subs:count(St#st.subs),
+             remote_dropped => sysport_subs:dropped(),
              seq_file => case maps:get(seq_file, Opts) of
                              none -> none;
                              Path -> unicode:characters_to_binary(Path)

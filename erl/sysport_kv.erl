@@ -450,6 +450,7 @@ status_map(#st{} = St) ->
                        writes => St#st.writes,
                        last_error => St#st.last_error,
                        subscribers => sysport_subs:count(St#st.subs),
+                       remote_dropped => sysport_subs:dropped(),
                        lock_file => case maps:get(lock_file, St#st.opts) of
                                         none -> none;
                                         F -> unicode:characters_to_binary(F)

@@ -507,6 +507,7 @@ status_map(#st{} = St) ->
       polling => St#st.poll_timer =/= undefined,
       polls => St#st.polls, poll_errors => St#st.poll_errors,
       subscribers => sysport_subs:count(St#st.subs),
+      remote_dropped => sysport_subs:dropped(),
       thresholds => map_size(St#st.thresholds),
       active_alarms => sysport_sensors_alarms:active(St#st.alarms),
       uevent => case {St#st.uevent, maps:get(uevent, St#st.opts)} of

@@ -10,7 +10,9 @@
 %% '''
 -module(sysport_subs).
 
--export([new/0, add/3, remove/2, down/2, fold/3, pids/1, count/1, send/2]).
+-export([new/0, add/3, remove/2, down/2, fold/3, pids/1, count/1, send/2, dropped/0]).
+
+-define(DROPPED, {?MODULE, dropped}).
 -export_type([subs/0]).
 
 -opaque subs() :: #{pid() => {reference(), term()}}.
@@ -50,13 +52,35 @@ fold(Fun, Acc, Subs) ->
 %% reading, a link that went quiet before the tick notices) `!' would
 %% suspend the service until the node is declared down; and a node no
 %% longer connected is not dialled again (its monitor says it is gone).
+%% Drops are counted in the calling service's process (see dropped/0) and
+%% logged at 1, 2, 4, 8... so a stalled node cannot flood the log.
 -spec send(pid(), term()) -> ok.
 send(Pid, Msg) when node(Pid) =:= node() ->
     Pid ! Msg,
     ok;
 send(Pid, Msg) ->
-    _ = erlang:send(Pid, Msg, [nosuspend, noconnect]),
-    ok.
+    case erlang:send(Pid, Msg, [nosuspend, noconnect]) of
+        ok -> ok;
+        Why -> count_drop(Pid, element(1, Msg), Why)
+    end.
+
+%% @doc Messages the calling service dropped for remote subscribers.
+-spec dropped() -> non_neg_integer().
+dropped() ->
+    case get(?DROPPED) of
+        undefined -> 0;
+        N -> N
+    end.
+
+count_drop(Pid, Tag, Why) ->
+    N = dropped() + 1,
+    put(?DROPPED, N),
+    case N band (N - 1) of
+        0 -> logger:warning("~p: ~b message(s) dropped for remote subscribers so far, the last "
+                            "for ~p on ~p (~p)", [Tag, N, Pid, node(Pid), Why],
+                            #{domain => [sysport, subs]});
+        _ -> ok
+    end.
 
 %% @doc The subscribed pids.
 -spec pids(subs()) -> [pid()].

@@ -648,6 +648,7 @@ status_map(#st{sync = Sync, used = Used, opts = Opts} = St) ->
       kernel => case helper(St, clock_status, 1000) of {ok, Kernel} -> Kernel; Error -> Error end,
       rejected => St#st.rejected, counters => St#st.counters,
       subscribers => sysport_subs:count(St#st.subs),
+      remote_dropped => sysport_subs:dropped(),
       helper => sysport_port:stats(St#st.port)}.
 
 server_info(Key, S, #st{selected = Sel}) ->

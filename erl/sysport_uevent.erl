@@ -421,6 +421,7 @@ check_waiters(#st{waiters = Waiters, coldplug = Coldplug, quiet_since = Since} =
 status_map(#st{port = Port} = St) ->
     Base = #{devices => sysport_uevent_table:size(),
              subscribers => sysport_subs:count(St#st.subs),
+             remote_dropped => sysport_subs:dropped(),
              coldplug => St#st.coldplug,
              last_seqnum => St#st.last_seq,
              received => St#st.received,

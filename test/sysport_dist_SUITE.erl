@@ -255,7 +255,7 @@ dead_remote_pid_subscribes_harmlessly(Config) ->
 stalled_remote_subscriber_stalls_nothing(Config) ->
     Sink = on(peer_b, Config, ?MODULE, start_sink, []),
     ok = from_b(Config, sysport_kv, subscribe, [Sink]),
-    {ok, #{subscribers := Subscribed}} = on(peer_a, Config, sysport_kv, status, []),
+    {ok, #{subscribers := Subscribed, remote_dropped := Dropped0}} = on(peer_a, Config, sysport_kv, status, []),
     OsPid = on(peer_b, Config, os, getpid, []),
     "" = os:cmd("kill -STOP " ++ OsPid),
     try
@@ -276,7 +276,11 @@ stalled_remote_subscriber_stalls_nothing(Config) ->
            [Sink, fun({sysport_kv, changed, #{<<"dist_big">> := {_, <<"after">>}}}) -> true; (_) -> false end,
             ?TIMEOUT], ?TIMEOUT + 1000),
     Got = length([M || {sysport_kv, changed, _} = M <- on(peer_b, Config, ?MODULE, messages, [Sink])]),
-    ct:log("B got ~b of the 41 change messages", [Got]),
+    {ok, #{remote_dropped := Dropped1}} = on(peer_a, Config, sysport_kv, status, []),
+    ct:log("B got ~b of the 41 change messages; A counted ~b dropped", [Got, Dropped1 - Dropped0]),
+    %% Every message is either delivered or counted as dropped.
+    ?assert(Dropped1 > Dropped0),
+    ?assertEqual(41, Got + Dropped1 - Dropped0),
     ?assert(lists:member(?config(node_b, Config), on(peer_a, Config, erlang, nodes, []))),
     ok = from_b(Config, sysport_kv, unsubscribe, [Sink]).
 
