@@ -2,9 +2,10 @@
 #
 #   make shell        install missing build deps, build, open a shell with sysport running
 #   make test         everything: C unit tests (plain, ASan+UBSan, valgrind), fuzzing,
-#                     eunit, common_test against sanitizer-built helpers, dialyzer,
-#                     xref, interop (a Mix project using sysport: ExUnit, IEx), the
-#                     QEMU system test
+#                     eunit, common_test against sanitizer-built helpers (incl. the
+#                     API contract and two-node suites), dialyzer, xref, edoc,
+#                     interop (a Mix project using sysport: ExUnit, IEx), the
+#                     release and cross-build tests, the QEMU system test
 #   make bench        benchmarks, each printed beside a named peer
 #   make fuzz         the fuzz targets for longer (FUZZ_SECONDS, default 600 each)
 #
