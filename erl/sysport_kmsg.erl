@@ -114,7 +114,7 @@ child_spec(Opts) ->
 %% @doc Stops the service; `ok' also when it is not running.
 -spec stop() -> ok.
 stop() ->
-    try gen_server:stop(?MODULE) catch exit:_ -> ok end.
+    sysport_service:stop(?MODULE).
 
 %% @doc Every record in the kernel buffer now, oldest first.
 -spec dmesg() -> {ok, [record()]} | {error, term()}.
@@ -190,10 +190,7 @@ status() ->
     call(status).
 
 call(Request) ->
-    try gen_server:call(?MODULE, Request, 10000)
-    catch exit:{noproc, _} -> {error, not_running};
-          exit:{timeout, _} -> {error, timeout}
-    end.
+    sysport_service:call(?MODULE, Request, 10000).
 
 %%% gen_server
 

@@ -99,7 +99,7 @@ child_spec(Opts) ->
 %% @doc Stops the service; `ok' also when it is not running.
 -spec stop() -> ok.
 stop() ->
-    try gen_server:stop(?MODULE) catch exit:_ -> ok end.
+    sysport_service:stop(?MODULE).
 
 %% @doc The value of Key.
 -spec get(unicode:chardata()) -> {ok, binary()} | {error, not_found | term()}.
@@ -221,9 +221,7 @@ with_key(Key, Fun) ->
     end.
 
 call(Request) ->
-    try gen_server:call(?MODULE, Request, infinity)
-    catch exit:{noproc, _} -> {error, not_running}
-    end.
+    sysport_service:call(?MODULE, Request, infinity).
 
 %%% gen_server
 

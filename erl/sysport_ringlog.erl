@@ -182,10 +182,7 @@ config(Opts) when is_map(Opts) ->
 config(_) -> {error, badarg}.
 
 call(Req) ->
-    try gen_server:call(?MODULE, Req, 30000)
-    catch exit:{noproc, _} -> {error, not_running};
-          exit:{timeout, _} -> {error, timeout}
-    end.
+    sysport_service:call(?MODULE, Req, 30000).
 
 %%% Logger handler (log/2 runs in the logging process)
 

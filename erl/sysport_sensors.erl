@@ -84,7 +84,7 @@ child_spec(Opts) ->
 %% @doc Stops the service; `ok' also when it is not running.
 -spec stop() -> ok.
 stop() ->
-    try gen_server:stop(?MODULE) catch exit:_ -> ok end.
+    sysport_service:stop(?MODULE).
 
 %% @doc The chips libsensors found, with their features and subfeatures
 %% but without reading them.
@@ -181,10 +181,7 @@ status() ->
     call(status).
 
 call(Request) ->
-    try gen_server:call(?MODULE, Request, 60000)
-    catch exit:{noproc, _} -> {error, not_running};
-          exit:{timeout, _} -> {error, timeout}
-    end.
+    sysport_service:call(?MODULE, Request, 60000).
 
 %% [ChipName, Name]: binaries (atoms are taken too: `temp1'), the chip's
 %% one a name the helper can take; else `{badarg, TheFirstBadOne}'.

@@ -87,7 +87,7 @@ child_spec(Opts) ->
 
 %% @doc Stops the service; `ok' also when it is not running.
 -spec stop() -> ok.
-stop() -> try gen_server:stop(?SERVER) catch exit:_ -> ok end.
+stop() -> sysport_service:stop(?SERVER).
 
 %% @doc `synchronized', `offset', `delay', `jitter' (seconds), `stratum',
 %% `server', `poll' (seconds), `last_sync' and `floor' (Unix seconds),
@@ -146,10 +146,7 @@ unsubscribe(_) -> {error, badarg}.
 recorded() -> call(recorded, 5000).
 
 call(Request, Timeout) ->
-    try gen_server:call(?SERVER, Request, Timeout)
-    catch exit:{noproc, _} -> {error, not_running};
-          exit:{timeout, _} -> {error, timeout}
-    end.
+    sysport_service:call(?SERVER, Request, Timeout).
 
 %%% gen_server
 

@@ -95,7 +95,7 @@ start_link(Opts) when is_map(Opts) ->
 %% @doc Stops the service; `ok' also when it is not running.
 -spec stop() -> ok.
 stop() ->
-    try gen_server:stop(?MODULE) catch exit:_ -> ok end.
+    sysport_service:stop(?MODULE).
 
 %% @doc The properties of one device, by devpath (`/devices/...'; a
 %% `/sys/devices/...' path is accepted too).
