@@ -318,7 +318,7 @@ event({snapshot_end, _Count}, #st{snapshot = {Reason, Seq, Chunks}} = St) ->
             Count = fun(A) -> length([x || {Action, _, _} <- Diffs, Action =:= A]) end,
             notify_all(resync_complete, #{added => Count(add), removed => Count(remove),
                                           changed => Count(change)}, St1#st.subs),
-            bump(resyncs, 1, St1)
+            check_waiters(bump(resyncs, 1, St1))
     end;
 event({overrun, Missed, Drops, Seq}, St) ->
     overrun(Missed, #{reason => kernel, kernel_drops => Drops, seqnum => Seq},
@@ -394,12 +394,15 @@ filters_of(Pid, Subs) ->
 
 %%% settle
 
-check_waiters(#st{waiters = Waiters, coldplug = Coldplug, quiet_since = Since} = St) ->
+check_waiters(#st{waiters = Waiters, coldplug = Coldplug, snapshot = Snapshot, quiet_since = Since} = St) ->
     Now = now_ms(),
+    %% A snapshot being received (a resync after an overrun) means the
+    %% table is known to be stale, however quiet the socket is.
+    Settled = Coldplug =:= complete andalso Snapshot =:= undefined,
     Left = lists:filter(
              fun({From, Quiet, Deadline}) ->
                      if
-                         Coldplug =:= complete, Now - Since >= Quiet ->
+                         Settled, Now - Since >= Quiet ->
                              gen_server:reply(From, ok), false;
                          Now >= Deadline ->
                              gen_server:reply(From, {error, timeout}), false;
@@ -411,7 +414,10 @@ check_waiters(#st{waiters = Waiters, coldplug = Coldplug, quiet_since = Since} =
     Timer = case Left of
                 [] -> undefined;
                 _ ->
-                    Next = lists:min([min(Deadline, Since + Quiet) || {_, Quiet, Deadline} <- Left]),
+                    Next = lists:min([case Settled of
+                                          true -> min(Deadline, Since + Quiet);
+                                          false -> Deadline
+                                      end || {_, Quiet, Deadline} <- Left]),
                     erlang:send_after(max(1, Next - Now), self(), settle_check)
             end,
     St#st{waiters = Left, settle_timer = Timer}.
