@@ -1,13 +1,14 @@
 # sysport: the two commands a newcomer runs are `make shell` and `make test`.
 #
 #   make shell        install missing build deps, build, open a shell with sysport running
-#   make test         everything: C unit tests (plain, ASan+UBSan, valgrind), fuzzing,
+#   make test         install missing test deps, then everything (make check): C unit tests (plain, ASan+UBSan, valgrind), fuzzing,
 #                     eunit, common_test against sanitizer-built helpers (incl. the
 #                     API contract and two-node suites), dialyzer, xref, edoc,
 #                     interop (a Mix project using sysport: ExUnit, IEx), the
 #                     release and cross-build tests, the QEMU system test
 #   make bench        benchmarks, each printed beside a named peer
 #   make fuzz         the fuzz targets for longer (FUZZ_SECONDS, default 600 each)
+#   make fresh-test   both commands above in a fresh Debian 12 root (mmdebstrap)
 #
 # C test programs follow a naming rule instead of a list:
 #   test/c/test_<x>.c and test/fuzz/fuzz_<x>[_anything].c are linked with
@@ -16,8 +17,18 @@
 SHELL := /bin/bash
 .SECONDEXPANSION:
 
+# `make shell` and `make test` work on a machine that has only make, git and
+# ca-certificates: they install what is missing first, then run make again,
+# which can then ask erl for erl_interface. Until then config.mk (which needs
+# erl) is not read.
+DEPS_FIRST_GOALS := shell test deps deps-test fresh-test
+ifeq ($(MAKECMDGOALS),)
 include ports/config.mk
 include $(wildcard ports/sysport_*.mk)
+else ifneq ($(filter-out $(DEPS_FIRST_GOALS),$(MAKECMDGOALS)),)
+include ports/config.mk
+include $(wildcard ports/sysport_*.mk)
+endif
 
 # Everything make runs (tests, interop, bench, the shell) is on a host with
 # its own time daemon: sysport_time's helper records clock changes instead
@@ -52,7 +63,7 @@ SAN_ENV := ASAN_OPTIONS=detect_leaks=1:log_path=$(SAN_LOGS)/asan:exitcode=86 \
            UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:log_path=$(SAN_LOGS)/ubsan
 VALGRIND := valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite
 
-.PHONY: all build ports shell deps deps-test test ctest ctest-san ctest-valgrind \
+.PHONY: all build ports shell deps deps-test test check fresh-test ctest ctest-san ctest-valgrind \
         fuzz fuzz-check helpers-san testhelpers eunit ct check-san-logs dialyzer xref docs \
         interop release-test cross-test system-test bench clean
 
@@ -70,7 +81,8 @@ deps:
 deps-test:
 	@.ci/install-deps test
 
-shell: deps build
+shell: deps
+	@$(MAKE) --no-print-directory build
 	erl -pa _build/default/lib/*/ebin -eval 'case application:ensure_all_started(sysport) of {ok, _} -> sysport:status(); E -> io:format("sysport did not start: ~p~n", [E]) end.'
 
 ## C unit tests: built like the helpers (release flags), then again with
@@ -171,10 +183,21 @@ cross-test: build
 system-test: build $(REL)/sysport_testhelper
 	test/system/run
 
-test: deps-test build ctest ctest-san ctest-valgrind fuzz-check eunit ct dialyzer xref docs interop \
-      release-test cross-test
+test: deps-test
+	@$(MAKE) --no-print-directory check
+
+# make test without installing anything.
+check: build ctest ctest-san ctest-valgrind fuzz-check eunit ct dialyzer xref docs interop \
+       release-test cross-test
 	@if [ "$(SYSTEM_TEST)" = 1 ]; then $(MAKE) --no-print-directory system-test; fi
 	@echo "make test: all passed"
+
+# The README's two commands on a fresh Debian 12 (mmdebstrap --variant=apt
+# with only make, git and ca-certificates; the pristine root is cached):
+# a clone of HEAD runs `make shell` at a terminal, as a person would, and
+# then `make test` (FRESH_COMMANDS="shell" for the first only).
+fresh-test: deps-test
+	test/fresh/run
 
 bench: build $(REL)/sysport_testhelper
 	bench/run
