@@ -5,7 +5,7 @@
 %% @private
 -module(sysport_ringlog_query).
 
--export([tail/1, next/1, get/1, grep/2, boots/0, save/1, context/0, hex/1]).
+-export([tail/1, next/1, get/1, grep/2, boots/0, save/1, context/0, hex/1, from_ring/2]).
 
 -type record() :: sysport_ringlog_codec:record().
 
@@ -16,7 +16,8 @@
 %% @doc What queries need from the running service: its boot, the spool
 %% helper's owner and the display formatter.
 -spec context() -> {ok, #{boot := {pos_integer(), binary()}, port := pid() | undefined,
-                          formatter := {module(), map()}}} | {error, not_running}.
+                          formatter := {module(), map()}, subs := sysport_subs:subs()}}
+                 | {error, not_running}.
 context() ->
     try maps:from_list(ets:tab2list(?INFO)) of
         Ctx -> {ok, Ctx}
@@ -220,6 +221,8 @@ with_context(Fun) ->
         Error -> Error
     end.
 
+%% @doc A ring entry as a record.
+-spec from_ring({pos_integer(), 0..7, integer(), integer(), binary()}, binary()) -> record().
 from_ring({Seq, L, Wall, Mono, Payload}, Hex) ->
     sysport_ringlog_codec:decode({Seq, Hex, Wall, Mono, L, Payload}).
 
