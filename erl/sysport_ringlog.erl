@@ -126,7 +126,7 @@ shares(V) ->
 
 %% @private
 %% As logger_olp requires: sync =< drop =< flush.
--spec check(map()) -> ok | {error, map()}.
+-spec check(map()) -> ok | {error, #{atom() => term()}}.
 check(#{sync_mode_qlen := S, drop_mode_qlen := D, flush_qlen := F}) when S =< D, D =< F ->
     ok;
 check(Opts) ->
@@ -187,13 +187,17 @@ attach(Opts) -> attach(self(), Opts).
 %% printer is a subscriber: it survives a restart of the service.
 -spec attach(pid(), #{level => logger:level()} | list()) -> ok | {error, term()}.
 attach(Owner, Opts) when is_pid(Owner) ->
-    case {filter(Opts), sysport_ringlog_query:context()} of
-        {{ok, {Level, none}}, {ok, #{formatter := F, subs := Subs}}} ->
+    Filter = case sysport_opts:to_map(Opts) of
+                 {ok, Map} -> maps:merge(#{level => debug}, Map#{printer_for => Owner});
+                 error -> Opts
+             end,
+    case {filter(Filter), sysport_ringlog_query:context()} of
+        {{ok, _}, {ok, #{formatter := F, subs := Subs}}} ->
             Printer = case printer(Owner, Subs) of
                           {ok, P} -> P;
                           error -> spawn(sysport_ringlog_text, printer, [Owner, group_leader(), F])
                       end,
-            case sysport_service:subscribe(?MODULE, Printer, #{level => Level, printer_for => Owner}) of
+            case sysport_service:subscribe(?MODULE, Printer, Filter) of
                 ok -> ok;
                 Error -> Printer ! stop, Error
             end;
@@ -395,7 +399,7 @@ handle_call(sync, From, #st{spool = Sp0, opts = #{timeout := Timeout}} = St) ->
             {noreply, St#st{spool = Sp}}
     end;
 handle_call({config, Changes}, _From, St) ->
-    case sysport_opts:check(ringlog, options(), maps:merge(St#st.opts, Changes)) of
+    case sysport_opts:check(ringlog, sysport_service:options(?MODULE), maps:merge(St#st.opts, Changes)) of
         {ok, Opts} ->
             case check(Opts) of
                 ok -> {reply, ok, reconfigure(Opts, St)};
@@ -597,9 +601,11 @@ status(#st{} = St) ->
                  undefined -> none;
                  Port -> sysport_port:stats(Port)
              end,
+    Counts = sysport_ringlog_olp:counts(St#st.olp),
     Attached = sysport_subs:fold(fun(_, {_, none}, N) -> N; (_, _, N) -> N + 1 end, 0, St#st.subs),
     #{helper => Helper, boot => sysport_ringlog_query:hex(St#st.boot), last_seq => St#st.seq,
-      ring => sysport_ringlog_ring:stats(St#st.ring), counters => sysport_ringlog_olp:counts(St#st.olp),
+      ring => sysport_ringlog_ring:stats(St#st.ring), counters => maps:without([mode], Counts),
+      olp_mode => maps:get(mode, Counts),
       spool => sysport_ringlog_spool:status(Sp), synced_seq => sysport_ringlog_spool:synced_seq(Sp),
       handler => maps:get(handler, St#st.opts), attached => Attached}.
 

@@ -11,7 +11,6 @@
 
 -define(INFO, sysport_ringlog_context).
 -define(ALL, 16#7ffffff).
--define(READ_TIMEOUT, 30000).
 
 %% @doc What queries need from the running service: its boot, the spool
 %% helper's owner and the display formatter.
@@ -49,7 +48,7 @@ earlier_tail(#{boot := {Boot, _}} = Ctx, N) ->
 earlier_tail(_Ctx, [], _N, Acc) -> Acc;
 earlier_tail(_Ctx, _Boots, N, Acc) when N =< 0 -> Acc;
 earlier_tail(#{port := Port} = Ctx, [#{boot := B, first_seq := First, last_seq := Last} | Older], N, Acc) ->
-    case sysport_ringlog_spool:read(Port, B, max(First, Last - N + 1), N, ?READ_TIMEOUT) of
+    case sysport_ringlog_spool:read(Port, B, max(First, Last - N + 1), N, sysport_service:timeout(sysport_ringlog)) of
         {ok, Entries} ->
             Recs = [from_spool(E, hex(B)) || E <- Entries],
             earlier_tail(Ctx, Older, N - length(Recs), Recs ++ Acc);
@@ -202,7 +201,7 @@ gather(Ctx, [current | Rest], From, Min, Acc) ->
     gather(Ctx, Rest, From, Min, [Recs | Acc]);
 gather(#{port := Port} = Ctx, [Boot | Rest], From, Min, Acc) ->
     case sysport_ringlog_spool:read(Port, Boot, case From of undefined -> 0; _ -> From end, infinity,
-                                    ?READ_TIMEOUT) of
+                                    sysport_service:timeout(sysport_ringlog)) of
         {ok, Entries} ->
             Recs = [from_spool(E, hex(Boot)) || {_, _, _, L, _} = E <- Entries, L =< Min],
             gather(Ctx, Rest, From, Min, [Recs | Acc]);

@@ -73,7 +73,7 @@ new_boot() ->
     persistent_term:erase({?SVC, boot_id}).
 
 status() ->
-    {ok, S} = ?SVC:status(),
+    {ok, S} = sysport_test_lib:flat_status(sysport_ringlog),
     S.
 
 helper_pid() ->
@@ -422,7 +422,7 @@ proc_io(OsPid) ->
 
 queries(Config) ->
     start(#{spool_file => spool_file(Config, "queries")}),
-    #{seq := Base} = status(),
+    #{last_seq := Base} = status(),
     [logger:notice("query ~b ~s", [I, case I rem 10 of 0 -> "tenth"; _ -> "plain" end]) || I <- lists:seq(1, 50)],
     logger:warning("query warning"),
     ?LOG_ERROR("query error"),
@@ -583,19 +583,20 @@ config_at_runtime(Config) ->
     %% sync_interval 200 ms: synced without asking.
     ok = sysport_test_lib:wait_until(fun() -> maps:get(synced_seq, status()) =:= 52 end, 3000),
     ?assertEqual({error, {not_changeable, spool_file}}, ?SVC:config(#{spool_file => "/tmp/x"})),
-    ?assertEqual({error, {bad_option, nope}}, ?SVC:config(#{nope => 1})),
-    ?assertMatch({error, {bad_value, ring_bytes, _}}, ?SVC:config(#{ring_bytes => -1})),
+    ?assertEqual({error, {invalid_option, ringlog, #{nope => 1}}}, ?SVC:config(#{nope => 1})),
+    ?assertEqual({error, {invalid_option, ringlog, #{ring_bytes => -1}}}, ?SVC:config([{ring_bytes, -1}])),
     %% logger's own API changes the handler's level too.
     ok = logger:set_handler_config(?SVC, level, all),
     logger:debug("debug after logger:set_handler_config"),
     wait_seq(53).
 
 bad_options(Config) ->
-    ?assertEqual({error, {bad_option, colour}}, ?SVC:start_link(#{colour => red})),
-    ?assertMatch({error, {bad_value, block_size, 1000}}, ?SVC:start_link(#{block_size => 1000})),
-    ?assertMatch({error, {bad_value, olp_levels, _}}, ?SVC:start_link(#{drop_mode_qlen => 5, flush_qlen => 2})),
+    ?assertEqual({error, {invalid_option, ringlog, #{colour => red}}}, ?SVC:start_link(#{colour => red})),
+    ?assertEqual({error, {invalid_option, ringlog, #{block_size => 1000}}}, ?SVC:start_link(#{block_size => 1000})),
+    ?assertEqual({error, {invalid_option, ringlog, #{sync_mode_qlen => 10, drop_mode_qlen => 5, flush_qlen => 2}}},
+                 ?SVC:start_link(#{drop_mode_qlen => 5, flush_qlen => 2})),
     ?assertEqual({error, not_running}, ?SVC:tail()),
-    ?assertEqual({error, not_running}, ?SVC:status()),
+    ?assertEqual({error, not_running}, sysport_test_lib:flat_status(sysport_ringlog)),
     start(#{spool_file => spool_file(Config, "bad")}),
     ?assertMatch({error, {already_started, _}}, ?SVC:start_link(#{})),
     %% Adding the handler by hand is refused: it needs the service.
@@ -612,10 +613,10 @@ overload_drops_counted(Config) ->
     [receive {done, W} -> ok end || W <- Ws],
     %% Every drop ends up in a warning record saying how many.
     ok = sysport_test_lib:wait_until(
-           fun() -> Total = maps:get(total, maps:get(dropped, status())),
+           fun() -> Total = maps:get(total, status()),
                     Total > 0 andalso reported_drops() =:= Total
            end, 10000),
-    #{dropped := #{total := Dropped, overload := O, flushed := F}} = status(),
+    #{total := Dropped, overload := O, flushed := F} = status(),
     {ok, Stored} = ?SVC:grep("overload "),
     ct:log("stored ~b, dropped ~b (overload ~b, flushed ~b)", [length(Stored), Dropped, O, F]),
     %% Every call is accounted for: stored or counted as dropped.
@@ -650,7 +651,7 @@ helper_killed_nothing_lost(Config) ->
     sysport_test_lib:kill9(helper_pid()),
     ok = sysport_test_lib:wait_until(fun() -> not is_process_alive(Logger) end, 60000),
     ok = sysport_test_lib:wait_until(fun() -> maps:get(state, maps:get(helper, status())) =:= up end, 10000),
-    #{seq := Seq, helper := #{restarts := 2}} = status(),
+    #{last_seq := Seq, helper := #{restarts := 2}} = status(),
     {ok, Synced} = ?SVC:sync(),
     ?assertEqual(Seq, Synced),
     stop(),
@@ -679,7 +680,7 @@ spool_unwritable(_Config) ->
     ?assert(is_process_alive(whereis(?SVC))),
     %% Restarted in the same VM, with no spool to tell where numbering
     %% stopped: it goes on from there, sequence numbers stay unique.
-    #{seq := Seq} = status(),
+    #{last_seq := Seq} = status(),
     stop(),
     start(#{spool_file => "/proc/sysport-ringlog-test/x.spool"}),
     {ok, [#{seq := Next, msg := <<"ringlog: boot ", _/binary>>}]} = ?SVC:tail(1),
