@@ -34,6 +34,8 @@
 -export([helper/1, init/2, handle_call/3, handle_info/2, status/1]).
 
 -define(DEV_COPY_SIZE, 16#20000).
+-define(IS_READ(R), ((is_tuple(R) andalso (element(1, R) =:= get orelse element(1, R) =:= get_active))
+                     orelse R =:= get_all orelse R =:= get_all_active orelse R =:= firmware_status)).
 -define(DEFAULT_CONFIG, "/etc/fw_env.config").
 
 -type health() :: starting | ok | {error, term()}.
@@ -46,6 +48,8 @@
              health = starting :: health(),
              meta = #{} :: map(),
              writes = 0 :: non_neg_integer(),
+             %% reads held while the env is read again after a helper restart
+             held = none :: none | [{term(), gen_server:from()}],
              last_error = none :: term()}).
 
 %%% API
@@ -271,16 +275,11 @@ lock_args(#{lock_file := File, lock_timeout := Ms}) ->
 
 %% @private
 -spec handle_call(term(), gen_server:from(), #st{}) -> {reply, term(), #st{}} | {noreply, #st{}}.
-handle_call({get, K}, _From, St) ->
-    {reply, with_env(St, fun(Env) -> lookup(K, Env) end), St};
-handle_call(get_all, _From, St) ->
-    {reply, with_env(St, fun(Env) -> {ok, Env} end), St};
-handle_call({get_active, K}, _From, St) ->
-    {reply, with_active(St, fun(Prefix, Env) -> lookup(<<Prefix/binary, K/binary>>, Env) end), St};
-handle_call(get_all_active, _From, St) ->
-    {reply, with_active(St, fun(Prefix, Env) -> {ok, sysport_kv_data:strip_prefix(Prefix, Env)} end), St};
-handle_call(firmware_status, _From, St) ->
-    {reply, with_env(St, fun sysport_kv_data:firmware_status/1), St};
+handle_call(Request, From, St) when ?IS_READ(Request) ->
+    case St#st.held of
+        none -> {reply, read(Request, St), St};
+        Held -> {noreply, St#st{held = [{Request, From} | Held]}}
+    end;
 handle_call({update, Puts, Deletes}, From, St) ->
     update(Puts, Deletes, From, St);
 handle_call({put_active, K, V}, From, St) ->
@@ -304,13 +303,31 @@ handle_call(recover, From, #st{opts = #{defaults := File}} = St) ->
 handle_call(_Other, _From, St) ->
     {reply, {error, badarg}, St}.
 
+%% Reads are answered from memory.
+read({get, K}, St) ->
+    with_env(St, fun(Env) -> lookup(K, Env) end);
+read(get_all, St) ->
+    with_env(St, fun(Env) -> {ok, Env} end);
+read({get_active, K}, St) ->
+    with_active(St, fun(Prefix, Env) -> lookup(<<Prefix/binary, K/binary>>, Env) end);
+read(get_all_active, St) ->
+    with_active(St, fun(Prefix, Env) -> {ok, sysport_kv_data:strip_prefix(Prefix, Env)} end);
+read(firmware_status, St) ->
+    with_env(St, fun sysport_kv_data:firmware_status/1).
+
 %% @private
 -spec handle_info(term(), #st{}) -> {noreply, #st{}}.
+handle_info({sysport_port, Port, {reply, {reload, _} = Tag, Result}}, #st{port = Port} = St) ->
+    St1 = reply(Tag, Result, St),
+    _ = [gen_server:reply(From, read(Request, St1)) || {Request, From} <- lists:reverse(St1#st.held)],
+    {noreply, St1#st{held = none}};
 handle_info({sysport_port, Port, {reply, Tag, Result}}, #st{port = Port} = St) ->
     {noreply, reply(Tag, Result, St)};
 handle_info({sysport_port, Port, {ready, _Info}}, #st{port = Port} = St) ->
-    %% After a restart of the helper: the env may have changed while it was down.
-    {noreply, helper(St, {load, version(St)}, {load, none})};
+    %% After a restart of the helper the env may have changed while it was
+    %% down: reads wait (as long as the helper's timeout at most) for it to
+    %% be read again, rather than get what may be stale.
+    {noreply, (helper(St, {load, version(St)}, {reload, none}))#st{held = []}};
 handle_info(_Msg, St) ->
     {noreply, St}.
 
@@ -343,6 +360,8 @@ helper(#st{port = Port, opts = #{timeout := Timeout}} = St, Request, Tag) ->
 update(Puts, Deletes, From, St) ->
     {noreply, helper(St, {update, Puts, Deletes, version(St)}, {update, From, Puts, Deletes})}.
 
+reply({reload, From}, Result, St) ->
+    reply({load, From}, Result, St);
 reply({load, From}, Result, St) ->
     St1 = loaded(Result, St),
     answer(From, case Result of {ok, _} -> ok; Error -> Error end),

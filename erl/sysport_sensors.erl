@@ -227,7 +227,12 @@ helper(#{config := Config}) -> {ok, "sysport_sensors", [["--config=", Config]]}.
 %% @private
 -spec init(map(), sysport_service:ctx()) -> {ok, #st{}}.
 init(Opts, #{port := Port, subs := Subs}) ->
-    {ok, polling(subscribe_uevent(#st{opts = Opts, port = Port, subs = Subs}))}.
+    %% The chips are known before the first call or subscriber: they are
+    %% not news to anyone.
+    Info = receive {sysport_port, Port, {ready, I}} -> I after 0 -> #{} end,
+    St = #st{opts = Opts, port = Port, subs = Subs, info = Info},
+    {_, St1} = chip_list(sysport_port:call(Port, chips, maps:get(timeout, Opts)), St),
+    {ok, polling(subscribe_uevent(St1))}.
 
 %% @private
 -spec handle_call(term(), gen_server:from(), #st{}) -> {reply, term(), #st{}} | {noreply, #st{}}.

@@ -401,7 +401,7 @@ dev_host_fallback(Config) ->
         ?assertEqual({ok, #{}}, sysport_kv:get_all()),
         ?assertEqual({error, not_found}, sysport_kv:get("x")),
         ?assertNot(filelib:is_file(Image)),
-        {ok, #{state := ok, source := {data_dir, _}, copies := [#{state := missing}, #{state := missing}]}} =
+        {ok, #{env_state := ok, source := {data_dir, _}, copies := [#{state := missing}, #{state := missing}]}} =
             sysport_test_lib:flat_status(sysport_kv),
         ok = sysport_kv:put("x", "1"),
         ?assertEqual(2 * 16#20000, filelib:file_size(Image)),

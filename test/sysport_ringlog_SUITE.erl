@@ -62,10 +62,7 @@ start(Opts) ->
     Pid.
 
 stop() ->
-    case whereis(?SVC) of
-        undefined -> ok;
-        Pid -> gen_server:stop(Pid, normal, 30000)
-    end.
+    ?SVC:stop().
 
 %% A VM restart, without restarting this VM: the service takes its boot id
 %% from here once per VM.

@@ -142,7 +142,7 @@ values_match_sensors_j(Config) ->
 
 values_match_with_default_config(Config) ->
     Tree = ?config(tree, Config),
-    start(Config, #{config => undefined}),
+    start(Config, #{config => default}),
     {ok, Chips} = sysport_sensors:read_all(),
     {ok, Peer, _} = sysport_sensors_fake:peer(Tree, default),
     ?assertEqual([], sysport_sensors_fake:compare(Peer, Chips)),
@@ -212,7 +212,7 @@ threshold_hysteresis(Config) ->
     ?assertMatch({ok, #{active_alarms := [], thresholds := 0}}, sysport_test_lib:flat_status(sysport_sensors)).
 
 below_threshold(Config) ->
-    start(Config, #{config => undefined}),  % in0 as the driver gives it
+    start(Config, #{config => default}),  % in0 as the driver gives it
     ok = sysport_sensors:subscribe(#{chips => [?VIRT], events => [alarm_raised, alarm_cleared, reading]}),
     ok = sysport_sensors:set_threshold(?VIRT, <<"in0">>, #{below => 1.0, clear_above => 1.1}),
     [set_and_see(Config, "hwmon1", "in0_input", V, ?VIRT, <<"Vcore">>) || V <- [950, 1050, 990, 1150, 1050]],
