@@ -97,7 +97,7 @@ follow_rows(Flood, Counter) ->
 
 follow_row(Flood, Counter, Count, Pace, Goal, Met) ->
     Before = counters:get(Counter, 1),
-    {ok, #{missed := Missed0}} = sysport_kmsg:status(),
+    {ok, #{counters := #{missed := Missed0}}} = sysport_kmsg:status(),
     Cmd = case Pace of
               unpaced -> sysport_bench:fmt("~s ~b 100 sysport-kmsg-bench-flood", [Flood, Count]);
               _ -> sysport_bench:fmt("~s ~b 100 sysport-kmsg-bench-paced ~b", [Flood, Count, Pace])
@@ -107,7 +107,7 @@ follow_row(Flood, Counter, Count, Pace, Goal, Met) ->
     ok = wait_quiet(Counter),
     Logged = counters:get(Counter, 1) - Before,
     Last = counters:get(Counter, 2),
-    {ok, #{missed := Missed1}} = sysport_kmsg:status(),
+    {ok, #{counters := #{missed := Missed1}}} = sysport_kmsg:status(),
     Missed = Missed1 - Missed0,
     Rate = Logged / ((Last - T0) / 1.0e6),
     WrittenRate = list_to_integer(Written),
@@ -123,11 +123,11 @@ follow_row(Flood, Counter, Count, Pace, Goal, Met) ->
        cmd => Cmd ++ " (bench/kmsg_flood.c), counted by a logger handler"}].
 
 footprint_rows() ->
-    {ok, #{helper := #{os_pid := Pid}, delivered := D0}} = sysport_kmsg:status(),
+    {ok, #{helper := #{os_pid := Pid}, counters := #{delivered := D0}}} = sysport_kmsg:status(),
     Rss = sysport_bench:proc_status_kb(Pid, <<"VmRSS">>),
     Hwm = sysport_bench:proc_status_kb(Pid, <<"VmHWM">>),
     {Ticks, Ctx} = sysport_bench:idle_wakeups(Pid, 10000),
-    {ok, #{delivered := D1}} = sysport_kmsg:status(),
+    {ok, #{counters := #{delivered := D1}}} = sysport_kmsg:status(),
     %% Another program on this host may log meanwhile: each record is a
     %% legitimate wakeup.
     %% The peak includes the reply to dmesg() while it is built: the whole

@@ -81,7 +81,7 @@ start_service(Helper, Port, Dir) ->
     process_flag(trap_exit, true),
     sysport_time:start_link(#{servers => [{"127.0.0.1", Port}], clock => recording, rtc => none,
                               time_file => filename:join(Dir, "stamp"),
-                              port => #{helper => Helper}}).
+                              helper => #{program => Helper}}).
 
 stop_service(Pid) ->
     sysport_time:stop(),

@@ -26,7 +26,7 @@ rows(#{helper_dir := HelperDir, bin := Bin}) ->
 %%% The storm seen by both
 
 side_by_side(Helper, Storm) ->
-    {ok, _} = sysport_uevent:start_link(#{port_opts => #{helper => Helper}}),
+    {ok, _} = sysport_uevent:start_link(#{helper => #{program => Helper}}),
     {ok, #{helper := #{os_pid := HelperPid}}} = sysport_uevent:status(),
     Udevadm = start_udevadm(),
     timer:sleep(500),
@@ -96,7 +96,7 @@ start_counter() ->
 
 count_loop(Seen) ->
     receive
-        {sysport_uevent, change, ?LO, #{<<"SEQNUM">> := S}} ->
+        {sysport_uevent, change, #{devpath := ?LO, props := #{<<"SEQNUM">> := S}}} ->
             count_loop(Seen#{binary_to_integer(S) => true});
         {count, From, First, Last} ->
             From ! {count, length([x || S <- maps:keys(Seen), S >= First, S =< Last])},
@@ -123,7 +123,7 @@ wait_count(Counter, First, Last, Before) ->
 %%% Forced loss and the repair
 
 forced_loss(Helper, Storm) ->
-    {ok, _} = sysport_uevent:start_link(#{rcvbuf => 16384, port_opts => #{helper => Helper}}),
+    {ok, _} = sysport_uevent:start_link(#{rcvbuf => 16384, helper => #{program => Helper}}),
     Names = [sysport_bench:fmt("spubench~b", [I]) || I <- lists:seq(1, 5)],
     [sysport_bench:sh("ip link add " ++ N ++ " type veth peer name " ++ N ++ "p") || N <- tl(Names)],
     ok = sysport_uevent:settle(200, 30000),
@@ -136,7 +136,7 @@ forced_loss(Helper, Storm) ->
     _ = sysport_bench:sh(sysport_bench:fmt("~s ~b ~s", [Storm, ?STORM, ?LO_UEVENT])),
     sysport_bench:sh("kill -CONT " ++ integer_to_list(HelperPid)),
     {Missed, Drops} = wait_overrun(),
-    receive {sysport_uevent, resync_complete, _, _} -> ok after 30000 -> ok end,
+    receive {sysport_uevent, resync_complete, _} -> ok after 30000 -> ok end,
     ok = sysport_uevent:settle(300, 30000),
     {Same, Total} = compare_with_udevadm(3),
     sysport_bench:sh("ip link del " ++ hd(Names)),
@@ -151,8 +151,8 @@ forced_loss(Helper, Storm) ->
 
 wait_overrun() ->
     receive
-        {sysport_uevent, overrun, _, #{kernel_drops := D, missed := M}} when D > 0 -> {M, D};
-        {sysport_uevent, _, _, _} -> wait_overrun()
+        {sysport_uevent, overrun, #{kernel_drops := D, missed := M}} when D > 0 -> {M, D};
+        {sysport_uevent, _, _} -> wait_overrun()
     after 30000 -> {0, 0}
     end.
 
@@ -188,7 +188,7 @@ put_prop(DevPath, K, V, Db) ->
 %%% Footprint
 
 footprint(Helper) ->
-    {ok, _} = sysport_uevent:start_link(#{port_opts => #{helper => Helper}}),
+    {ok, _} = sysport_uevent:start_link(#{helper => #{program => Helper}}),
     {ok, #{helper := #{os_pid := Pid}}} = sysport_uevent:status(),
     Rss = sysport_bench:proc_status_kb(Pid, <<"VmRSS">>),
     Anon = sysport_bench:proc_status_kb(Pid, <<"RssAnon">>),
@@ -206,10 +206,10 @@ footprint(Helper) ->
 %% 10 s of the helper's CPU and context switches; retried when other
 %% activity on the host sent uevents meanwhile.
 quiet_window(Pid, Tries) ->
-    {ok, #{received := R0}} = sysport_uevent:status(),
+    {ok, #{counters := #{received := R0}}} = sysport_uevent:status(),
     timer:sleep(200),  % status/0 asked the helper for its counters: let it sleep again
     {Ticks, Ctx} = sysport_bench:idle_wakeups(Pid, 10000),
-    {ok, #{received := R1, socket := {ok, #{stale := Stale}}}} = sysport_uevent:status(),
+    {ok, #{counters := #{received := R1}, socket := {ok, #{stale := Stale}}}} = sysport_uevent:status(),
     Events = R1 - R0 + Stale,
     case Events > 0 andalso Tries > 1 of
         true -> quiet_window(Pid, Tries - 1);

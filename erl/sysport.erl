@@ -16,7 +16,7 @@
 -export([sensors/0]).
 -export([devices/0, devices/1]).
 -export([time/0]).
--export([tail/0, tail/1, grep/1, attach/0, detach/0]).
+-export([tail/0, tail/1, next/0, grep/1, attach/0, detach/0]).
 
 -type service_info() :: #{service := atom(), pid := pid() | undefined,
                           status := map() | {error, term()}}.
@@ -27,8 +27,8 @@
 -spec services() -> [service_info()].
 services() ->
     Children = try supervisor:which_children(sysport_sup) catch exit:_ -> [] end,
-    [#{service => service_name(Mod), pid => pid_or_undefined(Pid), status => service_status(Mod)}
-     || {Mod, Pid, _, _} <- lists:reverse(Children), is_atom(Mod)].
+    [#{service => sysport_service:name(Mod), pid => whereis(Mod), status => service_status(Mod)}
+     || {Mod, _, _, _} <- lists:reverse(Children), is_atom(Mod)].
 
 %% @doc Prints the services, their helpers and restarts.
 -spec status() -> ok.
@@ -58,6 +58,7 @@ help() ->
       "  sysport:devices()   the device table (sysport:devices(\"net\") for one subsystem)~n"
       "  sysport:time()      clock synchronization, NTP servers, RTC, time floor~n"
       "  sysport:tail()      the last 20 log records (sysport:tail(N) for N)~n"
+      "  sysport:next()      the log records since this shell's last next()~n"
       "  sysport:grep(P)     log records whose message contains P (a string, or {re, Regex})~n"
       "  sysport:attach()    print new log records here as they come; sysport:detach() stops~n"
       "Programs use the service modules, which return {ok, _} | {error, _}.~n").
@@ -79,8 +80,13 @@ dmesg() ->
 %% @doc {@link dmesg/0} for the records {@link sysport_kmsg:dmesg/1} selects
 %% with `Opts' (`level', `facility', `since_seq'); `color' is `auto' (a
 %% terminal that is not dumb, and NO_COLOR unset), `true' or `false'.
--spec dmesg(map()) -> ok.
-dmesg(Opts) ->
+%% Opts is a map or a proplist (`sysport.dmesg(level: :warning)').
+-spec dmesg(map() | list()) -> ok.
+dmesg(Opts0) ->
+    Opts = case sysport_opts:to_map(Opts0) of
+               {ok, M} -> M;
+               error -> #{bad => Opts0}
+           end,
     {Color, Select} = case maps:take(color, Opts) of
                           {C, Rest} -> {C, Rest};
                           error -> {auto, Opts}
@@ -176,6 +182,9 @@ device_name(DevPath, _) -> filename:basename(DevPath).
 
 status_row(#{service := Name, status := {error, Reason}}) ->
     [atom_to_list(Name), io_lib:format("~0p", [Reason]), "", "", "", "", ""];
+status_row(#{service := Name, status := #{state := failed} = Status}) ->
+    [atom_to_list(Name), "failed", "-", "-", integer_to_list(maps:get(restarts, Status)),
+     io_lib:format("~0tP", [maps:get(last_error, Status), 8]), format_uptime(maps:get(uptime_ms, Status))];
 status_row(#{service := Name, status := Status}) ->
     case maps:get(helper, Status, undefined) of
         #{} = H ->
@@ -201,15 +210,6 @@ service_status(Mod) ->
     catch
         Class:Reason -> {error, {Class, Reason}}
     end.
-
-service_name(Mod) ->
-    case atom_to_list(Mod) of
-        "sysport_" ++ Name -> list_to_atom(Name);
-        _ -> Mod
-    end.
-
-pid_or_undefined(Pid) when is_pid(Pid) -> Pid;
-pid_or_undefined(_) -> undefined.
 
 format_uptime(Ms) ->
     S = Ms div 1000,
@@ -244,17 +244,18 @@ time() ->
 print_time(S, Servers) ->
     #{synchronized := Sync, rtc := Rtc} = S,
     io:format("synchronized  ~s~n", [case Sync of true -> "yes"; false -> "no" end]),
+    Secs = fun(Key) -> case maps:get(Key, S) of undefined -> undefined; Ms -> Ms / 1000 end end,
     io:format("server        ~ts  stratum ~s  poll ~s s~n",
-              [opt(maps:get(server, S)), opt(maps:get(stratum, S)), opt(maps:get(poll, S))]),
+              [opt(maps:get(server, S)), opt(maps:get(stratum, S)), opt(Secs(poll_ms))]),
     io:format("offset        ~s  delay ~s  jitter ~s~n",
-              [seconds(maps:get(offset, S)), magnitude(maps:get(delay, S)), magnitude(maps:get(jitter, S))]),
+              [seconds(Secs(offset_ms)), magnitude(Secs(delay_ms)), magnitude(Secs(jitter_ms))]),
     io:format("last sync     ~s~n", [utc(maps:get(last_sync, S))]),
     io:format("clock         ~p~n", [maps:get(clock, S)]),
     io:format("floor         ~s (~p)~n", [utc(maps:get(floor, S)), maps:get(floor_source, S)]),
     io:format("rtc           ~ts: ~p~s~n",
               [opt(maps:get(device, Rtc, none)), maps:get(state, Rtc, unknown),
                case Rtc of #{time := T} when is_integer(T) -> ", " ++ utc(T); _ -> "" end]),
-    [io:format("rejected      ~0p~n", [R]) || R <- [maps:get(rejected, S)], map_size(R) > 0],
+    [io:format("rejected      ~0p~n", [R]) || R <- [maps:get(rejected_reasons, S)], map_size(R) > 0],
     case Servers of
         [] -> io:format("NTP servers   none~n");
         _ ->
@@ -292,6 +293,11 @@ tail() -> tail(20).
 %% @doc Prints the last N log records.
 -spec tail(non_neg_integer()) -> ok.
 tail(N) -> print_records(sysport_ringlog:tail(N)).
+
+%% @doc Prints the log records that arrived since this process's last
+%% next() (the first: all of this boot's still in the ring).
+-spec next() -> ok.
+next() -> print_records(sysport_ringlog:next()).
 
 %% @doc Prints the log records whose message matches P.
 -spec grep(term()) -> ok.

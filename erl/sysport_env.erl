@@ -8,7 +8,7 @@
 
 -include_lib("kernel/include/file.hrl").
 
--export([data_dir/0, ensure_data_dir/0, helper_dir/0, helper_path/1, service_opts/1]).
+-export([data_dir/0, ensure_data_dir/0, helper_dir/0, helper_path/1]).
 
 %% @doc The data directory: app env `data_dir', else `$SYSPORT_DATA_DIR',
 %% else `/data/sysport' when `/data' is writable (the Nerves convention),
@@ -87,11 +87,3 @@ priv_dir() ->
 -spec helper_path(file:filename_all()) -> file:filename_all().
 helper_path(Name) ->
     filename:join(helper_dir(), Name).
-
-%% @doc The options map of a service from the app env (`{kv, #{...}}').
--spec service_opts(atom()) -> map().
-service_opts(Service) ->
-    case application:get_env(sysport, Service) of
-        {ok, Opts} when is_map(Opts) -> Opts;
-        _ -> #{}
-    end.

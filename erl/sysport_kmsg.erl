@@ -13,22 +13,24 @@
 %% timestamp; `message' is the text with the kernel's `\xNN' escapes decoded
 %% (raw bytes: usually, not always, UTF-8).
 %%
-%% Subscribers receive `{sysport_kmsg, Record}' and, when the kernel ring
-%% overwrote records before they were read, `{sysport_kmsg, missed, N}'
-%% with N the exact number lost (the gap in seq).
+%% Subscribers receive `{sysport_kmsg, record, Record}' and, when the kernel
+%% ring overwrote records before they were read, `{sysport_kmsg, missed, N}'
+%% with N the exact number lost (the gap in seq). The service contract
+%% (options, calls, subscriptions, status) is {@link sysport_service}'s.
 %%
 %% Nothing twice: the service remembers the last seq it delivered and every
 %% restarted helper resumes after it; across VM restarts it resumes from the
-%% seq file (see {@link sysport_kmsg_resume}) when the boot is the same.
+%% seq file (see {@link sysport_kmsg_resume}, one per data directory) when
+%% the boot is the same.
 -module(sysport_kmsg).
--behaviour(gen_server).
+-behaviour(sysport_service).
 
--export([start_link/0, start_link/1, child_spec/1, stop/0,
+-export([start_link/0, start_link/1, child_spec/1, stop/0, options/0,
          dmesg/0, dmesg/1, subscribe/0, subscribe/1, subscribe/2, unsubscribe/0, unsubscribe/1,
          status/0]).
--export([init/1, handle_call/3, handle_cast/2, handle_info/2, terminate/2]).
+-export([helper/1, init/2, handle_call/3, handle_info/2, terminate/2, status/1, filter/1]).
 
--export_type([record/0, facility/0, filter/0, dmesg_opts/0, opts/0]).
+-export_type([record/0, facility/0, filter/0, dmesg_opts/0]).
 
 -type facility() :: kern | user | mail | daemon | auth | syslog | lpr | news | uucp | cron
                   | authpriv | ftp | res0 | res1 | res2 | res3 | local0 | local1 | local2
@@ -41,27 +43,14 @@
 -type dmesg_opts() :: #{since_seq => non_neg_integer(), level => logger:level(),
                         facility => facility() | [facility()], timeout => timeout()}.
 %% `since_seq': records whose seq is at least this.
--type opts() :: #{device => file:filename_all(),
-                  seq_file => file:filename_all() | none,
-                  logger => boolean(),
-                  logger_level => logger:level(),
-                  logger_burst_limit => pos_integer() | infinity,
-                  logger_burst_window_ms => pos_integer()}.
-
--define(DEFAULTS, #{device => "/dev/kmsg",
-                    seq_file => "/run/sysport/kmsg.seq",
-                    logger => true,
-                    logger_level => info,
-                    logger_burst_limit => 1000,
-                    logger_burst_window_ms => 1000}).
 -define(LEVELS, [emergency, alert, critical, error, warning, notice, info, debug]).
 -define(FACILITIES, [kern, user, mail, daemon, auth, syslog, lpr, news, uucp, cron, authpriv,
                      ftp, res0, res1, res2, res3, local0, local1, local2, local3, local4,
                      local5, local6, local7]).
--define(DMESG_TIMEOUT, 30000).
 
 -record(st, {opts :: map(),
              port :: pid(),
+             subs :: sysport_subs:subs(),
              info = #{} :: map(),
              resume :: sysport_kmsg_resume:handle() | undefined,
              resume_status :: term(),
@@ -80,51 +69,60 @@
              window_start :: integer() | undefined,
              window_count = 0 :: non_neg_integer(),
              window_dropped = 0 :: non_neg_integer(),
-             window_timer :: reference() | undefined,
-             subs :: sysport_subs:subs()}).
+             window_timer :: reference() | undefined}).
 
 %%% API
 
-%% @doc Starts the service with the app env options (see {@link start_link/1}).
+%% @doc Starts the service with the app env options.
 -spec start_link() -> {ok, pid()} | {error, term()}.
 start_link() ->
     start_link(#{}).
 
-%% @doc Starts the service, registered as `sysport_kmsg'. Options are merged
-%% over the app env `{kmsg, #{...}}' and the defaults:
-%% `device' (/dev/kmsg; a regular file is read as a util-linux `-K' kmsg
-%% file), `seq_file' (/run/sysport/kmsg.seq, or `none'), `logger' (forward
-%% records to logger: true), `logger_level' (the least severe level
-%% forwarded: info), `logger_burst_limit' and `logger_burst_window_ms'
-%% (at most 1000 records forwarded per 1000 ms; `infinity' for no limit;
-%% the backlog already in the buffer when the helper starts is exempt).
--spec start_link(opts()) -> {ok, pid()} | {error, term()}.
-start_link(Opts) when is_map(Opts) ->
-    Merged = maps:merge(maps:merge(?DEFAULTS, sysport_env:service_opts(kmsg)), Opts),
-    case validate(maps:to_list(Merged)) of
-        ok -> gen_server:start_link({local, ?MODULE}, ?MODULE, Merged, []);
-        {error, _} = Error -> Error
-    end.
+%% @doc Starts the service, registered as `sysport_kmsg'; Opts (a map or
+%% proplist, see {@link options/0}) are merged over the app env `{kmsg,
+%% Opts}' and the defaults.
+-spec start_link(map() | list()) -> {ok, pid()} | {error, term()}.
+start_link(Opts) ->
+    sysport_service:start_link(?MODULE, Opts).
 
 %% @doc A child spec that starts the service under your own supervisor.
--spec child_spec(opts()) -> supervisor:child_spec().
+-spec child_spec(map() | list()) -> supervisor:child_spec().
 child_spec(Opts) ->
-    #{id => ?MODULE, start => {?MODULE, start_link, [Opts]}, type => worker, shutdown => 5000}.
+    sysport_service:child_spec(?MODULE, Opts).
 
 %% @doc Stops the service; `ok' also when it is not running.
 -spec stop() -> ok.
 stop() ->
     sysport_service:stop(?MODULE).
 
+%% @doc The options: name, default, type and doc of each.
+-spec options() -> sysport_opts:schema().
+options() ->
+    [{device, "/dev/kmsg", path, <<"the kernel log; a regular file is read as a util-linux `dmesg -K' file">>},
+     {seq_file, default, {any_of, [path, {enum, [default, none]}]},
+      <<"where to resume after a VM restart in the same boot (default: kmsg.seq in data_dir), or none">>},
+     {logger, true, boolean, <<"forward records to logger">>},
+     {logger_level, info, level, <<"the least severe level forwarded">>},
+     {logger_burst_limit, 1000, {any_of, [pos_integer, {enum, [infinity]}]},
+      <<"records forwarded per window (the backlog found at start is exempt)">>},
+     {logger_burst_window_ms, 1000, pos_integer, <<"the burst limit's window (ms)">>},
+     {timeout, 30000, pos_integer, <<"bound of every call; dmesg's default timeout (ms)">>}].
+
 %% @doc Every record in the kernel buffer now, oldest first.
 -spec dmesg() -> {ok, [record()]} | {error, term()}.
 dmesg() ->
     dmesg(#{}).
 
-%% @doc The records that pass Opts: `since_seq', `level' (and more severe),
-%% `facility', and `timeout' (ms).
--spec dmesg(dmesg_opts()) -> {ok, [record()]} | {error, term()}.
-dmesg(Opts) when is_map(Opts) ->
+%% @doc The records that pass Opts (a map or proplist): `since_seq',
+%% `level' (and more severe), `facility', and `timeout' (ms).
+-spec dmesg(dmesg_opts() | list()) -> {ok, [record()]} | {error, term()}.
+dmesg(Opts0) ->
+    case sysport_opts:to_map(Opts0) of
+        {ok, Opts} -> dmesg_map(Opts);
+        error -> {error, badarg}
+    end.
+
+dmesg_map(Opts) ->
     case dmesg_request(Opts) of
         {ok, Request, Timeout} ->
             %% The helper's answer is decoded here, in the caller: the
@@ -139,101 +137,83 @@ dmesg(Opts) when is_map(Opts) ->
             end;
         {error, _} = Error ->
             Error
-    end;
-dmesg(_) ->
-    {error, badarg}.
+    end.
 
-%% @doc Sends the caller `{sysport_kmsg, Record}' for every record from now
-%% on, and `{sysport_kmsg, missed, N}' when records were lost.
+%% @doc Sends the caller `{sysport_kmsg, record, Record}' for every record
+%% from now on, and `{sysport_kmsg, missed, N}' when records were lost.
 -spec subscribe() -> ok | {error, term()}.
 subscribe() ->
-    subscribe(#{}).
+    sysport_service:subscribe(?MODULE).
 
-%% @doc {@link subscribe/0} for the records that pass Filter (`level', `facility').
--spec subscribe(filter()) -> ok | {error, term()}.
-subscribe(Filter) when is_map(Filter) ->
-    subscribe(self(), Filter);
-subscribe(_) ->
-    {error, badarg}.
+%% @doc Subscribes Pid (on any node: through erpc, name your own pid), or
+%% the caller for the records that pass Filter (`level', `facility'; a map
+%% or proplist).
+-spec subscribe(pid() | filter() | list()) -> ok | {error, term()}.
+subscribe(PidOrFilter) ->
+    sysport_service:subscribe(?MODULE, PidOrFilter).
 
-%% @doc Subscribes Pid, which may be on another node: a caller through
-%% erpc names its own pid (erpc runs the call in a short-lived process).
--spec subscribe(pid(), filter()) -> ok | {error, term()}.
-subscribe(Pid, Filter) when is_pid(Pid), is_map(Filter) ->
-    case compile_filter(Filter) of
-        {ok, Compiled} -> call({subscribe, Pid, Compiled});
-        {error, _} = Error -> Error
-    end;
-subscribe(_, _) ->
-    {error, badarg}.
+%% @doc Subscribes Pid for the records that pass Filter.
+-spec subscribe(pid(), filter() | list()) -> ok | {error, term()}.
+subscribe(Pid, Filter) ->
+    sysport_service:subscribe(?MODULE, Pid, Filter).
 
 %% @doc Stops the caller's messages.
 -spec unsubscribe() -> ok | {error, term()}.
 unsubscribe() ->
-    unsubscribe(self()).
+    sysport_service:unsubscribe(?MODULE).
 
 %% @doc Stops Pid's messages.
 -spec unsubscribe(pid()) -> ok | {error, term()}.
-unsubscribe(Pid) when is_pid(Pid) ->
-    call({unsubscribe, Pid});
-unsubscribe(_) ->
-    {error, badarg}.
+unsubscribe(Pid) ->
+    sysport_service:unsubscribe(?MODULE, Pid).
 
-%% @doc `helper' (the helper's stats), `device', `available' (and `error'
-%% when not), `buffer_size' (the kernel ring's bytes), `last_seq' (-1 before
-%% the first record), `delivered', `missed', `rejected' (records that did
-%% not parse), `forwarded' and `not_forwarded' (to logger, over the burst
-%% limit), `subscribers', `seq_file', `resume' (fresh | resumed | other_boot
-%% | corrupt | disabled | {error, Reason}) and `resumed_after_seq'.
+%% @doc The base keys of {@link sysport_service} and `device', `available'
+%% (and `error' when not), `buffer_size' (the kernel ring's bytes),
+%% `last_seq' (-1 before the first record), `seq_file', `resume' (fresh |
+%% resumed | other_boot | corrupt | disabled | {error, Reason}) and
+%% `resumed_after_seq'; under `counters': `delivered', `missed',
+%% `rejected' (records that did not parse), `forwarded' and
+%% `not_forwarded' (to logger, over the burst limit).
 -spec status() -> {ok, map()} | {error, term()}.
 status() ->
-    call(status).
+    sysport_service:status(?MODULE).
 
 call(Request) ->
-    sysport_service:call(?MODULE, Request, 10000).
+    sysport_service:call(?MODULE, Request).
 
-%%% gen_server
+%%% sysport_service
 
 %% @private
--spec init(map()) -> {ok, #st{}} | {stop, term()}.
-init(Opts) ->
-    process_flag(trap_exit, true),
-    {Resume, ResumeStatus, LastSeq} = open_resume(maps:get(seq_file, Opts)),
-    Device = unicode:characters_to_list(maps:get(device, Opts)),
-    case sysport_port:start_link(#{helper => "sysport_kmsg", args => ["--device=" ++ Device]}) of
-        {ok, Port} ->
-            {ok, #st{opts = Opts, port = Port, resume = Resume, resume_status = ResumeStatus,
-                     resumed_from = case LastSeq of -1 -> undefined; _ -> LastSeq end,
-                     last_seq = LastSeq, subs = sysport_subs:new(),
-                     logger_max = case maps:get(logger, Opts) of
-                                      true -> level_number(maps:get(logger_level, Opts));
-                                      false -> none
-                                  end}};
-        {error, Reason} ->
-            close_resume(Resume),
-            {stop, Reason}
-    end.
+-spec helper(map()) -> {ok, string(), [iodata()]}.
+helper(#{device := Device}) ->
+    {ok, "sysport_kmsg", [["--device=", Device]]}.
+
+%% @private
+-spec init(map(), sysport_service:ctx()) -> {ok, #st{}}.
+init(Opts, #{port := Port, subs := Subs}) ->
+    {Resume, ResumeStatus, LastSeq} = open_resume(seq_file(Opts)),
+    {ok, #st{opts = Opts, port = Port, subs = Subs, resume = Resume, resume_status = ResumeStatus,
+             resumed_from = case LastSeq of -1 -> undefined; _ -> LastSeq end,
+             last_seq = LastSeq,
+             logger_max = case maps:get(logger, Opts) of
+                              true -> level_number(maps:get(logger_level, Opts));
+                              false -> none
+                          end}}.
+
+%% The seq file is per data directory: two VMs on one host (or two
+%% releases) each resume from their own.
+seq_file(#{seq_file := default}) -> filename:join(sysport_env:data_dir(), <<"kmsg.seq">>);
+seq_file(#{seq_file := File}) -> File.
 
 %% @private
 -spec handle_call(term(), gen_server:from(), #st{}) -> {reply, term(), #st{}}.
 handle_call(port, _From, St) ->
     {reply, {ok, St#st.port}, St};
-handle_call({subscribe, Pid, Filter}, _From, St) ->
-    {reply, ok, St#st{subs = sysport_subs:add(Pid, Filter, St#st.subs)}};
-handle_call({unsubscribe, Pid}, _From, St) ->
-    {reply, ok, St#st{subs = sysport_subs:remove(Pid, St#st.subs)}};
-handle_call(status, _From, St) ->
-    {reply, {ok, status_map(St)}, St};
 handle_call(_Other, _From, St) ->
     {reply, {error, badarg}, St}.
 
 %% @private
--spec handle_cast(term(), #st{}) -> {noreply, #st{}}.
-handle_cast(_Msg, St) ->
-    {noreply, St}.
-
-%% @private
--spec handle_info(term(), #st{}) -> {noreply, #st{}} | {stop, term(), #st{}}.
+-spec handle_info(term(), #st{}) -> {noreply, #st{}}.
 handle_info({sysport_port, Port, {event, {records, WallOffset, Wire}}}, #st{port = Port} = St) ->
     {noreply, deliver(from_wire(Wire), WallOffset, St)};
 handle_info({sysport_port, Port, {event, {rejected, Reason, Excerpt}}}, #st{port = Port} = St) ->
@@ -251,14 +231,8 @@ handle_info({sysport_port, Port, {ready, Info}}, #st{port = Port} = St) ->
                            #{domain => [sysport, kmsg]})
     end,
     {noreply, St#st{info = Info, backlog_before = maps:get(monotonic_usec, Info, 0)}};
-handle_info({sysport_port, Port, _}, #st{port = Port} = St) ->
-    {noreply, St};  % exited: sysport_port restarts it
 handle_info(window_end, St) ->
     {noreply, end_window(St#st{window_timer = undefined})};
-handle_info({'DOWN', _, process, Pid, _}, St) ->
-    {noreply, St#st{subs = sysport_subs:down(Pid, St#st.subs)}};
-handle_info({'EXIT', Port, Reason}, #st{port = Port} = St) ->
-    {stop, Reason, St};
 handle_info(_Msg, St) ->
     {noreply, St}.
 
@@ -266,7 +240,6 @@ handle_info(_Msg, St) ->
 -spec terminate(term(), #st{}) -> ok.
 terminate(_Reason, St) ->
     _ = end_window(St),
-    sysport_port:stop(St#st.port),
     close_resume(St#st.resume).
 
 %%% Delivery
@@ -315,15 +288,13 @@ missed(N, FirstLost, St) ->
     logger:warning("kmsg: ~b kernel log records (seq ~b..~b) were overwritten in the kernel "
                    "ring before they could be read", [N, FirstLost, FirstLost + N - 1],
                    #{domain => [sysport, kmsg], kmsg_missed => N}),
-    sysport_subs:fold(fun(Pid, _, ok) -> sysport_subs:send(Pid, {?MODULE, missed, N}) end, ok, St#st.subs),
+    sysport_service:notify(St#st.subs, {?MODULE, missed, N}, fun(_) -> true end),
     St#st{missed = St#st.missed + N}.
 
 notify(#{facility := Facility} = Record, Level, Subs) ->
     sysport_subs:count(Subs) > 0 andalso
-        sysport_subs:fold(fun(Pid, Filter, ok) ->
-                              _ = matches(Filter, Level, Facility) andalso sysport_subs:send(Pid, {?MODULE, Record}),
-                              ok
-                          end, ok, Subs).
+        sysport_service:notify(Subs, {?MODULE, record, Record},
+                               fun(Filter) -> matches(Filter, Level, Facility) end).
 
 matches({MaxLevel, Facilities}, Level, Facility) ->
     level_number(Level) =< MaxLevel andalso
@@ -432,16 +403,16 @@ close_resume(Resume) -> sysport_kmsg_resume:close(Resume).
 
 %%% Status
 
-status_map(#st{opts = Opts, info = Info} = St) ->
-    Base = #{helper => sysport_port:stats(St#st.port),
-             device => unicode:characters_to_binary(maps:get(device, Opts)),
+%% @private
+-spec status(#st{}) -> map().
+status(#st{opts = Opts, info = Info} = St) ->
+    Base = #{device => unicode:characters_to_binary(maps:get(device, Opts)),
              available => maps:get(available, Info, false),
-             last_seq => St#st.last_seq, delivered => St#st.delivered, missed => St#st.missed,
-             rejected => St#st.rejected, forwarded => St#st.forwarded,
-             not_forwarded => St#st.not_forwarded,
-             subscribers => sysport_subs:count(St#st.subs),
-             remote_dropped => sysport_subs:dropped(),
-             seq_file => case maps:get(seq_file, Opts) of
+             last_seq => St#st.last_seq,
+             counters => #{delivered => St#st.delivered, missed => St#st.missed,
+                           rejected => St#st.rejected, forwarded => St#st.forwarded,
+                           not_forwarded => St#st.not_forwarded},
+             seq_file => case seq_file(Opts) of
                              none -> none;
                              Path -> unicode:characters_to_binary(Path)
                          end,
@@ -452,30 +423,12 @@ status_map(#st{opts = Opts, info = Info} = St) ->
                          Seq -> Extra#{resumed_after_seq => Seq}
                      end).
 
-%%% Options
+%%% Filters
 
-validate([]) -> ok;
-validate([{Key, Value} | Rest]) ->
-    case valid(Key, Value) of
-        true -> validate(Rest);
-        false -> {error, {bad_value, Key, Value}};
-        unknown -> {error, {bad_option, Key}}
-    end.
-
-valid(device, V) -> is_filename(V);
-valid(seq_file, V) -> V =:= none orelse is_filename(V);
-valid(logger, V) -> is_boolean(V);
-valid(logger_level, V) -> lists:member(V, ?LEVELS);
-valid(logger_burst_limit, V) -> V =:= infinity orelse (is_integer(V) andalso V > 0);
-valid(logger_burst_window_ms, V) -> is_integer(V) andalso V > 0;
-valid(_, _) -> unknown.
-
-is_filename(V) ->
-    try unicode:characters_to_binary(V) of
-        <<>> -> false;
-        Bin -> is_binary(Bin)
-    catch error:badarg -> false
-    end.
+%% @private
+-spec filter(map()) -> {ok, {0..7, all | [facility()]}} | {error, term()}.
+filter(Filter) ->
+    compile_filter(Filter).
 
 %% {MaxLevel, all | [Facility]}
 compile_filter(Filter) ->
@@ -493,7 +446,7 @@ compile_filter(Filter) ->
 dmesg_request(Opts) ->
     {Timeout, Rest} = case maps:take(timeout, Opts) of
                           {T, R} -> {T, R};
-                          error -> {?DMESG_TIMEOUT, Opts}
+                          error -> {sysport_service:timeout(?MODULE), Opts}
                       end,
     {Since, FilterOpts} = case maps:take(since_seq, Rest) of
                               {S, R2} -> {S, R2};

@@ -10,8 +10,11 @@
 %% copy) is an error for every read until `recover/0'; nothing falls back to
 %% a copy in memory.
 %%
-%% Subscribers get `{sysport_kv, changed, #{Key => {Old, New}}}' after each
-%% change, with `undefined' for a key added or removed.
+%% Reads (`get', `get_all', the firmware keys) are answered from memory,
+%% never behind a write or the helper. Subscribers get `{sysport_kv,
+%% changed, #{Key => {Old, New}}}' after each change, with `undefined' for
+%% a key added or removed. The service contract (options, calls,
+%% subscriptions, status) is {@link sysport_service}'s.
 %%
 %% ```
 %% ok = sysport_kv:put("wifi_ssid", "lab"),
@@ -22,84 +25,68 @@
 %% receive {sysport_kv, changed, #{<<"wifi_ssid">> := {<<"lab">>, undefined}}} -> ok end.
 %% '''
 -module(sysport_kv).
--behaviour(gen_server).
+-behaviour(sysport_service).
 
--export([start_link/0, start_link/1, child_spec/1, stop/0]).
+-export([start_link/0, start_link/1, child_spec/1, stop/0, options/0]).
 -export([get/1, get_all/0, put/1, put/2, delete/1, get_active/1, get_all_active/0, put_active/2,
          firmware_status/0, validate_firmware/0, reload/0, recover/0, status/0,
-         subscribe/0, subscribe/1, unsubscribe/0, unsubscribe/1]).
--export([init/1, handle_call/3, handle_cast/2, handle_info/2, terminate/2]).
+         subscribe/0, subscribe/1, subscribe/2, unsubscribe/0, unsubscribe/1]).
+-export([helper/1, init/2, handle_call/3, handle_info/2, status/1]).
 
--export_type([opts/0]).
-
--type opts() :: #{config => file:filename_all(),
-                  locations => [iodata()],
-                  lock_file => file:filename_all() | none,
-                  lock_timeout => non_neg_integer(),
-                  defaults => file:filename_all(),
-                  timeout => pos_integer(),
-                  port_opts => map()}.
-%% `config': a fw_env.config file (default `/etc/fw_env.config').
-%% `locations': fw_env.config lines given inline instead (one: a single env,
-%% two: redundant).
-%% With neither an existing default config file nor locations, the env is a
-%% redundant pair of 128 KiB copies in `data_dir', created by the first write.
-%% `lock_file': the flock file shared with fw_printenv/fw_setenv (default
-%% `/var/lock/fw_printenv.lock'), `none' for no locking.
-%% `lock_timeout': how long a request waits for that lock (ms).
-%% `defaults': what `recover/0' writes into a corrupt env, in U-Boot's
-%% `u-boot-initial-env' text format (default `/etc/u-boot-initial-env';
-%% a missing file means an empty env).
-%% `timeout': how long a request to the helper may take (ms).
-%% `port_opts': passed to {@link sysport_port:start_link/1} (backoff...).
-
--define(DEFAULTS, #{config => "/etc/fw_env.config",
-                    locations => [],
-                    lock_file => "/var/lock/fw_printenv.lock",
-                    lock_timeout => 5000,
-                    defaults => "/etc/u-boot-initial-env",
-                    timeout => 30000,
-                    port_opts => #{}}).
 -define(DEV_COPY_SIZE, 16#20000).
+-define(IS_READ(R), ((is_tuple(R) andalso (element(1, R) =:= get orelse element(1, R) =:= get_active))
+                     orelse R =:= get_all orelse R =:= get_all_active orelse R =:= firmware_status)).
+-define(DEFAULT_CONFIG, "/etc/fw_env.config").
 
 -type health() :: starting | ok | {error, term()}.
 
 -record(st, {port :: pid(),
+             subs :: sysport_subs:subs(),
              opts :: map(),
              source :: {config, binary()} | locations | {data_dir, binary()},
              env = #{} :: sysport_kv_data:env(),
              health = starting :: health(),
              meta = #{} :: map(),
-             subs = sysport_subs:new() :: sysport_subs:subs(),
              writes = 0 :: non_neg_integer(),
+             %% reads held while the env is read again after a helper restart
+             held = none :: none | [{term(), gen_server:from()}],
              last_error = none :: term()}).
 
 %%% API
 
-%% @doc Starts the service with the app env options (see {@link start_link/1}).
+%% @doc Starts the service with the app env options.
 -spec start_link() -> {ok, pid()} | {error, term()}.
 start_link() ->
     start_link(#{}).
 
-%% @doc Starts the service; Opts are merged over the app env `{kv, #{...}}'
-%% and the defaults.
--spec start_link(opts()) -> {ok, pid()} | {error, term()}.
-start_link(Opts) when is_map(Opts) ->
-    Given = maps:merge(sysport_env:service_opts(kv), Opts),
-    case [K || K <- maps:keys(Given), not is_map_key(K, ?DEFAULTS)] of
-        [] -> gen_server:start_link({local, ?MODULE}, ?MODULE, Given, []);
-        [K | _] -> {error, {bad_option, K}}
-    end.
+%% @doc Starts the service; Opts (a map or proplist, see {@link options/0})
+%% are merged over the app env `{kv, Opts}' and the defaults.
+-spec start_link(map() | list()) -> {ok, pid()} | {error, term()}.
+start_link(Opts) ->
+    sysport_service:start_link(?MODULE, Opts).
 
 %% @doc A child spec that starts the service under your own supervisor.
--spec child_spec(opts()) -> supervisor:child_spec().
+-spec child_spec(map() | list()) -> supervisor:child_spec().
 child_spec(Opts) ->
-    #{id => ?MODULE, start => {?MODULE, start_link, [Opts]}, type => worker}.
+    sysport_service:child_spec(?MODULE, Opts).
 
 %% @doc Stops the service; `ok' also when it is not running.
 -spec stop() -> ok.
 stop() ->
     sysport_service:stop(?MODULE).
+
+%% @doc The options: name, default, type and doc of each.
+-spec options() -> sysport_opts:schema().
+options() ->
+    [{config, default, {any_of, [path, {enum, [default]}]},
+      <<"a fw_env.config file; default: /etc/fw_env.config if it exists, else a redundant env in data_dir">>},
+     {locations, [], {list, chardata}, <<"fw_env.config lines given inline (one: single, two: redundant)">>},
+     {lock_file, "/var/lock/fw_printenv.lock", {any_of, [path, {enum, [none]}]},
+      <<"the flock file shared with fw_printenv/fw_setenv, or none">>},
+     {lock_timeout, 5000, non_neg_integer, <<"how long a request waits for that lock (ms)">>},
+     {defaults, "/etc/u-boot-initial-env", path,
+      <<"what recover/0 writes into a corrupt env (u-boot-initial-env format)">>},
+     {timeout, 30000, pos_integer, <<"bound of every call, and of each request to the helper (ms)">>}].
 
 %% @doc The value of Key.
 -spec get(unicode:chardata()) -> {ok, binary()} | {error, not_found | term()}.
@@ -183,36 +170,39 @@ reload() ->
 recover() ->
     call(recover).
 
-%% @doc The helper's stats, the env's source, scheme and current copy, keys,
-%% writes, subscribers and last error.
+%% @doc The base keys of {@link sysport_service} and the env's `source',
+%% `scheme', `current' copy, `copies', `keys', `env_state' (`ok',
+%% `starting' or the error every read gets), `last_env_error' and
+%% `lock_file'; `writes' under `counters'.
 -spec status() -> {ok, map()} | {error, not_running}.
 status() ->
-    call(status).
+    sysport_service:status(?MODULE).
 
 %% @doc Sends the caller `{sysport_kv, changed, Changes}' after each change.
--spec subscribe() -> ok | {error, not_running}.
+-spec subscribe() -> ok | {error, term()}.
 subscribe() ->
-    call({subscribe, self()}).
+    sysport_service:subscribe(?MODULE).
 
-%% @doc Subscribes Pid, which may be on another node: a caller through
-%% erpc names its own pid (erpc runs the call in a short-lived process).
--spec subscribe(pid()) -> ok | {error, badarg | not_running}.
-subscribe(Pid) when is_pid(Pid) ->
-    call({subscribe, Pid});
-subscribe(_) ->
-    {error, badarg}.
+%% @doc Subscribes Pid (on any node: through erpc, name your own pid), or
+%% the caller with a filter (`#{}': kv has no filter keys).
+-spec subscribe(pid() | map() | list()) -> ok | {error, term()}.
+subscribe(PidOrFilter) ->
+    sysport_service:subscribe(?MODULE, PidOrFilter).
+
+%% @doc Subscribes Pid with a filter.
+-spec subscribe(pid(), map() | list()) -> ok | {error, term()}.
+subscribe(Pid, Filter) ->
+    sysport_service:subscribe(?MODULE, Pid, Filter).
 
 %% @doc Stops the caller's change messages.
--spec unsubscribe() -> ok | {error, not_running}.
+-spec unsubscribe() -> ok | {error, term()}.
 unsubscribe() ->
-    call({unsubscribe, self()}).
+    sysport_service:unsubscribe(?MODULE).
 
 %% @doc Stops Pid's messages.
--spec unsubscribe(pid()) -> ok | {error, badarg | not_running}.
-unsubscribe(Pid) when is_pid(Pid) ->
-    call({unsubscribe, Pid});
-unsubscribe(_) ->
-    {error, badarg}.
+-spec unsubscribe(pid()) -> ok | {error, term()}.
+unsubscribe(Pid) ->
+    sysport_service:unsubscribe(?MODULE, Pid).
 
 with_key(Key, Fun) ->
     case sysport_kv_data:key(Key) of
@@ -221,39 +211,40 @@ with_key(Key, Fun) ->
     end.
 
 call(Request) ->
-    sysport_service:call(?MODULE, Request, infinity).
+    sysport_service:call(?MODULE, Request).
 
-%%% gen_server
+%%% sysport_service
 
 %% @private
--spec init(map()) -> {ok, #st{}} | {stop, term()}.
-init(Given) ->
-    process_flag(trap_exit, true),
-    Opts = maps:merge(?DEFAULTS, Given),
-    case source(Opts, is_map_key(config, Given)) of
-        {ok, Source, SourceArgs} ->
-            PortOpts = maps:merge(maps:merge(#{helper => "sysport_kv"}, maps:get(port_opts, Opts)),
-                                  #{owner => self(), args => SourceArgs ++ lock_args(Opts)}),
-            case sysport_port:start_link(PortOpts) of
-                {ok, Port} -> {ok, #st{port = Port, opts = Opts, source = Source}};
-                {error, Reason} -> {stop, Reason}
-            end;
-        {error, Reason} ->
-            {stop, Reason}
+-spec helper(map()) -> {ok, string(), [iodata()]} | {error, term()}.
+helper(Opts) ->
+    case source(Opts) of
+        {ok, _, SourceArgs} -> {ok, "sysport_kv", SourceArgs ++ lock_args(Opts)};
+        {error, _} = Error -> Error
     end.
+
+%% @private
+-spec init(map(), sysport_service:ctx()) -> {ok, #st{}}.
+init(Opts, #{port := Port, subs := Subs}) ->
+    {ok, Source, _} = source(Opts),
+    %% The env is read before the first call is taken; the helper's first
+    %% ready needs nothing more.
+    receive {sysport_port, Port, {ready, _}} -> ok after 0 -> ok end,
+    St = #st{port = Port, subs = Subs, opts = Opts, source = Source},
+    {ok, loaded(sysport_port:call(Port, {load, none}, maps:get(timeout, Opts)), St)}.
 
 %% Where the env is: inline locations, the config file, or (on a host with
 %% neither) a file-backed pair in data_dir.
-source(#{locations := [_ | _] = Lines}, _) ->
+source(#{locations := [_ | _] = Lines}) ->
     {ok, locations, [["--location=", L] || L <- Lines]};
-source(#{config := Config}, Explicit) ->
-    case Explicit orelse filelib:is_regular(Config) of
-        true ->
-            Path = unicode:characters_to_binary(Config),
-            {ok, {config, Path}, [["--config=", Path]]};
-        false ->
-            dev_source()
-    end.
+source(#{config := default}) ->
+    case filelib:is_regular(?DEFAULT_CONFIG) of
+        true -> source(#{config => ?DEFAULT_CONFIG});
+        false -> dev_source()
+    end;
+source(#{config := Config}) ->
+    Path = unicode:characters_to_binary(Config),
+    {ok, {config, Path}, [["--config=", Path]]}.
 
 dev_source() ->
     case sysport_env:ensure_data_dir() of
@@ -283,67 +274,62 @@ lock_args(#{lock_file := File, lock_timeout := Ms}) ->
     [["--lock=", File], ["--lock-timeout=", integer_to_list(Ms)]].
 
 %% @private
--spec handle_call(term(), gen_server:from(), #st{}) -> {reply, term(), #st{}}.
-handle_call({get, K}, _From, St) ->
-    {reply, with_env(St, fun(Env) -> lookup(K, Env) end), St};
-handle_call(get_all, _From, St) ->
-    {reply, with_env(St, fun(Env) -> {ok, Env} end), St};
-handle_call({get_active, K}, _From, St) ->
-    {reply, with_active(St, fun(Prefix, Env) -> lookup(<<Prefix/binary, K/binary>>, Env) end), St};
-handle_call(get_all_active, _From, St) ->
-    {reply, with_active(St, fun(Prefix, Env) -> {ok, sysport_kv_data:strip_prefix(Prefix, Env)} end), St};
-handle_call(firmware_status, _From, St) ->
-    {reply, with_env(St, fun sysport_kv_data:firmware_status/1), St};
-handle_call({update, Puts, Deletes}, _From, St) ->
-    update(Puts, Deletes, St);
-handle_call({put_active, K, V}, _From, St) ->
+-spec handle_call(term(), gen_server:from(), #st{}) -> {reply, term(), #st{}} | {noreply, #st{}}.
+handle_call(Request, From, St) when ?IS_READ(Request) ->
+    case St#st.held of
+        none -> {reply, read(Request, St), St};
+        Held -> {noreply, St#st{held = [{Request, From} | Held]}}
+    end;
+handle_call({update, Puts, Deletes}, From, St) ->
+    update(Puts, Deletes, From, St);
+handle_call({put_active, K, V}, From, St) ->
     case with_active(St, fun(Prefix, _) -> {ok, <<Prefix/binary, K/binary>>} end) of
-        {ok, Key} -> update([{Key, V}], [], St);
+        {ok, Key} -> update([{Key, V}], [], From, St);
         Error -> {reply, Error, St}
     end;
-handle_call(validate_firmware, _From, St) ->
+handle_call(validate_firmware, From, St) ->
     case with_env(St, fun sysport_kv_data:validate_updates/1) of
-        {ok, Puts} -> update(Puts, [], St);
+        {ok, Puts} -> update(Puts, [], From, St);
         Error -> {reply, Error, St}
     end;
-handle_call(reload, _From, St) ->
-    {Result, St1} = load(St),
-    {reply, Result, St1};
-handle_call(recover, _From, St) ->
-    recover(St);
-handle_call(status, _From, St) ->
-    {reply, {ok, status_map(St)}, St};
-handle_call({subscribe, Pid}, _From, St) ->
-    {reply, ok, St#st{subs = sysport_subs:add(Pid, all, St#st.subs)}};
-handle_call({unsubscribe, Pid}, _From, St) ->
-    {reply, ok, St#st{subs = sysport_subs:remove(Pid, St#st.subs)}};
+handle_call(reload, From, St) ->
+    {noreply, helper(St, {load, version(St)}, {load, From})};
+handle_call(recover, From, #st{opts = #{defaults := File}} = St) ->
+    Defaults = case file:read_file(File) of
+                   {ok, Text} -> sysport_kv_data:parse_defaults(Text);
+                   {error, _} -> []
+               end,
+    {noreply, helper(St, {recover, Defaults}, {recover, From})};
 handle_call(_Other, _From, St) ->
     {reply, {error, badarg}, St}.
 
-%% @private
--spec handle_cast(term(), #st{}) -> {noreply, #st{}}.
-handle_cast(_Msg, St) ->
-    {noreply, St}.
+%% Reads are answered from memory.
+read({get, K}, St) ->
+    with_env(St, fun(Env) -> lookup(K, Env) end);
+read(get_all, St) ->
+    with_env(St, fun(Env) -> {ok, Env} end);
+read({get_active, K}, St) ->
+    with_active(St, fun(Prefix, Env) -> lookup(<<Prefix/binary, K/binary>>, Env) end);
+read(get_all_active, St) ->
+    with_active(St, fun(Prefix, Env) -> {ok, sysport_kv_data:strip_prefix(Prefix, Env)} end);
+read(firmware_status, St) ->
+    with_env(St, fun sysport_kv_data:firmware_status/1).
 
 %% @private
--spec handle_info(term(), #st{}) -> {noreply, #st{}} | {stop, term(), #st{}}.
+-spec handle_info(term(), #st{}) -> {noreply, #st{}}.
+handle_info({sysport_port, Port, {reply, {reload, _} = Tag, Result}}, #st{port = Port} = St) ->
+    St1 = reply(Tag, Result, St),
+    _ = [gen_server:reply(From, read(Request, St1)) || {Request, From} <- lists:reverse(St1#st.held)],
+    {noreply, St1#st{held = none}};
+handle_info({sysport_port, Port, {reply, Tag, Result}}, #st{port = Port} = St) ->
+    {noreply, reply(Tag, Result, St)};
 handle_info({sysport_port, Port, {ready, _Info}}, #st{port = Port} = St) ->
-    %% After every (re)start: the env may have changed while it was down.
-    {_, St1} = load(St),
-    {noreply, St1};
-handle_info({sysport_port, Port, _}, #st{port = Port} = St) ->
-    {noreply, St};
-handle_info({'DOWN', _, process, Pid, _}, St) ->
-    {noreply, St#st{subs = sysport_subs:down(Pid, St#st.subs)}};
-handle_info({'EXIT', Port, Reason}, #st{port = Port} = St) ->
-    {stop, Reason, St};
+    %% After a restart of the helper the env may have changed while it was
+    %% down: reads wait (as long as the helper's timeout at most) for it to
+    %% be read again, rather than get what may be stale.
+    {noreply, (helper(St, {load, version(St)}, {reload, none}))#st{held = []}};
 handle_info(_Msg, St) ->
     {noreply, St}.
-
-%% @private
--spec terminate(term(), #st{}) -> ok.
-terminate(_Reason, #st{port = Port}) ->
-    sysport_port:stop(Port).
 
 %%% Reading and writing
 
@@ -365,49 +351,58 @@ lookup(K, Env) ->
         _ -> {error, not_found}
     end.
 
-helper(#st{port = Port, opts = #{timeout := Timeout}}, Request) ->
-    sysport_port:call(Port, Request, Timeout).
+%% Requests go out without waiting: reads are answered meanwhile, and each
+%% caller gets its own answer (or timeout) when the helper gives it.
+helper(#st{port = Port, opts = #{timeout := Timeout}} = St, Request, Tag) ->
+    ok = sysport_port:request(Port, Request, Timeout, Tag),
+    St.
 
-%% Reads the env again: the result, and the state with it.
-load(St) ->
-    case helper(St, {load, version(St)}) of
-        {ok, Snapshot} ->
-            {ok, snapshot(Snapshot, {[], []}, St)};
-        {error, {What, _} = Reason} = Error when What =:= corrupt_env; What =:= unreadable; What =:= bad_config ->
-            {Error, St#st{health = Error, last_error = Reason}};
-        {error, Reason} = Error when St#st.health =:= starting ->
-            {Error, St#st{health = Error, last_error = Reason}};
-        {error, Reason} = Error ->
-            %% A passing failure (a lock held too long, the helper
-            %% restarting) says nothing new about the env.
-            {Error, St#st{last_error = Reason}}
-    end.
+update(Puts, Deletes, From, St) ->
+    {noreply, helper(St, {update, Puts, Deletes, version(St)}, {update, From, Puts, Deletes})}.
 
-update(Puts, Deletes, St) ->
-    case helper(St, {update, Puts, Deletes, version(St)}) of
+reply({reload, From}, Result, St) ->
+    reply({load, From}, Result, St);
+reply({load, From}, Result, St) ->
+    St1 = loaded(Result, St),
+    answer(From, case Result of {ok, _} -> ok; Error -> Error end),
+    St1;
+reply({update, From, Puts, Deletes}, Result, St) ->
+    case Result of
         {ok, Snapshot} ->
-            {reply, ok, snapshot(Snapshot, {Puts, Deletes}, St)};
+            answer(From, ok),
+            snapshot(Snapshot, {Puts, Deletes}, St);
         {error, {Unusable, _} = Reason} = Error when Unusable =:= corrupt_env; Unusable =:= unreadable ->
-            {reply, Error, St#st{health = Error, last_error = Reason}};
+            answer(From, Error),
+            St#st{health = Error, last_error = Reason};
         {error, Reason} = Error ->
-            {reply, Error, St#st{last_error = Reason}}
+            answer(From, Error),
+            St#st{last_error = Reason}
+    end;
+reply({recover, From}, Result, St) ->
+    case Result of
+        {ok, #{action := Action} = Snapshot} ->
+            _ = Action =:= none orelse logger:notice("sysport_kv: recovered the env (~s)", [Action]),
+            answer(From, {ok, Action}),
+            snapshot(Snapshot, {[], []}, St);
+        {error, Reason} = Error ->
+            answer(From, Error),
+            St#st{last_error = Reason}
     end.
 
-recover(#st{opts = #{defaults := File}} = St) ->
-    Defaults = case file:read_file(File) of
-                   {ok, Text} -> sysport_kv_data:parse_defaults(Text);
-                   {error, _} -> []
-               end,
-    case helper(St, {recover, Defaults}) of
-        {ok, #{action := Action} = Snapshot} ->
-            case Action of
-                none -> ok;
-                _ -> logger:notice("sysport_kv: recovered the env (~s)", [Action])
-            end,
-            {reply, {ok, Action}, snapshot(Snapshot, {[], []}, St)};
-        {error, Reason} = Error ->
-            {reply, Error, St#st{last_error = Reason}}
-    end.
+answer(none, _) -> ok;
+answer(From, Reply) -> gen_server:reply(From, Reply).
+
+%% The result of a load, and the state with it.
+loaded({ok, Snapshot}, St) ->
+    snapshot(Snapshot, {[], []}, St);
+loaded({error, {What, _} = Reason} = Error, St) when What =:= corrupt_env; What =:= unreadable; What =:= bad_config ->
+    St#st{health = Error, last_error = Reason};
+loaded({error, Reason} = Error, #st{health = starting} = St) ->
+    St#st{health = Error, last_error = Reason};
+loaded({error, Reason}, St) ->
+    %% A passing failure (a lock held too long, the helper restarting)
+    %% says nothing new about the env.
+    St#st{last_error = Reason}.
 
 %% The version of the env held here, for the helper to leave the entries
 %% out of its reply when they have not changed.
@@ -437,18 +432,17 @@ snapshot(#{action := Action} = Snapshot, {Puts, Deletes}, #st{env = Old, subs = 
 notify(Changes, _) when map_size(Changes) =:= 0 ->
     ok;
 notify(Changes, Subs) ->
-    sysport_subs:fold(fun(Pid, _, ok) -> sysport_subs:send(Pid, {sysport_kv, changed, Changes}) end, ok, Subs).
+    sysport_service:notify(Subs, {sysport_kv, changed, Changes}, fun(_) -> true end).
 
-status_map(#st{} = St) ->
+%% @private
+-spec status(#st{}) -> map().
+status(#st{} = St) ->
     Meta = maps:without([action], St#st.meta),
-    maps:merge(Meta, #{helper => sysport_port:stats(St#st.port),
-                       source => St#st.source,
-                       state => case St#st.health of ok -> ok; starting -> starting; {error, E} -> E end,
+    maps:merge(Meta, #{source => St#st.source,
+                       env_state => case St#st.health of ok -> ok; starting -> starting; {error, E} -> E end,
                        keys => map_size(St#st.env),
-                       writes => St#st.writes,
-                       last_error => St#st.last_error,
-                       subscribers => sysport_subs:count(St#st.subs),
-                       remote_dropped => sysport_subs:dropped(),
+                       counters => #{writes => St#st.writes},
+                       last_env_error => St#st.last_error,
                        lock_file => case maps:get(lock_file, St#st.opts) of
                                         none -> none;
                                         F -> unicode:characters_to_binary(F)

@@ -10,12 +10,15 @@
 %% {sysport_port, Pid, {exited, Status}}  when the helper goes away
 %% '''
 %% Callers never wait on each other: each call has an Id and its own timer,
-%% and replies go out with `gen_server:reply/2' as they arrive. A caller
-%% whose helper exits gets `{error, {helper_exited, Status}}' at once.
+%% and replies go out as they arrive. A caller whose helper exits gets
+%% `{error, {helper_exited, Status}}' at once. A service never waits on
+%% its helper: it sends requests with request/4 (the result comes back as
+%% `{sysport_port, Pid, {reply, Tag, Result}}') or forward/4 (the result
+%% goes straight to the service's caller).
 -module(sysport_port).
 -behaviour(gen_server).
 
--export([start_link/1, call/2, call/3, cast/2, stats/1, info/1, stop/1,
+-export([start_link/1, call/2, call/3, request/4, forward/4, cast/2, stats/1, info/1, stop/1,
          exit_status/1]).
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2, terminate/2]).
 
@@ -49,6 +52,8 @@
                    late_replies := non_neg_integer(), next_backoff_ms := pos_integer(),
                    recent_backoffs_ms := [pos_integer()]}.
 
+-type from() :: gen_server:from() | {reply_to, pid(), term()}.
+
 -define(DEFAULTS, #{args => [], env => [], wrapper => [],
                     ready_timeout => 5000, stop_timeout => 5000,
                     backoff_min => 100, backoff_max => 30000,
@@ -67,7 +72,7 @@
              dying :: undefined | status(),
              ready_timer :: reference() | undefined,
              info = #{} :: map(),
-             pending = #{} :: #{non_neg_integer() => {gen_server:from(), reference() | undefined}},
+             pending = #{} :: #{non_neg_integer() => {from(), reference() | undefined}},
              unsent = [] :: [{non_neg_integer() | undefined, binary()}],
              next_id = 0 :: non_neg_integer(),
              backoff :: pos_integer(),
@@ -103,6 +108,19 @@ call(Server, Request) ->
 -spec call(gen_server:server_ref(), term(), timeout()) -> term().
 call(Server, Request, Timeout) ->
     safe_call(Server, {call, Request, Timeout}).
+
+%% @doc Sends `Request' and returns at once: the calling process gets
+%% `{sysport_port, Server, {reply, Tag, Result}}', Result as call/3 returns
+%% it (`{error, timeout}' after Timeout).
+-spec request(pid(), term(), timeout(), term()) -> ok.
+request(Server, Request, Timeout, Tag) ->
+    gen_server:cast(Server, {call, Request, Timeout, {reply_to, self(), Tag}}).
+
+%% @doc Sends `Request' and returns at once: the result goes to From, the
+%% caller of a gen_server, as call/3 would return it.
+-spec forward(pid(), term(), timeout(), gen_server:from()) -> ok.
+forward(Server, Request, Timeout, From) ->
+    gen_server:cast(Server, {call, Request, Timeout, From}).
 
 %% @doc Sends `Request' without waiting for the helper.
 -spec cast(gen_server:server_ref(), term()) -> ok | {error, closed | {helper_down, status()}}.
@@ -149,20 +167,8 @@ init([#{helper := Helper, owner := Owner, backoff_min := Min} = Opts]) ->
 
 %% @private
 -spec handle_call(term(), gen_server:from(), #st{}) -> {reply, term(), #st{}} | {noreply, #st{}}.
-handle_call({call, Request, Timeout}, From, #st{state = State} = St) when State =/= down ->
-    Id = St#st.next_id,
-    TRef = case Timeout of
-               infinity -> undefined;
-               _ -> erlang:start_timer(Timeout, self(), {call_timeout, Id})
-           end,
-    St1 = St#st{next_id = Id + 1, pending = maps:put(Id, {From, TRef}, St#st.pending)},
-    Frame = term_to_binary({call, Id, Request}),
-    case State of
-        up -> {noreply, send(Id, Frame, St1)};
-        starting -> {noreply, St1#st{unsent = St1#st.unsent ++ [{Id, Frame}]}}
-    end;
-handle_call({call, _, _}, _From, St) ->
-    {reply, {error, {helper_down, St#st.last_exit}}, St};
+handle_call({call, Request, Timeout}, From, St) ->
+    {noreply, enqueue(Request, Timeout, From, St)};
 handle_call({cast, Request}, _From, #st{state = up} = St) ->
     {reply, ok, send(undefined, term_to_binary({cast, Request}), St)};
 handle_call({cast, Request}, _From, #st{state = starting} = St) ->
@@ -178,8 +184,32 @@ handle_call(_Other, _From, St) ->
 
 %% @private
 -spec handle_cast(term(), #st{}) -> {noreply, #st{}}.
+handle_cast({call, Request, Timeout, From}, St) ->
+    {noreply, enqueue(Request, Timeout, From, St)};
 handle_cast(_Msg, St) ->
     {noreply, St}.
+
+enqueue(_Request, _Timeout, From, #st{state = down} = St) ->
+    reply(From, {error, {helper_down, St#st.last_exit}}),
+    St;
+enqueue(Request, Timeout, From, #st{state = State} = St) ->
+    Id = St#st.next_id,
+    TRef = case Timeout of
+               infinity -> undefined;
+               _ -> erlang:start_timer(Timeout, self(), {call_timeout, Id})
+           end,
+    St1 = St#st{next_id = Id + 1, pending = maps:put(Id, {From, TRef}, St#st.pending)},
+    Frame = term_to_binary({call, Id, Request}),
+    case State of
+        up -> send(Id, Frame, St1);
+        starting -> St1#st{unsent = St1#st.unsent ++ [{Id, Frame}]}
+    end.
+
+reply({reply_to, Pid, Tag}, Result) ->
+    Pid ! {sysport_port, self(), {reply, Tag, Result}},
+    ok;
+reply(From, Result) ->
+    gen_server:reply(From, Result).
 
 %% @private
 -spec handle_info(term(), #st{}) -> {noreply, #st{}} | {stop, term(), #st{}}.
@@ -211,7 +241,7 @@ handle_info({timeout, TRef, ready_timeout}, #st{ready_timer = TRef, state = star
 handle_info({timeout, _, {call_timeout, Id}}, St) ->
     case maps:take(Id, St#st.pending) of
         {{From, _}, Pending} ->
-            gen_server:reply(From, {error, timeout}),
+            reply(From, {error, timeout}),
             Unsent = lists:keydelete(Id, 1, St#st.unsent),
             {noreply, St#st{pending = Pending, unsent = Unsent}};
         error ->
@@ -246,7 +276,7 @@ frame({reply, Id, Result}, St) when is_integer(Id) ->
     case maps:take(Id, St#st.pending) of
         {{From, TRef}, Pending} ->
             cancel(TRef),
-            gen_server:reply(From, Result),
+            reply(From, Result),
             St#st{pending = Pending};
         error ->
             St#st{late_replies = St#st.late_replies + 1}
@@ -351,7 +381,7 @@ send(Id, Frame, #st{port = Port} = St) ->
             case Id =/= undefined andalso maps:take(Id, St#st.pending) of
                 {{From, TRef}, Pending} ->
                     cancel(TRef),
-                    gen_server:reply(From, {error, closed}),
+                    reply(From, {error, closed}),
                     St#st{pending = Pending};
                 _ -> St
             end
@@ -366,7 +396,7 @@ kill(Why, #st{os_pid = OsPid} = St) ->
 exited(Status0, #st{owner = Owner, pending = Pending} = St) ->
     Status = case St#st.dying of undefined -> Status0; Why -> Why end,
     cancel(St#st.ready_timer),
-    [begin cancel(TRef), gen_server:reply(From, {error, {helper_exited, Status}}) end
+    [begin cancel(TRef), reply(From, {error, {helper_exited, Status}}) end
      || {From, TRef} <- maps:values(Pending)],
     Level = case Status of {exit, 0} -> notice; _ -> warning end,
     logger:log(Level, "~ts (os pid ~w) exited: ~0p", [St#st.label, St#st.os_pid, Status], meta(St)),

@@ -12,8 +12,13 @@
 %% (sysport_ringlog_spool). Queries run in the caller
 %% (sysport_ringlog_query).
 %%
-%% Records are maps (sysport_ringlog_codec:record()). Attached shells get
-%% each new record printed; programs use next/0,1 or get/1.
+%% Records are maps (sysport_ringlog_codec:record()). Subscribers get
+%% `{sysport_ringlog, record, Record}' for each new record (filter: `level',
+%% that and more severe); attached shells get each one printed (attach/0
+%% subscribes a printer); programs also use next/0,1 or get/1. The service
+%% contract (options, calls, subscriptions, status) is
+%% {@link sysport_service}'s; the spool helper is the ring log's own, so
+%% that the ring works without it.
 %%
 %% ```
 %% logger:warning("link down"),
@@ -21,13 +26,14 @@
 %% {ok, Errors} = sysport_ringlog:get(#{boot => previous, level => error}).
 %% '''
 -module(sysport_ringlog).
--behaviour(gen_server).
+-behaviour(sysport_service).
 
--export([start_link/0, start_link/1, child_spec/1, tail/0, tail/1, next/0, next/1, grep/1, grep/2,
-         get/1, boots/0, save/1, attach/0, attach/1, attach/2, detach/0, detach/1, status/0,
+-export([start_link/0, start_link/1, child_spec/1, stop/0, options/0, tail/0, tail/1, next/0, next/1,
+         grep/1, grep/2, get/1, boots/0, save/1, attach/0, attach/1, attach/2, detach/0, detach/1,
+         subscribe/0, subscribe/1, subscribe/2, unsubscribe/0, unsubscribe/1, status/0,
          config/1, sync/0]).
 -export([log/2, adding_handler/1, removing_handler/1, changing_config/3]).
--export([init/1, handle_call/3, handle_cast/2, handle_info/2, terminate/2]).
+-export([init/2, handle_call/3, handle_info/2, terminate/2, status/1, filter/1, check/1]).
 
 -define(HANDLER, ?MODULE).
 -define(INFO, sysport_ringlog_context).
@@ -35,15 +41,7 @@
 -define(DROP_REPORT_MS, 1000).
 -define(PRINTER_MAX_QUEUE, 10000).
 
--define(DEFAULTS,
-        #{handler => true, level => all, formatter => sysport_ringlog_text:default_formatter(),
-          metadata => [], max_record_bytes => 65535,
-          ring_bytes => 1 bsl 20, ring_records => 10000,
-          ring_shares => #{error => 1, warning => 1, info => 1, debug => 1},
-          spool => true, spool_file => default, spool_size => 4 bsl 20, block_size => 4096,
-          sync_interval => 1000, sync_bytes => 256 * 1024, sync_level => error,
-          sync_mode_qlen => 10, drop_mode_qlen => 200, flush_qlen => 1000,
-          burst_limit_enable => true, burst_limit_max_count => 5000, burst_limit_window_time => 1000}).
+-define(LEVELS, [emergency, alert, critical, error, warning, notice, info, debug]).
 %% The burst limit is ten times OTP's default: a ring log is there to keep
 %% bursts, and the kernel's boot backlog (forwarded whole by sysport_kmsg)
 %% arrives as one. The queue thresholds protect the VM from floods.
@@ -56,36 +54,83 @@
 -export_type([opts/0]).
 
 -record(st, {opts :: opts(),
+             subs :: sysport_subs:subs(),
              boot :: pos_integer(),
              seq = 0 :: non_neg_integer(),
              seq_ref :: atomics:atomics_ref(), % the boot's last seq, kept across restarts
              ring :: sysport_ringlog_ring:ring(),
              olp :: sysport_ringlog_olp:olp(),
              spool :: sysport_ringlog_spool:spool(),
-             printers = #{} :: #{pid() => pid()}, % owner => printer
-             subs = sysport_subs:new() :: sysport_subs:subs(),
              drop_timer :: reference() | undefined}).
 
 %%% API
 
-%% @doc Starts the service with the app env options (see {@link start_link/1}).
+%% @doc Starts the service with the app env options.
 -spec start_link() -> {ok, pid()} | {error, term()}.
 start_link() ->
     start_link(#{}).
 
-%% @doc Starts the service; Opts are merged over the app env `ringlog'
-%% options and the defaults.
--spec start_link(opts()) -> {ok, pid()} | {error, term()}.
-start_link(Opts) when is_map(Opts) ->
-    case options(maps:merge(sysport_env:service_opts(ringlog), Opts)) of
-        {ok, Full} -> gen_server:start_link({local, ?MODULE}, ?MODULE, Full, []);
-        Error -> Error
-    end.
+%% @doc Starts the service; Opts (a map or proplist, see {@link options/0})
+%% are merged over the app env `{ringlog, Opts}' and the defaults.
+-spec start_link(map() | list()) -> {ok, pid()} | {error, term()}.
+start_link(Opts) ->
+    sysport_service:start_link(?MODULE, Opts).
 
 %% @doc A child spec that starts the service under your own supervisor.
--spec child_spec(opts()) -> supervisor:child_spec().
+-spec child_spec(map() | list()) -> supervisor:child_spec().
 child_spec(Opts) ->
-    #{id => ?MODULE, start => {?MODULE, start_link, [Opts]}, shutdown => 10000}.
+    sysport_service:child_spec(?MODULE, Opts).
+
+%% @doc Stops the service; `ok' also when it is not running.
+-spec stop() -> ok.
+stop() ->
+    sysport_service:stop(?MODULE).
+
+%% @doc The options: name, default, type and doc of each. `config/1'
+%% changes all but `handler' and the spool's while running.
+-spec options() -> sysport_opts:schema().
+options() ->
+    Int = fun(Min) -> {int, Min, infinity} end,
+    [{handler, true, boolean, <<"install the logger handler (false: the spool is still readable)">>},
+     {level, all, {enum, [all, none | ?LEVELS]}, <<"the handler's level">>},
+     {formatter, sysport_ringlog_text:default_formatter(), {check, fun formatter/1},
+      <<"{Module, Config}: how records are shown">>},
+     {metadata, [], {list, atom}, <<"extra metadata keys to keep">>},
+     {max_record_bytes, 65535, Int(64), <<"the longest message kept (at most what a spool block holds)">>},
+     {ring_bytes, 1 bsl 20, Int(4096), <<"the ring's size in bytes">>},
+     {ring_records, 10000, Int(10), <<"the ring's size in records">>},
+     {ring_shares, #{error => 1, warning => 1, info => 1, debug => 1}, {check, fun shares/1},
+      <<"the ring's share per level class (error, warning, notice/info, debug)">>},
+     {spool, true, boolean, <<"stream records to the spool file">>},
+     {spool_file, default, {any_of, [path, {enum, [default]}]}, <<"the spool (default ringlog.spool in data_dir)">>},
+     {spool_size, 4 bsl 20, Int(16384), <<"the spool file's size in bytes">>},
+     {block_size, 4096, {enum, [512, 1024, 2048, 4096, 8192, 16384, 32768, 65536]}, <<"the spool's block size">>},
+     {sync_interval, 1000, {int, 0, 3600000}, <<"the spool is synced at least this often (ms)">>},
+     {sync_bytes, 256 * 1024, pos_integer, <<"... and after this many bytes">>},
+     {sync_level, error, level, <<"... and at once for records this severe">>},
+     {sync_mode_qlen, 10, non_neg_integer, <<"OTP's overload protection: loggers wait from this queue length">>},
+     {drop_mode_qlen, 200, pos_integer, <<"... records are dropped from this one">>},
+     {flush_qlen, 1000, pos_integer, <<"... the queue is flushed at this one">>},
+     {burst_limit_enable, true, boolean, <<"limit bursts (error and worse never are)">>},
+     {burst_limit_max_count, 5000, pos_integer, <<"records per burst window (ten times OTP's: the kernel's boot backlog)">>},
+     {burst_limit_window_time, 1000, pos_integer, <<"the burst window (ms)">>},
+     {timeout, 30000, pos_integer, <<"bound of every call (ms)">>}].
+
+formatter({M, C}) -> is_atom(M) andalso is_map(C);
+formatter(_) -> false.
+
+shares(V) ->
+    is_map(V) andalso maps:size(V) > 0 andalso
+        lists:all(fun({K, S}) -> lists:member(K, [error, warning, info, debug]) andalso is_number(S) andalso S >= 0 end,
+                  maps:to_list(V)) andalso lists:sum(maps:values(V)) > 0.
+
+%% @private
+%% As logger_olp requires: sync =< drop =< flush.
+-spec check(map()) -> ok | {error, #{atom() => term()}}.
+check(#{sync_mode_qlen := S, drop_mode_qlen := D, flush_qlen := F}) when S =< D, D =< F ->
+    ok;
+check(Opts) ->
+    {error, maps:with([sync_mode_qlen, drop_mode_qlen, flush_qlen], Opts)}.
 
 %% @doc The last 20 records (continuing into the previous boot when this
 %% one has fewer).
@@ -132,23 +177,32 @@ save(Path) -> sysport_ringlog_query:save(Path).
 -spec attach() -> ok | {error, term()}.
 attach() -> attach(#{}).
 
-%% @doc {@link attach/0} for records at `level' or more severe.
--spec attach(#{level => logger:level()}) -> ok | {error, term()}.
+%% @doc {@link attach/0} for records at `level' or more severe (a map or proplist).
+-spec attach(#{level => logger:level()} | list()) -> ok | {error, term()}.
 attach(Opts) -> attach(self(), Opts).
 
 %% @doc attach/1 until Owner, which may be on another node, detaches or
 %% exits. Records go to the caller's group leader: through erpc, that is
-%% the calling node's (erpc gives the call the caller's group leader).
--spec attach(pid(), #{level => logger:level()}) -> ok | {error, term()}.
-attach(Owner, Opts) when is_pid(Owner), is_map(Opts) ->
-    Level = maps:get(level, Opts, debug),
-    case maps:keys(maps:remove(level, Opts)) of
-        [] ->
-            try sysport_ringlog_codec:level_to_int(Level) of
-                L -> call({attach, Owner, group_leader(), L})
-            catch error:function_clause -> {error, {bad_option, level}}
+%% the calling node's (erpc gives the call the caller's group leader). The
+%% printer is a subscriber: it survives a restart of the service.
+-spec attach(pid(), #{level => logger:level()} | list()) -> ok | {error, term()}.
+attach(Owner, Opts) when is_pid(Owner) ->
+    Filter = case sysport_opts:to_map(Opts) of
+                 {ok, Map} -> maps:merge(#{level => debug}, Map#{printer_for => Owner});
+                 error -> Opts
+             end,
+    case {filter(Filter), sysport_ringlog_query:context()} of
+        {{ok, _}, {ok, #{formatter := F, subs := Subs}}} ->
+            Printer = case printer(Owner, Subs) of
+                          {ok, P} -> P;
+                          error -> spawn(sysport_ringlog_text, printer, [Owner, group_leader(), F])
+                      end,
+            case sysport_service:subscribe(?MODULE, Printer, Filter) of
+                ok -> ok;
+                Error -> Printer ! stop, Error
             end;
-        [K | _] -> {error, {bad_option, K}}
+        {{ok, _}, _} -> {error, not_running};
+        {Error, _} -> Error
     end;
 attach(_, _) -> {error, badarg}.
 
@@ -158,31 +212,96 @@ detach() -> detach(self()).
 
 %% @doc Stops printing for Owner.
 -spec detach(pid()) -> ok | {error, term()}.
-detach(Owner) when is_pid(Owner) -> call({detach, Owner});
+detach(Owner) when is_pid(Owner) ->
+    case sysport_ringlog_query:context() of
+        {ok, #{subs := Subs}} ->
+            case printer(Owner, Subs) of
+                {ok, P} ->
+                    Result = sysport_service:unsubscribe(?MODULE, P),
+                    P ! stop,
+                    Result;
+                error ->
+                    {error, not_attached}
+            end;
+        Error -> Error
+    end;
 detach(_) -> {error, badarg}.
 
-%% @doc Ring, spool and overload counters, and the helper's stats.
+printer(Owner, Subs) ->
+    sysport_subs:fold(fun(P, {_, O}, error) when O =:= Owner -> {ok, P};
+                         (_, _, Acc) -> Acc
+                      end, error, Subs).
+
+%% @doc Sends the caller `{sysport_ringlog, record, Record}' for every new record.
+-spec subscribe() -> ok | {error, term()}.
+subscribe() -> sysport_service:subscribe(?MODULE).
+
+%% @doc Subscribes Pid (on any node: through erpc, name your own pid), or
+%% the caller for records at `level' or more severe (a map or proplist).
+-spec subscribe(pid() | map() | list()) -> ok | {error, term()}.
+subscribe(PidOrFilter) -> sysport_service:subscribe(?MODULE, PidOrFilter).
+
+%% @doc Subscribes Pid with a filter.
+-spec subscribe(pid(), map() | list()) -> ok | {error, term()}.
+subscribe(Pid, Filter) -> sysport_service:subscribe(?MODULE, Pid, Filter).
+
+%% @doc Stops the caller's messages.
+-spec unsubscribe() -> ok | {error, term()}.
+unsubscribe() -> sysport_service:unsubscribe(?MODULE).
+
+%% @doc Stops Pid's messages.
+-spec unsubscribe(pid()) -> ok | {error, term()}.
+unsubscribe(Pid) -> sysport_service:unsubscribe(?MODULE, Pid).
+
+%% @private
+%% {MaxLevel, PrinterOwner | none}; `printer_for' is attach's.
+-spec filter(term()) -> {ok, {0..7, pid() | none}} | {error, term()}.
+filter(Filter) ->
+    case sysport_opts:to_map(Filter) of
+        {ok, Map} ->
+            Level = maps:get(level, Map, debug),
+            Owner = maps:get(printer_for, Map, none),
+            case maps:keys(maps:without([level, printer_for], Map)) of
+                [] ->
+                    case lists:member(Level, ?LEVELS) of
+                        true -> {ok, {sysport_ringlog_codec:level_to_int(Level), Owner}};
+                        false -> {error, {bad_option, level}}
+                    end;
+                [K | _] -> {error, {bad_option, K}}
+            end;
+        error -> {error, badarg}
+    end.
+
+%% @doc The base keys of {@link sysport_service} and `boot', `last_seq',
+%% `ring', `spool', `synced_seq', `handler', `attached'; the drop counts
+%% (`overload', `flushed', `burst'...) under `counters'.
 -spec status() -> {ok, map()} | {error, term()}.
-status() -> call(status).
+status() -> sysport_service:status(?MODULE).
 
 %% @doc Writes and syncs everything logged so far; returns the last
 %% synced sequence number.
 -spec sync() -> {ok, non_neg_integer()} | {error, term()}.
 sync() -> call(sync).
 
-%% @doc Changes options while running (see ?RUNTIME); the spool's file,
-%% size and block size are fixed until a restart.
--spec config(opts()) -> ok | {error, term()}.
-config(Opts) when is_map(Opts) ->
-    case [K || K <- maps:keys(Opts), not lists:member(K, ?RUNTIME)] of
-        [] -> call({config, Opts});
-        [K | _] ->
-            {error, case maps:is_key(K, ?DEFAULTS) of true -> {not_changeable, K}; false -> {bad_option, K} end}
-    end;
-config(_) -> {error, badarg}.
+%% @doc Changes options while running (a map or proplist); the spool's
+%% file, size and block size and `handler' are fixed until a restart.
+-spec config(opts() | list()) -> ok | {error, term()}.
+config(Opts0) ->
+    case sysport_opts:to_map(Opts0) of
+        {ok, Opts} ->
+            case [K || K <- maps:keys(Opts), not lists:member(K, ?RUNTIME)] of
+                [] -> call({config, Opts});
+                [K | _] ->
+                    {error, case lists:keymember(K, 1, options()) of
+                                true -> {not_changeable, K};
+                                false -> {invalid_option, ringlog, maps:with([K], Opts)}
+                            end}
+            end;
+        error -> {error, badarg}
+    end.
 
 call(Req) ->
-    sysport_service:call(?MODULE, Req, 30000).
+    sysport_service:call(?MODULE, Req).
 
 %%% Logger handler (log/2 runs in the logging process)
 
@@ -239,23 +358,26 @@ removing_handler(_Config) -> ok.
 changing_config(_SetOrUpdate, #{config := Internal}, New) ->
     {ok, New#{config => maps:merge(Internal, maps:with([max, extra], maps:get(config, New, #{})))}}.
 
-%%% gen_server
+%%% sysport_service
 
 %% @private
--spec init(opts()) -> {ok, #st{}} | {stop, term()}.
-init(Opts) ->
-    process_flag(trap_exit, true),
+-spec init(opts(), sysport_service:ctx()) -> {ok, #st{}} | {stop, term()}.
+init(Opts0, #{subs := Subs}) ->
     process_flag(message_queue_data, off_heap),
     %% Fifty busy loggers would otherwise get fifty times this process's
     %% CPU: its queue would grow faster than its mode can tell them to
     %% wait, and overload would end in flushing everything. Its work per
     %% message is short and bounded.
     process_flag(priority, high),
+    Opts = case Opts0 of
+               #{spool_file := default} -> Opts0#{spool_file => filename:join(sysport_env:data_dir(), "ringlog.spool")};
+               _ -> Opts0
+           end,
     {Boot, SeqRef} = boot(),
     _ = ets:new(?INFO, [named_table, protected, set]),
     Spool = sysport_ringlog_spool:start(sysport_ringlog_spool:new(Opts, Boot)),
     Seq = max(atomics:get(SeqRef, 1), sysport_ringlog_spool:boot_last_seq(Spool)),
-    St0 = #st{opts = Opts, boot = Boot, seq_ref = SeqRef, seq = Seq,
+    St0 = #st{opts = Opts, subs = Subs, boot = Boot, seq_ref = SeqRef, seq = Seq,
               ring = sysport_ringlog_ring:new(Opts), olp = sysport_ringlog_olp:new(Opts), spool = Spool},
     publish(St0),
     St = store_note(boot_note(St0), St0),
@@ -265,40 +387,28 @@ init(Opts) ->
     end.
 
 %% @private
--spec handle_call(term(), gen_server:from(), #st{}) -> {reply, term(), #st{}}.
+-spec handle_call(term(), gen_server:from(), #st{}) -> {reply, term(), #st{}} | {noreply, #st{}}.
 handle_call({'$ringlog', L, Wall, Mono, Payload}, _From, St) ->
     {reply, ok, load(L, Wall, Mono, Payload, St)};
-handle_call(status, _From, St) ->
-    {reply, {ok, status_map(St)}, St};
-handle_call(sync, _From, #st{spool = Sp0} = St) ->
+handle_call(sync, From, #st{spool = Sp0, opts = #{timeout := Timeout}} = St) ->
     Sp = sysport_ringlog_spool:flush(Sp0),
-    Reply = case sysport_ringlog_spool:port(Sp) of
-                undefined -> {error, spool_down};
-                Port -> sysport_port:call(Port, sync, 10000)
-            end,
-    {reply, Reply, St#st{spool = Sp}};
-handle_call({attach, Owner, GL, Level}, _From, St) ->
-    {reply, ok, attach_printer(Owner, GL, Level, St)};
-handle_call({detach, Owner}, _From, #st{printers = Ps} = St) ->
-    case maps:take(Owner, Ps) of
-        {Printer, Rest} ->
-            Printer ! stop,
-            {reply, ok, St#st{printers = Rest, subs = sysport_subs:remove(Printer, St#st.subs)}};
-        error ->
-            {reply, {error, not_attached}, St}
+    case sysport_ringlog_spool:port(Sp) of
+        undefined -> {reply, {error, spool_down}, St#st{spool = Sp}};
+        Port ->
+            ok = sysport_port:forward(Port, sync, Timeout, From),
+            {noreply, St#st{spool = Sp}}
     end;
 handle_call({config, Changes}, _From, St) ->
-    case options(maps:merge(St#st.opts, Changes)) of
-        {ok, Opts} -> {reply, ok, reconfigure(Opts, St)};
+    case sysport_opts:check(ringlog, sysport_service:options(?MODULE), maps:merge(St#st.opts, Changes)) of
+        {ok, Opts} ->
+            case check(Opts) of
+                ok -> {reply, ok, reconfigure(Opts, St)};
+                {error, Bad} -> {reply, {error, {invalid_option, ringlog, Bad}}, St}
+            end;
         Error -> {reply, Error, St}
     end;
 handle_call(_Req, _From, St) ->
     {reply, {error, badarg}, St}.
-
-%% @private
--spec handle_cast(term(), #st{}) -> {noreply, #st{}}.
-handle_cast(_Msg, St) ->
-    {noreply, St}.
 
 %% @private
 -spec handle_info(term(), #st{}) -> {noreply, #st{}}.
@@ -326,9 +436,6 @@ handle_info({'EXIT', Pid, _Reason}, #st{spool = Sp} = St) ->
             {noreply, schedule_retry(resend(sysport_ringlog_spool:synced_seq(St1#st.spool) + 1, St1))};
         _ -> {noreply, St}
     end;
-handle_info({'DOWN', _, process, Pid, _}, #st{printers = Ps} = St) ->
-    {noreply, St#st{subs = sysport_subs:down(Pid, St#st.subs),
-                    printers = maps:filter(fun(_, P) -> P =/= Pid end, Ps)}};
 handle_info(_Msg, St) ->
     {noreply, St}.
 
@@ -363,24 +470,23 @@ store(L, Wall, Mono, Payload, #st{seq = Seq0} = St) ->
     Seq = Seq0 + 1,
     Ring = sysport_ringlog_ring:insert(St#st.ring, Seq, L, Wall, Mono, Payload),
     Spool = sysport_ringlog_spool:add(Seq, L, Wall, Mono, Payload, St#st.spool),
-    notify(Seq, {Seq, L, Wall, Mono, Payload}, St#st.subs),
+    notify(L, {Seq, L, Wall, Mono, Payload}, St),
     atomics:put(St#st.seq_ref, 1, Seq),
     St#st{seq = Seq, ring = Ring, spool = Spool}.
 
-notify(Seq, Entry, Subs) ->
+%% The record is decoded once, when someone wants it.
+notify(L, {Seq, _, _, _, _} = Entry, #st{subs = Subs, boot = Boot}) ->
     case sysport_subs:count(Subs) of
         0 -> ok;
         _ ->
-            L = element(2, Entry),
-            sysport_subs:fold(fun(P, Min, ok) when L =< Min ->
-                                      %% A printer that cannot keep up misses records
-                                      %% rather than grow without bound.
-                                      case Seq band 255 =/= 0 orelse queue_ok(P) of
-                                          true -> P ! {sysport_ringlog, Entry}, ok;
-                                          false -> ok
-                                      end;
-                                 (_, _, ok) -> ok
-                              end, ok, Subs)
+            Msg = {sysport_ringlog, record, sysport_ringlog_query:from_ring(Entry, sysport_ringlog_query:hex(Boot))},
+            sysport_service:notify(Subs, Msg,
+                                   fun(P, {Min, Owner}) ->
+                                           %% A printer that cannot keep up misses records
+                                           %% rather than grow without bound.
+                                           L =< Min andalso (Owner =:= none orelse Seq band 255 =/= 0
+                                                             orelse queue_ok(P))
+                                   end)
     end.
 
 queue_ok(P) ->
@@ -444,16 +550,6 @@ schedule_retry(#st{spool = Sp} = St) ->
         {Sp1, Ms} -> erlang:send_after(Ms, self(), spool_retry), St#st{spool = Sp1}
     end.
 
-attach_printer(Owner, GL, Level, #st{printers = Ps} = St) ->
-    case Ps of
-        #{Owner := P} -> St#st{subs = sysport_subs:add(P, Level, St#st.subs)};
-        _ ->
-            Hex = sysport_ringlog_query:hex(St#st.boot),
-            F = maps:get(formatter, St#st.opts),
-            P = spawn_link(sysport_ringlog_text, printer, [Owner, GL, Hex, F]),
-            St#st{printers = Ps#{Owner => P}, subs = sysport_subs:add(P, Level, St#st.subs)}
-    end.
-
 %%% Options, handler, status
 
 reconfigure(Opts, #st{} = St) ->
@@ -487,9 +583,9 @@ handler_config(#st{opts = Opts, olp = Olp}) ->
       extra => maps:get(metadata, Opts), vm_start => vm_start()}.
 
 %% What queries and the handler read without asking the server.
-publish(#st{boot = Boot, opts = Opts, spool = Sp}) ->
+publish(#st{boot = Boot, opts = Opts, spool = Sp, subs = Subs}) ->
     Port = sysport_ringlog_spool:port(Sp),
-    true = ets:insert(?INFO, [{boot, {Boot, sysport_ringlog_query:hex(Boot)}}, {port, Port},
+    true = ets:insert(?INFO, [{boot, {Boot, sysport_ringlog_query:hex(Boot)}}, {port, Port}, {subs, Subs},
                               {formatter, maps:get(formatter, Opts)},
                               {no_sync, [self() | [Port || is_pid(Port)]]}]).
 
@@ -497,16 +593,21 @@ publish(#st{boot = Boot, opts = Opts, spool = Sp}) ->
 max_payload(#{block_size := Bs, max_record_bytes := Max}) ->
     min(Max, min(65535, (Bs - 32 - 44) band (bnot 3))).
 
-status_map(#st{} = St) ->
+%% @private
+-spec status(#st{}) -> map().
+status(#st{} = St) ->
     Sp = St#st.spool,
     Helper = case sysport_ringlog_spool:port(Sp) of
-                 undefined -> undefined;
+                 undefined -> none;
                  Port -> sysport_port:stats(Port)
              end,
-    #{helper => Helper, boot => sysport_ringlog_query:hex(St#st.boot), seq => St#st.seq,
-      ring => sysport_ringlog_ring:stats(St#st.ring), dropped => sysport_ringlog_olp:counts(St#st.olp),
+    Counts = sysport_ringlog_olp:counts(St#st.olp),
+    Attached = sysport_subs:fold(fun(_, {_, none}, N) -> N; (_, _, N) -> N + 1 end, 0, St#st.subs),
+    #{helper => Helper, boot => sysport_ringlog_query:hex(St#st.boot), last_seq => St#st.seq,
+      ring => sysport_ringlog_ring:stats(St#st.ring), counters => maps:without([mode], Counts),
+      olp_mode => maps:get(mode, Counts),
       spool => sysport_ringlog_spool:status(Sp), synced_seq => sysport_ringlog_spool:synced_seq(Sp),
-      handler => maps:get(handler, St#st.opts), attached => maps:size(St#st.printers)}.
+      handler => maps:get(handler, St#st.opts), attached => Attached}.
 
 %% One id per VM run: stable across restarts of this service, new after a
 %% VM restart or a reboot; and the boot's last sequence number, so that a
@@ -521,47 +622,3 @@ boot() ->
             Boot;
         Boot -> Boot
     end.
-
-options(Opts) ->
-    case [K || K <- maps:keys(Opts), not maps:is_key(K, ?DEFAULTS)] of
-        [K | _] -> {error, {bad_option, K}};
-        [] ->
-            Full0 = maps:merge(?DEFAULTS, Opts),
-            Full = case Full0 of
-                       #{spool_file := default} ->
-                           Full0#{spool_file => filename:join(sysport_env:data_dir(), "ringlog.spool")};
-                       _ -> Full0
-                   end,
-            case [K || {K, V} <- maps:to_list(Full), not valid(K, V)] of
-                [] -> olp_levels(Full);
-                [K | _] -> {error, {bad_value, K, maps:get(K, Full)}}
-            end
-    end.
-
-%% As logger_olp requires: sync =< drop =< flush.
-olp_levels(#{sync_mode_qlen := S, drop_mode_qlen := D, flush_qlen := F} = Opts) when S =< D, D =< F ->
-    {ok, Opts};
-olp_levels(#{sync_mode_qlen := S, drop_mode_qlen := D, flush_qlen := F}) ->
-    {error, {bad_value, olp_levels, #{sync_mode_qlen => S, drop_mode_qlen => D, flush_qlen => F}}}.
-
-valid(handler, V) -> is_boolean(V);
-valid(level, V) -> lists:member(V, [all, none, emergency, alert, critical, error, warning, notice, info, debug]);
-valid(formatter, {M, C}) -> is_atom(M) andalso is_map(C);
-valid(metadata, V) -> is_list(V) andalso lists:all(fun is_atom/1, V);
-valid(max_record_bytes, V) -> is_integer(V) andalso V >= 64;
-valid(ring_bytes, V) -> is_integer(V) andalso V >= 4096;
-valid(ring_records, V) -> is_integer(V) andalso V >= 10;
-valid(ring_shares, V) ->
-    is_map(V) andalso maps:size(V) > 0 andalso
-        lists:all(fun({K, S}) -> lists:member(K, [error, warning, info, debug]) andalso is_number(S) andalso S >= 0 end,
-                  maps:to_list(V)) andalso lists:sum(maps:values(V)) > 0;
-valid(spool, V) -> is_boolean(V);
-valid(spool_file, V) -> is_list(V) orelse is_binary(V);
-valid(spool_size, V) -> is_integer(V) andalso V >= 16384;
-valid(block_size, V) -> lists:member(V, [512, 1024, 2048, 4096, 8192, 16384, 32768, 65536]);
-valid(sync_interval, V) -> is_integer(V) andalso V >= 0 andalso V =< 3600000;
-valid(sync_bytes, V) -> is_integer(V) andalso V > 0;
-valid(sync_level, V) -> lists:member(V, [emergency, alert, critical, error, warning, notice, info, debug]);
-valid(burst_limit_enable, V) -> is_boolean(V);
-valid(sync_mode_qlen, V) -> is_integer(V) andalso V >= 0;
-valid(_Olp, V) -> is_integer(V) andalso V > 0.

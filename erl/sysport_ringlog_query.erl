@@ -5,18 +5,18 @@
 %% @private
 -module(sysport_ringlog_query).
 
--export([tail/1, next/1, get/1, grep/2, boots/0, save/1, context/0, hex/1]).
+-export([tail/1, next/1, get/1, grep/2, boots/0, save/1, context/0, hex/1, from_ring/2]).
 
 -type record() :: sysport_ringlog_codec:record().
 
 -define(INFO, sysport_ringlog_context).
 -define(ALL, 16#7ffffff).
--define(READ_TIMEOUT, 30000).
 
 %% @doc What queries need from the running service: its boot, the spool
 %% helper's owner and the display formatter.
 -spec context() -> {ok, #{boot := {pos_integer(), binary()}, port := pid() | undefined,
-                          formatter := {module(), map()}}} | {error, not_running}.
+                          formatter := {module(), map()}, subs := sysport_subs:subs()}}
+                 | {error, not_running}.
 context() ->
     try maps:from_list(ets:tab2list(?INFO)) of
         Ctx -> {ok, Ctx}
@@ -48,7 +48,7 @@ earlier_tail(#{boot := {Boot, _}} = Ctx, N) ->
 earlier_tail(_Ctx, [], _N, Acc) -> Acc;
 earlier_tail(_Ctx, _Boots, N, Acc) when N =< 0 -> Acc;
 earlier_tail(#{port := Port} = Ctx, [#{boot := B, first_seq := First, last_seq := Last} | Older], N, Acc) ->
-    case sysport_ringlog_spool:read(Port, B, max(First, Last - N + 1), N, ?READ_TIMEOUT) of
+    case sysport_ringlog_spool:read(Port, B, max(First, Last - N + 1), N, sysport_service:timeout(sysport_ringlog)) of
         {ok, Entries} ->
             Recs = [from_spool(E, hex(B)) || E <- Entries],
             earlier_tail(Ctx, Older, N - length(Recs), Recs ++ Acc);
@@ -201,7 +201,7 @@ gather(Ctx, [current | Rest], From, Min, Acc) ->
     gather(Ctx, Rest, From, Min, [Recs | Acc]);
 gather(#{port := Port} = Ctx, [Boot | Rest], From, Min, Acc) ->
     case sysport_ringlog_spool:read(Port, Boot, case From of undefined -> 0; _ -> From end, infinity,
-                                    ?READ_TIMEOUT) of
+                                    sysport_service:timeout(sysport_ringlog)) of
         {ok, Entries} ->
             Recs = [from_spool(E, hex(Boot)) || {_, _, _, L, _} = E <- Entries, L =< Min],
             gather(Ctx, Rest, From, Min, [Recs | Acc]);
@@ -220,6 +220,8 @@ with_context(Fun) ->
         Error -> Error
     end.
 
+%% @doc A ring entry as a record.
+-spec from_ring({pos_integer(), 0..7, integer(), integer(), binary()}, binary()) -> record().
 from_ring({Seq, L, Wall, Mono, Payload}, Hex) ->
     sysport_ringlog_codec:decode({Seq, Hex, Wall, Mono, L, Payload}).
 

@@ -4,7 +4,7 @@
 %% @private
 -module(sysport_ringlog_text).
 
--export([default_formatter/0, format/2, lines/2, matcher/1, grep/4, save/3, printer/4]).
+-export([default_formatter/0, format/2, lines/2, matcher/1, grep/4, save/3, printer/3]).
 
 -type matcher() :: {re, term()} | {literal, binary()}. % term(): re's compiled pattern
 -export_type([matcher/0]).
@@ -93,10 +93,11 @@ save(Path, Records, Formatter) ->
         Error -> Error
     end.
 
-%% @doc The process behind attach: prints each record it is sent to the
-%% owner's group leader, and ends with the owner.
--spec printer(pid(), pid(), binary(), {module(), logger:formatter_config()}) -> no_return().
-printer(Owner, GroupLeader, Boot, Formatter) ->
+%% @doc The process behind attach, a subscriber of the ring log: prints
+%% each record to the owner's group leader, and ends with the owner, on
+%% `stop', or when its subscription ends.
+-spec printer(pid(), pid(), {module(), logger:formatter_config()}) -> no_return().
+printer(Owner, GroupLeader, Formatter) ->
     Ref = erlang:monitor(process, Owner),
     %% A shell set to latin1 refuses characters above 255: it gets the
     %% UTF-8 bytes as they are, as sysport's other shell functions do.
@@ -108,14 +109,15 @@ printer(Owner, GroupLeader, Boot, Formatter) ->
                   end;
               _ -> fun(Bin) -> io:put_chars(GroupLeader, Bin) end
           end,
-    print_loop(Ref, Put, Boot, Formatter).
+    print_loop(Ref, Put, Formatter).
 
-print_loop(Ref, Put, Boot, Formatter) ->
+print_loop(Ref, Put, Formatter) ->
     receive
-        {sysport_ringlog, {Seq, L, Wall, Mono, Payload}} ->
-            R = sysport_ringlog_codec:decode({Seq, Boot, Wall, Mono, L, Payload}),
+        {sysport_ringlog, record, R} ->
             _ = (catch Put(unicode:characters_to_binary(format(R, Formatter)))),
-            print_loop(Ref, Put, Boot, Formatter);
+            print_loop(Ref, Put, Formatter);
+        {sysport_ringlog, subscription_ended, _} ->
+            exit(normal);
         {'DOWN', Ref, process, _, _} ->
             exit(normal);
         stop ->

@@ -13,78 +13,69 @@
 %% a threshold is set; otherwise neither it nor its helper ever wakes up.
 %% When the `sysport_uevent' service runs, a hwmon add or remove rescans
 %% the chips (it is subscribed to at start, or at the next subscribe,
-%% rescan or poll when it starts later); otherwise call rescan/0.
+%% rescan or poll when it starts later); otherwise call rescan/0. The
+%% service contract (options, calls, subscriptions, status) is
+%% {@link sysport_service}'s.
 -module(sysport_sensors).
--behaviour(gen_server).
+-behaviour(sysport_service).
 
--export([start_link/0, start_link/1, child_spec/1, stop/0,
+-export([start_link/0, start_link/1, child_spec/1, stop/0, options/0,
          chips/0, read_all/0, read/2, set/3, rescan/0,
          set_threshold/3, clear_threshold/2, thresholds/0,
          subscribe/0, subscribe/1, subscribe/2, unsubscribe/0, unsubscribe/1, status/0]).
--export([init/1, handle_call/3, handle_cast/2, handle_info/2, terminate/2]).
--export_type([opts/0, event/0, filter/0]).
-
--type opts() :: #{config => file:filename_all() | undefined,
-                  interval => pos_integer(),
-                  uevent => module() | false,
-                  helper => file:filename_all(),
-                  wrapper => [file:filename_all()],
-                  call_timeout => timeout(),
-                  backoff_min => pos_integer()}.
-%% `config': a libsensors configuration file (undefined: libsensors'
-%% default, /etc/sensors3.conf and /etc/sensors.d). `interval': ms between
-%% polls. `uevent': the service that reports hwmon add/remove
-%% (false: rescan/0 only). `helper', `wrapper' and `backoff_min' go to
-%% sysport_port (tests run the helper under valgrind or in a namespace).
+-export([helper/1, init/2, handle_call/3, handle_info/2, status/1, filter/1]).
+-export_type([event/0, filter/0]).
 
 -type event() :: alarm_raised | alarm_cleared | chip_added | chip_removed | reading.
 -type filter() :: #{chips => [unicode:chardata()], events => [event()]}.
 
--define(DEFAULTS, #{config => undefined, interval => 5000, uevent => sysport_uevent,
-                    helper => "sysport_sensors", wrapper => [], call_timeout => 10000,
-                    backoff_min => 100}).
 -define(EVENTS, [alarm_raised, alarm_cleared, chip_added, chip_removed, reading]).
 -define(POLLED_EVENTS, [alarm_raised, alarm_cleared, reading]).
 
 -record(st, {opts :: map(),
              port :: pid(),
+             subs :: sysport_subs:subs(),
              info = #{} :: map(),
              chips = [] :: [sysport_sensors_snapshot:chip()],
              stamp :: term(),    % the helper's name for that chip list
-             subs = sysport_subs:new() :: sysport_subs:subs(),
              thresholds = #{} :: sysport_sensors_alarms:thresholds(),
              alarms = sysport_sensors_alarms:new() :: sysport_sensors_alarms:state(),
-             poll_timer :: reference() | undefined,
+             %% inflight: a poll's readings are on their way
+             poll_timer :: reference() | inflight | undefined,
              polls = 0 :: non_neg_integer(),
              poll_errors = 0 :: non_neg_integer(),
              uevent :: reference() | undefined}).
 
 %%% API
 
-%% @doc Starts the service with the app env options (see {@link start_link/1}).
+%% @doc Starts the service with the app env options.
 -spec start_link() -> {ok, pid()} | {error, term()}.
 start_link() ->
     start_link(#{}).
 
-%% @doc Starts the service; Opts are merged over the app env `{sensors, #{...}}'
-%% and the defaults.
--spec start_link(opts()) -> {ok, pid()} | {error, term()}.
-start_link(Opts) when is_map(Opts) ->
-    case options(Opts) of
-        {ok, Full} -> gen_server:start_link({local, ?MODULE}, ?MODULE, Full, []);
-        {error, _} = Error -> Error
-    end.
+%% @doc Starts the service; Opts (a map or proplist, see {@link options/0})
+%% are merged over the app env `{sensors, Opts}' and the defaults.
+-spec start_link(map() | list()) -> {ok, pid()} | {error, term()}.
+start_link(Opts) ->
+    sysport_service:start_link(?MODULE, Opts).
 
 %% @doc A child spec that starts the service under your own supervisor.
--spec child_spec(opts()) -> supervisor:child_spec().
+-spec child_spec(map() | list()) -> supervisor:child_spec().
 child_spec(Opts) ->
-    #{id => ?MODULE, start => {?MODULE, start_link, [Opts]}, type => worker,
-      shutdown => 5000}.
+    sysport_service:child_spec(?MODULE, Opts).
 
 %% @doc Stops the service; `ok' also when it is not running.
 -spec stop() -> ok.
 stop() ->
     sysport_service:stop(?MODULE).
+
+%% @doc The options: name, default, type and doc of each.
+-spec options() -> sysport_opts:schema().
+options() ->
+    [{config, default, {any_of, [path, {enum, [default]}]},
+      <<"a libsensors configuration file (default: libsensors' own, /etc/sensors3.conf and /etc/sensors.d)">>},
+     {interval, 5000, pos_integer, <<"between polls (ms)">>},
+     {uevent, sysport_uevent, atom, <<"the service that reports hwmon add/remove; false: rescan/0 only">>}].
 
 %% @doc The chips libsensors found, with their features and subfeatures
 %% but without reading them.
@@ -144,44 +135,39 @@ thresholds() ->
 %% @doc Sends the caller `{sysport_sensors, Event, Info}' for every chip and event.
 -spec subscribe() -> ok | {error, term()}.
 subscribe() ->
-    subscribe(#{}).
+    sysport_service:subscribe(?MODULE).
 
-%% @doc Subscribes the caller, optionally to some chips or some events only.
--spec subscribe(filter()) -> ok | {error, term()}.
-subscribe(Filter) ->
-    subscribe(self(), Filter).
+%% @doc Subscribes Pid (on any node: through erpc, name your own pid), or
+%% the caller with a filter (`chips', `events'; a map or proplist).
+-spec subscribe(pid() | filter() | list()) -> ok | {error, term()}.
+subscribe(PidOrFilter) ->
+    sysport_service:subscribe(?MODULE, PidOrFilter).
 
-%% @doc Subscribes Pid, which may be on another node: a caller through
-%% erpc names its own pid (erpc runs the call in a short-lived process).
--spec subscribe(pid(), filter()) -> ok | {error, term()}.
-subscribe(Pid, Filter) when is_pid(Pid) ->
-    case filter(Filter) of
-        {ok, F} -> call({subscribe, Pid, F});
-        {error, _} = Error -> Error
-    end;
-subscribe(_, _) ->
-    {error, badarg}.
+%% @doc Subscribes Pid with a filter.
+-spec subscribe(pid(), filter() | list()) -> ok | {error, term()}.
+subscribe(Pid, Filter) ->
+    sysport_service:subscribe(?MODULE, Pid, Filter).
 
 %% @doc Stops the caller's messages.
 -spec unsubscribe() -> ok | {error, term()}.
 unsubscribe() ->
-    unsubscribe(self()).
+    sysport_service:unsubscribe(?MODULE).
 
 %% @doc Stops Pid's messages.
 -spec unsubscribe(pid()) -> ok | {error, term()}.
-unsubscribe(Pid) when is_pid(Pid) ->
-    call({unsubscribe, Pid});
-unsubscribe(_) ->
-    {error, badarg}.
+unsubscribe(Pid) ->
+    sysport_service:unsubscribe(?MODULE, Pid).
 
-%% @doc The helper's stats, chips, polls, thresholds and alarms.
--spec status() -> {ok, #{helper := sysport_port:stats() | {error, term()}, atom() => term()}}
-                      | {error, term()}.
+%% @doc The base keys of {@link sysport_service} and `libsensors',
+%% `config', `init', `hwmon', `chips', `interval_ms', `polling',
+%% `thresholds', `active_alarms', `uevent'; `polls' and `poll_errors'
+%% under `counters'.
+-spec status() -> {ok, map()} | {error, term()}.
 status() ->
-    call(status).
+    sysport_service:status(?MODULE).
 
 call(Request) ->
-    sysport_service:call(?MODULE, Request, 60000).
+    sysport_service:call(?MODULE, Request).
 
 %% [ChipName, Name]: binaries (atoms are taken too: `temp1'), the chip's
 %% one a name the helper can take; else `{badarg, TheFirstBadOne}'.
@@ -208,25 +194,8 @@ to_binary(T) ->
 chip_name_ok(Name) ->
     byte_size(Name) > 0 andalso byte_size(Name) < 256 andalso binary:match(Name, <<0>>) =:= nomatch.
 
-options(Opts) ->
-    case [K || K <- maps:keys(Opts), not is_map_key(K, ?DEFAULTS)] of
-        [Bad | _] -> {error, {bad_option, Bad}};
-        [] ->
-            Full = maps:merge(maps:merge(?DEFAULTS, sysport_env:service_opts(sensors)), Opts),
-            case [K || {K, V} <- maps:to_list(Full), not valid_option(K, V)] of
-                [] -> {ok, Full};
-                [Bad | _] -> {error, {bad_option, {Bad, maps:get(Bad, Full)}}}
-            end
-    end.
-
-valid_option(config, V) -> V =:= undefined orelse is_binary(unicode:characters_to_binary(V));
-valid_option(interval, V) -> is_integer(V) andalso V > 0;
-valid_option(uevent, V) -> is_atom(V);
-valid_option(wrapper, V) -> is_list(V);
-valid_option(call_timeout, V) -> V =:= infinity orelse (is_integer(V) andalso V > 0);
-valid_option(backoff_min, V) -> is_integer(V) andalso V > 0;
-valid_option(helper, V) -> is_binary(unicode:characters_to_binary(V)).
-
+%% @private
+-spec filter(map()) -> {ok, #{chips := all | [binary()], events := [event()]}} | {error, term()}.
 filter(Filter) when is_map(Filter) ->
     Chips = maps:get(chips, Filter, all),
     Events = maps:get(events, Filter, ?EVENTS),
@@ -248,40 +217,36 @@ filter(Filter) ->
 listify(all) -> [];
 listify(L) -> L.
 
-%%% gen_server
+%%% sysport_service
 
 %% @private
--spec init(map()) -> {ok, #st{}} | {stop, term()}.
-init(Opts) ->
-    process_flag(trap_exit, true),
-    Args = case maps:get(config, Opts) of
-               undefined -> [];
-               Config -> [["--config=", Config]]
-           end,
-    PortOpts = #{helper => maps:get(helper, Opts), args => Args, owner => self(),
-                 wrapper => maps:get(wrapper, Opts), backoff_min => maps:get(backoff_min, Opts),
-                 ready_timeout => 30000},
-    case sysport_port:start_link(PortOpts) of
-        {ok, Port} -> {ok, subscribe_uevent(#st{opts = Opts, port = Port})};
-        {error, Reason} -> {stop, Reason}
-    end.
+-spec helper(map()) -> {ok, string(), [iodata()]}.
+helper(#{config := default}) -> {ok, "sysport_sensors", []};
+helper(#{config := Config}) -> {ok, "sysport_sensors", [["--config=", Config]]}.
 
 %% @private
--spec handle_call(term(), gen_server:from(), #st{}) -> {reply, term(), #st{}}.
-handle_call(chips, _From, St) ->
-    {Reply, St1} = chip_list(chips, St),
-    {reply, Reply, St1};
-handle_call(read_all, _From, St) ->
-    {Reply, St1} = readings(read_all, St),
-    {reply, Reply, St1};
-handle_call({read, Chip, Feature}, _From, St) ->
-    {Reply, St1} = readings({read, [Chip]}, St),
-    {reply, one_feature(Reply, Chip, Feature), St1};
-handle_call({set, Chip, Sub, Value}, _From, St) ->
-    {reply, helper({set, Chip, Sub, Value}, St), St};
-handle_call(rescan, _From, St) ->
-    {Reply, St1} = chip_list(rescan, subscribe_uevent(St)),
-    {reply, Reply, St1};
+-spec init(map(), sysport_service:ctx()) -> {ok, #st{}}.
+init(Opts, #{port := Port, subs := Subs}) ->
+    %% The chips are known before the first call or subscriber: they are
+    %% not news to anyone.
+    Info = receive {sysport_port, Port, {ready, I}} -> I after 0 -> #{} end,
+    St = #st{opts = Opts, port = Port, subs = Subs, info = Info},
+    {_, St1} = chip_list(sysport_port:call(Port, chips, maps:get(timeout, Opts)), St),
+    {ok, polling(subscribe_uevent(St1))}.
+
+%% @private
+-spec handle_call(term(), gen_server:from(), #st{}) -> {reply, term(), #st{}} | {noreply, #st{}}.
+handle_call(chips, From, St) ->
+    {noreply, ask(chips, {chips, From}, St)};
+handle_call(read_all, From, St) ->
+    {noreply, read(read_all, {From, all}, St)};
+handle_call({read, Chip, Feature}, From, St) ->
+    {noreply, read({read, [Chip]}, {From, {Chip, Feature}}, St)};
+handle_call({set, Chip, Sub, Value}, From, #st{port = Port, opts = #{timeout := Timeout}} = St) ->
+    ok = sysport_port:forward(Port, {set, Chip, Sub, Value}, Timeout, From),
+    {noreply, St};
+handle_call(rescan, From, St) ->
+    {noreply, ask(rescan, {chips, From}, subscribe_uevent(St))};
 handle_call({set_threshold, Chip, Feature, T}, _From, #st{thresholds = Ts} = St) ->
     {reply, ok, polling(St#st{thresholds = Ts#{{Chip, Feature} => T}})};
 handle_call({clear_threshold, Chip, Feature}, _From, #st{thresholds = Ts} = St) ->
@@ -291,72 +256,82 @@ handle_call({clear_threshold, Chip, Feature}, _From, #st{thresholds = Ts} = St) 
     {reply, ok, polling(St1)};
 handle_call(thresholds, _From, St) ->
     {reply, {ok, St#st.thresholds}, St};
-handle_call({subscribe, Pid, Filter}, _From, St) ->
-    Subs = sysport_subs:add(Pid, Filter, St#st.subs),
-    {reply, ok, polling(subscribe_uevent(St#st{subs = Subs}))};
-handle_call({unsubscribe, Pid}, _From, St) ->
-    {reply, ok, polling(St#st{subs = sysport_subs:remove(Pid, St#st.subs)})};
-handle_call(status, _From, St) ->
-    {reply, {ok, status_map(St)}, St};
 handle_call(_Other, _From, St) ->
     {reply, {error, badarg}, St}.
 
 %% @private
--spec handle_cast(term(), #st{}) -> {noreply, #st{}}.
-handle_cast(_Msg, St) ->
-    {noreply, St}.
-
-%% @private
--spec handle_info(term(), #st{}) -> {noreply, #st{}} | {stop, term(), #st{}}.
+-spec handle_info(term(), #st{}) -> {noreply, #st{}}.
+handle_info({sysport_port, Port, {reply, Tag, Result}}, #st{port = Port} = St) ->
+    {noreply, replied(Tag, Result, St)};
 handle_info({sysport_port, Port, {ready, Info}}, #st{port = Port} = St) ->
     %% A (re)started helper: chips may have come or gone while it was down.
-    {_, St1} = chip_list(chips, subscribe_uevent(St#st{info = Info})),
-    {noreply, St1};
-handle_info({sysport_port, Port, _}, #st{port = Port} = St) ->
-    {noreply, St};
+    {noreply, ask(chips, {chips, none}, subscribe_uevent(St#st{info = Info}))};
 handle_info({poll, Ref}, #st{poll_timer = Ref} = St) ->
-    {noreply, polling(poll(subscribe_uevent(St#st{poll_timer = undefined})))};
-handle_info({poll, _Stale}, St) ->
-    {noreply, St};
-handle_info({sysport_uevent, Action, _DevPath, _Props}, St) when Action =:= add; Action =:= remove ->
+    {noreply, poll(subscribe_uevent(St#st{poll_timer = undefined}))};
+handle_info({sysport_uevent, Action, _}, St) when Action =:= add; Action =:= remove ->
     flush_uevents(),
-    {_, St1} = chip_list(rescan, St),
-    {noreply, St1};
-handle_info({sysport_uevent, _, _, _}, St) ->
-    {noreply, St};
+    {noreply, ask(rescan, {chips, none}, St)};
+handle_info({sysport_subs, subscribed, _, _}, St) ->
+    {noreply, polling(subscribe_uevent(St))};
+handle_info({sysport_subs, unsubscribed, _}, St) ->
+    {noreply, polling(St)};
 handle_info({'DOWN', Ref, process, _, _}, #st{uevent = Ref} = St) ->
     {noreply, St#st{uevent = undefined}};
-handle_info({'DOWN', _, process, Pid, _}, St) ->
-    {noreply, polling(St#st{subs = sysport_subs:down(Pid, St#st.subs)})};
-handle_info({'EXIT', Port, Reason}, #st{port = Port} = St) ->
-    {stop, Reason, St};
 handle_info(_Msg, St) ->
     {noreply, St}.
 
-%% @private
--spec terminate(term(), #st{}) -> ok.
-terminate(_Reason, #st{port = Port}) ->
-    sysport_port:stop(Port).
-
 %%% Talking to the helper
 
-helper(Request, #st{port = Port, opts = #{call_timeout := Timeout}}) ->
-    sysport_port:call(Port, Request, Timeout).
+%% Requests go out without waiting; the result continues in replied/3.
+ask(Request, Tag, #st{port = Port, opts = #{timeout := Timeout}} = St) ->
+    ok = sysport_port:request(Port, Request, Timeout, Tag),
+    St.
 
-%% Asks the helper for its chips (after a rescan, or as they are) and tells
-%% subscribers what changed since the last list. The alarms of a chip that
-%% left are cleared: nothing will ever clear them otherwise. Once
-%% libsensors cannot initialise (a config file gone), there are no chips.
-chip_list(Request, St) ->
-    case helper(Request, St) of
-        {ok, {Stamp, Raw}} ->
-            New = sysport_sensors_snapshot:chips(Raw),
-            {{ok, New}, new_chips(New, St#st{stamp = Stamp})};
-        {error, {sensors_init, _}} = Error ->
-            {Error, new_chips([], St#st{stamp = undefined})};
-        Error ->
-            {Error, St}
-    end.
+%% Readings come without their structure: this side holds the chip list
+%% they were read from (the stamp says which), and fetches it anew, then
+%% reads again, when the helper has changed lists (rescanned, restarted).
+read(Request, For, St) ->
+    ask(Request, {readings, Request, For, 1}, St).
+
+replied({chips, From}, Result, St0) ->
+    {Reply, St} = chip_list(Result, St0),
+    answer(From, Reply),
+    St;
+replied({readings, Request, For, Retries}, {ok, {Stamp, Readings}}, #st{stamp = Known} = St) ->
+    case Stamp =:= Known andalso sysport_sensors_snapshot:with_readings(St#st.chips, Readings) of
+        {ok, Chips} -> readings(For, {ok, Chips}, St);
+        _ when Retries > 0 -> ask(chips, {chips_then, Request, For, Retries - 1}, St);
+        _ -> readings(For, {error, chips_changed}, St)
+    end;
+replied({readings, _, For, _}, Error, St) ->
+    readings(For, Error, St);
+replied({chips_then, Request, For, Retries}, Result, St0) ->
+    {_, St} = chip_list(Result, St0),
+    ask(Request, {readings, Request, For, Retries}, St).
+
+answer(none, _) -> ok;
+answer(From, Reply) -> gen_server:reply(From, Reply).
+
+readings({From, all}, Reply, St) ->
+    answer(From, Reply),
+    St;
+readings({From, {Chip, Feature}}, Reply, St) ->
+    answer(From, one_feature(Reply, Chip, Feature)),
+    St;
+readings(poll, Reply, St) ->
+    polled(Reply, St).
+
+%% A chip list from the helper (after a rescan, or as it is): subscribers
+%% hear what changed since the last list. The alarms of a chip that left
+%% are cleared: nothing will ever clear them otherwise. Once libsensors
+%% cannot initialise (a config file gone), there are no chips.
+chip_list({ok, {Stamp, Raw}}, St) ->
+    New = sysport_sensors_snapshot:chips(Raw),
+    {{ok, New}, new_chips(New, St#st{stamp = Stamp})};
+chip_list({error, {sensors_init, _}} = Error, St) ->
+    {Error, new_chips([], St#st{stamp = undefined})};
+chip_list(Error, St) ->
+    {Error, St}.
 
 new_chips(New, #st{chips = Old} = St) ->
     {Added, Removed} = sysport_sensors_snapshot:diff(Old, New),
@@ -365,29 +340,6 @@ new_chips(New, #st{chips = Old} = St) ->
     {Cleared, Alarms} = sysport_sensors_alarms:drop_chips([N || #{name := N} <- Removed], St#st.alarms),
     notify_alarms(Cleared, St),
     St#st{chips = New, alarms = Alarms}.
-
-%% Readings come without their structure: this side holds the chip list
-%% they were read from (the stamp says which), and fetches it anew when
-%% the helper has changed lists (rescanned, restarted) since.
-readings(Request, St) ->
-    readings(Request, St, 1).
-
-readings(Request, #st{stamp = Known} = St0, Retries) ->
-    case helper(Request, St0) of
-        {ok, {Stamp, Readings}} ->
-            St = case Stamp of
-                     Known -> St0;
-                     _ -> element(2, chip_list(chips, St0))
-                 end,
-            case Stamp =:= St#st.stamp andalso
-                sysport_sensors_snapshot:with_readings(St#st.chips, Readings) of
-                {ok, Chips} -> {{ok, Chips}, St};
-                _ when Retries > 0 -> readings(Request, St, Retries - 1);
-                _ -> {{error, chips_changed}, St}
-            end;
-        Error ->
-            {Error, St0}
-    end.
 
 one_feature({ok, [Chip]}, _, Feature) ->
     case sysport_sensors_snapshot:find_feature(Feature, Chip) of
@@ -402,7 +354,7 @@ one_feature(Error, _, _) ->
 %% Adds and removes come in bursts (a driver bound to several devices);
 %% one rescan answers them all.
 flush_uevents() ->
-    receive {sysport_uevent, _, _, _} -> flush_uevents()
+    receive {sysport_uevent, Action, _} when Action =:= add; Action =:= remove -> flush_uevents()
     after 0 -> ok
     end.
 
@@ -428,8 +380,9 @@ subscribe_uevent(St) ->
 %% readings. The first poll after a quiet spell comes at once.
 polling(#st{poll_timer = Timer} = St) ->
     case {poll_targets(St), Timer} of
+        {_, inflight} -> St;   % the next poll is scheduled when this one is done
         {none, undefined} -> St;
-        {none, _} -> _ = erlang:cancel_timer(Timer), St#st{poll_timer = undefined};
+        {none, _} -> St#st{poll_timer = undefined};  % its {poll, Ref} is ignored
         {_, undefined} -> schedule_poll(St, 0);
         {_, _} -> St
     end.
@@ -458,26 +411,26 @@ poll_targets(#st{subs = Subs, thresholds = Ts}) ->
     end.
 
 poll(St) ->
-    St1 = case poll_targets(St) of
-              none -> St;
-              all -> poll_with(read_all, St);
-              Names -> poll_with({read, Names}, St)
-          end,
-    case poll_targets(St1) of
-        none -> St1;
-        _ -> schedule_poll(St1, maps:get(interval, St1#st.opts))
+    case poll_targets(St) of
+        none -> St;
+        all -> read(read_all, poll, St#st{poll_timer = inflight});
+        Names -> read({read, Names}, poll, St#st{poll_timer = inflight})
     end.
 
-poll_with(Request, St0) ->
-    case readings(Request, St0) of
-        {{ok, Chips}, St} ->
-            {Events, Alarms} = sysport_sensors_alarms:evaluate(Chips, St#st.thresholds, St#st.alarms),
-            St1 = St#st{alarms = Alarms, polls = St#st.polls + 1},
-            notify_alarms(Events, St1),
-            _ = [notify(reading, Name, C, St1) || #{name := Name} = C <- Chips],
-            St1;
-        {{error, _}, St} ->
-            St#st{poll_errors = St#st.poll_errors + 1}
+polled(Reply, St0) ->
+    St = case Reply of
+             {ok, Chips} ->
+                 {Events, Alarms} = sysport_sensors_alarms:evaluate(Chips, St0#st.thresholds, St0#st.alarms),
+                 St1 = St0#st{alarms = Alarms, polls = St0#st.polls + 1},
+                 notify_alarms(Events, St1),
+                 _ = [notify(reading, Name, C, St1) || #{name := Name} = C <- Chips],
+                 St1;
+             {error, _} ->
+                 St0#st{poll_errors = St0#st.poll_errors + 1}
+         end,
+    case poll_targets(St) of
+        none -> St#st{poll_timer = undefined};
+        _ -> schedule_poll(St, maps:get(interval, St#st.opts))
     end.
 
 notify_alarms(Events, St) ->
@@ -485,26 +438,22 @@ notify_alarms(Events, St) ->
     ok.
 
 notify(Event, Chip, Info, #st{subs = Subs}) ->
-    sysport_subs:fold(
-      fun(Pid, #{chips := Chips, events := Events}, _) ->
-              case lists:member(Event, Events) andalso (Chips =:= all orelse lists:member(Chip, Chips)) of
-                  true -> sysport_subs:send(Pid, {sysport_sensors, Event, Info});
-                  false -> ok
-              end
-      end, ok, Subs).
+    sysport_service:notify(Subs, {sysport_sensors, Event, Info},
+                           fun(#{chips := Chips, events := Events}) ->
+                                   lists:member(Event, Events) andalso (Chips =:= all orelse lists:member(Chip, Chips))
+                           end).
 
-status_map(#st{} = St) ->
-    #{helper => sysport_port:stats(St#st.port),
-      libsensors => maps:get(libsensors, St#st.info, undefined),
+%% @private
+-spec status(#st{}) -> map().
+status(#st{} = St) ->
+    #{libsensors => maps:get(libsensors, St#st.info, undefined),
       config => maps:get(config, St#st.info, undefined),
       init => maps:get(init, St#st.info, undefined),
       hwmon => St#st.chips =/= [],
       chips => [N || #{name := N} <- St#st.chips],
       interval_ms => maps:get(interval, St#st.opts),
       polling => St#st.poll_timer =/= undefined,
-      polls => St#st.polls, poll_errors => St#st.poll_errors,
-      subscribers => sysport_subs:count(St#st.subs),
-      remote_dropped => sysport_subs:dropped(),
+      counters => #{polls => St#st.polls, poll_errors => St#st.poll_errors},
       thresholds => map_size(St#st.thresholds),
       active_alarms => sysport_sensors_alarms:active(St#st.alarms),
       uevent => case {St#st.uevent, maps:get(uevent, St#st.opts)} of

@@ -1,51 +1,60 @@
-%% @doc Subscribers of a service: monitored pids with a filter each, kept in
-%% the service's own state. A subscriber may be on another node: the
-%% monitor fires (`noconnection') when that node goes, and send/2 never
-%% lets a slow or partitioned node stall the service.
+%% @doc Subscribers of a service: an ETS table of monitored pids with a
+%% filter each. The table belongs to the service's keeper (see
+%% {@link sysport_service}), which adds, removes and monitors; the service
+%% and anyone else read it, so subscriptions outlive a restart of the
+%% service process. A subscriber may be on another node: the monitor fires
+%% (`noconnection') when that node goes, and send/2 never lets a slow or
+%% partitioned node stall the service.
 %%
 %% ```
-%% Subs = sysport_subs:add(Pid, #{level => warning}, sysport_subs:new()),
-%% sysport_subs:fold(fun(P, Filter, ok) -> P ! {my_service, event}, ok end, ok, Subs),
-%% Subs1 = sysport_subs:down(Pid, Subs).   % on {'DOWN', _, process, Pid, _}
+%% Subs = sysport_subs:new(),                       % in the keeper
+%% ok = sysport_subs:add(Subs, Pid, #{level => warning}),
+%% sysport_subs:fold(fun(P, _Filter, ok) -> sysport_subs:send(P, {my_service, event, #{}}) end, ok, Subs).
 %% '''
 -module(sysport_subs).
 
--export([new/0, add/3, remove/2, down/2, fold/3, pids/1, count/1, send/2, dropped/0]).
+-export([new/0, add/3, remove/2, fold/3, pids/1, count/1, send/2, dropped/0]).
 
 -define(DROPPED, {?MODULE, dropped}).
 -export_type([subs/0]).
 
--opaque subs() :: #{pid() => {reference(), term()}}.
+-type subs() :: ets:tid().
 
-%% @doc No subscribers.
+%% @doc A table with no subscribers, owned by the caller.
 -spec new() -> subs().
-new() -> #{}.
+new() ->
+    ets:new(?MODULE, [set, protected, {read_concurrency, true}]).
 
-%% @doc Adds (or re-filters) a subscriber.
--spec add(pid(), term(), subs()) -> subs().
-add(Pid, Filter, Subs) ->
-    case Subs of
-        #{Pid := {Ref, _}} -> Subs#{Pid := {Ref, Filter}};
-        _ -> Subs#{Pid => {erlang:monitor(process, Pid), Filter}}
+%% @doc Adds (or re-filters) a subscriber, monitored by the caller.
+-spec add(subs(), pid(), term()) -> ok.
+add(Subs, Pid, Filter) ->
+    Ref = case ets:lookup(Subs, Pid) of
+              [{_, R, _}] -> R;
+              [] -> erlang:monitor(process, Pid)
+          end,
+    true = ets:insert(Subs, {Pid, Ref, Filter}),
+    ok.
+
+%% @doc Removes Pid and its monitor (also on its `DOWN').
+-spec remove(subs(), pid()) -> ok.
+remove(Subs, Pid) ->
+    case ets:take(Subs, Pid) of
+        [{_, Ref, _}] -> erlang:demonitor(Ref, [flush]), ok;
+        [] -> ok
     end.
-
-%% @doc Removes Pid and its monitor.
--spec remove(pid(), subs()) -> subs().
-remove(Pid, Subs) ->
-    case maps:take(Pid, Subs) of
-        {{Ref, _}, Rest} -> erlang:demonitor(Ref, [flush]), Rest;
-        error -> Subs
-    end.
-
-%% @doc Handles `{'DOWN', _, process, Pid, _}' for a subscriber.
--spec down(pid(), subs()) -> subs().
-down(Pid, Subs) ->
-    maps:remove(Pid, Subs).
 
 %% @doc Folds over `{Pid, Filter}'.
 -spec fold(fun((pid(), term(), Acc) -> Acc), Acc, subs()) -> Acc.
 fold(Fun, Acc, Subs) ->
-    maps:fold(fun(Pid, {_, Filter}, A) -> Fun(Pid, Filter, A) end, Acc, Subs).
+    ets:foldl(fun({Pid, _, Filter}, A) -> Fun(Pid, Filter, A) end, Acc, Subs).
+
+%% @doc The subscribed pids.
+-spec pids(subs()) -> [pid()].
+pids(Subs) -> [P || {P, _, _} <- ets:tab2list(Subs)].
+
+%% @doc How many subscribers.
+-spec count(subs()) -> non_neg_integer().
+count(Subs) -> ets:info(Subs, size).
 
 %% @doc Sends Msg to a subscriber. To another node it is dropped rather
 %% than wait: when the connection's buffer is full (a node that stopped
@@ -82,10 +91,3 @@ count_drop(Pid, Tag, Why) ->
         _ -> ok
     end.
 
-%% @doc The subscribed pids.
--spec pids(subs()) -> [pid()].
-pids(Subs) -> maps:keys(Subs).
-
-%% @doc How many subscribers.
--spec count(subs()) -> non_neg_integer().
-count(Subs) -> map_size(Subs).

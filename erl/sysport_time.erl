@@ -14,7 +14,9 @@
 %%
 %% Subscribers get `{sysport_time, Event, Info}' with Event one of
 %% `sync_acquired | sync_lost | clock_step | clock_slew | rtc_invalid |
-%% rtc_battery_low | floor_applied' and Info a map.
+%% rtc_battery_low | floor_applied' and Info a map. The service contract
+%% (options, calls, subscriptions, status) is {@link sysport_service}'s;
+%% the options are {@link sysport_time_opts}'s.
 %%
 %% ```
 %% ok = sysport_time:set_servers(["192.168.1.1", {"ntp.example.com", 123}]),
@@ -23,12 +25,12 @@
 %% {ok, true} = sysport_time:synchronized().
 %% '''
 -module(sysport_time).
--behaviour(gen_server).
+-behaviour(sysport_service).
 
--export([start_link/0, start_link/1, child_spec/1, stop/0]).
+-export([start_link/0, start_link/1, child_spec/1, stop/0, options/0]).
 -export([status/0, synchronized/0, servers/0, set_servers/1, set_time/1, rtc_read/0,
-         rtc_write/0, subscribe/0, subscribe/1, unsubscribe/0, unsubscribe/1, recorded/0]).
--export([init/1, handle_call/3, handle_cast/2, handle_info/2, terminate/2]).
+         rtc_write/0, subscribe/0, subscribe/1, subscribe/2, unsubscribe/0, unsubscribe/1, recorded/0]).
+-export([helper/1, init/2, handle_call/3, handle_info/2, terminate/2, status/1]).
 
 -export_type([event/0]).
 
@@ -46,7 +48,7 @@
 -record(st, {opts :: map(),
              port :: pid(),
              info = #{} :: map(),
-             subs = sysport_subs:new() :: sysport_subs:subs(),
+             subs :: sysport_subs:subs(),
              gen = 0 :: non_neg_integer(),
              servers = #{} :: #{non_neg_integer() => sysport_time_ntp:server()},
              bursts = #{} :: #{non_neg_integer() => non_neg_integer()},
@@ -65,122 +67,117 @@
              rtc = #{} :: map(),
              counters = #{} :: map(),
              rejected = #{} :: map(),
-             timers = #{} :: #{atom() => reference()},
-             pending = #{} :: #{reference() => term()}}).
+             timers = #{} :: #{atom() => reference()}}).
 
 %%% API
 
-%% @doc Starts the service with the app env options (see {@link start_link/1}).
+%% @doc Starts the service with the app env options.
 -spec start_link() -> {ok, pid()} | {error, term()}.
 start_link() -> start_link(#{}).
 
-%% @doc Starts the service, registered as `sysport_time'. Options are
-%% merged over the defaults and the application env `{time, #{...}}'.
--spec start_link(sysport_time_opts:opts()) -> {ok, pid()} | {error, term()}.
-start_link(Opts) when is_map(Opts) ->
-    gen_server:start_link({local, ?SERVER}, ?MODULE, Opts, []).
+%% @doc Starts the service, registered as `sysport_time'; Opts (a map or
+%% proplist, see {@link options/0}) are merged over the app env `{time,
+%% Opts}' and the defaults.
+-spec start_link(map() | list()) -> {ok, pid()} | {error, term()}.
+start_link(Opts) -> sysport_service:start_link(?MODULE, Opts).
 
 %% @doc A child spec that starts the service under your own supervisor.
--spec child_spec(sysport_time_opts:opts()) -> supervisor:child_spec().
-child_spec(Opts) ->
-    #{id => ?MODULE, start => {?MODULE, start_link, [Opts]}, shutdown => 10000}.
+-spec child_spec(map() | list()) -> supervisor:child_spec().
+child_spec(Opts) -> sysport_service:child_spec(?MODULE, Opts).
 
 %% @doc Stops the service; `ok' also when it is not running.
 -spec stop() -> ok.
-stop() -> sysport_service:stop(?SERVER).
+stop() -> sysport_service:stop(?MODULE).
 
-%% @doc `synchronized', `offset', `delay', `jitter' (seconds), `stratum',
-%% `server', `poll' (seconds), `last_sync' and `floor' (Unix seconds),
-%% `rtc' (a map), `kernel' (adjtimex: the kernel's own synchronized flag,
-%% PLL offset and frequency), counters, and `helper' (the helper's stats).
--spec status() -> {ok, map()} | {error, not_running}.
-status() -> call(status, 5000).
+%% @doc The options: name, default, type and doc of each.
+-spec options() -> sysport_opts:schema().
+options() -> sysport_time_opts:options().
+
+%% @doc The base keys of {@link sysport_service} and `synchronized',
+%% `offset_ms', `delay_ms', `jitter_ms', `stratum', `server', `poll_ms',
+%% `last_sync' and `floor' (Unix seconds), `rtc' (a map), `kernel'
+%% (adjtimex: the kernel's own synchronized flag, PLL offset and
+%% frequency), `rejected_reasons' (refused replies by reason) and
+%% `counters'.
+-spec status() -> {ok, map()} | {error, term()}.
+status() -> sysport_service:status(?MODULE).
 
 %% @doc Whether the clock follows an NTP server now.
--spec synchronized() -> {ok, boolean()} | {error, not_running}.
-synchronized() -> call(synchronized, 5000).
+-spec synchronized() -> {ok, boolean()} | {error, term()}.
+synchronized() -> call(synchronized).
 
 %% @doc Each server with its address, state, poll and last estimate.
--spec servers() -> {ok, [map()]} | {error, not_running}.
-servers() -> call(servers, 5000).
+-spec servers() -> {ok, [map()]} | {error, term()}.
+servers() -> call(servers).
 
 %% @doc Replaces the servers (a burst to each follows); `[]' stops NTP.
--spec set_servers([sysport_time_opts:server_spec()]) -> ok | {error, {bad_server, term()} | not_running}.
-set_servers(Specs) -> call({set_servers, Specs}, 5000).
+-spec set_servers([sysport_time_opts:server_spec()]) -> ok | {error, {bad_server, term()} | term()}.
+set_servers(Specs) -> call({set_servers, Specs}).
 
 %% @doc Sets the clock by hand: Unix seconds (integer or float) or a UTC
 %% `calendar:datetime()'. Refused below the floor. The RTC follows.
 -spec set_time(number() | calendar:datetime()) -> ok | {error, term()}.
-set_time(Time) -> call({set_time, Time}, 10000).
+set_time(Time) -> call({set_time, Time}).
 
 %% @doc Reads the RTC now: `#{time, valid, flags, source}'.
 -spec rtc_read() -> {ok, map()} | {error, term()}.
-rtc_read() -> call(rtc_read, 10000).
+rtc_read() -> call(rtc_read).
 
 %% @doc Writes the system time to the RTC, on the second's edge.
 -spec rtc_write() -> {ok, map()} | {error, term()}.
-rtc_write() -> call(rtc_write, 10000).
+rtc_write() -> call(rtc_write).
 
 %% @doc The caller gets `{sysport_time, Event, Info}' messages.
--spec subscribe() -> ok | {error, not_running}.
-subscribe() -> call({subscribe, self()}, 5000).
+-spec subscribe() -> ok | {error, term()}.
+subscribe() -> sysport_service:subscribe(?MODULE).
 
-%% @doc Subscribes Pid, which may be on another node: a caller through
-%% erpc names its own pid (erpc runs the call in a short-lived process).
--spec subscribe(pid()) -> ok | {error, badarg | not_running}.
-subscribe(Pid) when is_pid(Pid) -> call({subscribe, Pid}, 5000);
-subscribe(_) -> {error, badarg}.
+%% @doc Subscribes Pid (on any node: through erpc, name your own pid), or
+%% the caller with a filter (`#{}': time has no filter keys).
+-spec subscribe(pid() | map() | list()) -> ok | {error, term()}.
+subscribe(PidOrFilter) -> sysport_service:subscribe(?MODULE, PidOrFilter).
+
+%% @doc Subscribes Pid with a filter.
+-spec subscribe(pid(), map() | list()) -> ok | {error, term()}.
+subscribe(Pid, Filter) -> sysport_service:subscribe(?MODULE, Pid, Filter).
 
 %% @doc Stops the caller's messages.
--spec unsubscribe() -> ok | {error, not_running}.
-unsubscribe() -> call({unsubscribe, self()}, 5000).
+-spec unsubscribe() -> ok | {error, term()}.
+unsubscribe() -> sysport_service:unsubscribe(?MODULE).
 
 %% @doc Stops Pid's messages.
--spec unsubscribe(pid()) -> ok | {error, badarg | not_running}.
-unsubscribe(Pid) when is_pid(Pid) -> call({unsubscribe, Pid}, 5000);
-unsubscribe(_) -> {error, badarg}.
+-spec unsubscribe(pid()) -> ok | {error, term()}.
+unsubscribe(Pid) -> sysport_service:unsubscribe(?MODULE, Pid).
 
 %% @doc What the recording clock backend would have done to the clock:
 %% `[#{op := step | slew | set, ns := integer(), at := integer()}]'.
 -spec recorded() -> {ok, [map()]} | {error, not_recording | term()}.
-recorded() -> call(recorded, 5000).
+recorded() -> call(recorded).
 
-call(Request, Timeout) ->
-    sysport_service:call(?SERVER, Request, Timeout).
+call(Request) ->
+    sysport_service:call(?SERVER, Request).
 
-%%% gen_server
+%%% sysport_service
 
 %% @private
--spec init(map()) -> {ok, #st{}} | {stop, term()}.
-init(Opts0) ->
-    process_flag(trap_exit, true),
-    case sysport_time_opts:validate(maps:merge(sysport_env:service_opts(time), Opts0)) of
-        {ok, Opts} ->
-            PortOpts = maps:merge(maps:merge(#{helper => "sysport_time"}, maps:get(port, Opts)),
-                                  #{args => sysport_time_opts:helper_args(Opts)}),
-            case sysport_port:start_link(PortOpts) of
-                {ok, Port} ->
-                    Subs = lists:foldl(fun(Pid, Acc) -> sysport_subs:add(Pid, all, Acc) end,
-                                       sysport_subs:new(), maps:get(subscribers, Opts)),
-                    St0 = #st{opts = Opts, port = Port, info = sysport_port:info(Port),
-                              time_file = sysport_time_opts:time_file(Opts), subs = Subs,
-                              sync = #{synchronized => false, spike_since => undefined,
-                                       last_update => undefined,
-                                       step_threshold => maps:get(step_threshold, Opts) * 1000000,
-                                       stepout => maps:get(stepout, Opts)}},
-                    {ok, start_servers(maps:get(servers, Opts), apply_floor(St0))};
-                {error, Reason} ->
-                    {stop, {helper, Reason}}
-            end;
-        {error, _} = Error ->
-            {stop, element(2, Error)}
-    end.
+-spec helper(map()) -> {ok, string(), [iodata()]}.
+helper(Opts) ->
+    {ok, "sysport_time", sysport_time_opts:helper_args(sysport_time_opts:normalize(Opts))}.
+
+%% @private
+-spec init(map(), sysport_service:ctx()) -> {ok, #st{}}.
+init(Opts0, #{port := Port, subs := Subs}) ->
+    Opts = sysport_time_opts:normalize(Opts0),
+    St0 = #st{opts = Opts, port = Port, info = sysport_port:info(Port),
+              time_file = sysport_time_opts:time_file(Opts), subs = Subs,
+              sync = #{synchronized => false, spike_since => undefined,
+                       last_update => undefined,
+                       step_threshold => maps:get(step_threshold, Opts) * 1000000,
+                       stepout => maps:get(stepout, Opts)}},
+    {ok, start_servers(maps:get(servers, Opts), apply_floor(St0))}.
 
 %% @private
 -spec handle_call(term(), gen_server:from(), #st{}) ->
           {reply, term(), #st{}} | {noreply, #st{}}.
-handle_call(status, _From, St) ->
-    {reply, {ok, status_map(St)}, St};
 handle_call(synchronized, _From, St) ->
     {reply, {ok, maps:get(synchronized, St#st.sync)}, St};
 handle_call(servers, _From, St) ->
@@ -193,44 +190,29 @@ handle_call({set_servers, Specs}, _From, St) ->
         {error, _} = Error ->
             {reply, Error, St}
     end;
-handle_call({set_time, Time}, _From, St) ->
+handle_call({set_time, Time}, From, St) ->
     case to_unix_ns(Time) of
         {ok, Ns} when Ns < St#st.floor * 1000000000 ->
             {reply, {error, {below_floor, St#st.floor}}, St};
         {ok, Ns} ->
-            Before = now_ns(St),
-            case helper(St, {set, Ns}) of
-                ok ->
-                    St1 = after_step(Ns - Before, manual, St),
-                    {reply, ok, St1};
-                Error -> {reply, Error, St}
-            end;
+            %% The helper's clock before, then the step: both without waiting.
+            {noreply, async(now, {set_time_now, From, Ns}, St)};
         error -> {reply, {error, badarg}, St}
     end;
 handle_call(rtc_read, From, St) ->
-    {noreply, async(rtc_read, 5000, {rtc_read, From}, St)};
+    {noreply, async(rtc_read, {rtc_read, From}, St)};
 handle_call(rtc_write, From, St) ->
-    {noreply, async(rtc_write, 5000, {rtc_write, From}, St)};
-handle_call({subscribe, Pid}, _From, St) ->
-    {reply, ok, St#st{subs = sysport_subs:add(Pid, all, St#st.subs)}};
-handle_call({unsubscribe, Pid}, _From, St) ->
-    {reply, ok, St#st{subs = sysport_subs:remove(Pid, St#st.subs)}};
-handle_call(recorded, _From, St) ->
-    {reply, helper(St, recorded), St};
+    {noreply, async(rtc_write, {rtc_write, From}, St)};
+handle_call(recorded, From, #st{port = Port, opts = #{timeout := Timeout}} = St) ->
+    ok = sysport_port:forward(Port, recorded, Timeout, From),
+    {noreply, St};
 handle_call(_, _From, St) ->
     {reply, {error, badarg}, St}.
 
 %% @private
--spec handle_cast(term(), #st{}) -> {noreply, #st{}}.
-handle_cast(_, St) -> {noreply, St}.
-
-%% @private
--spec handle_info(term(), #st{}) -> {noreply, #st{}} | {stop, term(), #st{}}.
-handle_info({async, Ref, Result}, #st{pending = P} = St) ->
-    case maps:take(Ref, P) of
-        {Tag, P1} -> {noreply, async_done(Tag, Result, St#st{pending = P1})};
-        error -> {noreply, St}
-    end;
+-spec handle_info(term(), #st{}) -> {noreply, #st{}}.
+handle_info({sysport_port, Port, {reply, Tag, Result}}, #st{port = Port} = St) ->
+    {noreply, async_done(Tag, Result, St)};
 handle_info({poll, Gen, Key}, #st{gen = Gen} = St) ->
     {noreply, poll(Key, St)};
 handle_info({resolve, Gen, Key}, #st{gen = Gen} = St) ->
@@ -243,12 +225,6 @@ handle_info({sysport_port, Port, {event, {sntp_rejected, Reason}}}, #st{port = P
     {noreply, count_rejected(Reason, St)};
 handle_info({sysport_port, Port, {ready, Info}}, #st{port = Port} = St) ->
     {noreply, St#st{info = Info}};
-handle_info({sysport_port, _, _}, St) ->
-    {noreply, St};
-handle_info({'DOWN', _, process, Pid, _}, St) ->
-    {noreply, St#st{subs = sysport_subs:down(Pid, St#st.subs)}};
-handle_info({'EXIT', Port, Reason}, #st{port = Port} = St) ->
-    {stop, Reason, St};
 handle_info(_, St) ->
     {noreply, St}.
 
@@ -256,7 +232,7 @@ handle_info(_, St) ->
 -spec terminate(term(), #st{}) -> ok.
 terminate(_Reason, St) ->
     _ = store_time(St),
-    sysport_port:stop(St#st.port).
+    ok.
 
 %%% Sane time at start
 
@@ -390,13 +366,14 @@ schedule_poll(Key, Delay, #st{poll_timers = T} = St) ->
         end,
     St#st{poll_timers = T#{Key => erlang:send_after(Delay, self(), {poll, St#st.gen, Key})}}.
 
-%% Runs Request on the helper in a process of its own; the result comes
-%% back as {async, Ref, Result} and continues in async_done(Tag, ...).
-async(Request, Timeout, Tag, #st{port = Port, pending = P} = St) ->
-    Self = self(),
-    Ref = make_ref(),
-    spawn_link(fun() -> Self ! {async, Ref, sysport_port:call(Port, Request, Timeout)} end),
-    St#st{pending = P#{Ref => Tag}}.
+%% Sends Request to the helper without waiting; the result continues in
+%% async_done(Tag, ...).
+async(Request, Tag, #st{opts = #{timeout := Timeout}} = St) ->
+    async(Request, Timeout, Tag, St).
+
+async(Request, Timeout, Tag, #st{port = Port} = St) ->
+    ok = sysport_port:request(Port, Request, Timeout, Tag),
+    St.
 
 async_done({sntp, Gen, Key}, Result, #st{gen = Gen} = St) ->
     sntp_result(Key, Result, St#st{inflight = maps:remove(Key, St#st.inflight)});
@@ -409,7 +386,19 @@ async_done({rtc_write, From}, Result, St) ->
     gen_server:reply(From, Result),
     rtc_written(Result, St);
 async_done(rtc_write, Result, St) ->
-    rtc_written(Result, St).
+    rtc_written(Result, St);
+async_done({set_time_now, From, Ns}, Now, St) ->
+    Before = case Now of
+                 {ok, B} -> B;
+                 _ -> os:system_time(nanosecond)
+             end,
+    async({set, Ns}, {set_time, From, Ns - Before}, St);
+async_done({set_time, From, Step}, Result, St) ->
+    gen_server:reply(From, Result),
+    case Result of
+        ok -> after_step(Step, manual, St);
+        _ -> St
+    end.
 
 sntp_result(Key, {ok, Sample}, #st{servers = Servers, opts = Opts} = St) ->
     Now = erlang:monotonic_time(millisecond),
@@ -577,7 +566,7 @@ cancel_timers(Names, #st{timers = T} = St) ->
 %%% RTC and time file
 
 write_rtc(#st{rtc = #{state := absent}} = St) -> St;
-write_rtc(St) -> async(rtc_write, 5000, rtc_write, St).
+write_rtc(St) -> async(rtc_write, rtc_write, St).
 
 rtc_written({ok, #{time := T}}, #st{rtc = Rtc} = St) ->
     %% A written RTC holds good time again (drivers clear the invalid flag).
@@ -627,15 +616,17 @@ store_time(#st{time_file = Path} = St) ->
 
 %%% Status
 
-status_map(#st{sync = Sync, used = Used, opts = Opts} = St) ->
+%% @private
+-spec status(#st{}) -> map().
+status(#st{sync = Sync, used = Used, opts = Opts} = St) ->
     Sel = case St#st.selected of undefined -> undefined; K -> maps:get(K, St#st.servers) end,
-    Seconds = fun(Key) -> case Used of #{Key := V} -> V / 1.0e9; _ -> undefined end end,
+    Ms = fun(Key) -> case Used of #{Key := V} -> V / 1.0e6; _ -> undefined end end,
     #{synchronized => maps:get(synchronized, Sync),
-      offset => Seconds(offset), delay => Seconds(delay), jitter => Seconds(jitter),
+      offset_ms => Ms(offset), delay_ms => Ms(delay), jitter_ms => Ms(jitter),
       stratum => case Used of #{stratum := S} -> S; _ -> undefined end,
       server => host(St),
       address => case Sel of #{addr := A} when A =/= undefined -> list_to_binary(inet:ntoa(A)); _ -> undefined end,
-      poll => case Sel of #{poll := P} -> P / 1000; _ -> undefined end,
+      poll_ms => case Sel of #{poll := P} -> P; _ -> undefined end,
       last_sync => St#st.last_sync, floor => St#st.floor, floor_source => St#st.floor_source,
       floor_applied => St#st.floor_applied,
       rtc => St#st.rtc, clock => maps:get(clock, St#st.info, unknown),
@@ -643,10 +634,8 @@ status_map(#st{sync = Sync, used = Used, opts = Opts} = St) ->
       ntp => case maps:get(servers, Opts) of [] -> disabled; _ -> enabled end,
       time_file => #{path => St#st.time_file, state => St#st.time_file_state},
       kernel => case helper(St, clock_status, 1000) of {ok, Kernel} -> Kernel; Error -> Error end,
-      rejected => St#st.rejected, counters => St#st.counters,
-      subscribers => sysport_subs:count(St#st.subs),
-      remote_dropped => sysport_subs:dropped(),
-      helper => sysport_port:stats(St#st.port)}.
+      rejected_reasons => St#st.rejected,
+      counters => (St#st.counters)#{rejected => lists:sum(maps:values(St#st.rejected))}}.
 
 server_info(Key, S, #st{selected = Sel}) ->
     Now = erlang:monotonic_time(millisecond),
@@ -693,4 +682,4 @@ bump(Key, #st{counters = C} = St) ->
     St#st{counters = C#{Key => maps:get(Key, C, 0) + 1}}.
 
 notify(Event, Info, #st{subs = Subs}) ->
-    sysport_subs:fold(fun(Pid, _, ok) -> sysport_subs:send(Pid, {sysport_time, Event, Info}) end, ok, Subs).
+    sysport_service:notify(Subs, {sysport_time, Event, Info}, fun(_) -> true end).

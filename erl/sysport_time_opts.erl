@@ -7,86 +7,54 @@
 %% '''
 -module(sysport_time_opts).
 
--export([validate/1, parse_servers/1, helper_args/1, time_file/1]).
--export_type([opts/0, server_spec/0]).
+-export([options/0, normalize/1, parse_servers/1, helper_args/1, time_file/1]).
+-export_type([server_spec/0]).
 
 -type server_spec() :: unicode:chardata() | {unicode:chardata(), inet:port_number()}.
--type opts() :: #{servers => [server_spec()],
-                  clock => system | recording | {recording, integer()},
-                  rtc => file:filename_all() | default | none,
-                  rtc_sysfs => file:filename_all() | default,
-                  rtc_local_time => boolean(),
-                  time_file => file:filename_all() | default | none,
-                  build_time => integer() | helper,
-                  sane_window => pos_integer(),
-                  step_threshold => pos_integer(),
-                  stepout => non_neg_integer(),
-                  burst => pos_integer(),
-                  burst_interval => pos_integer(),
-                  poll_min => pos_integer(),
-                  poll_max => pos_integer(),
-                  query_timeout => pos_integer(),
-                  sync_lost_after => pos_integer(),
-                  time_file_interval => pos_integer(),
-                  rtc_sync_interval => pos_integer(),
-                  subscribers => [pid()],
-                  port => map()}.
-%% `subscribers' are subscribed before anything happens, so they also hear
-%% what happens at start (`floor_applied', `rtc_invalid'...).
-%% Durations in milliseconds; `sane_window' and `build_time' in seconds.
-%% `clock => {recording, OffsetNs}' starts the recording clock off by
-%% OffsetNs. `rtc' and `time_file' default to `/dev/rtc0' and a file in the
-%% data directory with the system clock, to none with the recording one: a
-%% clock that is not the machine's must not write the machine's RTC or
-%% time file. `port' is passed to {@link sysport_port:start_link/1}.
 
 -define(YEAR, 31556952).
--define(DEFAULTS, #{servers => [<<"0.pool.ntp.org">>, <<"1.pool.ntp.org">>,
-                                <<"2.pool.ntp.org">>, <<"3.pool.ntp.org">>],
-                    clock => system, rtc => default, rtc_sysfs => default,
-                    rtc_local_time => false, time_file => default, build_time => helper,
-                    sane_window => 20 * ?YEAR, step_threshold => 400, stepout => 300000,
-                    burst => 4, burst_interval => 300, poll_min => 16000, poll_max => 1024000,
-                    query_timeout => 2000, sync_lost_after => 3600000,
-                    time_file_interval => 60000, rtc_sync_interval => 660000, subscribers => [],
-                    port => #{}}).
 
-%% @doc The options merged over the defaults, checked; servers normalized
-%% to `{Host, Port}' with Host a binary.
--spec validate(map()) -> {ok, map()} | {error, {bad_option, term()} | {bad_value, atom(), term()}}.
-validate(Opts0) ->
-    Opts = maps:merge(?DEFAULTS, Opts0),
-    Bad = [K || K <- maps:keys(Opts), not maps:is_key(K, ?DEFAULTS)],
-    case Bad of
-        [K | _] -> {error, {bad_option, K}};
-        [] ->
-            case [K || {K, V} <- maps:to_list(Opts), not valid(K, V)] of
-                [K | _] -> {error, {bad_value, K, maps:get(K, Opts)}};
-                [] ->
-                    {ok, Servers} = parse_servers(maps:get(servers, Opts)),
-                    {ok, machine_or_not(Opts#{servers := Servers})}
-            end
-    end.
+%% @doc The options of sysport_time: durations in milliseconds,
+%% `sane_window' and `build_time' in seconds. `rtc' and `time_file'
+%% default to `/dev/rtc0' and a file in the data directory with the system
+%% clock, to none with the recording one: a clock that is not the
+%% machine's must not write the machine's RTC or time file.
+-spec options() -> sysport_opts:schema().
+options() ->
+    Path = fun(Atoms) -> {any_of, [path, {enum, Atoms}]} end,
+    [{servers, [<<"0.pool.ntp.org">>, <<"1.pool.ntp.org">>, <<"2.pool.ntp.org">>, <<"3.pool.ntp.org">>],
+      {check, fun(V) -> element(1, parse_servers(V)) =:= ok end},
+      <<"NTP servers: names or {Name, Port}; [] disables NTP">>},
+     {clock, system, {any_of, [{enum, [system, recording]}, {check, fun recording_offset/1}]},
+      <<"system; recording applies nothing and records what it would do; {recording, OffsetNs}">>},
+     {rtc, default, Path([default, none]), <<"the RTC device (default /dev/rtc0 with the system clock), or none">>},
+     {rtc_sysfs, default, Path([default]), <<"the RTC's sysfs directory (default /sys/class/rtc/<name>)">>},
+     {rtc_local_time, false, boolean, <<"the RTC keeps local time, not UTC">>},
+     {time_file, default, Path([default, none]),
+      <<"a file touched while synchronized (default sysport_time.stamp in data_dir with the system clock), or none">>},
+     {build_time, helper, {any_of, [integer, {enum, [helper]}]}, <<"the floor's build time (Unix s), or the helper's">>},
+     {sane_window, 20 * ?YEAR, pos_integer, <<"a time this far past the floor is corrupt (s)">>},
+     {step_threshold, 400, pos_integer, <<"offsets above this step the clock, smaller ones slew it (ms)">>},
+     {stepout, 300000, non_neg_integer, <<"while synchronized, how long an offset persists before a step (ms)">>},
+     {burst, 4, pos_integer, <<"queries per server at start">>},
+     {burst_interval, 300, pos_integer, <<"between the queries of a burst (ms)">>},
+     {poll_min, 16000, pos_integer, <<"the shortest poll interval (ms)">>},
+     {poll_max, 1024000, pos_integer, <<"the longest poll interval (ms)">>},
+     {query_timeout, 2000, pos_integer, <<"how long an SNTP query waits (ms)">>},
+     {sync_lost_after, 3600000, pos_integer, <<"no usable answer for this long and the clock is not synchronized (ms)">>},
+     {time_file_interval, 60000, pos_integer, <<"how often the time file is touched while synchronized (ms)">>},
+     {rtc_sync_interval, 660000, pos_integer, <<"how often the RTC is written while synchronized (ms)">>}].
 
-valid(servers, V) -> element(1, parse_servers(V)) =:= ok;
-valid(clock, V) -> V =:= system orelse V =:= recording orelse
-                       (is_tuple(V) andalso tuple_size(V) =:= 2 andalso element(1, V) =:= recording
-                        andalso is_integer(element(2, V)));
-valid(rtc, V) -> V =:= none orelse V =:= default orelse is_path(V);
-valid(rtc_sysfs, V) -> V =:= default orelse is_path(V);
-valid(time_file, V) -> V =:= default orelse V =:= none orelse is_path(V);
-valid(build_time, V) -> V =:= helper orelse is_integer(V);
-valid(rtc_local_time, V) -> is_boolean(V);
-valid(stepout, V) -> is_integer(V) andalso V >= 0;
-valid(port, V) -> is_map(V);
-valid(subscribers, V) -> is_list(V) andalso lists:all(fun is_pid/1, V);
-valid(_, V) -> is_integer(V) andalso V > 0.
+recording_offset({recording, N}) -> is_integer(N);
+recording_offset(_) -> false.
 
-is_path(V) ->
-    case unicode:characters_to_binary(V) of
-        B when is_binary(B), B =/= <<>> -> binary:match(B, <<0>>) =:= nomatch;
-        _ -> false
-    end.
+%% @doc Checked options made ready for use: servers as `{Host, Port}' with
+%% Host a binary, the clock forced to recording by the environment (see
+%% below), `rtc' and `time_file' resolved.
+-spec normalize(map()) -> map().
+normalize(Opts) ->
+    {ok, Servers} = parse_servers(maps:get(servers, Opts)),
+    machine_or_not(Opts#{servers := Servers}).
 
 %% SYSPORT_TIME_CLOCK=recording turns a system clock into a recording one
 %% (make test, make shell: hosts with a time daemon of their own), and then

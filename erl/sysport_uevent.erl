@@ -10,51 +10,39 @@
 %%
 %% Subscribers receive
 %% ```
-%% {sysport_uevent, Action, DevPath, Props}
+%% {sysport_uevent, Action, #{devpath := DevPath, props := Props}}
 %%     Action: add | remove | change | move | bind | unbind | online | offline
 %%     Props: the event's properties (SEQNUM and ACTION included); an event
 %%     made up by a reconciliation has no SEQNUM
-%% {sysport_uevent, coldplug_complete, <<>>, #{devices := N}}
-%% {sysport_uevent, overrun, <<>>, #{missed := N, reason := kernel | helper_restart, ...}}
-%% {sysport_uevent, resync_complete, <<>>, #{added := A, removed := R, changed := C}}
+%% {sysport_uevent, coldplug_complete, #{devices := N}}
+%% {sysport_uevent, overrun, #{missed := N, reason := kernel | helper_restart, ...}}
+%% {sysport_uevent, resync_complete, #{added := A, removed := R, changed := C}}
 %% '''
-%% The last three go to every subscriber whatever its filter.
+%% The last three go to every subscriber whatever its filter. After a
+%% restart of the service the table is filled again, and subscribers get
+%% the differences from an empty table (an `add' per device) and
+%% `coldplug_complete'. The service contract (options, calls,
+%% subscriptions, status) is {@link sysport_service}'s.
 -module(sysport_uevent).
--behaviour(gen_server).
+-behaviour(sysport_service).
 
--export([start_link/0, start_link/1, child_spec/1, stop/0,
-         get/1, devices/0, devices/1, subscribe/1, subscribe/2, unsubscribe/1, unsubscribe/2,
-         settle/1, settle/2, status/0]).
--export([init/1, handle_call/3, handle_cast/2, handle_info/2, terminate/2]).
+-export([start_link/0, start_link/1, child_spec/1, stop/0, options/0,
+         get/1, devices/0, devices/1, subscribe/0, subscribe/1, subscribe/2, unsubscribe/0,
+         unsubscribe/1, settle/1, settle/2, status/0]).
+-export([helper/1, init/2, handle_call/3, handle_info/2, status/1, filter/1]).
 
--export_type([options/0, action/0, props/0]).
+-export_type([action/0, props/0]).
 
 -type action() :: add | remove | change | move | bind | unbind | online | offline.
 -type props() :: sysport_uevent_table:props().
--type options() :: #{rcvbuf => pos_integer(),
-                     trigger => boolean(),
-                     autoload => boolean(),
-                     modprobe => file:filename_all(),
-                     port_opts => map()}.
-%% `rcvbuf': the netlink receive buffer in bytes (SO_RCVBUFFORCE).
-%% `trigger': replay `add' for every device after the first enumeration,
-%% as `udevadm trigger --action=add' does.
-%% `autoload': run `modprobe' for the MODALIAS of each `add' event.
-%% `modprobe': the program autoload runs.
-%% `port_opts': merged into the {@link sysport_port:opts()} of the helper.
-
--define(DEFAULTS, #{rcvbuf => 8 * 1024 * 1024, trigger => false, autoload => false,
-                    modprobe => <<"/sbin/modprobe">>, port_opts => #{}}).
 -define(COLDPLUG_WAIT_MS, 10000).
 -define(SETTLE_TIMEOUT_MS, 120000).
 -define(LOG_EVERY_MS, 10000).
--define(RETRY_MS, 30000).
 
 -record(st, {opts :: map(),
-             port :: pid() | undefined,
-             helper_error :: term(),
+             port :: pid(),
              info = #{} :: map(),
-             subs = sysport_subs:new() :: sysport_subs:subs(),
+             subs :: sysport_subs:subs(),
              coldplug = pending :: pending | triggering | complete,
              snapshot :: undefined | {start | resync, non_neg_integer(), [[{binary(), props()}]]},
              last_seq = 0 :: non_neg_integer(),
@@ -73,29 +61,35 @@
 %%% API
 
 %% @doc A child spec that starts the service under your own supervisor.
--spec child_spec(options()) -> supervisor:child_spec().
+-spec child_spec(map() | list()) -> supervisor:child_spec().
 child_spec(Opts) ->
-    #{id => ?MODULE, start => {?MODULE, start_link, [Opts]}, type => worker, shutdown => 5000}.
+    sysport_service:child_spec(?MODULE, Opts).
 
-%% @doc Starts the service with the app env options (see {@link start_link/1}).
+%% @doc Starts the service with the app env options.
 -spec start_link() -> {ok, pid()} | {error, term()}.
 start_link() ->
     start_link(#{}).
 
 %% @doc Starts the service; returns once the table holds the first
 %% enumeration (or after 10 s, the table then filling in the background).
--spec start_link(options()) -> {ok, pid()} | {error, term()}.
-start_link(Opts) when is_map(Opts) ->
-    Merged = maps:merge(maps:merge(?DEFAULTS, sysport_env:service_opts(uevent)), Opts),
-    case check_opts(maps:to_list(Merged)) of
-        ok -> gen_server:start_link({local, ?MODULE}, ?MODULE, Merged, []);
-        {error, _} = Error -> Error
-    end.
+%% Opts (a map or proplist, see {@link options/0}) are merged over the app
+%% env `{uevent, Opts}' and the defaults.
+-spec start_link(map() | list()) -> {ok, pid()} | {error, term()}.
+start_link(Opts) ->
+    sysport_service:start_link(?MODULE, Opts).
 
 %% @doc Stops the service; `ok' also when it is not running.
 -spec stop() -> ok.
 stop() ->
     sysport_service:stop(?MODULE).
+
+%% @doc The options: name, default, type and doc of each.
+-spec options() -> sysport_opts:schema().
+options() ->
+    [{rcvbuf, 8 * 1024 * 1024, {int, 1024, 1 bsl 30}, <<"the netlink receive buffer in bytes (SO_RCVBUFFORCE)">>},
+     {trigger, false, boolean, <<"replay add for every device after the first enumeration (udevadm trigger)">>},
+     {autoload, false, boolean, <<"run modprobe for the MODALIAS of each add event">>},
+     {modprobe, <<"/sbin/modprobe">>, path, <<"the program autoload runs">>}].
 
 %% @doc The properties of one device, by devpath (`/devices/...'; a
 %% `/sys/devices/...' path is accepted too).
@@ -111,52 +105,43 @@ get(DevPath) ->
 devices() ->
     devices(#{}).
 
-%% @doc The devices that pass a filter (see {@link sysport_uevent_filter}).
--spec devices(sysport_uevent_filter:filter()) ->
+%% @doc The devices that pass a filter (a map or proplist, see
+%% {@link sysport_uevent_filter}).
+-spec devices(sysport_uevent_filter:filter() | list()) ->
           {ok, #{binary() => props()}} | {error, not_running | {bad_filter, term()}}.
 devices(Filter) ->
-    case sysport_uevent_filter:compile(Filter) of
+    case filter(Filter) of
         {ok, Compiled} -> sysport_uevent_table:select(Compiled);
         {error, _} = Error -> Error
     end.
 
-%% @doc Sends the calling process the events of devices that pass Filter.
-%% A process may hold several filters; an event passing more than one is
-%% sent once. If the table is already whole, `coldplug_complete' follows
-%% at once.
--spec subscribe(sysport_uevent_filter:filter()) -> ok | {error, not_running | {bad_filter, term()}}.
-subscribe(Filter) ->
-    subscribe(self(), Filter).
+%% @doc Sends the caller every event (see {@link subscribe/2}).
+-spec subscribe() -> ok | {error, term()}.
+subscribe() ->
+    sysport_service:subscribe(?MODULE).
 
-%% @doc Subscribes Pid, which may be on another node: a caller through
-%% erpc names its own pid (erpc runs the call in a short-lived process).
--spec subscribe(pid(), sysport_uevent_filter:filter()) ->
-          ok | {error, not_running | badarg | {bad_filter, term()}}.
-subscribe(Pid, Filter) when is_pid(Pid) ->
-    case sysport_uevent_filter:compile(Filter) of
-        {ok, Compiled} -> call({subscribe, Pid, Compiled});
-        {error, _} = Error -> Error
-    end;
-subscribe(_, _) ->
-    {error, badarg}.
+%% @doc Subscribes Pid (on any node: through erpc, name your own pid) to
+%% every event, or the caller to the events of devices that pass Filter.
+-spec subscribe(pid() | sysport_uevent_filter:filter() | list()) -> ok | {error, term()}.
+subscribe(PidOrFilter) ->
+    sysport_service:subscribe(?MODULE, PidOrFilter).
 
-%% @doc Drops one filter of the calling process, or all of them.
--spec unsubscribe(sysport_uevent_filter:filter() | all) -> ok | {error, not_running | {bad_filter, term()}}.
-unsubscribe(Filter) ->
-    unsubscribe(self(), Filter).
+%% @doc Sends Pid the events of devices that pass Filter (a map or
+%% proplist; subscribing again replaces it). If the table is already
+%% whole, `coldplug_complete' follows at once.
+-spec subscribe(pid(), sysport_uevent_filter:filter() | list()) -> ok | {error, term()}.
+subscribe(Pid, Filter) ->
+    sysport_service:subscribe(?MODULE, Pid, Filter).
 
-%% @doc Drops one filter of Pid, or all of them.
--spec unsubscribe(pid(), sysport_uevent_filter:filter() | all) ->
-          ok | {error, not_running | badarg | {bad_filter, term()}}.
-unsubscribe(Pid, all) when is_pid(Pid) ->
-    call({unsubscribe, Pid, all});
-unsubscribe(Pid, Filter) when is_pid(Pid) ->
-    case sysport_uevent_filter:compile(Filter) of
-        {ok, Compiled} -> call({unsubscribe, Pid, Compiled});
-        {error, _} = Error -> Error
-    end;
-unsubscribe(_, _) ->
-    {error, badarg}.
+%% @doc Stops the caller's messages.
+-spec unsubscribe() -> ok | {error, term()}.
+unsubscribe() ->
+    sysport_service:unsubscribe(?MODULE).
+
+%% @doc Stops Pid's messages.
+-spec unsubscribe(pid()) -> ok | {error, term()}.
+unsubscribe(Pid) ->
+    sysport_service:unsubscribe(?MODULE, Pid).
 
 %% @doc Returns once the first enumeration is complete (with trigger, once
 %% every device was replayed) and no uevent arrived for QuietMs; like
@@ -168,69 +153,63 @@ settle(QuietMs) ->
 %% @doc {@link settle/1}, giving up after TimeoutMs.
 -spec settle(non_neg_integer(), non_neg_integer()) -> ok | {error, timeout | not_running | badarg}.
 settle(QuietMs, TimeoutMs) when is_integer(QuietMs), QuietMs >= 0, is_integer(TimeoutMs), TimeoutMs >= 0 ->
-    call({settle, QuietMs, TimeoutMs});
+    sysport_service:call(?MODULE, {settle, QuietMs, TimeoutMs}, TimeoutMs + 1000);
 settle(_, _) ->
     {error, badarg}.
 
-%% @doc Counters, the helper's state and its socket's view.
--spec status() -> {ok, map()} | {error, not_running}.
+%% @doc The base keys of {@link sysport_service} and `devices',
+%% `coldplug', `last_seq' (the last SEQNUM), `rejected_reasons', `modprobe',
+%% `trigger', `ready' (the helper's ready info) and `socket' (the helper's
+%% view of its socket); under `counters': `received', `rejected',
+%% `overruns', `missed', `kernel_drops', `resyncs', `stale'.
+-spec status() -> {ok, map()} | {error, term()}.
 status() ->
-    case call(status) of
-        {ok, Status, undefined} ->
-            {ok, Status};
-        {ok, Status, Port} ->
-            {ok, Status#{socket => sysport_port:call(Port, stats, 2000)}};
-        {error, _} = Error ->
-            Error
+    case sysport_service:status(?MODULE) of
+        {ok, #{state := running} = Status} ->
+            %% Asked here, not in the service: a stuck helper delays only this caller.
+            case sysport_service:call(?MODULE, port) of
+                {ok, Port} -> {ok, Status#{socket => sysport_port:call(Port, stats, 2000)}};
+                _ -> {ok, Status}
+            end;
+        Other ->
+            Other
     end.
-
-call(Request) ->
-    try gen_server:call(?MODULE, Request, infinity)
-    catch exit:_ -> {error, not_running}
-    end.
-
-%%% gen_server
 
 %% @private
--spec init(map()) -> {ok, #st{}}.
-init(Opts) ->
-    process_flag(trap_exit, true),
+-spec filter(term()) -> {ok, sysport_uevent_filter:compiled()} | {error, {bad_filter, term()}}.
+filter(Filter) ->
+    case sysport_opts:to_map(Filter) of
+        {ok, Map} -> sysport_uevent_filter:compile(Map);
+        error -> {error, {bad_filter, Filter}}
+    end.
+
+%%% sysport_service
+
+%% @private
+-spec helper(map()) -> {ok, string(), [iodata()]}.
+helper(#{rcvbuf := Rcvbuf, autoload := Autoload, modprobe := Modprobe}) ->
+    {ok, "sysport_uevent", ["--rcvbuf=" ++ integer_to_list(Rcvbuf) |
+                            [["--modprobe=", Modprobe] || Autoload]]}.
+
+%% @private
+-spec init(map(), sysport_service:ctx()) -> {ok, #st{}}.
+init(Opts, #{port := Port, subs := Subs}) ->
     ok = sysport_uevent_table:new(),
-    {ok, start_helper(#st{opts = Opts, quiet_since = now_ms()})}.
+    St = #st{opts = Opts, port = Port, subs = Subs, quiet_since = now_ms()},
+    {ok, await_coldplug(St, now_ms() + ?COLDPLUG_WAIT_MS)}.
 
 %% @private
 -spec handle_call(term(), gen_server:from(), #st{}) -> {reply, term(), #st{}} | {noreply, #st{}}.
-handle_call({subscribe, Pid, Filter}, _From, #st{subs = Subs} = St) ->
-    Filters = filters_of(Pid, Subs),
-    St1 = St#st{subs = sysport_subs:add(Pid, [Filter | lists:delete(Filter, Filters)], Subs)},
-    case St#st.coldplug of
-        complete -> notify_one(Pid, coldplug_complete, #{devices => sysport_uevent_table:size()});
-        _ -> ok
-    end,
-    {reply, ok, St1};
-handle_call({unsubscribe, Pid, all}, _From, #st{subs = Subs} = St) ->
-    {reply, ok, St#st{subs = sysport_subs:remove(Pid, Subs)}};
-handle_call({unsubscribe, Pid, Filter}, _From, #st{subs = Subs} = St) ->
-    Subs1 = case lists:delete(Filter, filters_of(Pid, Subs)) of
-                [] -> sysport_subs:remove(Pid, Subs);
-                Left -> sysport_subs:add(Pid, Left, Subs)
-            end,
-    {reply, ok, St#st{subs = Subs1}};
 handle_call({settle, Quiet, Timeout}, From, St) ->
     Waiter = {From, Quiet, now_ms() + Timeout},
     {noreply, check_waiters(St#st{waiters = [Waiter | St#st.waiters]})};
-handle_call(status, _From, St) ->
-    {reply, {ok, status_map(St), St#st.port}, St};
+handle_call(port, _From, St) ->
+    {reply, {ok, St#st.port}, St};
 handle_call(_Other, _From, St) ->
     {reply, {error, badarg}, St}.
 
 %% @private
--spec handle_cast(term(), #st{}) -> {noreply, #st{}}.
-handle_cast(_Msg, St) ->
-    {noreply, St}.
-
-%% @private
--spec handle_info(term(), #st{}) -> {noreply, #st{}} | {stop, term(), #st{}}.
+-spec handle_info(term(), #st{}) -> {noreply, #st{}}.
 handle_info({sysport_port, Port, {event, Event}}, #st{port = Port} = St) ->
     {noreply, event(Event, St)};
 handle_info({sysport_port, Port, {ready, Info}}, #st{port = Port} = St) ->
@@ -238,46 +217,15 @@ handle_info({sysport_port, Port, {ready, Info}}, #st{port = Port} = St) ->
 handle_info({sysport_port, Port, {exited, _Status}}, #st{port = Port} = St) ->
     %% A half-received snapshot is of no use: the next helper sends a whole one.
     {noreply, St#st{snapshot = undefined}};
+handle_info({sysport_subs, subscribed, Pid, _Filter}, #st{coldplug = complete} = St) ->
+    notify_one(Pid, coldplug_complete, #{devices => sysport_uevent_table:size()}),
+    {noreply, St};
 handle_info(settle_check, St) ->
     {noreply, check_waiters(St#st{settle_timer = undefined})};
-handle_info(start_helper, #st{port = undefined} = St) ->
-    {noreply, start_helper(St)};
-handle_info({'DOWN', _, process, Pid, _}, #st{subs = Subs} = St) ->
-    {noreply, St#st{subs = sysport_subs:down(Pid, Subs)}};
-handle_info({'EXIT', Port, Reason}, #st{port = Port} = St) ->
-    {stop, {helper_owner_exited, Reason}, St#st{port = undefined}};
 handle_info(_Msg, St) ->
     {noreply, St}.
 
-%% @private
--spec terminate(term(), #st{}) -> ok.
-terminate(_Reason, #st{port = Port}) ->
-    case Port of
-        undefined -> ok;
-        _ -> sysport_port:stop(Port)
-    end.
-
 %%% The helper
-
-start_helper(#st{opts = Opts} = St) ->
-    case sysport_port:start_link(port_opts(Opts)) of
-        {ok, Port} ->
-            await_coldplug(St#st{port = Port, helper_error = undefined},
-                           now_ms() + ?COLDPLUG_WAIT_MS);
-        {error, Reason} ->
-            logger:error("sysport_uevent: helper did not start (~0p); retrying in ~b s",
-                         [Reason, ?RETRY_MS div 1000], #{domain => [sysport, uevent]}),
-            erlang:send_after(?RETRY_MS, self(), start_helper),
-            St#st{helper_error = Reason}
-    end.
-
-port_opts(#{rcvbuf := Rcvbuf, autoload := Autoload, modprobe := Modprobe, port_opts := Extra}) ->
-    Args = ["--rcvbuf=" ++ integer_to_list(Rcvbuf)] ++
-        case Autoload of
-            true -> [["--modprobe=", Modprobe]];
-            false -> []
-        end,
-    maps:merge(#{helper => "sysport_uevent", args => Args}, Extra).
 
 %% The first enumeration arrives as events right after ready: init waits
 %% for it so the table is whole when start_link returns.
@@ -373,24 +321,14 @@ coldplug_complete(St) ->
 %%% Subscribers
 
 notify(Action, DevPath, Props, Subs) ->
-    sysport_subs:fold(fun(Pid, Filters, ok) ->
-                              case lists:any(fun(F) -> sysport_uevent_filter:match(F, DevPath, Props) end,
-                                             Filters) of
-                                  true -> sysport_subs:send(Pid, {sysport_uevent, Action, DevPath, Props});
-                                  false -> ok
-                              end
-                      end, ok, Subs).
+    sysport_service:notify(Subs, {sysport_uevent, Action, #{devpath => DevPath, props => Props}},
+                           fun(Filter) -> sysport_uevent_filter:match(Filter, DevPath, Props) end).
 
 notify_all(Event, Info, Subs) ->
-    lists:foreach(fun(Pid) -> notify_one(Pid, Event, Info) end, sysport_subs:pids(Subs)).
+    sysport_service:notify(Subs, {sysport_uevent, Event, Info}, fun(_) -> true end).
 
 notify_one(Pid, Event, Info) ->
-    sysport_subs:send(Pid, {sysport_uevent, Event, <<>>, Info}).
-
-filters_of(Pid, Subs) ->
-    sysport_subs:fold(fun(P, Filters, _) when P =:= Pid -> Filters;
-                         (_, _, Acc) -> Acc
-                      end, [], Subs).
+    sysport_subs:send(Pid, {sysport_uevent, Event, Info}).
 
 %%% settle
 
@@ -424,23 +362,20 @@ check_waiters(#st{waiters = Waiters, coldplug = Coldplug, snapshot = Snapshot, q
 
 %%% Status and helpers
 
-status_map(#st{port = Port} = St) ->
-    Base = #{devices => sysport_uevent_table:size(),
-             subscribers => sysport_subs:count(St#st.subs),
-             remote_dropped => sysport_subs:dropped(),
-             coldplug => St#st.coldplug,
-             last_seqnum => St#st.last_seq,
-             received => St#st.received,
-             rejected => St#st.rejected,
-             overruns => 0, missed => 0, kernel_drops => 0, resyncs => 0, stale => 0,
-             modprobe => St#st.modprobe,
-             trigger => St#st.trigger,
-             ready => St#st.info},
-    Status = maps:merge(Base, St#st.counters),
-    case Port of
-        undefined -> Status#{helper_error => St#st.helper_error};
-        _ -> Status#{helper => sysport_port:stats(Port)}
-    end.
+%% @private
+-spec status(#st{}) -> map().
+status(#st{} = St) ->
+    Counters = #{received => St#st.received,
+                 rejected => lists:sum(maps:values(St#st.rejected)),
+                 overruns => 0, missed => 0, kernel_drops => 0, resyncs => 0, stale => 0},
+    #{devices => sysport_uevent_table:size(),
+      coldplug => St#st.coldplug,
+      last_seq => St#st.last_seq,
+      rejected_reasons => St#st.rejected,
+      counters => maps:merge(Counters, St#st.counters),
+      modprobe => St#st.modprobe,
+      trigger => St#st.trigger,
+      ready => St#st.info}.
 
 bump(Key, N, #st{counters = C} = St) ->
     St#st{counters = C#{Key => maps:get(Key, C, 0) + N}}.
@@ -464,14 +399,6 @@ devpath(DevPath) ->
     catch
         error:badarg -> error
     end.
-
-check_opts([]) -> ok;
-check_opts([{rcvbuf, N} | T]) when is_integer(N), N >= 1024, N =< 1 bsl 30 -> check_opts(T);
-check_opts([{trigger, B} | T]) when is_boolean(B) -> check_opts(T);
-check_opts([{autoload, B} | T]) when is_boolean(B) -> check_opts(T);
-check_opts([{modprobe, P} | T]) when is_binary(P); is_list(P) -> check_opts(T);
-check_opts([{port_opts, M} | T]) when is_map(M) -> check_opts(T);
-check_opts([{Key, _} | _]) -> {error, {bad_option, Key}}.
 
 cancel(undefined) -> ok;
 cancel(Ref) -> _ = erlang:cancel_timer(Ref), ok.

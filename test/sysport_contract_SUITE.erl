@@ -32,26 +32,37 @@
 
 -export([all/0, init_per_suite/1, end_per_suite/1]).
 -export([every_export_has_a_contract/1, specs_are_results/1, no_records_in_specs_or_types/1,
-         walk_running/1, subscription_messages/1, walk_without_hwmon/1, walk_stopped/1]).
+         walk_running/1, subscription_messages/1, walk_without_hwmon/1, walk_stopped/1,
+         config_forms_honoured/1, bad_config_refused_at_start/1, subscribers_survive_restart/1,
+         stopped_helper_bounds_calls/1, crash_loop_isolated/1]).
 
 -define(SERVICES, [sysport_kv, sysport_kmsg, sysport_uevent, sysport_ringlog, sysport_time,
                    sysport_sensors]).
 -define(MODULES, [sysport | ?SERVICES]).
 
-%% Called by OTP, not by programs: gen_server and logger handler callbacks,
-%% and the supervision entry points (start_link returns OTP's `{ok, Pid} |
-%% {error, _}' and child_spec a map; sysport_sup calls them).
--define(EXCLUDED, [{init, 1}, {handle_call, 3}, {handle_cast, 2}, {handle_info, 2},
-                   {terminate, 2}, {code_change, 3},
+%% Called by OTP or sysport_service, not by programs: gen_server,
+%% sysport_service and logger handler callbacks, the supervision entry
+%% points (start_link returns OTP's `{ok, Pid} | {error, _}' and child_spec
+%% a map; sysport_sup calls them), and options/0, the schema (data for
+%% tools and docs).
+-define(EXCLUDED, [{init, 1}, {init, 2}, {handle_call, 3}, {handle_cast, 2}, {handle_info, 2},
+                   {terminate, 2}, {code_change, 3}, {helper, 1}, {status, 1}, {filter, 1},
+                   {check, 1}, {options, 0},
                    {log, 2}, {adding_handler, 1}, {removing_handler, 1}, {changing_config, 3},
                    {start_link, 0}, {start_link, 1}, {child_spec, 1},
                    {module_info, 0}, {module_info, 1}]).
 
 -define(CHIP, <<"lm75-i2c-1-48">>).
+-define(TIMEOUTS(M), maps:get(M, #{sysport_kv => 2000, sysport_kmsg => 3000, sysport_uevent => 2500,
+                                    sysport_time => 2100, sysport_sensors => 2200, sysport_ringlog => 2300})).
+%% What a caller may wait beyond a service's timeout on a busy 2-core box.
+-define(MARGIN, 3000).
 
 all() ->
     [every_export_has_a_contract, specs_are_results, no_records_in_specs_or_types,
-     walk_running, subscription_messages, walk_without_hwmon, walk_stopped].
+     config_forms_honoured, subscribers_survive_restart, stopped_helper_bounds_calls,
+     walk_running, subscription_messages, walk_without_hwmon, crash_loop_isolated, walk_stopped,
+     bad_config_refused_at_start].
 
 init_per_suite(Config) ->
     Priv = ?config(priv_dir, Config),
@@ -60,20 +71,29 @@ init_per_suite(Config) ->
     sysport_sensors_fake:tree(Tree),
     _ = application:stop(sysport),
     _ = application:load(sysport),
-    Env = [{data_dir, DataDir},
-           {kmsg, #{seq_file => filename:join(Priv, "kmsg.seq"), logger => false}},
-           {kv, #{lock_file => filename:join(Priv, "fw_printenv.lock")}},
-           {time, #{servers => [], clock => recording}},
-           {sensors, #{wrapper => sysport_sensors_fake:wrapper(Tree),
-                       config => sysport_sensors_fake:config(Tree), interval => 50,
-                       uevent => false}}],
-    [ok = application:set_env(sysport, K, V) || {K, V} <- Env],
+    _ = application:stop(sysport),
+    _ = application:load(sysport),
+    [ok = application:set_env(sysport, K, V) || {K, V} <- env(Tree, DataDir)],
     {ok, _} = application:ensure_all_started(sysport),
-    [{tree, Tree} | Config].
+    [{tree, Tree}, {data, DataDir} | Config].
+
+%% Half the services configured with proplists (keyword lists, as Elixir's
+%% config writes them), half with maps; each with a timeout of its own,
+%% which its status must show.
+env(Tree, DataDir) ->
+    [{data_dir, DataDir},
+     {kmsg, [{logger, false}, {timeout, ?TIMEOUTS(sysport_kmsg)}]},
+     {kv, [{lock_file, filename:join(DataDir, "fw_printenv.lock")}, {timeout, ?TIMEOUTS(sysport_kv)}]},
+     {time, [{servers, []}, {clock, recording}, {timeout, ?TIMEOUTS(sysport_time)}]},
+     {ringlog, #{timeout => ?TIMEOUTS(sysport_ringlog)}},
+     {uevent, #{timeout => ?TIMEOUTS(sysport_uevent)}},
+     {sensors, #{helper => #{wrapper => sysport_sensors_fake:wrapper(Tree)},
+                 config => sysport_sensors_fake:config(Tree), interval => 50,
+                 uevent => false, timeout => ?TIMEOUTS(sysport_sensors)}}].
 
 end_per_suite(_Config) ->
     _ = application:stop(sysport),
-    [application:unset_env(sysport, K) || K <- [data_dir, kmsg, kv, time, sensors]],
+    [application:unset_env(sysport, K) || K <- [data_dir, kmsg, kv, time, sensors, ringlog, uevent]],
     ok.
 
 %%% The contract table
@@ -84,7 +104,8 @@ end_per_suite(_Config) ->
 %% must give `{error, _}'. Args may be a fun returning them.
 contract(sysport_kv) ->
     [{subscribe, [{[], ok}], []},
-     {subscribe, [{fun self_args/0, ok}], [[42]]},
+     {subscribe, [{fun self_args/0, ok}, {[[]], ok}], [[42]]},
+     {subscribe, [{fun() -> [self(), #{}] end, ok}], [[42, #{}], fun() -> [self(), #{bogus => 1}] end]},
      {put, [{["contract.key", "grüße, 世界"], ok}, {[<<"contract.bin">>, <<"v">>], ok}],
       [[42, "v"], ["k", {v}], ["k", [16#110000]], ["a=b", "v"], ["", "v"]]},
      {put, [{[#{"contract.map" => "1", <<"contract.other">> => <<"2">>}], ok}],
@@ -110,14 +131,15 @@ contract(sysport_kmsg) ->
      {subscribe, [{[#{level => info}], ok}, {[#{facility => [kern, user]}], ok}],
       [[42], [#{level => loud}], [#{facility => nope}], [#{bogus => 1}]]},
      {dmesg, [{[], ok}], []},
-     {dmesg, [{[#{level => warning, since_seq => 0}], ok}],
+     {dmesg, [{[#{level => warning, since_seq => 0}], ok}, {[[{level, warning}]], ok}],
       [[42], [#{level => loud}], [#{since_seq => -1}], [#{bogus => 1}], [#{facility => {kern}}]]},
      {status, [{[], ok}], []},
      {unsubscribe, [{fun self_args/0, ok}], [[42]]},
      {unsubscribe, [{[], ok}], []},
      {stop, [], []}];
 contract(sysport_uevent) ->
-    [{subscribe, [{[#{subsystem => "net"}], ok}, {[#{}], ok}],
+    [{subscribe, [{[], ok}], []},
+     {subscribe, [{[#{subsystem => "net"}], ok}, {[#{}], ok}, {[[{subsystem, "net"}]], ok}],
       [[42], [#{subsystem => 42}], [#{devpath => {x}}]]},
      {subscribe, [{fun() -> [self(), #{subsystem => "net"}] end, ok}],
       [[42, #{}], fun() -> [self(), 42] end]},
@@ -125,13 +147,13 @@ contract(sysport_uevent) ->
             {["/devices/contract-absent"], error}],
       [[42], [{x}], [[-1]]]},
      {devices, [{[], ok}], []},
-     {devices, [{[#{subsystem => <<"net">>, <<"INTERFACE">> => "lo"}], ok}],
-      [[42], [#{subsystem => 42}], [[{subsystem, "net"}]]]},
+     {devices, [{[#{subsystem => <<"net">>, <<"INTERFACE">> => "lo"}], ok}, {[[{subsystem, "net"}]], ok}],
+      [[42], [#{subsystem => 42}], [[{subsystem, 42}]]]},
      {settle, [{[0], ok}], [[-1], [foo], [1.5]]},
      {settle, [{[0, 5000], ok}], [[foo, 10], [0, -1], [0, infinity]]},
      {status, [{[], ok}], []},
-     {unsubscribe, [{[#{subsystem => "net"}], ok}, {[all], ok}], [[42], [#{subsystem => 42}]]},
-     {unsubscribe, [{fun() -> [self(), all] end, ok}], [[42, all], fun() -> [self(), 42] end]},
+     {unsubscribe, [{fun self_args/0, ok}], [[42], [all]]},
+     {unsubscribe, [{[], ok}], []},
      {stop, [], []}];
 contract(sysport_ringlog) ->
     [{tail, [{[], ok}], []},
@@ -152,13 +174,20 @@ contract(sysport_ringlog) ->
      {attach, [{fun() -> [self(), #{level => warning}] end, ok}],
       [[42, #{}], fun() -> [self(), 42] end]},
      {detach, [{fun self_args/0, ok}], [[42]]},
+     {subscribe, [{[], ok}], []},
+     {subscribe, [{[#{level => error}], ok}, {fun self_args/0, ok}], [[42], [#{level => loud}]]},
+     {subscribe, [{fun() -> [self(), [{level, info}]] end, ok}], [[42, #{}]]},
+     {unsubscribe, [{fun self_args/0, ok}], [[42]]},
+     {unsubscribe, [{[], ok}], []},
      {status, [{[], ok}], []},
      {sync, [{[], ok}], []},
-     {config, [{[#{level => all}], ok}],
-      [[42], [#{bogus => 1}], [#{spool_size => 1}], [#{level => loud}]]}];
+     {config, [{[#{level => all}], ok}, {[[{level, all}]], ok}],
+      [[42], [#{bogus => 1}], [#{spool_size => 1}], [#{level => loud}]]},
+     {stop, [], []}];
 contract(sysport_time) ->
     [{subscribe, [{[], ok}], []},
      {subscribe, [{fun self_args/0, ok}], [[42]]},
+     {subscribe, [{fun() -> [self(), []] end, ok}], [[42, #{}], fun() -> [self(), #{bogus => 1}] end]},
      {status, [{[], ok}], []},
      {synchronized, [{[], ok}], []},
      {servers, [{[], ok}], []},
@@ -206,6 +235,7 @@ contract(sysport) ->
      {time, [{[], ok}], []},
      {tail, [{[], ok}], []},
      {tail, [{[3], ok}], [[-1]]},
+     {next, [{[], ok}], []},
      {grep, [{["contract"], ok}], [[42]]},
      {attach, [{[], ok}], []},
      {detach, [{[], ok}], []}].
@@ -324,11 +354,13 @@ subscription_messages(_Config) ->
                  sysport_kmsg => fun write_kmsg/0,
                  sysport_uevent => fun() -> ok end,   % coldplug_complete on subscribe
                  sysport_time => fun() -> ok = sysport_time:set_time(os:system_time(second)) end,
+                 sysport_ringlog => fun() -> logger:notice("contract: ü") end,
                  sysport_sensors => fun() -> ok end}, % readings every 50 ms
     Subscribe = #{sysport_kv => fun sysport_kv:subscribe/0,
                   sysport_kmsg => fun sysport_kmsg:subscribe/0,
                   sysport_uevent => fun() -> sysport_uevent:subscribe(#{}) end,
                   sysport_time => fun sysport_time:subscribe/0,
+                  sysport_ringlog => fun sysport_ringlog:subscribe/0,
                   sysport_sensors => fun sysport_sensors:subscribe/0},
     Records = records(),
     Problems = lists:append(
@@ -360,7 +392,7 @@ write_kmsg() ->
     ok = file:write(Fd, <<"<14>sysport contract test: ü\n"/utf8>>),
     ok = file:close(Fd).
 
-message_problems(M, Msg, Records) when is_tuple(Msg), tuple_size(Msg) >= 2 ->
+message_problems(M, Msg, Records) when is_tuple(Msg), tuple_size(Msg) =:= 3 ->
     [_Tag | Elements] = tuple_to_list(Msg),
     [{not_flat, E} || E <- Elements, is_tuple(E)] ++
         [{tag, element(1, Msg)} || element(1, Msg) =/= M] ++
@@ -384,6 +416,171 @@ walk_without_hwmon(_Config) ->
         ok = sysport_sensors:stop(),
         ok = application:set_env(sysport, sensors, Fake),
         {ok, _} = supervisor:restart_child(sysport_sup, sysport_sensors)
+    end.
+
+%%% The service contract, the same checks against every service
+
+%% The app env of init_per_suite: proplists and maps alike are in effect
+%% (each service's status shows the timeout it was given; time runs the
+%% recording clock with no servers, as its proplist says), and a proplist
+%% and a map check to the same options.
+config_forms_honoured(_Config) ->
+    Problems =
+        [{M, timeout_ms, T} || M <- ?SERVICES,
+                               {ok, #{timeout_ms := T}} <- [M:status()], T =/= ?TIMEOUTS(M)] ++
+        [{M, status, S} || M <- ?SERVICES, {ok, #{state := St} = S} <- [M:status()], St =/= running] ++
+        [{M, forms_differ} || M <- ?SERVICES,
+                              sysport_service:check(M, [{timeout, 1234}]) =/= sysport_service:check(M, #{timeout => 1234})],
+    ?assertEqual([], Problems),
+    ?assertMatch({ok, #{clock := recording, ntp := disabled}}, sysport_time:status()).
+
+%% Every option of every service, given a value of no type any option
+%% takes, is refused by start_link and by the application's start with
+%% the one error shape, and nothing starts; so are an unknown key and an
+%% unknown service.
+bad_config_refused_at_start(Config) ->
+    _ = application:stop(sysport),
+    Bad = {bad},
+    Cases = [{sysport_service:name(M), M, K} || M <- ?SERVICES, {K, _, _, _} <- sysport_service:options(M)]
+        ++ [{sysport_service:name(M), M, colour} || M <- ?SERVICES],
+    ct:log("~b options", [length(Cases)]),
+    Problems =
+        lists:append(
+          [begin
+               Want = {invalid_option, Name, #{K => Bad}},
+               ok = application:set_env(sysport, Name, [{K, Bad}]),
+               App = application:start(sysport),
+               ok = application:set_env(sysport, Name, #{}),
+               Direct = M:start_link(#{K => Bad}),
+               [{app, Name, K, App} || not (element(1, App) =:= error andalso element(1, element(2, App)) =:= Want)]
+                   ++ [{start_link, Name, K, Direct} || Direct =/= {error, Want}]
+                   ++ [{started, Name, K} || whereis(sysport_sup) =/= undefined orelse whereis(M) =/= undefined]
+           end || {Name, M, K} <- Cases]),
+    ok = application:set_env(sysport, services, [kv, bogus]),
+    ?assertMatch({error, {{invalid_option, sysport, #{services := bogus}}, _}}, application:start(sysport)),
+    ok = application:unset_env(sysport, services),
+    ok = application:unload(sysport),
+    ok = application:load(sysport),
+    [ok = application:set_env(sysport, K, V) || {K, V} <- env(?config(tree, Config), ?config(data, Config))],
+    ?assertEqual([], Problems).
+
+%% Kill each service process: its keeper starts it again, the subscriber
+%% (subscribed before) hears the next event without subscribing again.
+subscribers_survive_restart(_Config) ->
+    Problems = lists:append([restart_problems(M) || M <- ?SERVICES]),
+    ?assertEqual([], Problems).
+
+restart_problems(M) ->
+    Self = self(),
+    Sub = spawn_link(fun() ->
+                             ok = M:subscribe(),
+                             Self ! {subscribed, self()},
+                             receive go -> ok end,
+                             Self ! {heard, self(), collect(M, [])}
+                     end),
+    receive {subscribed, Sub} -> ok end,
+    {ok, #{restarts := R0}} = M:status(),
+    Old = whereis(M),
+    exit(Old, kill),
+    ok = sysport_test_lib:wait_until(
+           fun() -> case M:status() of
+                        {ok, #{state := running, restarts := R}} -> R > R0 andalso whereis(M) =/= Old;
+                        _ -> false
+                    end
+           end, 10000),
+    {ok, #{subscribers := Subs}} = M:status(),
+    (trigger(M))(),
+    Sub ! go,
+    Heard = receive {heard, Sub, Msgs} -> [Msg || Msg <- Msgs, element(2, Msg) =/= subscription_ended] end,
+    ct:log("~p after a restart: ~b messages, first ~0tP", [M, length(Heard), hd(Heard ++ [none]), 10]),
+    [{M, subscribers, Subs} || Subs < 1] ++ [{M, deaf_after_restart} || Heard =:= []].
+
+trigger(sysport_kv) -> fun() -> ok = sysport_kv:put("contract.restart", integer_to_list(erlang:unique_integer([positive]))) end;
+trigger(sysport_kmsg) -> fun write_kmsg/0;
+trigger(sysport_uevent) -> fun() -> ok = file:write_file("/sys/class/net/lo/uevent", "change") end;
+trigger(sysport_time) -> fun() -> ok = sysport_time:set_time(os:system_time(second)) end;
+trigger(sysport_ringlog) -> fun() -> logger:notice("contract: after a restart") end;
+trigger(sysport_sensors) -> fun() -> ok end.   % readings every 50 ms
+
+%% SIGSTOP each helper (as a helper stuck in I/O looks): N callers of a
+%% call that needs it, at once, each get an answer within the service's
+%% timeout and a margin (not N times the timeout: nobody waits behind
+%% another caller), and a call answered from memory answers meanwhile.
+stopped_helper_bounds_calls(_Config) ->
+    Problems = lists:append([stopped_problems(M) || M <- ?SERVICES]),
+    ?assertEqual([], Problems).
+
+%% {call that needs the helper, call answered without it}
+calls(sysport_kv) -> {fun() -> sysport_kv:put("contract.stopped", "1") end, fun sysport_kv:get_all/0};
+calls(sysport_kmsg) -> {fun sysport_kmsg:dmesg/0, fun sysport_kmsg:status/0};
+calls(sysport_uevent) -> {fun sysport_uevent:status/0, fun sysport_uevent:devices/0};
+calls(sysport_time) -> {fun sysport_time:recorded/0, fun sysport_time:synchronized/0};
+calls(sysport_sensors) -> {fun sysport_sensors:read_all/0, fun sysport_sensors:thresholds/0};
+calls(sysport_ringlog) -> {fun sysport_ringlog:sync/0, fun() -> sysport_ringlog:get(#{boot => current}) end}.
+
+stopped_problems(M) ->
+    {ok, #{helper := #{os_pid := OsPid}}} = M:status(),
+    Pids = [OsPid | descendants(OsPid)],
+    {NeedsHelper, FromMemory} = calls(M),
+    Timeout = ?TIMEOUTS(M),
+    Self = self(),
+    signal("STOP", Pids),
+    try
+        Callers = [spawn_link(fun() -> Self ! {answer, self(), timed(NeedsHelper)} end) || _ <- lists:seq(1, 5)],
+        timer:sleep(100),
+        {MemMs, MemResult} = timed(FromMemory),
+        Answers = [receive {answer, C, A} -> A after Timeout + 2 * ?MARGIN -> {no_answer, C} end || C <- Callers],
+        ct:log("~p, helper stopped: from memory ~b ms (~0tP); needing it ~0tP", [M, MemMs, MemResult, 6, Answers, 10]),
+        [{M, memory_call_waited, MemMs, MemResult} || MemMs > ?MARGIN orelse element(1, MemResult) =/= ok] ++
+            [{M, A} || A <- Answers, not bounded(A, Timeout)]
+    after
+        signal("CONT", Pids)
+    end.
+
+timed(Fun) ->
+    T0 = erlang:monotonic_time(millisecond),
+    Result = Fun(),
+    {erlang:monotonic_time(millisecond) - T0, Result}.
+
+bounded({Ms, _}, Timeout) -> Ms =< Timeout + ?MARGIN;
+bounded(_, _) -> false.
+
+descendants(OsPid) ->
+    Children = sysport_test_lib:children_of(OsPid),
+    Children ++ lists:append([descendants(C) || C <- Children]).
+
+signal(Sig, Pids) ->
+    [sysport_test_lib:os_cmd("kill -" ++ Sig ++ " " ++ integer_to_list(P)) || P <- Pids],
+    ok.
+
+%% A service that cannot start (its helper is missing) is failed in the
+%% status and retried with backoff; the application, the node and the
+%% other services run on. Put right, it runs again.
+crash_loop_isolated(_Config) ->
+    {ok, Env} = application:get_env(sysport, kv),
+    ok = supervisor:terminate_child(sysport_sup, sysport_kv),
+    ok = application:set_env(sysport, kv, Env ++ [{helper, [{program, "/nonexistent/sysport_kv"}]}]),
+    {ok, _} = supervisor:restart_child(sysport_sup, sysport_kv),
+    try
+        ok = sysport_test_lib:wait_until(fun() -> case sysport_kv:status() of
+                                                       {ok, #{state := failed, restarts := R}} -> R >= 3;
+                                                       _ -> false
+                                                   end
+                                         end, 20000),
+        {ok, #{state := failed, last_error := {helper_not_found, _}}} = sysport_kv:status(),
+        ?assertEqual({error, not_running}, sysport_kv:get("x")),
+        ?assertMatch({ok, #{state := running}}, sysport_kmsg:status()),
+        ?assertMatch({ok, _}, sysport_ringlog:tail(1)),
+        ?assert(lists:keymember(sysport, 1, application:which_applications())),
+        ct:capture_start(),
+        ok = sysport:status(),
+        ct:capture_stop(),
+        ?assertMatch([_ | _], [L || L <- string:split(lists:flatten(ct:capture_get()), "\n", all),
+                                    string:prefix(L, "kv") =/= nomatch, string:find(L, "failed") =/= nomatch])
+    after
+        ok = supervisor:terminate_child(sysport_sup, sysport_kv),
+        ok = application:set_env(sysport, kv, Env),
+        {ok, _} = supervisor:restart_child(sysport_sup, sysport_kv)
     end.
 
 %% Every export with sysport stopped: still a result, never an exception.

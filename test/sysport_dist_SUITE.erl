@@ -118,7 +118,7 @@ api_from_another_node(Config) ->
     {ok, [#{seq := Seq}]} = Call(sysport_ringlog, grep, [Note]),
     ?assertMatch({ok, [#{seq := Seq, msg := Note}]},
                  Call(sysport_ringlog, get, [#{from_seq => Seq, count => 1}])),
-    ?assertMatch({ok, #{seq := S}} when S >= Seq, Call(sysport_ringlog, status, [])),
+    ?assertMatch({ok, #{last_seq := S}} when S >= Seq, Call(sysport_ringlog, status, [])),
 
     %% time: no servers, the recording clock.
     ?assertMatch({ok, #{ntp := disabled, clock_forced := true, helper := #{}}},
@@ -161,16 +161,16 @@ remote_subscribers_get_local_tuples(Config) ->
     %% kmsg: a record injected into the kernel log
     Tag = inject_kmsg(),
     Kmsg = same_at_both(Config, Remote, Local,
-                        fun({sysport_kmsg, #{message := M}}) -> binary:match(M, Tag) =/= nomatch;
+                        fun({sysport_kmsg, record, #{message := M}}) -> binary:match(M, Tag) =/= nomatch;
                            (_) -> false
                         end),
-    ?assertMatch({sysport_kmsg, #{level := notice, facility := user, seq := _}}, Kmsg),
+    ?assertMatch({sysport_kmsg, record, #{level := notice, facility := user, seq := _}}, Kmsg),
 
     %% uevent: the kernel's change event for lo
     ok = file:write_file("/sys/class/net/lo/uevent", "change"),
     Uevent = same_at_both(Config, Remote, Local,
-                          fun({sysport_uevent, change, ?LO, _}) -> true; (_) -> false end),
-    ?assertMatch({sysport_uevent, change, ?LO, #{<<"ACTION">> := <<"change">>, <<"SEQNUM">> := _}}, Uevent),
+                          fun({sysport_uevent, change, #{devpath := ?LO}}) -> true; (_) -> false end),
+    ?assertMatch({sysport_uevent, change, #{devpath := ?LO, props := #{<<"ACTION">> := <<"change">>, <<"SEQNUM">> := _}}}, Uevent),
 
     %% kv: a change made from B
     ok = from_b(Config, sysport_kv, put, ["dist_sub", "1"]),
@@ -219,8 +219,8 @@ nodedown_drops_remote_subscribers(Config) ->
     Remote = on(peer_b, Config, ?MODULE, start_sink, []),
     ok = from_b(Config, sysport_kmsg, subscribe, [Remote, #{}]),
     Tag = inject_kmsg(),
-    {sysport_kmsg, _} = on(peer_b, Config, ?MODULE, await,
-                           [Remote, fun({sysport_kmsg, #{message := M}}) -> binary:match(M, Tag) =/= nomatch;
+    {sysport_kmsg, record, _} = on(peer_b, Config, ?MODULE, await,
+                           [Remote, fun({sysport_kmsg, record, #{message := M}}) -> binary:match(M, Tag) =/= nomatch;
                                        (_) -> false
                                     end, ?TIMEOUT], ?TIMEOUT + 1000),
     ok = from_b(Config, sysport_kmsg, unsubscribe, [Remote]),
@@ -255,7 +255,7 @@ dead_remote_pid_subscribes_harmlessly(Config) ->
 stalled_remote_subscriber_stalls_nothing(Config) ->
     Sink = on(peer_b, Config, ?MODULE, start_sink, []),
     ok = from_b(Config, sysport_kv, subscribe, [Sink]),
-    {ok, #{subscribers := Subscribed, remote_dropped := Dropped0}} = on(peer_a, Config, sysport_kv, status, []),
+    {ok, #{subscribers := Subscribed, counters := #{remote_dropped := Dropped0}}} = on(peer_a, Config, sysport_kv, status, []),
     OsPid = on(peer_b, Config, os, getpid, []),
     "" = os:cmd("kill -STOP " ++ OsPid),
     try
@@ -276,7 +276,7 @@ stalled_remote_subscriber_stalls_nothing(Config) ->
            [Sink, fun({sysport_kv, changed, #{<<"dist_big">> := {_, <<"after">>}}}) -> true; (_) -> false end,
             ?TIMEOUT], ?TIMEOUT + 1000),
     Got = length([M || {sysport_kv, changed, _} = M <- on(peer_b, Config, ?MODULE, messages, [Sink])]),
-    {ok, #{remote_dropped := Dropped1}} = on(peer_a, Config, sysport_kv, status, []),
+    {ok, #{counters := #{remote_dropped := Dropped1}}} = on(peer_a, Config, sysport_kv, status, []),
     ct:log("B got ~b of the 41 change messages; A counted ~b dropped", [Got, Dropped1 - Dropped0]),
     %% Every message is either delivered or counted as dropped.
     ?assert(Dropped1 > Dropped0),
@@ -303,7 +303,7 @@ unsubscribe_all(Config, Sink, Here) ->
     A = ?config(node_a, Config),
     Call = fun(M, F, As) -> Here(erpc, call, [A, M, F, As, ?TIMEOUT]) end,
     ok = Call(sysport_kmsg, unsubscribe, [Sink]),
-    ok = Call(sysport_uevent, unsubscribe, [Sink, all]),
+    ok = Call(sysport_uevent, unsubscribe, [Sink]),
     ok = Call(sysport_kv, unsubscribe, [Sink]),
     ok = Call(sysport_time, unsubscribe, [Sink]),
     ok = Call(sysport_sensors, unsubscribe, [Sink]),

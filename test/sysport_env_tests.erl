@@ -50,12 +50,38 @@ exit_status_test_() ->
 
 subs_test() ->
     Pid = spawn(fun() -> receive stop -> ok end end),
-    S1 = sysport_subs:add(Pid, all, sysport_subs:new()),
-    S2 = sysport_subs:add(Pid, #{subsystem => <<"net">>}, S1),
-    ?assertEqual(1, sysport_subs:count(S2)),
+    S = sysport_subs:new(),
+    ok = sysport_subs:add(S, Pid, all),
+    ok = sysport_subs:add(S, Pid, #{subsystem => <<"net">>}),
+    ?assertEqual(1, sysport_subs:count(S)),
     ?assertEqual([{Pid, #{subsystem => <<"net">>}}],
-                 sysport_subs:fold(fun(P, F, Acc) -> [{P, F} | Acc] end, [], S2)),
+                 sysport_subs:fold(fun(P, F, Acc) -> [{P, F} | Acc] end, [], S)),
     Pid ! stop,
     receive {'DOWN', _, process, Pid, _} -> ok after 1000 -> error(no_down) end,
-    ?assertEqual(0, sysport_subs:count(sysport_subs:down(Pid, S2))),
-    ?assertEqual(0, sysport_subs:count(sysport_subs:remove(Pid, S2))).
+    ok = sysport_subs:remove(S, Pid),
+    ?assertEqual(0, sysport_subs:count(S)).
+
+%% Options: maps, proplists and keyword lists alike; every bad key and
+%% value named, in one shape; defaults merged.
+opts_test() ->
+    Schema = [{timeout, 100, pos_integer, <<"t">>}, {file, none, {any_of, [path, {enum, [none]}]}, <<"f">>},
+              {helper, #{}, {opts, [{wrapper, [], {list, chardata}, <<"w">>}]}, <<"h">>}],
+    ?assertEqual({ok, #{timeout => 5, file => none, helper => #{}}}, sysport_opts:check(s, Schema, [{timeout, 5}])),
+    ?assertEqual(sysport_opts:check(s, Schema, [{timeout, 5}, {timeout, 6}]),
+                 sysport_opts:check(s, Schema, #{timeout => 5})),
+    ?assertEqual({error, {invalid_option, s, #{timeout => "5", colour => red}}},
+                 sysport_opts:check(s, Schema, #{timeout => "5", colour => red})),
+    ?assertEqual({error, {invalid_option, s, #{file => ""}}}, sysport_opts:check(s, Schema, #{file => ""})),
+    ?assertEqual({error, {invalid_option, s, #{helper => [{wrapper, 1}]}}},
+                 sysport_opts:check(s, Schema, #{helper => [{wrapper, 1}]})),
+    ?assertMatch({ok, #{helper := [{wrapper, ["strace"]}]}}, sysport_opts:check(s, Schema, [{helper, [{wrapper, ["strace"]}]}])),
+    ?assertEqual({error, {invalid_option, s, #{options => 42}}}, sysport_opts:check(s, Schema, 42)),
+    ?assertEqual([#{name => timeout, default => 100, doc => <<"t">>}], lists:sublist(sysport_opts:describe(Schema), 1)).
+
+%% Every service's schema: a default for each key that its own check accepts
+%% (or a placeholder resolved at start), and a doc line.
+service_schemas_test() ->
+    [begin
+         {ok, _} = sysport_service:check(M, #{}),
+         [?assert(is_binary(Doc) andalso Doc =/= <<>>) || {_, _, _, Doc} <- sysport_service:options(M)]
+     end || M <- [sysport_kv, sysport_kmsg, sysport_uevent, sysport_time, sysport_sensors, sysport_ringlog]].

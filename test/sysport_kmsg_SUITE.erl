@@ -81,11 +81,11 @@ marker() ->
                                    [os:system_time(millisecond), erlang:unique_integer([positive])])).
 
 helper_pid() ->
-    {ok, #{helper := #{os_pid := OsPid}}} = sysport_kmsg:status(),
+    {ok, #{helper := #{os_pid := OsPid}}} = sysport_test_lib:flat_status(sysport_kmsg),
     OsPid.
 
 status(Key) ->
-    {ok, Status} = sysport_kmsg:status(),
+    {ok, Status} = sysport_test_lib:flat_status(sysport_kmsg),
     maps:get(Key, Status).
 
 %% Subscriber messages up to and including the record whose message
@@ -97,7 +97,7 @@ collect_until(Marker, Timeout, Acc) ->
     receive
         {sysport_kmsg, missed, N} ->
             collect_until(Marker, Timeout, [{missed, N} | Acc]);
-        {sysport_kmsg, #{message := Message} = Record} ->
+        {sysport_kmsg, record, #{message := Message} = Record} ->
             case binary:match(Message, Marker) of
                 nomatch -> collect_until(Marker, Timeout, [Record | Acc]);
                 _ -> lists:reverse([Record | Acc])
@@ -122,7 +122,7 @@ ok({mismatch, Why}) -> ct:fail({mismatch, Why});
 ok(Aligned) -> Aligned.
 
 flush_records() ->
-    receive {sysport_kmsg, _} -> flush_records() after 0 -> ok end.
+    receive {sysport_kmsg, record, _} -> flush_records() after 0 -> ok end.
 
 %% Records of every kind userspace can write: {Line, Facility, Level, Message}.
 variety(M) ->
@@ -278,7 +278,7 @@ dmesg_options(Config) ->
     ?assertEqual({error, {bad_option, colour}}, sysport_kmsg:dmesg(#{colour => true})),
     sysport_kmsg:stop(),
     ?assertEqual({error, not_running}, sysport_kmsg:dmesg()),
-    ?assertEqual({error, not_running}, sysport_kmsg:status()).
+    ?assertEqual({error, not_running}, sysport_test_lib:flat_status(sysport_kmsg)).
 
 subscriber_filters(Config) ->
     start(Config, #{logger => false}),
@@ -311,7 +311,7 @@ subscriber_filters(Config) ->
     ?assertEqual(0, status(subscribers)),
     flush_records(),
     ?PEER:inject([<<"<14>", M/binary, " unheard\n">>]),
-    receive {sysport_kmsg, _} = Stray -> ct:fail({after_unsubscribe, Stray}) after 300 -> ok end.
+    receive {sysport_kmsg, record, _} = Stray -> ct:fail({after_unsubscribe, Stray}) after 300 -> ok end.
 
 logger_levels_and_metadata(Config) ->
     sysport_test_lib:capture_logs(),
@@ -430,7 +430,7 @@ kmsg_file_records(Config) ->
     ?assertMatch(#{domain := [kernel], kmsg_seq := 193, kmsg_facility := kern,
                    subsystem := <<"acpi">>, device := <<"+acpi:PNP0A08:00">>}, Meta),
     ok = sysport_test_lib:wait_until(fun() -> status(last_seq) =:= 207 end, 5000),
-    ?assertMatch(#{delivered := 15, missed := 0, rejected := 0, available := true}, element(2, sysport_kmsg:status())),
+    ?assertMatch(#{delivered := 15, missed := 0, rejected := 0, available := true}, element(2, sysport_test_lib:flat_status(sysport_kmsg))),
     %% The other fixture: what the kernel may add one day.
     sysport_kmsg:stop(),
     start(Config, #{device => filename:join(?config(fixtures, Config), "extensions.kmsg"),
@@ -450,7 +450,7 @@ kmsg_file_malformed(Config) ->
     start(Config, #{device => filename:join(?config(fixtures, Config), "malformed.kmsg"),
                     seq_file => none}),
     ok = sysport_test_lib:wait_until(fun() -> status(rejected) =:= 11 end, 5000),
-    {ok, Status} = sysport_kmsg:status(),
+    {ok, Status} = sysport_test_lib:flat_status(sysport_kmsg),
     %% Rejected and counted, the valid records around them delivered, the
     %% helper still the first one.
     ?assertMatch(#{rejected := 11, delivered := 2, last_seq := 9,
@@ -528,7 +528,7 @@ overrun_reports_exact_gap(Config) ->
     MissedBefore = status(missed),
     %% More records than the ring can hold (one per 32 bytes of it at most)
     %% while the helper cannot read.
-    {ok, #{buffer_size := RingBytes}} = sysport_kmsg:status(),
+    {ok, #{buffer_size := RingBytes}} = sysport_test_lib:flat_status(sysport_kmsg),
     Flood = 2 * (RingBytes div 32) + 100,
     Helper = helper_pid(),
     os:cmd("kill -STOP " ++ integer_to_list(Helper)),
@@ -618,7 +618,7 @@ resumes_across_vm_restart(Config) ->
     start(Config, #{seq_file => SeqFile}),
     {ok, notice, _, #{kmsg_seq := SeqB}} = sysport_test_lib:wait_log(<<M/binary, " while stopped">>, 10000),
     ?assert(SeqB > SavedSeq),
-    {ok, Status} = sysport_kmsg:status(),
+    {ok, Status} = sysport_test_lib:flat_status(sysport_kmsg),
     ?assertMatch(#{resume := resumed, resumed_after_seq := SavedSeq}, Status),
     timer:sleep(200),
     Again = [S || {_, _, #{domain := [kernel], kmsg_seq := S}} <- sysport_test_lib:logs()],
@@ -638,7 +638,7 @@ seq_file_of_another_boot_or_corrupt(Config) ->
               %% Not trusted: the whole buffer is read, from the oldest record.
               {ok, notice, _, _} = sysport_test_lib:wait_log("not resuming", 5000),
               ok = sysport_test_lib:wait_until(fun() -> status(delivered) > 100 end, 5000),
-              {ok, #{missed := 0, delivered := Delivered, last_seq := LastSeq}} = sysport_kmsg:status(),
+              {ok, #{missed := 0, delivered := Delivered, last_seq := LastSeq}} = sysport_test_lib:flat_status(sysport_kmsg),
               ?assert(LastSeq - Delivered + 1 =< Oldest + 10),
               sysport_kmsg:stop(),
               %% And the file now holds this boot's line.
@@ -654,20 +654,20 @@ absent_device_reported(Config) ->
     sysport_test_lib:capture_logs(),
     start(Config, #{device => "/nonexistent/kmsg", seq_file => none}),
     {ok, warning, _, _} = sysport_test_lib:wait_log("is not readable", 5000),
-    ?assertMatch(#{available := false, error := enoent}, element(2, sysport_kmsg:status())),
+    ?assertMatch(#{available := false, error := enoent}, element(2, sysport_test_lib:flat_status(sysport_kmsg))),
     ?assertEqual({error, enoent}, sysport_kmsg:dmesg()),
     timer:sleep(500),
     ?assertMatch(#{state := up, restarts := 0}, status(helper)).
 
 bad_options(_Config) ->
-    ?assertEqual({error, {bad_option, bogus}}, sysport_kmsg:start_link(#{bogus => 1})),
-    ?assertEqual({error, {bad_value, logger_level, loud}}, sysport_kmsg:start_link(#{logger_level => loud})),
-    ?assertEqual({error, {bad_value, logger_burst_limit, 0}},
-                 sysport_kmsg:start_link(#{logger_burst_limit => 0})),
-    ?assertEqual({error, {bad_value, seq_file, ""}}, sysport_kmsg:start_link(#{seq_file => ""})),
-    ?assertEqual({error, {bad_value, device, [dev]}}, sysport_kmsg:start_link(#{device => [dev]})),
-    ?assertEqual({error, {bad_value, device, 42}}, sysport_kmsg:start_link(#{device => 42})),
-    ?assertEqual({error, {bad_value, logger, yes}}, sysport_kmsg:start_link(#{logger => yes})),
+    Bad = fun(Opts) -> {error, {invalid_option, kmsg, Opts}} end,
+    ?assertEqual(Bad(#{bogus => 1}), sysport_kmsg:start_link(#{bogus => 1})),
+    ?assertEqual(Bad(#{logger_level => loud}), sysport_kmsg:start_link([{logger_level, loud}])),
+    ?assertEqual(Bad(#{logger_burst_limit => 0}), sysport_kmsg:start_link(#{logger_burst_limit => 0})),
+    ?assertEqual(Bad(#{seq_file => ""}), sysport_kmsg:start_link(#{seq_file => ""})),
+    ?assertEqual(Bad(#{device => [dev]}), sysport_kmsg:start_link(#{device => [dev]})),
+    ?assertEqual(Bad(#{device => 42}), sysport_kmsg:start_link(#{device => 42})),
+    ?assertEqual(Bad(#{logger => yes}), sysport_kmsg:start_link(#{logger => yes})),
     ?assertEqual(undefined, whereis(sysport_kmsg)),
     ?assertEqual({error, {bad_option, colour}}, sysport_kmsg:subscribe(#{colour => red})),
     ?assertEqual({error, {bad_value, level, 3}}, sysport_kmsg:subscribe(#{level => 3})).

@@ -77,7 +77,7 @@ mkenvimage_single(Config) ->
     ?assertEqual({ok, Expected}, fw_printenv(Cfg)),
     ?assertEqual({ok, <<1, 2, 255, 254, $=, 127>>}, sysport_kv:get("raw")),
     ?assertEqual({error, not_found}, sysport_kv:get("absent")),
-    {ok, #{scheme := single, current := 0}} = sysport_kv:status().
+    {ok, #{scheme := single, current := 0}} = sysport_test_lib:flat_status(sysport_kv).
 
 mkenvimage_redundant(Config) ->
     Dir = ?config(dir, Config),
@@ -85,7 +85,7 @@ mkenvimage_redundant(Config) ->
     start(Cfg),
     ?assertEqual({ok, maps:from_list(sample())}, sysport_kv:get_all()),
     {ok, #{scheme := incremental, flags := 1, current := 0,
-           copies := [#{state := valid, kind := file}, #{state := valid}]}} = sysport_kv:status().
+           copies := [#{state := valid, kind := file}, #{state := valid}]}} = sysport_test_lib:flat_status(sysport_kv).
 
 %% fw_setenv drives 300 generations (the flags byte wraps past 255); at a
 %% sample of them sysport reads exactly what fw_printenv prints.
@@ -109,7 +109,7 @@ fw_setenv_300_generations(Config) ->
               end
       end, lists:seq(1, 300)),
     %% mkenvimage starts at flags 1; 600 writes later the counter wrapped.
-    {ok, #{flags := Flags}} = sysport_kv:status(),
+    {ok, #{flags := Flags}} = sysport_test_lib:flat_status(sysport_kv),
     ?assertEqual((1 + 600) rem 256, Flags).
 
 %% sysport writes 300 generations; fw_printenv reads each sample exactly,
@@ -129,7 +129,7 @@ sysport_300_generations_then_fw_setenv(Config) ->
                   false -> ok
               end
       end, lists:seq(1, 300)),
-    {ok, #{flags := Flags, writes := 300}} = sysport_kv:status(),
+    {ok, #{flags := Flags, writes := 300}} = sysport_test_lib:flat_status(sysport_kv),
     ?assertEqual((1 + 300) rem 256, Flags),
     fw_setenv(Cfg, ["after", "fw_setenv"]),
     {ok, Printed} = fw_printenv(Cfg),
@@ -149,7 +149,7 @@ two_generations(Config) ->
     start(Cfg),
     ok = sysport_kv:put("gen", "1"),
     ok = sysport_kv:put("gen", "2"),
-    {ok, #{current := 0}} = sysport_kv:status(),
+    {ok, #{current := 0}} = sysport_test_lib:flat_status(sysport_kv),
     {Dir, Cfg}.
 
 %% Corrupts the current copy (copy 0) with Damage: the older copy is used,
@@ -162,14 +162,14 @@ one_copy_damaged(Config, Damage, Peer) ->
     Damage(filename:join(Dir, "env0")),
     ok = sysport_kv:reload(),
     ?assertEqual({ok, <<"1">>}, sysport_kv:get("gen")),
-    {ok, #{current := 1, copies := [#{state := Bad}, #{state := valid}]}} = sysport_kv:status(),
+    {ok, #{current := 1, copies := [#{state := Bad}, #{state := valid}]}} = sysport_test_lib:flat_status(sysport_kv),
     ?assertNotEqual(valid, Bad),
     case Peer of
         reads_older_copy -> ?assertEqual({ok, <<"1">>}, maps_get(<<"gen">>, fw_printenv(Cfg)));
         refuses -> ?assertMatch({error, _}, fw_printenv(Cfg))
     end,
     ok = sysport_kv:put("gen", "3"),
-    {ok, #{current := 0, copies := [#{state := valid}, #{state := valid}]}} = sysport_kv:status(),
+    {ok, #{current := 0, copies := [#{state := valid}, #{state := valid}]}} = sysport_test_lib:flat_status(sysport_kv),
     ?assertEqual([valid, valid], sysport_kv_test_lib:copy_crcs(Dir, ?SIZE, redundant)),
     ?assertEqual({ok, <<"3">>}, maps_get(<<"gen">>, fw_printenv(Cfg))),
     Bad.
@@ -207,7 +207,7 @@ both_copies_corrupt(Config) ->
         sysport_kv:reload(),
     {error, {corrupt_env, _}} = sysport_kv:get("gen"),
     {error, {corrupt_env, _}} = sysport_kv:get_all(),
-    {ok, #{state := {corrupt_env, _}}} = sysport_kv:status(),
+    {ok, #{env_state := {corrupt_env, _}}} = sysport_test_lib:flat_status(sysport_kv),
     {ok, Before0} = file:read_file(E0),
     {ok, Before1} = file:read_file(E1),
     {error, {corrupt_env, _}} = sysport_kv:put("gen", "3"),
@@ -261,10 +261,10 @@ duplicates_and_key_only_entries(Config) ->
     %% fw_printenv 0.3.2 also prints the entry with an empty name, which no
     %% tool can set, get or delete; sysport skips it with the key-only one.
     ?assertEqual({ok, Expected#{<<>> => <<"novalue">>}}, fw_printenv(Cfg)),
-    {ok, #{duplicates := 1, skipped := 2, unterminated := false}} = sysport_kv:status(),
+    {ok, #{duplicates := 1, skipped := 2, unterminated := false}} = sysport_test_lib:flat_status(sysport_kv),
     %% A write leaves one entry per key.
     ok = sysport_kv:put("c", "4"),
-    {ok, #{duplicates := 0, skipped := 0}} = sysport_kv:status(),
+    {ok, #{duplicates := 0, skipped := 0}} = sysport_test_lib:flat_status(sysport_kv),
     {ok, Img} = file:read_file(File),
     ?assertEqual(<<"a=3", 0, "b=2", 0, "c=4", 0, 0>>, binary_part(Img, 4, 13)).
 
@@ -279,12 +279,12 @@ missing_terminator(Config) ->
                                                           Size, single)),
     start(write_config(Dir, [{File, 0, Size}])),
     ?assertEqual({ok, #{<<"k">> => binary:copy(<<"v">>, Size - 7)}}, sysport_kv:get_all()),
-    {ok, #{unterminated := true}} = sysport_kv:status(),
+    {ok, #{unterminated := true}} = sysport_test_lib:flat_status(sysport_kv),
     sysport_kv_test_lib:stop(),
     %% The last entry cut off by the end of the area is kept.
     start(write_config(Dir, [{filename:join(Dir, "cut"), 0, Size}])),
     ?assertEqual({ok, #{<<"a">> => <<"1">>, <<"b">> => binary:copy(<<"x">>, Size - 10)}}, sysport_kv:get_all()),
-    {ok, #{unterminated := true}} = sysport_kv:status().
+    {ok, #{unterminated := true}} = sysport_test_lib:flat_status(sysport_kv).
 
 values_of_any_bytes(Config) ->
     Dir = ?config(dir, Config),
@@ -353,7 +353,7 @@ invalid_keys_and_values(Config) ->
     ?assertEqual({error, {invalid_key, <<"=">>}}, sysport_kv:delete(["a", "="])),
     ?assertEqual({ok, #{<<"a">> => <<"1">>}}, sysport_kv:get_all()),
     ?assertEqual({ok, Img}, file:read_file(filename:join(Dir, "env1"))),
-    {ok, #{writes := 0}} = sysport_kv:status().
+    {ok, #{writes := 0}} = sysport_test_lib:flat_status(sysport_kv).
 
 nothing_written_when_nothing_changes(Config) ->
     Dir = ?config(dir, Config),
@@ -366,18 +366,18 @@ nothing_written_when_nothing_changes(Config) ->
     ok = sysport_kv:delete("absent"),
     ok = sysport_kv:delete([]),
     ?assertEqual(Before, [file:read_file(F) || F <- Files]),
-    {ok, #{writes := 0, flags := 1}} = sysport_kv:status(),
+    {ok, #{writes := 0, flags := 1}} = sysport_test_lib:flat_status(sysport_kv),
     ok = sysport_kv:put("a", "2"),
-    {ok, #{writes := 1, flags := 2}} = sysport_kv:status().
+    {ok, #{writes := 1, flags := 2}} = sysport_test_lib:flat_status(sysport_kv).
 
 put_map_and_delete_list(Config) ->
     Dir = ?config(dir, Config),
     Cfg = redundant_pair(Dir, keys("k", 5), ?SIZE),
     start(Cfg),
     ok = sysport_kv:put(#{"x" => "1", <<"y">> => <<"2">>, "k_1" => "changed"}),
-    {ok, #{writes := 1, flags := 2}} = sysport_kv:status(),
+    {ok, #{writes := 1, flags := 2}} = sysport_test_lib:flat_status(sysport_kv),
     ok = sysport_kv:delete([<<"k_2">>, "k_3", "x"]),
-    {ok, #{writes := 2, flags := 3}} = sysport_kv:status(),
+    {ok, #{writes := 2, flags := 3}} = sysport_test_lib:flat_status(sysport_kv),
     ok = sysport_kv:delete("k_4"),
     Expected = #{<<"k_1">> => <<"changed">>, <<"k_5">> => <<"value_number_5">>, <<"y">> => <<"2">>},
     ?assertEqual({ok, Expected}, sysport_kv:get_all()),
@@ -401,11 +401,11 @@ dev_host_fallback(Config) ->
         ?assertEqual({ok, #{}}, sysport_kv:get_all()),
         ?assertEqual({error, not_found}, sysport_kv:get("x")),
         ?assertNot(filelib:is_file(Image)),
-        {ok, #{state := ok, source := {data_dir, _}, copies := [#{state := missing}, #{state := missing}]}} =
-            sysport_kv:status(),
+        {ok, #{env_state := ok, source := {data_dir, _}, copies := [#{state := missing}, #{state := missing}]}} =
+            sysport_test_lib:flat_status(sysport_kv),
         ok = sysport_kv:put("x", "1"),
         ?assertEqual(2 * 16#20000, filelib:file_size(Image)),
-        {ok, #{copies := [#{state := valid, size := 16#20000}, #{state := valid}]}} = sysport_kv:status(),
+        {ok, #{copies := [#{state := valid, size := 16#20000}, #{state := valid}]}} = sysport_test_lib:flat_status(sysport_kv),
         ?assertEqual({ok, #{<<"x">> => <<"1">>}}, fw_printenv(Cfg))
     after
         application:unset_env(sysport, data_dir)
@@ -445,9 +445,9 @@ ab_firmware(Config) ->
                  sysport_kv:firmware_status()),
     ok = sysport_kv:put_active("custom", "x"),
     ?assertEqual({ok, <<"x">>}, sysport_kv:get("b.custom")),
-    {ok, #{writes := W, flags := F}} = sysport_kv:status(),
+    {ok, #{writes := W, flags := F}} = sysport_test_lib:flat_status(sysport_kv),
     ok = sysport_kv:validate_firmware(),
-    {ok, #{writes := W1, flags := F1}} = sysport_kv:status(),
+    {ok, #{writes := W1, flags := F1}} = sysport_test_lib:flat_status(sysport_kv),
     ?assertEqual({W + 1, (F + 1) rem 256}, {W1, F1}),  % one write
     ?assertEqual({ok, #{active => <<"b">>, validated => true, upgrade_available => false, bootcount => 0}},
                  sysport_kv:firmware_status()),
@@ -478,7 +478,7 @@ bad_config(Config) ->
     ?assertNotEqual(nomatch, binary:match(Why, <<"line 1">>)),
     {error, {bad_config, _}} = sysport_kv:put("a", "b"),
     timer:sleep(300),
-    {ok, #{state := {bad_config, _}, helper := #{restarts := 0, state := up}}} = sysport_kv:status(),
+    {ok, #{env_state := {bad_config, _}, helper := #{restarts := 0, state := up}}} = sysport_test_lib:flat_status(sysport_kv),
     sysport_kv_test_lib:stop(),
     %% An explicitly named config file that is missing is an error too, not
     %% the data_dir fallback.
@@ -489,7 +489,7 @@ missing_device(Config) ->
     Dir = ?config(dir, Config),
     start(write_config(Dir, [{"/dev/sysport-no-such-device", 0, ?SIZE}, {"/dev/null", 0, ?SIZE}])),
     {error, {unreadable, [#{state := {io_error, enoent}}, #{state := {layout, _}}]}} = sysport_kv:get_all(),
-    {ok, #{state := {unreadable, _}, helper := #{restarts := 0}}} = sysport_kv:status(),
+    {ok, #{env_state := {unreadable, _}, helper := #{restarts := 0}}} = sysport_test_lib:flat_status(sysport_kv),
     {error, {write_failed, #{copy := 1, step := layout}}} = sysport_kv:recover().
 
 inline_locations(Config) ->
@@ -501,11 +501,11 @@ inline_locations(Config) ->
     start(filename:join(Dir, "unused"),
           #{locations => [File ++ " 0 0x2000", [File, " -0x2000 2000"]]}),
     ?assertEqual({ok, #{<<"a">> => <<"1">>}}, sysport_kv:get_all()),
-    {ok, #{source := locations, copies := [#{offset := 0}, #{offset := 16#2000}]}} = sysport_kv:status(),
+    {ok, #{source := locations, copies := [#{offset := 0}, #{offset := 16#2000}]}} = sysport_test_lib:flat_status(sysport_kv),
     ok = sysport_kv:put("b", "2"),
     Cfg = write_config(Dir, [{File, 0, 16#2000}, {File, 16#2000, 16#2000}]),
     ?assertEqual({ok, #{<<"a">> => <<"1">>, <<"b">> => <<"2">>}}, fw_printenv(Cfg)),
-    ?assertEqual({error, {bad_option, colour}}, sysport_kv:start_link(#{colour => blue})).
+    ?assertEqual({error, {invalid_option, kv, #{colour => blue}}}, sysport_kv:start_link(#{colour => blue})).
 
 file_contents(F) ->
     {ok, B} = file:read_file(F),
@@ -525,7 +525,7 @@ lock_timeout(Config) ->
     receive {Holder, {exit_status, 0}} -> ok after 5000 -> ct:fail(holder_stuck) end,
     ok = sysport_kv:put("a", "3"),
     ?assertEqual({ok, #{<<"a">> => <<"3">>}}, fw_printenv(Cfg)),
-    {ok, #{writes := 1, lock := ok}} = sysport_kv:status().
+    {ok, #{writes := 1, lock := ok}} = sysport_test_lib:flat_status(sysport_kv).
 
 %% The helper alone: requests of the wrong shape get errors, not crashes.
 malformed_requests(Config) ->
@@ -576,7 +576,7 @@ valgrind_clean(Config) ->
     Log = filename:join(Dir, "valgrind.log"),
     Helper = filename:join([sysport_test_lib:project_root(), "priv", "sysport_kv"]),
     Wrapper = ["valgrind", "-q", "--leak-check=full", "--errors-for-leak-kinds=definite", "--log-file=" ++ Log],
-    start(Cfg, #{timeout => 60000, port_opts => #{helper => Helper, wrapper => Wrapper, ready_timeout => 30000}}),
+    start(Cfg, #{timeout => 60000, helper => #{program => Helper, wrapper => Wrapper, ready_timeout => 30000}}),
     ok = sysport_kv:put("b", "2"),
     ok = sysport_kv:put(#{"c" => "3", "d" => <<255>>}),
     ok = sysport_kv:delete(["a", "b"]),

@@ -83,7 +83,7 @@ write_maybe_kill(I, #{model := Model} = Acc, Killer, Cfg, Dir, Kind, Every) ->
     case rand:uniform(Every) of
         1 ->
             OsPid = sysport_kv_test_lib:helper_os_pid(),
-            {ok, #{helper := #{starts := Starts}}} = sysport_kv:status(),
+            {ok, #{helper := #{starts := Starts}}} = sysport_test_lib:flat_status(sysport_kv),
             %% Anywhere from before the write starts to after it ends.
             Delay = rand:uniform(round(1.5 * maps:get(avg_us, Acc))),
             Self = self(),

@@ -117,7 +117,7 @@ start(Cfg) ->
 start(Cfg, Opts) ->
     Dir = filename:dirname(Cfg),
     Defaults = #{config => Cfg, lock_file => filename:join(Dir, "lock"),
-                 defaults => filename:join(Dir, "defaults"), port_opts => ?PORT_OPTS},
+                 defaults => filename:join(Dir, "defaults"), helper => ?PORT_OPTS},
     {ok, Pid} = sysport_kv:start_link(maps:merge(Defaults, Opts)),
     unlink(Pid),
     Pid.
@@ -142,14 +142,14 @@ copy_crcs(Dir, Size, Kind) ->
 
 -spec helper_os_pid() -> non_neg_integer() | undefined.
 helper_os_pid() ->
-    {ok, #{helper := #{os_pid := P}}} = sysport_kv:status(),
+    {ok, #{helper := #{os_pid := P}}} = sysport_test_lib:flat_status(sysport_kv),
     P.
 
 %% Waits until the helper is up with more than Starts starts.
 -spec wait_helper_up(non_neg_integer()) -> ok.
 wait_helper_up(Starts) ->
     Up = fun() ->
-                 case sysport_kv:status() of
+                 case sysport_test_lib:flat_status(sysport_kv) of
                      {ok, #{helper := #{state := up, starts := S}}} -> S > Starts;
                      _ -> false
                  end
@@ -157,7 +157,7 @@ wait_helper_up(Starts) ->
     case sysport_test_lib:wait_until(Up, 10000, 2) of
         ok -> ok;
         timeout ->
-            {ok, #{helper := #{os_pid := P}} = St} = sysport_kv:status(),
+            {ok, #{helper := #{os_pid := P}} = St} = sysport_test_lib:flat_status(sysport_kv),
             Stat = file:read_file("/proc/" ++ integer_to_list(P) ++ "/stat"),
             ct:fail({helper_not_back, Starts, Stat, St})
     end.

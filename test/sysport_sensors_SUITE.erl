@@ -57,13 +57,13 @@ start(Config) ->
 
 start(Config, Opts) ->
     Tree = ?config(tree, Config),
-    Defaults = #{wrapper => sysport_sensors_fake:wrapper(Tree),
-                 config => sysport_sensors_fake:config(Tree), interval => 50, uevent => false},
-    {ok, Pid} = sysport_sensors:start_link(maps:merge(Defaults, Opts)),
+    Defaults = #{config => sysport_sensors_fake:config(Tree), interval => 50, uevent => false},
+    Helper = maps:merge(#{wrapper => sysport_sensors_fake:wrapper(Tree)}, maps:get(helper, Opts, #{})),
+    {ok, Pid} = sysport_sensors:start_link(maps:merge(Defaults, Opts#{helper => Helper})),
     Pid.
 
 helper_os_pid() ->
-    {ok, #{helper := #{os_pid := OsPid}}} = sysport_sensors:status(),
+    {ok, #{helper := #{os_pid := OsPid}}} = sysport_test_lib:flat_status(sysport_sensors),
     OsPid.
 
 feature(Chip, Ref) ->
@@ -142,11 +142,11 @@ values_match_sensors_j(Config) ->
 
 values_match_with_default_config(Config) ->
     Tree = ?config(tree, Config),
-    start(Config, #{config => undefined}),
+    start(Config, #{config => default}),
     {ok, Chips} = sysport_sensors:read_all(),
     {ok, Peer, _} = sysport_sensors_fake:peer(Tree, default),
     ?assertEqual([], sysport_sensors_fake:compare(Peer, Chips)),
-    ?assertMatch({ok, #{init := ok, config := default}}, sysport_sensors:status()).
+    ?assertMatch({ok, #{init := ok, config := default}}, sysport_test_lib:flat_status(sysport_sensors)).
 
 chips_without_values(Config) ->
     start(Config),
@@ -205,14 +205,14 @@ threshold_hysteresis(Config) ->
                  events()),
     %% Once more over: a new alarm; clearing the threshold clears it.
     set_and_see(Config, "hwmon0", "temp1_input", 60000, ?LM75, <<"Board">>),
-    ?assertMatch({ok, #{active_alarms := [#{chip := ?LM75, kind := above}]}}, sysport_sensors:status()),
+    ?assertMatch({ok, #{active_alarms := [#{chip := ?LM75, kind := above}]}}, sysport_test_lib:flat_status(sysport_sensors)),
     ok = sysport_sensors:clear_threshold(?LM75, "Board"),
     ?assertMatch([{alarm_raised, #{value := 60.0}},
                   {alarm_cleared, #{reason := threshold_removed}}], events()),
-    ?assertMatch({ok, #{active_alarms := [], thresholds := 0}}, sysport_sensors:status()).
+    ?assertMatch({ok, #{active_alarms := [], thresholds := 0}}, sysport_test_lib:flat_status(sysport_sensors)).
 
 below_threshold(Config) ->
-    start(Config, #{config => undefined}),  % in0 as the driver gives it
+    start(Config, #{config => default}),  % in0 as the driver gives it
     ok = sysport_sensors:subscribe(#{chips => [?VIRT], events => [alarm_raised, alarm_cleared, reading]}),
     ok = sysport_sensors:set_threshold(?VIRT, <<"in0">>, #{below => 1.0, clear_above => 1.1}),
     [set_and_see(Config, "hwmon1", "in0_input", V, ?VIRT, <<"Vcore">>) || V <- [950, 1050, 990, 1150, 1050]],
@@ -254,7 +254,7 @@ hotplug_rescan(Config) ->
     {ok, _} = sysport_sensors:rescan(),
     ?assertMatch([{chip_removed, #{name := <<"jc42-i2c-1-18">>}},
                   {alarm_cleared, #{chip := <<"jc42-i2c-1-18">>, reason := chip_removed}}], events()),
-    ?assertMatch({ok, #{active_alarms := []}}, sysport_sensors:status()),
+    ?assertMatch({ok, #{active_alarms := []}}, sysport_test_lib:flat_status(sysport_sensors)),
     ok = sysport_sensors:clear_threshold(<<"jc42-i2c-1-18">>, "temp1"),
     %% Nothing changed, nothing said.
     {ok, _} = sysport_sensors:rescan(),
@@ -270,26 +270,26 @@ hotplug_uevent(Config) ->
     %% and started after the sensors service.
     start(Config, #{uevent => sysport_sensors_fake}),
     Service = whereis(sysport_sensors),
-    ?assertMatch({ok, #{uevent := not_running}}, sysport_sensors:status()),
+    ?assertMatch({ok, #{uevent := not_running}}, sysport_test_lib:flat_status(sysport_sensors)),
     register(sysport_sensors_fake, self()),
     try
         ok = sysport_sensors:subscribe(#{events => [chip_added, chip_removed]}),
         receive {uevent_subscribed, Service, Filter} -> ?assertEqual(#{subsystem => <<"hwmon">>}, Filter)
         after 5000 -> ct:fail(did_not_subscribe)
         end,
-        ?assertMatch({ok, #{uevent := subscribed}}, sysport_sensors:status()),
+        ?assertMatch({ok, #{uevent := subscribed}}, sysport_test_lib:flat_status(sysport_sensors)),
         add_jc42(Tree),
-        Service ! {sysport_uevent, add, <<"/devices/i2c-1/1-0018/hwmon/hwmon3">>,
-                   #{<<"SUBSYSTEM">> => <<"hwmon">>}},
+        Service ! {sysport_uevent, add, #{devpath => <<"/devices/i2c-1/1-0018/hwmon/hwmon3">>,
+                                          props => #{<<"SUBSYSTEM">> => <<"hwmon">>}}},
         receive {sysport_sensors, chip_added, #{name := <<"jc42-i2c-1-18">>}} -> ok
         after 5000 -> ct:fail(no_chip_added)
         end,
         sysport_sensors_fake:remove_chip(Tree, "hwmon3"),
         %% Other actions do not rescan: the chip stays known until the remove.
-        Service ! {sysport_uevent, change, <<"/devices/i2c-1/1-0018/hwmon/hwmon3">>, #{}},
+        Service ! {sysport_uevent, change, #{devpath => <<"/devices/i2c-1/1-0018/hwmon/hwmon3">>, props => #{}}},
         receive {sysport_sensors, chip_removed, _} -> ct:fail(change_rescanned) after 300 -> ok end,
-        Service ! {sysport_uevent, remove, <<"/devices/i2c-1/1-0018/hwmon/hwmon3">>,
-                   #{<<"SUBSYSTEM">> => <<"hwmon">>}},
+        Service ! {sysport_uevent, remove, #{devpath => <<"/devices/i2c-1/1-0018/hwmon/hwmon3">>,
+                                             props => #{<<"SUBSYSTEM">> => <<"hwmon">>}}},
         receive {sysport_sensors, chip_removed, #{name := <<"jc42-i2c-1-18">>}} -> ok
         after 5000 -> ct:fail(no_chip_removed)
         end
@@ -298,31 +298,31 @@ hotplug_uevent(Config) ->
     end.
 
 kill9_while_polling(Config) ->
-    start(Config, #{backoff_min => 20}),
+    start(Config, #{helper => #{backoff_min => 20}}),
     ok = sysport_sensors:subscribe(),
     ok = sysport_sensors:set_threshold(?LM75, "temp1", #{above => 50.0, clear_below => 45.0}),
     await_value(?LM75, <<"Board">>, fun(V) -> V == 45.5 end),
     OsPid = helper_os_pid(),
     sysport_test_lib:kill9(OsPid),
     ok = sysport_test_lib:wait_until(
-           fun() -> case sysport_sensors:status() of
+           fun() -> case sysport_test_lib:flat_status(sysport_sensors) of
                         {ok, #{helper := #{state := up, restarts := R}}} -> R >= 1;
                         _ -> false
                     end
            end, 10000),
     ?assertNotEqual(OsPid, helper_os_pid()),
-    ?assertMatch({ok, #{subscribers := 1, thresholds := 1, polling := true}}, sysport_sensors:status()),
+    ?assertMatch({ok, #{subscribers := 1, thresholds := 1, polling := true}}, sysport_test_lib:flat_status(sysport_sensors)),
     %% The same chips came back: no chip_added or chip_removed.
     set_and_see(Config, "hwmon0", "temp1_input", 56000, ?LM75, <<"Board">>),
     ?assertMatch([{alarm_raised, #{chip := ?LM75, value := 56.0}}], events()),
-    {ok, #{helper := #{last_exit := LastExit}}} = sysport_sensors:status(),
+    {ok, #{helper := #{last_exit := LastExit}}} = sysport_test_lib:flat_status(sysport_sensors),
     ?assertEqual({signal, sigkill}, LastExit).
 
 idle_means_no_polling(Config) ->
     start(Config, #{interval => 20}),
     Service = whereis(sysport_sensors),
     OsPid = helper_os_pid(),
-    ?assertMatch({ok, #{polling := false}}, sysport_sensors:status()),
+    ?assertMatch({ok, #{polling := false}}, sysport_test_lib:flat_status(sysport_sensors)),
     %% Idle: the helper is not scheduled and the service runs no code
     %% (once the helper has gone back to sleep after answering its start).
     timer:sleep(200),
@@ -335,19 +335,19 @@ idle_means_no_polling(Config) ->
     %% Chip events alone need no polling; readings and alarms do, and stop
     %% with their subscriber.
     ok = sysport_sensors:subscribe(#{events => [chip_added]}),
-    ?assertMatch({ok, #{polling := false}}, sysport_sensors:status()),
+    ?assertMatch({ok, #{polling := false}}, sysport_test_lib:flat_status(sysport_sensors)),
     Sub = spawn(fun() -> ok = sysport_sensors:subscribe(#{events => [alarm_raised]}),
                          receive stop -> ok end
                 end),
     ok = sysport_test_lib:wait_until(fun() -> polls() >= 3 end, 5000),
     Sub ! stop,
-    ok = sysport_test_lib:wait_until(fun() -> {ok, #{polling := P}} = sysport_sensors:status(), not P end, 2000),
+    ok = sysport_test_lib:wait_until(fun() -> {ok, #{polling := P}} = sysport_test_lib:flat_status(sysport_sensors), not P end, 2000),
     Polls = polls(),
     timer:sleep(200),
     ?assertEqual(Polls, polls()).
 
 polls() ->
-    {ok, #{polls := N}} = sysport_sensors:status(),
+    {ok, #{polls := N}} = sysport_test_lib:flat_status(sysport_sensors),
     N.
 
 ctx_switches(OsPid) ->
@@ -357,20 +357,20 @@ ctx_switches(OsPid) ->
 
 no_hwmon(Config) ->
     Empty = sysport_sensors_fake:empty(filename:join(?config(priv_dir, Config), "empty")),
-    start(Config, #{wrapper => sysport_sensors_fake:wrapper(Empty), config => undefined}),
+    start(Config, #{helper => #{wrapper => sysport_sensors_fake:wrapper(Empty)}, config => default}),
     ?assertEqual({ok, []}, sysport_sensors:read_all()),
     ?assertEqual({ok, []}, sysport_sensors:chips()),
     ?assertEqual({ok, []}, sysport_sensors:rescan()),
     ?assertEqual({error, {no_such_chip, ?LM75}}, sysport_sensors:read(?LM75, "temp1")),
     ?assertMatch({ok, #{hwmon := false, chips := [], init := ok,
-                        helper := #{state := up, restarts := 0}}}, sysport_sensors:status()).
+                        helper := #{state := up, restarts := 0}}}, sysport_test_lib:flat_status(sysport_sensors)).
 
 bad_config(Config) ->
     Tree = ?config(tree, Config),
     sysport_test_lib:capture_logs(),
     %% Missing: the service runs and says why it has nothing.
     start(Config, #{config => filename:join(Tree, "missing.conf")}),
-    ?assertMatch({ok, #{init := {error, enoent}, helper := #{state := up}}}, sysport_sensors:status()),
+    ?assertMatch({ok, #{init := {error, enoent}, helper := #{state := up}}}, sysport_test_lib:flat_status(sysport_sensors)),
     ?assertEqual({error, {sensors_init, enoent}}, sysport_sensors:read_all()),
     ?assertEqual({error, {sensors_init, enoent}}, sysport_sensors:set(?LM75, "temp1_max", 80)),
     sysport_sensors:stop(),
@@ -392,7 +392,7 @@ bad_config(Config) ->
     {ok, _} = sysport_sensors:rescan(),
     ?assertMatch(#{label := <<"Fixed">>}, feature(?LM75, "temp1")),
     ?assertMatch(#{label := <<"CPU Fan">>}, feature(?VIRT, "fan1")),
-    ?assertMatch({ok, #{init := ok, helper := #{restarts := 0}}}, sysport_sensors:status()).
+    ?assertMatch({ok, #{init := ok, helper := #{restarts := 0}}}, sysport_test_lib:flat_status(sysport_sensors)).
 
 bad_requests_to_helper(Config) ->
     {ok, P} = sysport_port:start_link(#{helper => "sysport_sensors",
@@ -422,8 +422,8 @@ bad_requests_to_helper(Config) ->
     sysport_port:stop(P).
 
 bad_arguments(Config) ->
-    ?assertEqual({error, {bad_option, colour}}, sysport_sensors:start_link(#{colour => red})),
-    ?assertEqual({error, {bad_option, {interval, 0}}}, sysport_sensors:start_link(#{interval => 0})),
+    ?assertEqual({error, {invalid_option, sensors, #{colour => red}}}, sysport_sensors:start_link(#{colour => red})),
+    ?assertEqual({error, {invalid_option, sensors, #{interval => 0}}}, sysport_sensors:start_link([{interval, 0}])),
     ?assertEqual({error, not_running}, sysport_sensors:read_all()),
     start(Config),
     [?assertMatch({error, {bad_threshold, _}}, sysport_sensors:set_threshold(?LM75, "temp1", Spec))
@@ -466,7 +466,8 @@ valgrind_clean(Config) ->
     Release = filename:join([sysport_test_lib:project_root(), "priv", "sysport_sensors"]),
     Wrapper = sysport_sensors_fake:wrapper(?config(tree, Config)) ++
         ["valgrind", "-q", "--error-exitcode=99", "--leak-check=full", "--errors-for-leak-kinds=definite"],
-    start(Config, #{helper => Release, wrapper => Wrapper, backoff_min => 60000, call_timeout => 30000}),
+    start(Config, #{helper => #{program => Release, wrapper => Wrapper, backoff_min => 60000, ready_timeout => 30000},
+                    timeout => 30000}),
     {ok, Comm} = file:read_file("/proc/" ++ integer_to_list(helper_os_pid()) ++ "/comm"),
     ?assertMatch(<<"memcheck", _/binary>>, Comm),  % really under valgrind
     {ok, Chips} = sysport_sensors:read_all(),
@@ -481,5 +482,5 @@ valgrind_clean(Config) ->
     %% error or definite leak into 99.
     _ = os:cmd("kill -TERM " ++ integer_to_list(helper_os_pid())),
     ok = sysport_test_lib:wait_until(
-           fun() -> {ok, #{helper := #{state := S}}} = sysport_sensors:status(), S =:= down end, 30000),
-    ?assertMatch({ok, #{helper := #{last_exit := {exit, 0}}}}, sysport_sensors:status()).
+           fun() -> {ok, #{helper := #{state := S}}} = sysport_test_lib:flat_status(sysport_sensors), S =:= down end, 30000),
+    ?assertMatch({ok, #{helper := #{last_exit := {exit, 0}}}}, sysport_test_lib:flat_status(sysport_sensors)).

@@ -5,7 +5,7 @@
 -export([project_root/0, c_build/0, testhelper/0, release_testhelper/0,
          capture_logs/0, stop_capture_logs/0, wait_log/2, logs/0,
          proc_alive/1, proc_state/1, zombies_of/1, children_of/1,
-         wait_until/2, wait_until/3, kill9/1, os_cmd/1]).
+         wait_until/2, wait_until/3, kill9/1, os_cmd/1, flat_status/1]).
 %% logger handler callback
 -export([log/2]).
 
@@ -156,3 +156,12 @@ os_cmd(Cmd) ->
     Out = os:cmd(Cmd ++ "; echo \"__rc=$?\""),
     [Rest, Rc] = string:split(Out, "__rc=", trailing),
     {list_to_integer(string:trim(Rc)), Rest}.
+
+%% A service's status with its counters beside the other keys, as the
+%% suites' assertions were written before counters moved under one key.
+-spec flat_status(module()) -> {ok, map()} | {error, term()}.
+flat_status(Mod) ->
+    case Mod:status() of
+        {ok, S} -> {ok, maps:merge(maps:get(counters, S, #{}), S)};
+        Error -> Error
+    end.

@@ -131,7 +131,7 @@ server(Port) ->
     S.
 
 rejected(Reason) ->
-    maps:get(Reason, maps:get(rejected, status()), 0).
+    maps:get(Reason, maps:get(rejected_reasons, status()), 0).
 
 wait_until(Fun, Timeout) ->
     ok = sysport_test_lib:wait_until(Fun, Timeout, 20).
@@ -272,7 +272,7 @@ bad_replies_rejected(Config) ->
               wait_until(fun() -> rejected(Reason) > Before end, 5000)
       end, Cases),
     ?assertEqual({ok, []}, sysport_time:recorded()),
-    ?assertMatch(#{synchronized := false, offset := undefined}, status()),
+    ?assertMatch(#{synchronized := false, offset_ms := undefined}, status()),
     ?assertEqual(0, maps:get(samples, maps:get(counters, status()), 0)).
 
 failover_to_next_address(Config) ->
@@ -414,7 +414,7 @@ rtc_env(Config, Offset, Extra) ->
     Sysfs = filename:join(Dir, "sysfs"),
     ok = filelib:ensure_dir(filename:join(Sysfs, "x")),
     #{rtc => filename:join(Dir, "rtc0"), rtc_sysfs => Sysfs,
-      port => #{env => [{"LD_PRELOAD", ?config(shim, Config)},
+      helper => #{env => [{"LD_PRELOAD", ?config(shim, Config)},
                         {"FAKE_RTC_DEV", filename:join(Dir, "rtc0")},
                         {"FAKE_RTC_STATE", filename:join(Dir, "state")},
                         {"FAKE_RTC_LOG", filename:join(Dir, "log")}]}}.
@@ -542,10 +542,11 @@ rtc_written_after_step(Config) ->
 %%% Misc
 
 bad_options(Config) ->
-    ?assertEqual({error, {bad_option, pool}}, sysport_time:start_link(#{pool => 1})),
-    ?assertMatch({error, {bad_value, poll_min, -1}}, sysport_time:start_link(#{poll_min => -1})),
-    ?assertMatch({error, {bad_value, servers, _}}, sysport_time:start_link(#{servers => [{"x", 0}]})),
-    ?assertMatch({error, {bad_value, clock, _}}, sysport_time:start_link(#{clock => fast})),
+    ?assertEqual({error, {invalid_option, time, #{pool => 1}}}, sysport_time:start_link(#{pool => 1})),
+    ?assertEqual({error, {invalid_option, time, #{poll_min => -1}}}, sysport_time:start_link([{poll_min, -1}])),
+    ?assertEqual({error, {invalid_option, time, #{servers => [{"x", 0}]}}},
+                 sysport_time:start_link(#{servers => [{"x", 0}]})),
+    ?assertEqual({error, {invalid_option, time, #{clock => fast}}}, sysport_time:start_link(#{clock => fast})),
     ?assertEqual(undefined, whereis(sysport_time)),
     _ = Config.
 
@@ -660,8 +661,8 @@ valgrind_clean(Config) ->
     Wrapper = ["valgrind", "-q", "--error-exitcode=99", "--leak-check=full",
                "--errors-for-leak-kinds=definite"],
     subscribed(Config, #{servers => [{"127.0.0.1", Port}], query_timeout => 3000,
-                         port => #{helper => Release, wrapper => Wrapper, ready_timeout => 30000,
-                                   backoff_min => 60000}}),
+                         helper => #{program => Release, wrapper => Wrapper, ready_timeout => 30000,
+                                     backoff_min => 60000}}),
     wait_event(clock_step, 20000),
     wait_event(sync_acquired, 5000),
     {error, no_rtc} = sysport_time:rtc_read(),

@@ -39,7 +39,7 @@ init_per_testcase(_Case, Config) ->
 
 end_per_testcase(_Case, _Config) ->
     %% A case that failed with its helper stopped must not leave it so.
-    case sysport_uevent:status() of
+    case sysport_test_lib:flat_status(sysport_uevent) of
         {ok, #{helper := #{os_pid := OsPid}}} when is_integer(OsPid) ->
             os:cmd("kill -CONT " ++ integer_to_list(OsPid));
         _ -> ok
@@ -54,11 +54,11 @@ end_per_testcase(_Case, _Config) ->
 
 real_kernel_events(_Config) ->
     {ok, _} = sysport_uevent:start_link(#{}),
-    {ok, #{ready := #{rcvbuf := Rcvbuf}, coldplug := complete}} = sysport_uevent:status(),
+    {ok, #{ready := #{rcvbuf := Rcvbuf}, coldplug := complete}} = sysport_test_lib:flat_status(sysport_uevent),
     %% SO_RCVBUFFORCE took the default 8 MiB (the kernel reports it doubled).
     ?assert(Rcvbuf >= 8 * 1024 * 1024),
     ok = sysport_uevent:subscribe(#{subsystem => <<"net">>}),
-    receive {sysport_uevent, coldplug_complete, <<>>, #{devices := N}} when N > 0 -> ok
+    receive {sysport_uevent, coldplug_complete, #{devices := N}} when N > 0 -> ok
     after 1000 -> ct:fail(no_coldplug_complete)
     end,
     {A, B} = {veth_name(1), veth_name(2)},
@@ -95,7 +95,7 @@ real_kernel_events(_Config) ->
     ?assert(lists:max([hd(Seqs), lists:nth(2, Seqs)]) < lists:nth(3, Seqs)),
     ?assert(lists:nth(3, Seqs) < lists:nth(4, Seqs)),
     ?assert(lists:nth(4, Seqs) < lists:min(lists:nthtail(4, Seqs))),
-    {ok, #{last_seqnum := Last}} = sysport_uevent:status(),
+    {ok, #{last_seq := Last}} = sysport_test_lib:flat_status(sysport_uevent),
     ?assert(Last >= lists:max(Seqs)).
 
 same_events_as_udevadm(_Config) ->
@@ -108,7 +108,7 @@ same_events_as_udevadm(_Config) ->
     End = kernel_seqnum(),
     ok = sysport_uevent:settle(300, 30000),
     Ours = maps:from_list([{binary_to_integer(maps:get(<<"SEQNUM">>, P)), P}
-                           || {sysport_uevent, _, _, P} <- collect_events(), maps:is_key(<<"SEQNUM">>, P)]),
+                           || {sysport_uevent, _, #{props := P}} <- collect_events(), maps:is_key(<<"SEQNUM">>, P)]),
     Theirs = stop_udevadm_monitor(Udevadm, Out, End),
     InRange = fun(M) -> maps:filter(fun(S, _) -> S > Start andalso S =< End end, M) end,
     {O, T} = {InRange(Ours), InRange(Theirs)},
@@ -127,7 +127,7 @@ forced_overrun_is_repaired(_Config) ->
     ?assertMatch({ok, _}, sysport_uevent:get(<<"/devices/virtual/net/", Gone/binary>>)),
     ok = sysport_uevent:subscribe(#{}),
     _ = collect_events(),
-    {ok, #{helper := #{os_pid := OsPid}, socket := {ok, #{seqnum := Baseline}}}} = sysport_uevent:status(),
+    {ok, #{helper := #{os_pid := OsPid}, socket := {ok, #{seqnum := Baseline}}}} = sysport_test_lib:flat_status(sysport_uevent),
     {0, _} = sysport_test_lib:os_cmd("kill -STOP " ++ integer_to_list(OsPid)),
     ip(["link del ", Gone]),
     ip(["link add ", Stays, " type veth peer name ", Stays, "p"]),
@@ -138,16 +138,16 @@ forced_overrun_is_repaired(_Config) ->
     Messages = Overrun ++ collect_events(),
     %% Every overrun reports exactly the SEQNUMs its subscribers never saw.
     check_overrun_counts(Baseline, Messages),
-    [{sysport_uevent, overrun, _, #{missed := Missed, kernel_drops := Drops}} | _] =
-        [M || {sysport_uevent, overrun, _, #{kernel_drops := D}} = M <- Messages, D > 0],
+    [{sysport_uevent, overrun, #{missed := Missed, kernel_drops := Drops}} | _] =
+        [M || {sysport_uevent, overrun, #{kernel_drops := D}} = M <- Messages, D > 0],
     ct:log("missed ~b SEQNUMs, kernel dropped ~b datagrams", [Missed, Drops]),
     ?assert(Drops > 1000),
     ?assert(Missed >= Drops),
-    ?assertMatch([_ | _], [x || {sysport_uevent, resync_complete, _, _} <- Messages]),
+    ?assertMatch([_ | _], [x || {sysport_uevent, resync_complete, _} <- Messages]),
     assert_table_is_sysfs(),
     ?assertEqual({error, not_found}, sysport_uevent:get(<<"/devices/virtual/net/", Gone/binary>>)),
     ?assertMatch({ok, _}, sysport_uevent:get(<<"/devices/virtual/net/", Stays/binary>>)),
-    {ok, #{overruns := Overruns, resyncs := Resyncs, missed := TotalMissed}} = sysport_uevent:status(),
+    {ok, #{overruns := Overruns, resyncs := Resyncs, missed := TotalMissed}} = sysport_test_lib:flat_status(sysport_uevent),
     ?assert(Overruns >= 1 andalso Resyncs >= 1 andalso TotalMissed >= Missed).
 
 forged_uevents_rejected(Config) ->
@@ -161,9 +161,9 @@ forged_uevents_rejected(Config) ->
     %% A real event after the forged ones: once it is here, they would be too.
     ok = write_file("/sys/class/net/lo/uevent", "change"),
     _ = wait_event(change, <<"/devices/virtual/net/lo">>),
-    ?assertEqual([], [E || {sysport_uevent, _, D, _} = E <- collect_events(), D =:= Forged]),
+    ?assertEqual([], [E || {sysport_uevent, _, #{devpath := D}} = E <- collect_events(), D =:= Forged]),
     ?assertEqual({error, not_found}, sysport_uevent:get(Forged)),
-    {ok, #{rejected := #{sender := 6}}} = sysport_uevent:status(),
+    {ok, #{rejected_reasons := #{sender := 6}}} = sysport_test_lib:flat_status(sysport_uevent),
     {ok, warning, Text, _} = sysport_test_lib:wait_log("rejected a datagram (sender", 2000),
     ?assertMatch({_, _}, binary:match(Text, <<"uid 0">>)).
 
@@ -173,7 +173,7 @@ kill9_during_storm(_Config) ->
     ip(["link add ", Gone, " type veth peer name ", Gone, "p"]),
     ok = sysport_uevent:settle(300, 30000),
     ok = sysport_uevent:subscribe(#{}),
-    {ok, #{helper := #{os_pid := OsPid}}} = sysport_uevent:status(),
+    {ok, #{helper := #{os_pid := OsPid}}} = sysport_test_lib:flat_status(sysport_uevent),
     Self = self(),
     Storm = spawn_link(fun() -> storm(3000, [veth_name(I) || I <- lists:seq(3, 12)]), Self ! storm_done end),
     timer:sleep(100),
@@ -183,19 +183,19 @@ kill9_during_storm(_Config) ->
     receive storm_done -> ok after 60000 -> ct:fail(storm_stuck) end,
     unlink(Storm),
     ok = sysport_test_lib:wait_until(
-           fun() -> {ok, #{helper := H}} = sysport_uevent:status(),
+           fun() -> {ok, #{helper := H}} = sysport_test_lib:flat_status(sysport_uevent),
                     maps:get(restarts, H) >= 1 andalso maps:get(state, H) =:= up
            end, 10000),
     ok = sysport_uevent:settle(300, 30000),
     assert_table_is_sysfs(),
     ?assertEqual({error, not_found}, sysport_uevent:get(<<"/devices/virtual/net/", Gone/binary>>)),
     Messages = collect_events(),
-    ?assertMatch([_ | _], [x || {sysport_uevent, overrun, _, #{reason := helper_restart}} <- Messages]),
-    ?assertMatch([_ | _], [x || {sysport_uevent, resync_complete, _, _} <- Messages]),
+    ?assertMatch([_ | _], [x || {sysport_uevent, overrun, #{reason := helper_restart}} <- Messages]),
+    ?assertMatch([_ | _], [x || {sysport_uevent, resync_complete, _} <- Messages]),
     %% Whatever the kernel said or the resync found, the subscriber's last word
     %% on each veth agrees with the table.
-    Final = lists:foldl(fun({sysport_uevent, remove, D, _}, Acc) -> Acc#{D => gone};
-                           ({sysport_uevent, add, D, _}, Acc) -> Acc#{D => present};
+    Final = lists:foldl(fun({sysport_uevent, remove, #{devpath := D}}, Acc) -> Acc#{D => gone};
+                           ({sysport_uevent, add, #{devpath := D}}, Acc) -> Acc#{D => present};
                            (_, Acc) -> Acc
                         end, #{}, Messages),
     ?assertEqual(gone, maps:get(<<"/devices/virtual/net/", Gone/binary>>, Final)),
@@ -226,7 +226,7 @@ autoload_runs_batched_modprobe(Config) ->
     [ok = write_file(["/sys", D, "/uevent"], "add") || _ <- [1, 2], {D, _} <- Devices],
     ok = sysport_uevent:settle(200, 30000),
     ok = sysport_test_lib:wait_until(
-           fun() -> {ok, #{socket := {ok, S}}} = sysport_uevent:status(),
+           fun() -> {ok, #{socket := {ok, S}}} = sysport_test_lib:flat_status(sysport_uevent),
                     maps:get(modprobe_queued, S) =:= 0 andalso not maps:get(modprobe_running, S)
            end, 30000, 100),
     {ok, Text} = file:read_file(Log),
@@ -240,7 +240,7 @@ autoload_runs_batched_modprobe(Config) ->
     ?assertEqual(1, length(hd(Requested))),                  % the first add starts a run at once
     ?assert(lists:max([length(R) || R <- Requested]) > 1),   % the rest pile up into batches
     ?assert(length(Runs) < 2 * length(Devices)),
-    {ok, #{modprobe := #{runs := Statuses, aliases := Total}}} = sysport_uevent:status(),
+    {ok, #{modprobe := #{runs := Statuses, aliases := Total}}} = sysport_test_lib:flat_status(sysport_uevent),
     Failed = length(Runs) div 2,
     ?assertEqual(maps:filter(fun(_, N) -> N > 0 end, #{{exit, 0} => length(Runs) - Failed, {exit, 3} => Failed}),
                  Statuses),
@@ -251,7 +251,7 @@ autoload_runs_batched_modprobe(Config) ->
     {ok, _} = sysport_uevent:start_link(#{autoload => true, modprobe => "/nonexistent/modprobe"}),
     ok = write_file(["/sys", element(1, hd(Devices)), "/uevent"], "add"),
     ok = sysport_test_lib:wait_until(
-           fun() -> {ok, #{modprobe := #{runs := R}}} = sysport_uevent:status(),
+           fun() -> {ok, #{modprobe := #{runs := R}}} = sysport_test_lib:flat_status(sysport_uevent),
                     R =:= #{{spawn_failed, enoent} => 1}
            end, 5000).
 
@@ -259,7 +259,7 @@ trigger_replays_every_device(_Config) ->
     {Udevadm, Out} = start_udevadm_monitor(),
     {ok, _} = sysport_uevent:start_link(#{trigger => true}),
     {ok, #{coldplug := complete, trigger := #{devices := N, failed := 0, uuid := Uuid},
-           devices := Devices}} = sysport_uevent:status(),
+           devices := Devices}} = sysport_test_lib:flat_status(sysport_uevent),
     ?assertEqual(Devices, N),
     ok = sysport_uevent:settle(300, 30000),
     Seen = stop_udevadm_monitor(Udevadm, Out, kernel_seqnum()),
@@ -291,36 +291,44 @@ filters_and_queries(_Config) ->
     ?assertMatch({error, {bad_filter, _}}, sysport_uevent:devices(#{colour => <<"red">>})),
     ?assertMatch({error, {bad_filter, _}}, sysport_uevent:subscribe(#{subsystem => 42})),
     ?assertMatch({error, {bad_filter, _}}, sysport_uevent:subscribe(not_a_map)),
-    %% Two filters that both pass lo: its event comes once; after one
-    %% unsubscribe the other still delivers; after all, nothing.
+    %% A filter as a proplist; subscribing again replaces the filter: a
+    %% hwmon filter no longer passes lo, a net one does; unsubscribed,
+    %% nothing comes.
+    ?assertEqual({ok, ok(sysport_uevent:devices(#{subsystem => "net"}))},
+                 sysport_uevent:devices([{subsystem, "net"}])),
+    ok = sysport_uevent:subscribe([{<<"INTERFACE">>, "lo"}]),
     ok = sysport_uevent:subscribe(#{subsystem => <<"hwmon">>}),
-    ok = sysport_uevent:subscribe(#{subsystem => <<"net">>}),
-    ok = sysport_uevent:subscribe(#{<<"INTERFACE">> => "lo"}),
+    _ = collect_events(),
+    ok = write_file("/sys/class/net/lo/uevent", "change"),
+    ok = sysport_uevent:settle(200, 10000),
+    ?assertEqual([], [x || {sysport_uevent, change, #{devpath := D}} <- collect_events(), D =:= Lo]),
+    ok = sysport_uevent:subscribe([{subsystem, <<"net">>}]),
     _ = collect_events(),
     ok = write_file("/sys/class/net/lo/uevent", "change"),
     _ = wait_event(change, Lo),
-    ok = sysport_uevent:settle(100, 10000),
-    ?assertEqual([], [x || {sysport_uevent, change, D, _} <- collect_events(), D =:= Lo]),
-    ok = sysport_uevent:unsubscribe(#{subsystem => <<"net">>}),
-    ok = write_file("/sys/class/net/lo/uevent", "change"),
-    _ = wait_event(change, Lo),
-    ok = sysport_uevent:unsubscribe(all),
+    ok = sysport_uevent:settle(200, 10000),
+    _ = collect_events(),
+    ok = sysport_uevent:unsubscribe(),
     ok = write_file("/sys/class/net/lo/uevent", "change"),
     ok = sysport_uevent:settle(200, 10000),
-    ?assertEqual([], [x || {sysport_uevent, change, D, _} <- collect_events(), D =:= Lo]),
-    {ok, #{subscribers := 0}} = sysport_uevent:status().
+    ?assertEqual([], [x || {sysport_uevent, change, #{devpath := D}} <- collect_events(), D =:= Lo]),
+    {ok, #{subscribers := 0}} = sysport_test_lib:flat_status(sysport_uevent).
 
 options_and_absent_helper(_Config) ->
-    ?assertEqual({error, {bad_option, colour}}, sysport_uevent:start_link(#{colour => red})),
-    ?assertEqual({error, {bad_option, rcvbuf}}, sysport_uevent:start_link(#{rcvbuf => 10})),
-    ?assertEqual({error, {bad_option, trigger}}, sysport_uevent:start_link(#{trigger => yes})),
-    ?assertEqual({error, not_running}, sysport_uevent:status()),
+    ?assertEqual({error, {invalid_option, uevent, #{colour => red}}}, sysport_uevent:start_link(#{colour => red})),
+    ?assertEqual({error, {invalid_option, uevent, #{rcvbuf => 10}}}, sysport_uevent:start_link(#{rcvbuf => 10})),
+    ?assertEqual({error, {invalid_option, uevent, #{trigger => yes}}}, sysport_uevent:start_link([{trigger, yes}])),
+    ?assertEqual({error, not_running}, sysport_test_lib:flat_status(sysport_uevent)),
     ?assertEqual({error, not_running}, sysport_uevent:devices()),
     ?assertEqual({error, not_running}, sysport_uevent:get(<<"/devices/virtual/net/lo">>)),
-    %% A helper that cannot run: the service is up, says why, and does not spin.
-    {ok, Pid} = sysport_uevent:start_link(#{port_opts => #{helper => "/nonexistent/sysport_uevent"}}),
-    {ok, #{helper_error := {helper_not_found, _}, coldplug := pending}} = sysport_uevent:status(),
-    ?assertEqual({error, timeout}, sysport_uevent:settle(0, 100)),
+    %% A helper that cannot run: the service is failed, says why, and is
+    %% retried with backoff, without stopping anything.
+    {ok, Pid} = sysport_uevent:start_link(#{helper => #{program => "/nonexistent/sysport_uevent"}}),
+    {ok, #{state := failed, last_error := {helper_not_found, _}}} = sysport_uevent:status(),
+    ?assertEqual({error, not_running}, sysport_uevent:settle(0, 100)),
+    timer:sleep(600),
+    {ok, #{state := failed, restarts := Restarts}} = sysport_uevent:status(),
+    ?assert(Restarts >= 1 andalso Restarts =< 3),
     ?assert(is_process_alive(Pid)).
 
 %% A system image without libudev (the helper dlopens it, so packaging that
@@ -333,20 +341,20 @@ libudev_missing_is_named(_Config) ->
     Hide = ["unshare", "--mount", "--propagation", "private",
             "sh", "-c", "mount --bind /dev/null \"$0\" && exec \"$@\"", Lib],
     sysport_test_lib:capture_logs(),
-    {ok, _} = sysport_uevent:start_link(#{port_opts => #{wrapper => Hide}}),
+    {ok, _} = sysport_uevent:start_link(#{helper => #{wrapper => Hide}}),
     {ok, error, Text, _} = sysport_test_lib:wait_log("enumerating devices", 10000),
     ct:log("~ts", [Text]),
     ?assertMatch({_, _}, binary:match(Text, <<"cannot load libudev: ">>)),
     ?assertMatch({_, _}, binary:match(Text, <<"libudev.so.1">>)),
-    {ok, #{coldplug := pending}} = sysport_uevent:status().
+    {ok, #{coldplug := pending}} = sysport_test_lib:flat_status(sysport_uevent).
 
 %% Without root: SO_RCVBUFFORCE is refused (the buffer is capped by
 %% rmem_max and says so), trigger cannot write, and the table still fills.
 unprivileged_helper(_Config) ->
     Nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"],
-    {ok, _} = sysport_uevent:start_link(#{trigger => true, port_opts => #{wrapper => Nobody}}),
+    {ok, _} = sysport_uevent:start_link(#{trigger => true, helper => #{wrapper => Nobody}}),
     {ok, #{ready := #{rcvbuf_capped := true, rcvbuf := Rcvbuf}, coldplug := complete,
-           trigger := #{failed := Failed, devices := Devices}}} = sysport_uevent:status(),
+           trigger := #{failed := Failed, devices := Devices}}} = sysport_test_lib:flat_status(sysport_uevent),
     {ok, RmemMax} = file:read_file("/proc/sys/net/core/rmem_max"),
     ?assert(Rcvbuf =< 2 * binary_to_integer(string:trim(RmemMax))),
     ?assertEqual(Devices, Failed),
@@ -371,28 +379,28 @@ valgrind_clean(_Config) ->
     Release = filename:join([sysport_test_lib:project_root(), "priv", "sysport_uevent"]),
     Wrapper = ["valgrind", "-q", "--error-exitcode=99", "--leak-check=full",
                "--errors-for-leak-kinds=definite"],
-    {ok, _} = sysport_uevent:start_link(#{port_opts => #{helper => Release, wrapper => Wrapper,
-                                                         ready_timeout => 30000, backoff_min => 60000},
+    {ok, _} = sysport_uevent:start_link(#{helper => #{program => Release, wrapper => Wrapper,
+                                                      ready_timeout => 30000, backoff_min => 60000},
                                           rcvbuf => 65536}),
     ok = sysport_uevent:settle(200, 60000),
     ok = sysport_uevent:subscribe(#{}),
     A = veth_name(1),
     ip(["link add ", A, " type veth peer name ", A, "p"]),
     _ = wait_event(add, <<"/devices/virtual/net/", A/binary>>),
-    {ok, #{helper := #{os_pid := OsPid}}} = sysport_uevent:status(),
+    {ok, #{helper := #{os_pid := OsPid}}} = sysport_test_lib:flat_status(sysport_uevent),
     %% A forced resync runs the enumeration child under valgrind too.
     {0, _} = sysport_test_lib:os_cmd("kill -STOP " ++ integer_to_list(OsPid)),
     storm(300, []),
     {0, _} = sysport_test_lib:os_cmd("kill -CONT " ++ integer_to_list(OsPid)),
-    receive {sysport_uevent, resync_complete, _, _} -> ok after 60000 -> ct:fail(no_resync) end,
+    receive {sysport_uevent, resync_complete, _} -> ok after 60000 -> ct:fail(no_resync) end,
     %% SIGTERM: the helper exits through its normal path; valgrind turns any
     %% error into 99.
     {0, _} = sysport_test_lib:os_cmd("kill -TERM " ++ integer_to_list(OsPid)),
     ok = sysport_test_lib:wait_until(
-           fun() -> {ok, #{helper := H}} = sysport_uevent:status(),
+           fun() -> {ok, #{helper := H}} = sysport_test_lib:flat_status(sysport_uevent),
                     maps:get(last_exit, H) =/= none
            end, 30000, 100),
-    {ok, #{helper := #{last_exit := Exit}}} = sysport_uevent:status(),
+    {ok, #{helper := #{last_exit := Exit}}} = sysport_test_lib:flat_status(sysport_uevent),
     ?assertEqual({exit, 0}, Exit).
 
 %%% Helpers
@@ -429,12 +437,12 @@ kernel_seqnum() ->
     binary_to_integer(string:trim(B)).
 
 wait_event(Action, DevPath) ->
-    receive {sysport_uevent, Action, DevPath, Props} -> Props
+    receive {sysport_uevent, Action, #{devpath := DevPath, props := Props}} -> Props
     after 10000 -> ct:fail({no_event, Action, DevPath})
     end.
 
 collect_events() ->
-    receive {sysport_uevent, _, _, _} = E -> [E | collect_events()]
+    receive {sysport_uevent, _, _} = E -> [E | collect_events()]
     after 0 -> []
     end.
 
@@ -442,8 +450,8 @@ collect_events() ->
 %% before it.
 wait_overrun_with_drops() ->
     receive
-        {sysport_uevent, overrun, _, #{kernel_drops := D}} = M when D > 0 -> [M];
-        {sysport_uevent, _, _, _} = M -> [M | wait_overrun_with_drops()]
+        {sysport_uevent, overrun, #{kernel_drops := D}} = M when D > 0 -> [M];
+        {sysport_uevent, _, _} = M -> [M | wait_overrun_with_drops()]
     after 30000 -> ct:fail(no_overrun)
     end.
 
@@ -452,11 +460,11 @@ wait_overrun_with_drops() ->
 check_overrun_counts(_Baseline, []) ->
     ok;
 check_overrun_counts(Baseline, Messages) ->
-    {Before, After} = lists:splitwith(fun({sysport_uevent, Ev, _, _}) -> Ev =/= overrun end, Messages),
+    {Before, After} = lists:splitwith(fun({sysport_uevent, Ev, _}) -> Ev =/= overrun end, Messages),
     case After of
         [] -> ok;
-        [{sysport_uevent, overrun, _, #{reason := kernel, missed := Missed, seqnum := Seq}} | Rest] ->
-            Got = length([x || {sysport_uevent, _, _, #{<<"SEQNUM">> := S}} <- Before,
+        [{sysport_uevent, overrun, #{reason := kernel, missed := Missed, seqnum := Seq}} | Rest] ->
+            Got = length([x || {sysport_uevent, _, #{props := #{<<"SEQNUM">> := S}}} <- Before,
                                binary_to_integer(S) > Baseline, binary_to_integer(S) =< Seq]),
             ct:log("overrun: SEQNUM ~b..~b, ~b delivered, ~b reported missed", [Baseline, Seq, Got, Missed]),
             ?assertEqual(Seq - Baseline - Got, Missed),

@@ -164,7 +164,7 @@ power_cut_kv(#{facts := Facts}) ->
     Acked = binary_to_integer(maps:get(<<"kv_acked">>, Facts)),
     Others = binary_to_integer(maps:get(<<"kv_others">>, Facts)),
     Read = sysport_kv:get_all(),
-    {ok, #{state := State}} = sysport_kv:status(),
+    {ok, #{env_state := State}} = sysport_kv:status(),
     Printed = catch sysport_system_lib:fw_printenv(),
     Copies = [{C, F, maps:get(?COUNTER, V, none)} || #{crc_ok := C, flags := F, vars := V}
                                                         <- sysport_system_lib:env_copies()],

@@ -183,7 +183,7 @@ uevent_seqnum(_Ctx) ->
     Events = uevents_up_to(End, 5000),
     Seqs = [binary_to_integer(S) || {_, _, #{<<"SEQNUM">> := S}} <- Events],
     MtdPath = <<"/devices/virtual/mtd/", (filename:basename(Dev))/binary>>,
-    ok = sysport_uevent:unsubscribe(all),
+    ok = sysport_uevent:unsubscribe(),
     ok = sysport_uevent:settle(300, 10000),
     {ok, Table} = sysport_uevent:devices(),
     Sysfs = sysport_sysfs:devices(),
@@ -206,7 +206,7 @@ uevents_up_to(Last, Ms) ->
 uevents_up_to(Last, Deadline, Acc) ->
     Left = max(0, Deadline - erlang:monotonic_time(millisecond)),
     receive
-        {sysport_uevent, Action, DevPath, #{<<"SEQNUM">> := S} = Props} ->
+        {sysport_uevent, Action, #{devpath := DevPath, props := #{<<"SEQNUM">> := S} = Props}} ->
             Acc1 = [{Action, DevPath, Props} | Acc],
             case binary_to_integer(S) >= Last of
                 true -> lists:reverse(Acc1);
@@ -238,7 +238,7 @@ sensors_lm75(_Ctx) ->
     Chip = sysport_system_lib:lm75_chip(Bus),
     %% The devpath: the real directory, without /sys.
     <<"/sys", HwmonPath/binary>> = string:trim(sysport_system_lib:sh_ok(["readlink -f ", Hwmon])),
-    Uevent = receive {sysport_uevent, add, D, #{<<"SUBSYSTEM">> := <<"hwmon">>}} -> D
+    Uevent = receive {sysport_uevent, add, #{devpath := D, props := #{<<"SUBSYSTEM">> := <<"hwmon">>}}} -> D
              after 10000 -> no_hwmon_add end,
     Added = receive {sysport_sensors, chip_added, #{name := Chip}} -> true
             after 10000 -> no_chip_added end,
@@ -255,7 +255,7 @@ sensors_lm75(_Ctx) ->
     Cleared = alarms_at(Bus, 50000),
     ok = sysport_sensors:clear_threshold(Chip, temp1),
     ok = sysport_sensors:unsubscribe(),
-    ok = sysport_uevent:unsubscribe(all),
+    ok = sysport_uevent:unsubscribe(),
     sysport_system_guest:info("sensors_lm75: ~ts at ~ts, modprobe ~0p", [Chip, Hwmon, Modprobe]),
     all_true([{lm75_not_loaded_before, not LoadedBefore},
               {autoloaded, filelib:is_dir("/sys/module/lm75")},
@@ -272,9 +272,9 @@ sensors_lm75(_Ctx) ->
 
 %% Writes a temperature and collects the alarms of the next three polls.
 alarms_at(Bus, MilliC) ->
-    {ok, #{polls := P0}} = sysport_sensors:status(),
+    {ok, #{counters := #{polls := P0}}} = sysport_sensors:status(),
     ok = sysport_system_lib:lm75_set_millicelsius(Bus, MilliC),
-    {ok, true} = wait_until(fun() -> {ok, #{polls := P}} = sysport_sensors:status(), P >= P0 + 3 end, 10000),
+    {ok, true} = wait_until(fun() -> {ok, #{counters := #{polls := P}}} = sysport_sensors:status(), P >= P0 + 3 end, 10000),
     collect_alarms().
 
 collect_alarms() ->

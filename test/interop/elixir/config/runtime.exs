@@ -10,8 +10,6 @@ config :sysport,
   data_dir: data,
   # The IEx session test turns forwarding off: other tests on this host
   # write to /dev/kmsg, and their lines must not push its own out of tail().
-  kmsg: %{
-    seq_file: Path.join(data, "kmsg.seq"),
-    logger: System.get_env("SYSPORT_INTEROP_KMSG_LOGGER", "true") == "true"
-  },
-  kv: %{lock_file: Path.join(data, "fw_printenv.lock")}
+  # (the kmsg seq file is kmsg.seq in data_dir)
+  kmsg: [logger: System.get_env("SYSPORT_INTEROP_KMSG_LOGGER", "true") == "true"],
+  kv: [lock_file: Path.join(data, "fw_printenv.lock")]

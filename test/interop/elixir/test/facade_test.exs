@@ -48,7 +48,7 @@ defmodule SysportInterop.FacadeTest do
     text = unique("facade-kmsg")
     :ok = :sysport_kmsg.subscribe()
     File.write!("/dev/kmsg", "<12>" <> text <> "\n")
-    assert_receive {:sysport_kmsg, %{message: ^text}}, 5000
+    assert_receive {:sysport_kmsg, :record, %{message: ^text}}, 5000
     :ok = :sysport_kmsg.unsubscribe()
     out = capture(fn -> :sysport.dmesg(%{color: false, facility: :user}) end)
     assert out =~ ~r/^\[\s*\d+\.\d{6}\] #{text}$/m

@@ -26,7 +26,7 @@ defmodule SysportInterop.KmsgTest do
     assert :ok = :sysport_kmsg.subscribe()
     # <12>: facility user, level warning (the kernel never lets a writer claim kern)
     File.write!("/dev/kmsg", "<12>" <> text <> "\n")
-    assert_receive {:sysport_kmsg, %{message: ^text, level: :warning, facility: :user, seq: seq}}, 5000
+    assert_receive {:sysport_kmsg, :record, %{message: ^text, level: :warning, facility: :user, seq: seq}}, 5000
     assert {:ok, [%{seq: ^seq, message: ^text} | _]} = :sysport_kmsg.dmesg(%{since_seq: seq})
     assert {:ok, selected} = :sysport_kmsg.dmesg(%{level: :warning, facility: :user})
     assert Enum.any?(selected, &(&1.message == text))
@@ -45,15 +45,18 @@ defmodule SysportInterop.KmsgTest do
     File.write!("/dev/kmsg", "<14>" <> text <> " info\n")
     File.write!("/dev/kmsg", "<11>" <> text <> " error\n")
     expected = text <> " error"
-    assert_receive {:sysport_kmsg, %{message: ^expected, level: :error}}, 5000
-    refute_received {:sysport_kmsg, %{level: :info}}
+    assert_receive {:sysport_kmsg, :record, %{message: ^expected, level: :error}}, 5000
+    refute_received {:sysport_kmsg, :record, %{level: :info}}
     assert :ok = :sysport_kmsg.unsubscribe()
   end
 
   test "bad options are {:error, _}; status is a map" do
     assert {:error, _} = :sysport_kmsg.dmesg(%{level: :not_a_level})
     assert {:error, _} = :sysport_kmsg.subscribe(%{facility: :nope})
-    assert {:ok, %{last_seq: last, missed: missed, available: true} = status} = :sysport_kmsg.status()
+    assert {:ok, records} = :sysport_kmsg.dmesg(level: :warning)
+    assert Enum.all?(records, &(&1.level in [:emergency, :alert, :critical, :error, :warning]))
+    assert {:ok, %{last_seq: last, counters: %{missed: missed}, available: true} = status} =
+             :sysport_kmsg.status()
     assert is_integer(last) and is_integer(missed)
     assert_helper_up(status, "sysport_kmsg")
   end

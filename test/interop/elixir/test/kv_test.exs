@@ -78,7 +78,7 @@ defmodule SysportInterop.KvTest do
     assert :ok = :sysport_kv.reload()
     # both copies valid: nothing to repair
     assert {:ok, :none} = :sysport_kv.recover()
-    assert {:ok, %{keys: keys, state: :ok, copies: [_, _]} = status} = :sysport_kv.status()
+    assert {:ok, %{keys: keys, env_state: :ok, copies: [_, _]} = status} = :sysport_kv.status()
     assert is_integer(keys) and keys > 0
     assert_helper_up(status, "sysport_kv")
   end
