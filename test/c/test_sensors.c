@@ -5,9 +5,9 @@
 #include <sensors/error.h>
 #include <sensors/sensors.h>
 
-#include "sensors_config.h"
-#include "sensors_names.h"
-#include "sensors_request.h"
+#include "hwmon_config.h"
+#include "hwmon_names.h"
+#include "hwmon_request.h"
 #include "sp_term.h"
 #include "sp_test.h"
 

@@ -6,7 +6,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "sensors_config.h"
+#include "hwmon_config.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

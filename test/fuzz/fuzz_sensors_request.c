@@ -8,8 +8,8 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "sensors_names.h"
-#include "sensors_request.h"
+#include "hwmon_names.h"
+#include "hwmon_request.h"
 #include "sp_loop.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -1,7 +1,7 @@
 /*
- * sysport_spool: the crash-safe ring file behind sysport_ringlog.
+ * sysport_ringlog: the crash-safe ring file behind sysport_ringlog.
  *
- *   sysport_spool --file=PATH --boot=N [--size=BYTES] [--block=BYTES]
+ *   sysport_ringlog --file=PATH --boot=N [--size=BYTES] [--block=BYTES]
  *                 [--sync-ms=MS] [--sync-bytes=BYTES] [--sync-level=0..7]
  *
  * Opens the file (created 0600 and preallocated), locks it, runs the
@@ -33,12 +33,12 @@
 #include <unistd.h>
 
 #include "sp_loop.h"
-#include "spool_batch.h"
-#include "spool_index.h"
-#include "spool_writer.h"
+#include "ringlog_batch.h"
+#include "ringlog_index.h"
+#include "ringlog_writer.h"
 
 #define USAGE                                                                                      \
-    "usage: sysport_spool --file=PATH --boot=N [--size=BYTES] [--block=BYTES] [--sync-ms=MS] " \
+    "usage: sysport_ringlog --file=PATH --boot=N [--size=BYTES] [--block=BYTES] [--sync-ms=MS] " \
     "[--sync-bytes=BYTES] [--sync-level=0..7]"
 #define LOCK_WAIT_MS 3000
 #define READ_MAX_RECORDS 1024
@@ -86,7 +86,7 @@ static void report_io_error(void)
 {
     ei_x_buff x;
 
-    sp_log("error", "sysport_spool: %s: %s", sp.path, strerror(sp.w.last_errno));
+    sp_log("error", "sysport_ringlog: %s: %s", sp.path, strerror(sp.w.last_errno));
     sp_event_begin(&x);
     ei_x_encode_tuple_header(&x, 2);
     ei_x_encode_atom(&x, "io_error");
@@ -141,7 +141,7 @@ static void append_batch(const uint8_t *p, size_t len)
     }
     if (st < 0) {
         sp.rejected++;
-        sp_log("warning", "sysport_spool: malformed batch entry at byte %zu of %zu; rest dropped", off, len);
+        sp_log("warning", "sysport_ringlog: malformed batch entry at byte %zu of %zu; rest dropped", off, len);
     }
     if (urgent || sp.w.unsynced_bytes >= sp.sync_bytes)
         sync_now();
@@ -413,7 +413,7 @@ static void lock_file(void)
         if (errno == EINTR)
             continue;
         if (errno != EWOULDBLOCK || sp_now_ms() >= deadline)
-            sp_fatal(SP_EXIT_OSERR, "sysport_spool: %s: cannot lock: %s", sp.path,
+            sp_fatal(SP_EXIT_OSERR, "sysport_ringlog: %s: cannot lock: %s", sp.path,
                      errno == EWOULDBLOCK ? "in use by another process" : strerror(errno));
         nanosleep(&pause, NULL);
     }
@@ -448,12 +448,12 @@ static void open_spool(void)
 
     sp.fd = open(sp.path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (sp.fd < 0)
-        sp_fatal(SP_EXIT_OSERR, "sysport_spool: open %s: %s", sp.path, strerror(errno));
+        sp_fatal(SP_EXIT_OSERR, "sysport_ringlog: open %s: %s", sp.path, strerror(errno));
     if (fstat(sp.fd, &st) < 0 || !S_ISREG(st.st_mode))
-        sp_fatal(SP_EXIT_OSERR, "sysport_spool: %s is not a regular file", sp.path);
+        sp_fatal(SP_EXIT_OSERR, "sysport_ringlog: %s is not a regular file", sp.path);
     if ((st.st_mode & 07777) != 0600) {
         if (fchmod(sp.fd, 0600) < 0)
-            sp_fatal(SP_EXIT_OSERR, "sysport_spool: chmod %s: %s", sp.path, strerror(errno));
+            sp_fatal(SP_EXIT_OSERR, "sysport_ringlog: chmod %s: %s", sp.path, strerror(errno));
         sp.mode_fixed = 1;
     }
     lock_file();
@@ -461,10 +461,10 @@ static void open_spool(void)
     sp.scratch = malloc(SPOOL_MAX_BLOCK);
     if (!sp.scratch ||
         spool_recover(&sp.rc, file_read, &sp.fd, (uint64_t)st.st_size, sp.size, sp.block_size, sp.scratch) < 0)
-        sp_fatal(SP_EXIT_OSERR, "sysport_spool: %s: cannot scan (out of memory or bad size)", sp.path);
+        sp_fatal(SP_EXIT_OSERR, "sysport_ringlog: %s: cannot scan (out of memory or bad size)", sp.path);
     while (sp.rc.file_id == 0)
         if (getrandom(&sp.rc.file_id, sizeof(sp.rc.file_id), 0) < 0 && errno != EINTR)
-            sp_fatal(SP_EXIT_OSERR, "sysport_spool: getrandom: %s", strerror(errno));
+            sp_fatal(SP_EXIT_OSERR, "sysport_ringlog: getrandom: %s", strerror(errno));
     ring = (uint64_t)sp.rc.nblocks * sp.rc.block_size;
     if ((uint64_t)st.st_size < ring) {
         int e = posix_fallocate(sp.fd, 0, (off_t)ring);
@@ -472,9 +472,9 @@ static void open_spool(void)
         if (e == EOPNOTSUPP || e == EINVAL)
             e = ftruncate(sp.fd, (off_t)ring) < 0 ? errno : 0;
         if (e)
-            sp_fatal(SP_EXIT_OSERR, "sysport_spool: preallocate %s: %s", sp.path, strerror(e));
+            sp_fatal(SP_EXIT_OSERR, "sysport_ringlog: preallocate %s: %s", sp.path, strerror(e));
         if (fsync(sp.fd) < 0)
-            sp_fatal(SP_EXIT_OSERR, "sysport_spool: fsync %s: %s", sp.path, strerror(errno));
+            sp_fatal(SP_EXIT_OSERR, "sysport_ringlog: fsync %s: %s", sp.path, strerror(errno));
     }
     if (sp.created) {
         sp.rc.short_bytes = 0; /* a new file is not a damaged one */
@@ -484,7 +484,7 @@ static void open_spool(void)
         if (sp.rc.blocks[i].records && sp.rc.blocks[i].boot == sp.boot && sp.rc.blocks[i].max_seq > sp.boot_last_seq)
             sp.boot_last_seq = sp.rc.blocks[i].max_seq;
     if (spool_writer_init(&sp.w, sp.fd, &sp.rc, sp.boot) < 0)
-        sp_fatal(SP_EXIT_OSERR, "sysport_spool: out of memory");
+        sp_fatal(SP_EXIT_OSERR, "sysport_ringlog: out of memory");
     sp.w.synced_seq = sp.reported_seq = sp.boot_last_seq;
 }
 
@@ -492,7 +492,7 @@ int main(int argc, char **argv)
 {
     static const char *const capabilities[] = {"append", "read", "boots", NULL};
     static sp_helper helper = {
-        .name = "sysport_spool",
+        .name = "sysport_ringlog",
         .version = "1",
         .capabilities = capabilities,
         .ready_info = ready_info,

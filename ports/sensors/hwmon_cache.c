@@ -1,4 +1,4 @@
-#include "sensors_cache.h"
+#include "hwmon_cache.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -10,8 +10,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "sensors_config.h"
-#include "sensors_names.h"
+#include "hwmon_config.h"
+#include "hwmon_names.h"
 #include "sp_loop.h"
 
 /* libsensors' default configuration (lib/init.c) */

@@ -9,8 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "spool_batch.h"
-#include "spool_scan.h"
+#include "ringlog_batch.h"
+#include "ringlog_scan.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

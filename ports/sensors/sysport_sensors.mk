@@ -1,5 +1,5 @@
 # libsensors statically where its archive is installed (Debian's is PIC):
-# its calls to exp() and log() then resolve to sensors_libm.c, which loads
+# its calls to exp() and log() then resolve to hwmon_libm.c, which loads
 # libm only when a compute expression needs it. Otherwise the shared
 # library, which brings libm with it. The compiler is asked with the user's
 # flags, so a cross compiler answers for its --sysroot.

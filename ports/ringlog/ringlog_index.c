@@ -1,5 +1,5 @@
 /* Boots and record lookup over a recovered spool: see spool_index.h. */
-#include "spool_index.h"
+#include "ringlog_index.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -9,7 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "spool_format.h"
+#include "ringlog_format.h"
 
 #define SPOOL_BATCH_ENTRY_HDR 27
 

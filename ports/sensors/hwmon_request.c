@@ -1,4 +1,4 @@
-#include "sensors_request.h"
+#include "hwmon_request.h"
 
 #include <math.h>
 #include <string.h>

@@ -9,7 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "spool_scan.h"
+#include "ringlog_scan.h"
 
 struct spool_boot {
     uint64_t boot;

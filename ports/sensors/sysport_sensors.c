@@ -29,9 +29,9 @@
 #include <sensors/error.h>
 #include <sensors/sensors.h>
 
-#include "sensors_cache.h"
-#include "sensors_names.h"
-#include "sensors_request.h"
+#include "hwmon_cache.h"
+#include "hwmon_names.h"
+#include "hwmon_request.h"
 #include "sp_loop.h"
 
 static const char *const capabilities[] = {"chips", "read_all", "read", "set", "rescan", NULL};

@@ -9,7 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "spool_format.h"
+#include "ringlog_format.h"
 
 struct spool_scan_stats {
     uint64_t records;         /* whose CRC holds */

@@ -12,8 +12,8 @@
 #include <string.h>
 #include <zlib.h>
 
-#include "spool_image.h"
-#include "spool_index.h"
+#include "ringlog_image.h"
+#include "ringlog_index.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -1,5 +1,5 @@
 /* The spool's write side: see spool_writer.h. */
-#include "spool_writer.h"
+#include "ringlog_writer.h"
 
 #include <errno.h>
 #include <stdlib.h>

@@ -1,5 +1,5 @@
 /* Batch entries from the VM: see spool_batch.h. */
-#include "spool_batch.h"
+#include "ringlog_batch.h"
 
 static uint64_t be64(const uint8_t *p)
 {

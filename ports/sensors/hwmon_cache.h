@@ -28,7 +28,7 @@
 #include <ei.h>
 #include <sensors/sensors.h>
 
-#include "sensors_request.h"
+#include "hwmon_request.h"
 
 #define SENSORS_MAX_OPEN 512
 

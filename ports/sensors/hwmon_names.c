@@ -1,4 +1,4 @@
-#include "sensors_names.h"
+#include "hwmon_names.h"
 
 #include <limits.h>
 #include <math.h>

@@ -1,5 +1,5 @@
 /* Record and block header encoding: pure functions over buffers. */
-#include "spool_format.h"
+#include "ringlog_format.h"
 
 #include <string.h>
 #include <zlib.h>

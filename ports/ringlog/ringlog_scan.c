@@ -1,5 +1,5 @@
 /* Recovery scan: see spool_scan.h. */
-#include "spool_scan.h"
+#include "ringlog_scan.h"
 
 #include <stdlib.h>
 #include <string.h>

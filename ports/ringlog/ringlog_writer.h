@@ -9,7 +9,7 @@
 
 #include <stdint.h>
 
-#include "spool_scan.h"
+#include "ringlog_scan.h"
 
 struct spool_writer {
     int fd;

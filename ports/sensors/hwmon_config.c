@@ -1,4 +1,4 @@
-#include "sensors_config.h"
+#include "hwmon_config.h"
 
 #include <strings.h>
 

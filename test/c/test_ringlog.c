@@ -5,10 +5,10 @@
 #include <unistd.h>
 
 #include "sp_test.h"
-#include "spool_batch.h"
-#include "spool_image.h"
-#include "spool_index.h"
-#include "spool_writer.h"
+#include "ringlog_batch.h"
+#include "ringlog_image.h"
+#include "ringlog_index.h"
+#include "ringlog_writer.h"
 
 #define FILE_ID 0x1122334455667788ull
 #define BOOT 0xb007b007b007ull
