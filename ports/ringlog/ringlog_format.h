@@ -32,29 +32,29 @@
  * payload, or a record copied from another spool, never pass for a record
  * when the scanner resynchronises after damage.
  */
-#ifndef SPOOL_FORMAT_H
-#define SPOOL_FORMAT_H
+#ifndef RINGLOG_FORMAT_H
+#define RINGLOG_FORMAT_H
 
 #include <stddef.h>
 #include <stdint.h>
 
-#define SPOOL_BLOCK_MAGIC 0x424c5053u /* "SPLB" */
-#define SPOOL_RECORD_MAGIC 0x5253u    /* "SR" */
-#define SPOOL_VERSION 1
-#define SPOOL_BLOCK_HDR 32
-#define SPOOL_REC_HDR 40
-#define SPOOL_REC_MIN (SPOOL_REC_HDR + 4)
-#define SPOOL_MIN_BLOCK 512u
-#define SPOOL_MAX_BLOCK 65536u
-#define SPOOL_MAX_LEVEL 7
+#define RINGLOG_BLOCK_MAGIC 0x424c5053u /* "SPLB" */
+#define RINGLOG_RECORD_MAGIC 0x5253u    /* "SR" */
+#define RINGLOG_VERSION 1
+#define RINGLOG_BLOCK_HDR 32
+#define RINGLOG_REC_HDR 40
+#define RINGLOG_REC_MIN (RINGLOG_REC_HDR + 4)
+#define RINGLOG_MIN_BLOCK 512u
+#define RINGLOG_MAX_BLOCK 65536u
+#define RINGLOG_MAX_LEVEL 7
 
-struct spool_block_hdr {
+struct ringlog_block_hdr {
     uint64_t generation;
     uint64_t file_id;
     uint32_t block_size;
 };
 
-struct spool_record {
+struct ringlog_record {
     uint64_t seq;
     uint64_t boot;
     int64_t wall_us;
@@ -64,66 +64,66 @@ struct spool_record {
     const uint8_t *payload; /* points into the buffer decoded from */
 };
 
-enum spool_rec_status {
-    SPOOL_REC_OK = 0,
-    SPOOL_REC_NONE = 1, /* no record magic here */
-    SPOOL_REC_BAD = 2,  /* a record header whose fields or CRC do not hold */
+enum ringlog_rec_status {
+    RINGLOG_REC_OK = 0,
+    RINGLOG_REC_NONE = 1, /* no record magic here */
+    RINGLOG_REC_BAD = 2,  /* a record header whose fields or CRC do not hold */
 };
 
 /* Bytes a record with len payload bytes takes. */
-size_t spool_record_size(size_t len);
+size_t ringlog_record_size(size_t len);
 /* The largest payload a block of block_size can hold. */
-size_t spool_max_payload(uint32_t block_size);
+size_t ringlog_max_payload(uint32_t block_size);
 
 /* Encodes r at out; returns its size, or 0 when it does not fit in room or
  * its fields are out of range. */
-size_t spool_record_encode(uint8_t *out, size_t room, uint64_t file_id, const struct spool_record *r);
+size_t ringlog_record_encode(uint8_t *out, size_t room, uint64_t file_id, const struct ringlog_record *r);
 
-/* Decodes the record at p (avail bytes readable). On SPOOL_REC_OK, *out is
+/* Decodes the record at p (avail bytes readable). On RINGLOG_REC_OK, *out is
  * set (payload pointing into p) and *size is the record's size. On
- * SPOOL_REC_BAD, *size is the size its header claims (at least 4, at most
+ * RINGLOG_REC_BAD, *size is the size its header claims (at least 4, at most
  * avail), so the caller can tell how many bytes the damage covers. */
-enum spool_rec_status spool_record_decode(const uint8_t *p, size_t avail, uint64_t file_id,
-                                          struct spool_record *out, size_t *size);
+enum ringlog_rec_status ringlog_record_decode(const uint8_t *p, size_t avail, uint64_t file_id,
+                                              struct ringlog_record *out, size_t *size);
 
-void spool_block_hdr_encode(uint8_t out[SPOOL_BLOCK_HDR], const struct spool_block_hdr *h);
+void ringlog_block_hdr_encode(uint8_t out[RINGLOG_BLOCK_HDR], const struct ringlog_block_hdr *h);
 /* 0 when p holds a valid header; -1 otherwise. */
-int spool_block_hdr_decode(const uint8_t *p, size_t avail, struct spool_block_hdr *out);
+int ringlog_block_hdr_decode(const uint8_t *p, size_t avail, struct ringlog_block_hdr *out);
 /* 1 when block_size is a power of two within the supported range. */
-int spool_block_size_ok(uint64_t block_size);
+int ringlog_block_size_ok(uint64_t block_size);
 
 /* Little-endian helpers. */
-static inline void spool_put16(uint8_t *p, uint16_t v)
+static inline void ringlog_put16(uint8_t *p, uint16_t v)
 {
     p[0] = (uint8_t)v;
     p[1] = (uint8_t)(v >> 8);
 }
 
-static inline void spool_put32(uint8_t *p, uint32_t v)
+static inline void ringlog_put32(uint8_t *p, uint32_t v)
 {
     for (int i = 0; i < 4; i++)
         p[i] = (uint8_t)(v >> (8 * i));
 }
 
-static inline void spool_put64(uint8_t *p, uint64_t v)
+static inline void ringlog_put64(uint8_t *p, uint64_t v)
 {
     for (int i = 0; i < 8; i++)
         p[i] = (uint8_t)(v >> (8 * i));
 }
 
-static inline uint16_t spool_get16(const uint8_t *p)
+static inline uint16_t ringlog_get16(const uint8_t *p)
 {
     return (uint16_t)(p[0] | (p[1] << 8));
 }
 
-static inline uint32_t spool_get32(const uint8_t *p)
+static inline uint32_t ringlog_get32(const uint8_t *p)
 {
     return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
 }
 
-static inline uint64_t spool_get64(const uint8_t *p)
+static inline uint64_t ringlog_get64(const uint8_t *p)
 {
-    return (uint64_t)spool_get32(p) | ((uint64_t)spool_get32(p + 4) << 32);
+    return (uint64_t)ringlog_get32(p) | ((uint64_t)ringlog_get32(p + 4) << 32);
 }
 
 #endif

@@ -1,24 +1,24 @@
-/* Boots and record lookup over a recovered spool: see spool_index.h. */
+/* Boots and record lookup over a recovered spool: see ringlog_index.h. */
 #include "ringlog_index.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-static size_t read_block(const struct spool_recovery *rc, spool_read_fn rd, void *ctx, uint32_t i, uint8_t *buf)
+static size_t read_block(const struct ringlog_recovery *rc, ringlog_read_fn rd, void *ctx, uint32_t i, uint8_t *buf)
 {
     return rd(ctx, (uint64_t)i * rc->block_size, buf, rc->block_size);
 }
 
 struct boots_acc {
-    struct spool_boot *v;
+    struct ringlog_boot *v;
     size_t n, size;
     int oom;
 };
 
-static void add_to_boot(void *ctx, const struct spool_record *r, uint32_t offset)
+static void add_to_boot(void *ctx, const struct ringlog_record *r, uint32_t offset)
 {
     struct boots_acc *a = ctx;
-    struct spool_boot *b = NULL;
+    struct ringlog_boot *b = NULL;
 
     (void)offset;
     /* The boot being read is almost always the last one seen. */
@@ -30,7 +30,7 @@ static void add_to_boot(void *ctx, const struct spool_record *r, uint32_t offset
     if (!b) {
         if (a->n == a->size) {
             size_t size = a->size ? a->size * 2 : 16;
-            struct spool_boot *grown = realloc(a->v, size * sizeof(*grown));
+            struct ringlog_boot *grown = realloc(a->v, size * sizeof(*grown));
 
             if (!grown) {
                 a->oom = 1;
@@ -40,7 +40,7 @@ static void add_to_boot(void *ctx, const struct spool_record *r, uint32_t offset
             a->size = size;
         }
         b = &a->v[a->n++];
-        *b = (struct spool_boot){r->boot, r->seq, r->seq, 0, r->wall_us, r->wall_us};
+        *b = (struct ringlog_boot){r->boot, r->seq, r->seq, 0, r->wall_us, r->wall_us};
     }
     if (r->seq < b->first_seq) {
         b->first_seq = r->seq;
@@ -53,11 +53,11 @@ static void add_to_boot(void *ctx, const struct spool_record *r, uint32_t offset
     b->records++;
 }
 
-int spool_boots(const struct spool_recovery *rc, spool_read_fn rd, void *ctx, uint8_t *scratch,
-                struct spool_boot **out, size_t *n)
+int ringlog_boots(const struct ringlog_recovery *rc, ringlog_read_fn rd, void *ctx, uint8_t *scratch,
+                  struct ringlog_boot **out, size_t *n)
 {
     struct boots_acc a = {0};
-    struct spool_scan_stats st = {0};
+    struct ringlog_scan_stats st = {0};
     uint32_t *order = malloc((size_t)rc->nblocks * sizeof(*order));
     uint32_t norder;
 
@@ -65,11 +65,11 @@ int spool_boots(const struct spool_recovery *rc, spool_read_fn rd, void *ctx, ui
     *n = 0;
     if (!order)
         return -1;
-    norder = spool_block_order(rc, order);
+    norder = ringlog_block_order(rc, order);
     for (uint32_t i = 0; i < norder && !a.oom; i++) {
         size_t len = read_block(rc, rd, ctx, order[i], scratch);
 
-        spool_block_walk(scratch, len, rc->file_id, add_to_boot, &a, &st);
+        ringlog_block_walk(scratch, len, rc->file_id, add_to_boot, &a, &st);
     }
     free(order);
     if (a.oom) {
@@ -83,18 +83,18 @@ int spool_boots(const struct spool_recovery *rc, spool_read_fn rd, void *ctx, ui
 
 /* A max-heap on seq keeps the lowest `max` sequence numbers seen. */
 struct find_acc {
-    struct spool_found *heap;
+    struct ringlog_found *heap;
     size_t n, max;
     uint64_t boot, from;
     uint32_t block;
     int more;
 };
 
-static void sift_down(struct spool_found *h, size_t n, size_t i)
+static void sift_down(struct ringlog_found *h, size_t n, size_t i)
 {
     for (;;) {
         size_t l = 2 * i + 1, r = l + 1, top = i;
-        struct spool_found t;
+        struct ringlog_found t;
 
         if (l < n && h[l].seq > h[top].seq)
             top = l;
@@ -109,10 +109,10 @@ static void sift_down(struct spool_found *h, size_t n, size_t i)
     }
 }
 
-static void sift_up(struct spool_found *h, size_t i)
+static void sift_up(struct ringlog_found *h, size_t i)
 {
     while (i > 0 && h[(i - 1) / 2].seq < h[i].seq) {
-        struct spool_found t = h[i];
+        struct ringlog_found t = h[i];
 
         h[i] = h[(i - 1) / 2];
         h[(i - 1) / 2] = t;
@@ -120,10 +120,10 @@ static void sift_up(struct spool_found *h, size_t i)
     }
 }
 
-static void consider(void *ctx, const struct spool_record *r, uint32_t offset)
+static void consider(void *ctx, const struct ringlog_record *r, uint32_t offset)
 {
     struct find_acc *a = ctx;
-    struct spool_found f = {r->seq, a->block, offset};
+    struct ringlog_found f = {r->seq, a->block, offset};
 
     if (r->boot != a->boot || r->seq < a->from)
         return;
@@ -141,16 +141,16 @@ static void consider(void *ctx, const struct spool_record *r, uint32_t offset)
 
 static int by_seq(const void *a, const void *b)
 {
-    uint64_t x = ((const struct spool_found *)a)->seq, y = ((const struct spool_found *)b)->seq;
+    uint64_t x = ((const struct ringlog_found *)a)->seq, y = ((const struct ringlog_found *)b)->seq;
 
     return x < y ? -1 : x > y;
 }
 
 /* Blocks whose summary proves they hold nothing wanted are not read; one
  * that holds only records past those already kept means there are more. */
-static int may_hold(const struct spool_block_info *b, struct find_acc *a)
+static int may_hold(const struct ringlog_block_info *b, struct find_acc *a)
 {
-    if (b->records == 0 || (b->state != SPOOL_BLK_VALID && b->state != SPOOL_BLK_BAD_HEADER))
+    if (b->records == 0 || (b->state != RINGLOG_BLK_VALID && b->state != RINGLOG_BLK_BAD_HEADER))
         return 0;
     if (b->mixed)
         return 1;
@@ -163,11 +163,11 @@ static int may_hold(const struct spool_block_info *b, struct find_acc *a)
     return 1;
 }
 
-size_t spool_find(const struct spool_recovery *rc, spool_read_fn rd, void *ctx, uint8_t *scratch, uint64_t boot,
-                  uint64_t from_seq, struct spool_found *out, size_t max, int *more)
+size_t ringlog_find(const struct ringlog_recovery *rc, ringlog_read_fn rd, void *ctx, uint8_t *scratch, uint64_t boot,
+                    uint64_t from_seq, struct ringlog_found *out, size_t max, int *more)
 {
     struct find_acc a = {out, 0, max, boot, from_seq, 0, 0};
-    struct spool_scan_stats st = {0};
+    struct ringlog_scan_stats st = {0};
     size_t kept = 0;
 
     for (uint32_t i = 0; i < rc->nblocks; i++) {
@@ -177,7 +177,7 @@ size_t spool_find(const struct spool_recovery *rc, spool_read_fn rd, void *ctx, 
             continue;
         a.block = i;
         len = read_block(rc, rd, ctx, i, scratch);
-        spool_block_walk(scratch, len, rc->file_id, consider, &a, &st);
+        ringlog_block_walk(scratch, len, rc->file_id, consider, &a, &st);
     }
     qsort(out, a.n, sizeof(*out), by_seq);
     /* A record written twice (resent after a helper restart) counts once. */

@@ -1,26 +1,26 @@
-/* Recovery scan: see spool_scan.h. */
+/* Recovery scan: see ringlog_scan.h. */
 #include "ringlog_scan.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-void spool_block_walk(const uint8_t *blk, size_t len, uint64_t file_id, spool_record_cb cb, void *ctx,
-                      struct spool_scan_stats *st)
+void ringlog_block_walk(const uint8_t *blk, size_t len, uint64_t file_id, ringlog_record_cb cb, void *ctx,
+                        struct ringlog_scan_stats *st)
 {
-    size_t off = SPOOL_BLOCK_HDR, bad_until = 0;
+    size_t off = RINGLOG_BLOCK_HDR, bad_until = 0;
 
     while (off + 2 <= len) {
-        struct spool_record r;
+        struct ringlog_record r;
         size_t size = 0;
 
-        switch (spool_record_decode(blk + off, len - off, file_id, &r, &size)) {
-        case SPOOL_REC_OK:
+        switch (ringlog_record_decode(blk + off, len - off, file_id, &r, &size)) {
+        case RINGLOG_REC_OK:
             st->records++;
             if (cb)
                 cb(ctx, &r, (uint32_t)off);
             off += size;
             continue;
-        case SPOOL_REC_BAD:
+        case RINGLOG_REC_BAD:
             /* Count the damage once, not again for magic-looking bytes
              * inside the damaged record while we resynchronise. */
             if (off >= bad_until) {
@@ -29,14 +29,14 @@ void spool_block_walk(const uint8_t *blk, size_t len, uint64_t file_id, spool_re
                 bad_until = off + size;
             }
             break;
-        case SPOOL_REC_NONE:
+        case RINGLOG_REC_NONE:
             break;
         }
         off += 4;
     }
 }
 
-void spool_block_note(struct spool_block_info *b, const struct spool_record *r)
+void ringlog_block_note(struct ringlog_block_info *b, const struct ringlog_record *r)
 {
     if (b->records == 0) {
         b->boot = r->boot;
@@ -52,10 +52,10 @@ void spool_block_note(struct spool_block_info *b, const struct spool_record *r)
     b->records++;
 }
 
-static void note_record(void *ctx, const struct spool_record *r, uint32_t offset)
+static void note_record(void *ctx, const struct ringlog_record *r, uint32_t offset)
 {
     (void)offset;
-    spool_block_note(ctx, r);
+    ringlog_block_note(ctx, r);
 }
 
 static int all_zero(const uint8_t *p, size_t len)
@@ -68,16 +68,16 @@ static int all_zero(const uint8_t *p, size_t len)
 
 /* Counts the valid headers at every multiple of bs that say bs, and picks
  * the file_id most of them carry (Boyer-Moore majority vote). */
-static uint32_t headers_at(spool_read_fn rd, void *ctx, uint64_t file_len, uint32_t bs, uint64_t *file_id)
+static uint32_t headers_at(ringlog_read_fn rd, void *ctx, uint64_t file_len, uint32_t bs, uint64_t *file_id)
 {
-    uint8_t h[SPOOL_BLOCK_HDR];
+    uint8_t h[RINGLOG_BLOCK_HDR];
     uint64_t candidate = 0;
     uint32_t votes = 0, valid = 0;
 
-    for (uint64_t off = 0; off + SPOOL_BLOCK_HDR <= file_len; off += bs) {
-        struct spool_block_hdr hdr;
+    for (uint64_t off = 0; off + RINGLOG_BLOCK_HDR <= file_len; off += bs) {
+        struct ringlog_block_hdr hdr;
 
-        if (rd(ctx, off, h, sizeof(h)) != sizeof(h) || spool_block_hdr_decode(h, sizeof(h), &hdr) < 0 ||
+        if (rd(ctx, off, h, sizeof(h)) != sizeof(h) || ringlog_block_hdr_decode(h, sizeof(h), &hdr) < 0 ||
             hdr.block_size != bs)
             continue;
         valid++;
@@ -95,17 +95,17 @@ static uint32_t headers_at(spool_read_fn rd, void *ctx, uint64_t file_len, uint3
 /* The block size the file was written with: the configured one if any
  * header agrees, else the first header found on a 512-byte boundary that
  * sits where its own block size says it should. */
-static uint32_t detect_block_size(spool_read_fn rd, void *ctx, uint64_t file_len, uint32_t configured,
+static uint32_t detect_block_size(ringlog_read_fn rd, void *ctx, uint64_t file_len, uint32_t configured,
                                   uint64_t *file_id)
 {
-    uint8_t h[SPOOL_BLOCK_HDR];
+    uint8_t h[RINGLOG_BLOCK_HDR];
 
     if (headers_at(rd, ctx, file_len, configured, file_id) > 0)
         return configured;
-    for (uint64_t off = 0; off + SPOOL_BLOCK_HDR <= file_len; off += SPOOL_MIN_BLOCK) {
-        struct spool_block_hdr hdr;
+    for (uint64_t off = 0; off + RINGLOG_BLOCK_HDR <= file_len; off += RINGLOG_MIN_BLOCK) {
+        struct ringlog_block_hdr hdr;
 
-        if (rd(ctx, off, h, sizeof(h)) == sizeof(h) && spool_block_hdr_decode(h, sizeof(h), &hdr) == 0 &&
+        if (rd(ctx, off, h, sizeof(h)) == sizeof(h) && ringlog_block_hdr_decode(h, sizeof(h), &hdr) == 0 &&
             off % hdr.block_size == 0 && headers_at(rd, ctx, file_len, hdr.block_size, file_id) > 0)
             return hdr.block_size;
     }
@@ -113,34 +113,34 @@ static uint32_t detect_block_size(spool_read_fn rd, void *ctx, uint64_t file_len
     return configured;
 }
 
-static void scan_block(struct spool_recovery *rc, uint32_t i, spool_read_fn rd, void *ctx, uint64_t file_len,
+static void scan_block(struct ringlog_recovery *rc, uint32_t i, ringlog_read_fn rd, void *ctx, uint64_t file_len,
                        uint8_t *buf)
 {
-    struct spool_block_info *b = &rc->blocks[i];
+    struct ringlog_block_info *b = &rc->blocks[i];
     uint64_t off = (uint64_t)i * rc->block_size;
     size_t len = off < file_len ? rd(ctx, off, buf, rc->block_size) : 0;
-    struct spool_block_hdr hdr;
+    struct ringlog_block_hdr hdr;
 
     memset(b, 0, sizeof(*b));
     if (len == 0 || all_zero(buf, len)) {
-        b->state = SPOOL_BLK_EMPTY;
+        b->state = RINGLOG_BLK_EMPTY;
         return;
     }
-    if (spool_block_hdr_decode(buf, len, &hdr) == 0 && hdr.block_size == rc->block_size &&
+    if (ringlog_block_hdr_decode(buf, len, &hdr) == 0 && hdr.block_size == rc->block_size &&
         hdr.file_id == rc->file_id) {
-        b->state = SPOOL_BLK_VALID;
+        b->state = RINGLOG_BLK_VALID;
         b->gen = hdr.generation;
     } else {
-        b->state = SPOOL_BLK_BAD_HEADER;
+        b->state = RINGLOG_BLK_BAD_HEADER;
     }
-    spool_block_walk(buf, len, rc->file_id, note_record, b, &rc->stats);
+    ringlog_block_walk(buf, len, rc->file_id, note_record, b, &rc->stats);
     /* A damaged header over records is damage; noise in a block that held
      * nothing is not (it may still turn out lost, below). */
-    if (b->state == SPOOL_BLK_BAD_HEADER && b->records > 0)
+    if (b->state == RINGLOG_BLK_BAD_HEADER && b->records > 0)
         rc->bad_headers++;
 }
 
-static uint32_t next_index(const struct spool_recovery *rc, uint32_t i)
+static uint32_t next_index(const struct ringlog_recovery *rc, uint32_t i)
 {
     return i + 1 == rc->nblocks ? 0 : i + 1;
 }
@@ -148,13 +148,13 @@ static uint32_t next_index(const struct spool_recovery *rc, uint32_t i)
 /* The newest valid block, then any block right after it whose header was
  * torn but whose records continue the same boot: it is newer still, and
  * writing over it would destroy the last records before a crash. */
-static void find_head(struct spool_recovery *rc)
+static void find_head(struct ringlog_recovery *rc)
 {
-    struct spool_block_info *b = rc->blocks;
+    struct ringlog_block_info *b = rc->blocks;
     int found = 0;
 
     for (uint32_t i = 0; i < rc->nblocks; i++)
-        if (b[i].state == SPOOL_BLK_VALID && (!found || b[i].gen > b[rc->head].gen)) {
+        if (b[i].state == RINGLOG_BLK_VALID && (!found || b[i].gen > b[rc->head].gen)) {
             rc->head = i;
             found = 1;
         }
@@ -164,9 +164,9 @@ static void find_head(struct spool_recovery *rc)
         return;
     }
     for (uint32_t j = next_index(rc, rc->head); j != rc->head; j = next_index(rc, j)) {
-        struct spool_block_info *h = &b[rc->head];
+        struct ringlog_block_info *h = &b[rc->head];
 
-        if (b[j].state != SPOOL_BLK_BAD_HEADER || b[j].records == 0 || h->records == 0 ||
+        if (b[j].state != RINGLOG_BLK_BAD_HEADER || b[j].records == 0 || h->records == 0 ||
             b[j].boot != h->boot || b[j].min_seq <= h->max_seq)
             break;
         b[j].gen = h->gen + 1;
@@ -180,20 +180,20 @@ static void find_head(struct spool_recovery *rc)
  * generation back, and an empty block there was lost. Other damaged headers
  * get a generation from the closest valid block before them, good enough
  * to order their records. */
-static void infer_generations(struct spool_recovery *rc)
+static void infer_generations(struct ringlog_recovery *rc)
 {
-    struct spool_block_info *b = rc->blocks;
+    struct ringlog_block_info *b = rc->blocks;
     uint32_t n = rc->nblocks, prev = n;
 
     for (uint32_t i = 0; i < n; i++) {
-        if (b[i].state != SPOOL_BLK_VALID)
+        if (b[i].state != RINGLOG_BLK_VALID)
             continue;
         if (prev != n && b[i].gen > b[prev].gen && b[i].gen - b[prev].gen == i - prev)
             for (uint32_t k = prev + 1; k < i; k++) {
-                if (b[k].state == SPOOL_BLK_BAD_HEADER && b[k].records > 0) {
+                if (b[k].state == RINGLOG_BLK_BAD_HEADER && b[k].records > 0) {
                     b[k].gen = b[prev].gen + (k - prev);
-                } else if (b[k].state != SPOOL_BLK_VALID) {
-                    b[k].state = SPOOL_BLK_LOST;
+                } else if (b[k].state != RINGLOG_BLK_VALID) {
+                    b[k].state = RINGLOG_BLK_LOST;
                     b[k].gen = b[prev].gen + (k - prev);
                     rc->lost_blocks++;
                     rc->stats.discarded_bytes += rc->block_size;
@@ -202,12 +202,12 @@ static void infer_generations(struct spool_recovery *rc)
         prev = i;
     }
     for (uint32_t i = 0; i < n; i++) {
-        if (b[i].state != SPOOL_BLK_BAD_HEADER || b[i].gen != 0)
+        if (b[i].state != RINGLOG_BLK_BAD_HEADER || b[i].gen != 0)
             continue;
         for (uint32_t d = 1; d < n; d++) {
             uint32_t k = (i + n - d) % n;
 
-            if (b[k].state == SPOOL_BLK_VALID) {
+            if (b[k].state == RINGLOG_BLK_VALID) {
                 b[i].gen = b[k].gen + d;
                 break;
             }
@@ -215,13 +215,13 @@ static void infer_generations(struct spool_recovery *rc)
     }
 }
 
-int spool_recover(struct spool_recovery *rc, spool_read_fn rd, void *ctx, uint64_t file_len, uint64_t size,
-                  uint32_t block_size, uint8_t *scratch)
+int ringlog_recover(struct ringlog_recovery *rc, ringlog_read_fn rd, void *ctx, uint64_t file_len, uint64_t size,
+                    uint32_t block_size, uint8_t *scratch)
 {
     uint64_t ring;
 
     memset(rc, 0, sizeof(*rc));
-    if (!spool_block_size_ok(block_size))
+    if (!ringlog_block_size_ok(block_size))
         return -1;
     rc->block_size = detect_block_size(rd, ctx, file_len, block_size, &rc->file_id);
     ring = size > file_len ? size : file_len;
@@ -245,13 +245,13 @@ int spool_recover(struct spool_recovery *rc, spool_read_fn rd, void *ctx, uint64
     return 0;
 }
 
-void spool_recovery_free(struct spool_recovery *rc)
+void ringlog_recovery_free(struct ringlog_recovery *rc)
 {
     free(rc->blocks);
     rc->blocks = NULL;
 }
 
-static const struct spool_block_info *sort_blocks;
+static const struct ringlog_block_info *sort_blocks;
 
 static int by_generation(const void *a, const void *b)
 {
@@ -260,12 +260,12 @@ static int by_generation(const void *a, const void *b)
     return ga < gb ? -1 : ga > gb;
 }
 
-uint32_t spool_block_order(const struct spool_recovery *rc, uint32_t *order)
+uint32_t ringlog_block_order(const struct ringlog_recovery *rc, uint32_t *order)
 {
     uint32_t n = 0;
 
     for (uint32_t i = 0; i < rc->nblocks; i++)
-        if ((rc->blocks[i].state == SPOOL_BLK_VALID || rc->blocks[i].state == SPOOL_BLK_BAD_HEADER) &&
+        if ((rc->blocks[i].state == RINGLOG_BLK_VALID || rc->blocks[i].state == RINGLOG_BLK_BAD_HEADER) &&
             rc->blocks[i].records > 0)
             order[n++] = i;
     sort_blocks = rc->blocks;

@@ -1,4 +1,4 @@
-/* The spool's write side: see spool_writer.h. */
+/* The spool's write side: see ringlog_writer.h. */
 #include "ringlog_writer.h"
 
 #include <errno.h>
@@ -6,7 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
-int spool_writer_init(struct spool_writer *w, int fd, struct spool_recovery *rc, uint64_t boot)
+int ringlog_writer_init(struct ringlog_writer *w, int fd, struct ringlog_recovery *rc, uint64_t boot)
 {
     memset(w, 0, sizeof(*w));
     w->buf = calloc(1, rc->block_size);
@@ -23,13 +23,13 @@ int spool_writer_init(struct spool_writer *w, int fd, struct spool_recovery *rc,
     return 0;
 }
 
-void spool_writer_free(struct spool_writer *w)
+void ringlog_writer_free(struct ringlog_writer *w)
 {
     free(w->buf);
     w->buf = NULL;
 }
 
-static int write_all(struct spool_writer *w, const uint8_t *p, size_t len, off_t off)
+static int write_all(struct ringlog_writer *w, const uint8_t *p, size_t len, off_t off)
 {
     while (len > 0) {
         ssize_t n = pwrite(w->fd, p, len, off);
@@ -49,7 +49,7 @@ static int write_all(struct spool_writer *w, const uint8_t *p, size_t len, off_t
     return 0;
 }
 
-int spool_writer_flush(struct spool_writer *w)
+int ringlog_writer_flush(struct ringlog_writer *w)
 {
     off_t base = (off_t)w->block * w->block_size;
 
@@ -64,41 +64,41 @@ int spool_writer_flush(struct spool_writer *w)
 /* The next block gets a new generation; whatever an older lap left past
  * our records stays there until overwritten (the scanner tells it apart by
  * boot and sequence number), so nothing is written twice. */
-static void start_block(struct spool_writer *w)
+static void start_block(struct ringlog_writer *w)
 {
-    struct spool_block_hdr h = {w->next_gen++, w->file_id, w->block_size};
-    struct spool_block_info *b;
+    struct ringlog_block_hdr h = {w->next_gen++, w->file_id, w->block_size};
+    struct ringlog_block_info *b;
 
     w->block = w->block + 1 == w->nblocks ? 0 : w->block + 1;
     b = &w->blocks[w->block];
-    *b = (struct spool_block_info){.gen = h.generation, .state = SPOOL_BLK_VALID,
+    *b = (struct ringlog_block_info){.gen = h.generation, .state = RINGLOG_BLK_VALID,
                                    .mixed = b->records > 0 || b->mixed};
     memset(w->buf, 0, w->block_size);
-    spool_block_hdr_encode(w->buf, &h);
-    w->fill = SPOOL_BLOCK_HDR;
+    ringlog_block_hdr_encode(w->buf, &h);
+    w->fill = RINGLOG_BLOCK_HDR;
     w->written = 0;
     w->in_block = 1;
 }
 
-int spool_writer_append(struct spool_writer *w, const struct spool_record *r)
+int ringlog_writer_append(struct ringlog_writer *w, const struct ringlog_record *r)
 {
-    struct spool_record rec = *r;
-    size_t size = spool_record_size(r->len);
+    struct ringlog_record rec = *r;
+    size_t size = ringlog_record_size(r->len);
     int rc = 0;
 
-    if (r->len > spool_max_payload(w->block_size) || r->level > SPOOL_MAX_LEVEL)
+    if (r->len > ringlog_max_payload(w->block_size) || r->level > RINGLOG_MAX_LEVEL)
         return -2;
     rec.boot = w->boot;
     if (!w->in_block || w->fill + size > w->block_size) {
         /* A failed write of the full block is counted and reported; the ring
          * moves on rather than stall every later record behind it. */
-        if (w->in_block && spool_writer_flush(w) < 0)
+        if (w->in_block && ringlog_writer_flush(w) < 0)
             rc = -1;
         start_block(w);
     }
-    spool_record_encode(w->buf + w->fill, w->block_size - w->fill, w->file_id, &rec);
+    ringlog_record_encode(w->buf + w->fill, w->block_size - w->fill, w->file_id, &rec);
     w->fill += (uint32_t)size;
-    spool_block_note(&w->blocks[w->block], &rec);
+    ringlog_block_note(&w->blocks[w->block], &rec);
     w->last_seq = rec.seq;
     w->unsynced_bytes += size;
     w->record_bytes += size;
@@ -106,9 +106,9 @@ int spool_writer_append(struct spool_writer *w, const struct spool_record *r)
     return rc;
 }
 
-int spool_writer_sync(struct spool_writer *w)
+int ringlog_writer_sync(struct ringlog_writer *w)
 {
-    if (spool_writer_flush(w) < 0)
+    if (ringlog_writer_flush(w) < 0)
         return -1;
     if (w->unsynced_bytes == 0)
         return 0;

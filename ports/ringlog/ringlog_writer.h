@@ -4,21 +4,21 @@
  * since the last write), so a byte logged is a byte written. A block is
  * written when it is full, or when the owner syncs.
  */
-#ifndef SPOOL_WRITER_H
-#define SPOOL_WRITER_H
+#ifndef RINGLOG_WRITER_H
+#define RINGLOG_WRITER_H
 
 #include <stdint.h>
 
 #include "ringlog_scan.h"
 
-struct spool_writer {
+struct ringlog_writer {
     int fd;
     uint64_t file_id;
     uint64_t boot;
     uint32_t block_size;
     uint32_t nblocks;
-    struct spool_block_info *blocks; /* the recovery's summaries, kept current */
-    uint32_t block;                  /* being filled */
+    struct ringlog_block_info *blocks; /* the recovery's summaries, kept current */
+    uint32_t block;                    /* being filled */
     uint64_t next_gen;
     uint8_t *buf;                    /* the block being filled */
     uint32_t fill;                   /* bytes laid out in buf */
@@ -35,17 +35,17 @@ struct spool_writer {
 /* Takes the recovery's block summaries (they stay owned by rc). The first
  * record goes into a fresh block after rc->head: a session never appends to
  * a block another session wrote. 0, or -1 when out of memory. */
-int spool_writer_init(struct spool_writer *w, int fd, struct spool_recovery *rc, uint64_t boot);
-void spool_writer_free(struct spool_writer *w);
+int ringlog_writer_init(struct ringlog_writer *w, int fd, struct ringlog_recovery *rc, uint64_t boot);
+void ringlog_writer_free(struct ringlog_writer *w);
 
 /* 0; -1 with w->last_errno when writing the block it filled failed (that
  * block's unwritten records are lost and counted in io_errors; the record
  * itself went into the next block); -2 when the record can never fit a
  * block. */
-int spool_writer_append(struct spool_writer *w, const struct spool_record *r);
+int ringlog_writer_append(struct ringlog_writer *w, const struct ringlog_record *r);
 /* Writes what is laid out but not yet in the file. 0 or -1. */
-int spool_writer_flush(struct spool_writer *w);
+int ringlog_writer_flush(struct ringlog_writer *w);
 /* Flush, then fdatasync. 0 or -1. */
-int spool_writer_sync(struct spool_writer *w);
+int ringlog_writer_sync(struct ringlog_writer *w);
 
 #endif

@@ -1,12 +1,13 @@
 /*
- * sysport_ringlog: the crash-safe ring file behind sysport_ringlog.
+ * sysport_ringlog: the crash-safe spool file behind the ring log (the logger
+ * handler sysport_ringlog): records written to a ring of checksummed blocks.
  *
  *   sysport_ringlog --file=PATH --boot=N [--size=BYTES] [--block=BYTES]
- *                 [--sync-ms=MS] [--sync-bytes=BYTES] [--sync-level=0..7]
+ *                   [--sync-ms=MS] [--sync-bytes=BYTES] [--sync-level=0..7]
  *
  * Opens the file (created 0600 and preallocated), locks it, runs the
  * recovery scan and reports what it found in {ready, Info}. Then:
- *   {cast, {append, Batch}}                   records to write (spool_batch.h)
+ *   {cast, {append, Batch}}                   records to write (ringlog_batch.h)
  *   {call, Id, sync}                          -> {ok, SyncedSeq}
  *   {call, Id, boots}                         -> {ok, [#{boot, first_seq, ...}]}
  *   {call, Id, {read, Boot, FromSeq, Max}}    -> {ok, {[{Seq, Wall, Mono, Level, Payload}], More}}
@@ -54,14 +55,14 @@ static struct {
     int fd;
     int created, mode_fixed;
     uint64_t boot_last_seq; /* our boot's newest record found by recovery */
-    struct spool_recovery rc;
-    struct spool_writer w;
+    struct ringlog_recovery rc;
+    struct ringlog_writer w;
     uint8_t *scratch;
     int timer;
     uint64_t reported_seq;
     uint64_t batches, rejected;
-} sp = {.size = 4 << 20, .block_size = 4096, .sync_ms = 1000, .sync_bytes = 256 * 1024, .sync_level = 3,
-        .fd = -1};
+} spool = {.size = 4 << 20, .block_size = 4096, .sync_ms = 1000, .sync_bytes = 256 * 1024, .sync_level = 3,
+           .fd = -1};
 
 static size_t file_read(void *ctx, uint64_t off, uint8_t *buf, size_t len)
 {
@@ -86,11 +87,11 @@ static void report_io_error(void)
 {
     ei_x_buff x;
 
-    sp_log("error", "sysport_ringlog: %s: %s", sp.path, strerror(sp.w.last_errno));
+    sp_log("error", "sysport_ringlog: %s: %s", spool.path, strerror(spool.w.last_errno));
     sp_event_begin(&x);
     ei_x_encode_tuple_header(&x, 2);
     ei_x_encode_atom(&x, "io_error");
-    sp_x_errno(&x, sp.w.last_errno);
+    sp_x_errno(&x, spool.w.last_errno);
     sp_send(&x);
 }
 
@@ -98,20 +99,20 @@ static void sync_now(void)
 {
     ei_x_buff x;
 
-    if (sp.timer) {
-        sp_timer_cancel(sp.timer);
-        sp.timer = 0;
+    if (spool.timer) {
+        sp_timer_cancel(spool.timer);
+        spool.timer = 0;
     }
-    if (spool_writer_sync(&sp.w) < 0) {
+    if (ringlog_writer_sync(&spool.w) < 0) {
         report_io_error();
         return;
     }
-    if (sp.w.synced_seq != sp.reported_seq) {
-        sp.reported_seq = sp.w.synced_seq;
+    if (spool.w.synced_seq != spool.reported_seq) {
+        spool.reported_seq = spool.w.synced_seq;
         sp_event_begin(&x);
         ei_x_encode_tuple_header(&x, 2);
         ei_x_encode_atom(&x, "synced");
-        ei_x_encode_ulonglong(&x, sp.w.synced_seq);
+        ei_x_encode_ulonglong(&x, spool.w.synced_seq);
         sp_send(&x);
     }
 }
@@ -119,46 +120,46 @@ static void sync_now(void)
 static void on_sync_timer(void *ctx)
 {
     (void)ctx;
-    sp.timer = 0;
+    spool.timer = 0;
     sync_now();
 }
 
 static void append_batch(const uint8_t *p, size_t len)
 {
-    struct spool_record r;
+    struct ringlog_record r;
     size_t off = 0;
     int urgent = 0, st;
 
-    sp.batches++;
-    while ((st = spool_batch_next(p, len, &off, &r)) == 1) {
-        int rc = spool_writer_append(&sp.w, &r);
+    spool.batches++;
+    while ((st = ringlog_batch_next(p, len, &off, &r)) == 1) {
+        int rc = ringlog_writer_append(&spool.w, &r);
 
         if (rc == -1)
             report_io_error();
         else if (rc == -2)
-            sp.rejected++;
-        urgent |= r.level <= sp.sync_level;
+            spool.rejected++;
+        urgent |= r.level <= spool.sync_level;
     }
     if (st < 0) {
-        sp.rejected++;
+        spool.rejected++;
         sp_log("warning", "sysport_ringlog: malformed batch entry at byte %zu of %zu; rest dropped", off, len);
     }
-    if (urgent || sp.w.unsynced_bytes >= sp.sync_bytes)
+    if (urgent || spool.w.unsynced_bytes >= spool.sync_bytes)
         sync_now();
-    else if (sp.w.unsynced_bytes > 0 && !sp.timer)
-        sp.timer = sp_timer_start(sp.sync_ms, on_sync_timer, NULL);
+    else if (spool.w.unsynced_bytes > 0 && !spool.timer)
+        spool.timer = sp_timer_start(spool.sync_ms, on_sync_timer, NULL);
 }
 
 /* ---- queries ---- */
 
 static void reply_boots(unsigned long long id)
 {
-    struct spool_boot *boots;
+    struct ringlog_boot *boots;
     size_t n;
     ei_x_buff x;
 
-    spool_writer_flush(&sp.w);
-    if (spool_boots(&sp.rc, file_read, &sp.fd, sp.scratch, &boots, &n) < 0) {
+    ringlog_writer_flush(&spool.w);
+    if (ringlog_boots(&spool.rc, file_read, &spool.fd, spool.scratch, &boots, &n) < 0) {
         sp_reply_error(id, "enomem");
         return;
     }
@@ -188,7 +189,7 @@ static void reply_boots(unsigned long long id)
 static enum sp_handled reply_read(unsigned long long id, sp_request *req)
 {
     unsigned long long boot, from, max;
-    struct spool_found *found;
+    struct ringlog_found *found;
     size_t n, sent = 0, bytes = 0;
     uint32_t cached = UINT32_MAX;
     size_t cached_len = 0;
@@ -205,21 +206,22 @@ static enum sp_handled reply_read(unsigned long long id, sp_request *req)
         sp_reply_error(id, "enomem");
         return SP_HANDLED;
     }
-    spool_writer_flush(&sp.w);
-    n = spool_find(&sp.rc, file_read, &sp.fd, sp.scratch, boot, from, found, max, &more);
+    ringlog_writer_flush(&spool.w);
+    n = ringlog_find(&spool.rc, file_read, &spool.fd, spool.scratch, boot, from, found, max, &more);
     /* Records are re-read by block; the reply stops at READ_MAX_BYTES. */
     ei_x_new(&x);
     for (size_t i = 0; i < n && bytes < READ_MAX_BYTES; i++) {
-        struct spool_record r;
+        struct ringlog_record r;
         size_t size;
 
         if (found[i].block != cached) {
             cached = found[i].block;
-            cached_len = file_read(&sp.fd, (uint64_t)cached * sp.rc.block_size, sp.scratch, sp.rc.block_size);
+            cached_len = file_read(&spool.fd, (uint64_t)cached * spool.rc.block_size, spool.scratch,
+                                   spool.rc.block_size);
         }
         if (found[i].offset >= cached_len ||
-            spool_record_decode(sp.scratch + found[i].offset, cached_len - found[i].offset, sp.rc.file_id, &r,
-                                &size) != SPOOL_REC_OK)
+            ringlog_record_decode(spool.scratch + found[i].offset, cached_len - found[i].offset, spool.rc.file_id, &r,
+                                  &size) != RINGLOG_REC_OK)
             continue; /* overwritten between the two reads: cannot happen, we are the only writer */
         ei_x_encode_list_header(&x, 1);
         ei_x_encode_tuple_header(&x, 5);
@@ -258,22 +260,22 @@ static void reply_status(unsigned long long id)
 
     sp_reply_ok_begin(&x, id);
     ei_x_encode_map_header(&x, 16);
-    put_u64(&x, "boot", sp.boot);
-    put_u64(&x, "block", sp.w.block);
-    put_u64(&x, "generation", sp.w.next_gen - 1);
-    put_u64(&x, "last_seq", sp.w.last_seq);
-    put_u64(&x, "synced_seq", sp.w.synced_seq);
-    put_u64(&x, "unsynced_bytes", sp.w.unsynced_bytes);
-    put_u64(&x, "write_bytes", sp.w.write_bytes);
-    put_u64(&x, "record_bytes", sp.w.record_bytes);
-    put_u64(&x, "records", sp.w.records);
-    put_u64(&x, "syncs", sp.w.syncs);
-    put_u64(&x, "io_errors", sp.w.io_errors);
-    put_u64(&x, "batches", sp.batches);
-    put_u64(&x, "rejected", sp.rejected);
-    put_u64(&x, "sync_ms", (uint64_t)sp.sync_ms);
-    put_u64(&x, "sync_bytes", sp.sync_bytes);
-    put_u64(&x, "sync_level", (uint64_t)sp.sync_level);
+    put_u64(&x, "boot", spool.boot);
+    put_u64(&x, "block", spool.w.block);
+    put_u64(&x, "generation", spool.w.next_gen - 1);
+    put_u64(&x, "last_seq", spool.w.last_seq);
+    put_u64(&x, "synced_seq", spool.w.synced_seq);
+    put_u64(&x, "unsynced_bytes", spool.w.unsynced_bytes);
+    put_u64(&x, "write_bytes", spool.w.write_bytes);
+    put_u64(&x, "record_bytes", spool.w.record_bytes);
+    put_u64(&x, "records", spool.w.records);
+    put_u64(&x, "syncs", spool.w.syncs);
+    put_u64(&x, "io_errors", spool.w.io_errors);
+    put_u64(&x, "batches", spool.batches);
+    put_u64(&x, "rejected", spool.rejected);
+    put_u64(&x, "sync_ms", (uint64_t)spool.sync_ms);
+    put_u64(&x, "sync_bytes", spool.sync_bytes);
+    put_u64(&x, "sync_level", (uint64_t)spool.sync_level);
     sp_send(&x);
 }
 
@@ -281,13 +283,13 @@ static enum sp_handled handle_call(unsigned long long id, sp_request *req)
 {
     if (strcmp(req->name, "sync") == 0 && req->argc == 0) {
         sync_now();
-        if (sp.w.unsynced_bytes) {
-            sp_reply_errno(id, sp.w.last_errno);
+        if (spool.w.unsynced_bytes) {
+            sp_reply_errno(id, spool.w.last_errno);
         } else {
             ei_x_buff x;
 
             sp_reply_ok_begin(&x, id);
-            ei_x_encode_ulonglong(&x, sp.w.synced_seq);
+            ei_x_encode_ulonglong(&x, spool.w.synced_seq);
             sp_send(&x);
         }
     } else if (strcmp(req->name, "boots") == 0 && req->argc == 0) {
@@ -300,11 +302,11 @@ static enum sp_handled handle_call(unsigned long long id, sp_request *req)
         unsigned long long ms, bytes, level;
 
         if (sp_dec_ulong(&req->args, &ms) < 0 || sp_dec_ulong(&req->args, &bytes) < 0 ||
-            sp_dec_ulong(&req->args, &level) < 0 || ms > 3600000 || level > SPOOL_MAX_LEVEL)
+            sp_dec_ulong(&req->args, &level) < 0 || ms > 3600000 || level > RINGLOG_MAX_LEVEL)
             return SP_BADARG;
-        sp.sync_ms = (long long)ms;
-        sp.sync_bytes = bytes;
-        sp.sync_level = (int)level;
+        spool.sync_ms = (long long)ms;
+        spool.sync_bytes = bytes;
+        spool.sync_level = (int)level;
         sp_reply_ok(id);
     } else {
         return SP_UNKNOWN;
@@ -332,25 +334,25 @@ static void shutdown_spool(void)
 
 static int ready_info(ei_x_buff *x)
 {
-    const struct spool_recovery *rc = &sp.rc;
+    const struct ringlog_recovery *rc = &spool.rc;
 
     ei_x_encode_atom(x, "file");
-    sp_x_binary_str(x, sp.path);
+    sp_x_binary_str(x, spool.path);
     put_u64(x, "file_size", (uint64_t)rc->nblocks * rc->block_size);
     put_u64(x, "block_size", rc->block_size);
     put_u64(x, "blocks", rc->nblocks);
     put_u64(x, "file_id", rc->file_id);
     ei_x_encode_atom(x, "created");
-    ei_x_encode_boolean(x, sp.created);
+    ei_x_encode_boolean(x, spool.created);
     ei_x_encode_atom(x, "mode_fixed");
-    ei_x_encode_boolean(x, sp.mode_fixed);
+    ei_x_encode_boolean(x, spool.mode_fixed);
     put_u64(x, "recovered", rc->stats.records);
     put_u64(x, "discarded_bytes", rc->stats.discarded_bytes);
     put_u64(x, "bad_records", rc->stats.bad_records);
     put_u64(x, "bad_headers", rc->bad_headers);
     put_u64(x, "lost_blocks", rc->lost_blocks);
     put_u64(x, "short_bytes", rc->short_bytes);
-    put_u64(x, "boot_last_seq", sp.boot_last_seq);
+    put_u64(x, "boot_last_seq", spool.boot_last_seq);
     return 14;
 }
 
@@ -380,26 +382,26 @@ static void parse_args(int argc, char **argv)
         uint64_t v;
 
         if (strncmp(a, "--file=", 7) == 0 && a[7])
-            sp.path = a + 7;
-        else if (strncmp(a, "--boot=", 7) == 0 && parse_u64(a + 7, &sp.boot) == 0)
+            spool.path = a + 7;
+        else if (strncmp(a, "--boot=", 7) == 0 && parse_u64(a + 7, &spool.boot) == 0)
             ;
-        else if (strncmp(a, "--size=", 7) == 0 && parse_u64(a + 7, &sp.size) == 0)
+        else if (strncmp(a, "--size=", 7) == 0 && parse_u64(a + 7, &spool.size) == 0)
             ;
-        else if (strncmp(a, "--block=", 8) == 0 && parse_u64(a + 8, &v) == 0 && spool_block_size_ok(v))
-            sp.block_size = (uint32_t)v;
+        else if (strncmp(a, "--block=", 8) == 0 && parse_u64(a + 8, &v) == 0 && ringlog_block_size_ok(v))
+            spool.block_size = (uint32_t)v;
         else if (strncmp(a, "--sync-ms=", 10) == 0 && parse_u64(a + 10, &v) == 0 && v <= 3600000)
-            sp.sync_ms = (long long)v;
-        else if (strncmp(a, "--sync-bytes=", 13) == 0 && parse_u64(a + 13, &sp.sync_bytes) == 0)
+            spool.sync_ms = (long long)v;
+        else if (strncmp(a, "--sync-bytes=", 13) == 0 && parse_u64(a + 13, &spool.sync_bytes) == 0)
             ;
-        else if (strncmp(a, "--sync-level=", 13) == 0 && parse_u64(a + 13, &v) == 0 && v <= SPOOL_MAX_LEVEL)
-            sp.sync_level = (int)v;
+        else if (strncmp(a, "--sync-level=", 13) == 0 && parse_u64(a + 13, &v) == 0 && v <= RINGLOG_MAX_LEVEL)
+            spool.sync_level = (int)v;
         else
             errx(SP_EXIT_USAGE, "bad argument %s; %s", a, USAGE);
     }
-    if (!sp.path || sp.boot == 0)
+    if (!spool.path || spool.boot == 0)
         errx(SP_EXIT_USAGE, "%s", USAGE);
-    if (sp.size / sp.block_size < 4 || sp.size / sp.block_size > (1u << 24))
-        errx(SP_EXIT_USAGE, "--size must hold 4 to 16M blocks of %u bytes", sp.block_size);
+    if (spool.size / spool.block_size < 4 || spool.size / spool.block_size > (1u << 24))
+        errx(SP_EXIT_USAGE, "--size must hold 4 to 16M blocks of %u bytes", spool.block_size);
 }
 
 /* Another VM (or the helper of a VM just killed, still flushing) may hold
@@ -409,11 +411,11 @@ static void lock_file(void)
     long long deadline = sp_now_ms() + LOCK_WAIT_MS;
     struct timespec pause = {0, 50 * 1000 * 1000};
 
-    while (flock(sp.fd, LOCK_EX | LOCK_NB) < 0) {
+    while (flock(spool.fd, LOCK_EX | LOCK_NB) < 0) {
         if (errno == EINTR)
             continue;
         if (errno != EWOULDBLOCK || sp_now_ms() >= deadline)
-            sp_fatal(SP_EXIT_OSERR, "sysport_ringlog: %s: cannot lock: %s", sp.path,
+            sp_fatal(SP_EXIT_OSERR, "sysport_ringlog: %s: cannot lock: %s", spool.path,
                      errno == EWOULDBLOCK ? "in use by another process" : strerror(errno));
         nanosleep(&pause, NULL);
     }
@@ -422,8 +424,8 @@ static void lock_file(void)
 /* The new file's directory entry must survive a power cut too. */
 static void sync_dir(void)
 {
-    const char *slash = strrchr(sp.path, '/');
-    size_t len = !slash ? 0 : slash == sp.path ? 1 : (size_t)(slash - sp.path);
+    const char *slash = strrchr(spool.path, '/');
+    size_t len = !slash ? 0 : slash == spool.path ? 1 : (size_t)(slash - spool.path);
     char dir[4096];
     int dfd;
 
@@ -432,7 +434,7 @@ static void sync_dir(void)
     if (len == 0)
         dir[len++] = '.';
     else
-        memcpy(dir, sp.path, len);
+        memcpy(dir, spool.path, len);
     dir[len] = 0;
     dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dfd >= 0) {
@@ -446,46 +448,48 @@ static void open_spool(void)
     struct stat st;
     uint64_t ring;
 
-    sp.fd = open(sp.path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-    if (sp.fd < 0)
-        sp_fatal(SP_EXIT_OSERR, "sysport_ringlog: open %s: %s", sp.path, strerror(errno));
-    if (fstat(sp.fd, &st) < 0 || !S_ISREG(st.st_mode))
-        sp_fatal(SP_EXIT_OSERR, "sysport_ringlog: %s is not a regular file", sp.path);
+    spool.fd = open(spool.path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (spool.fd < 0)
+        sp_fatal(SP_EXIT_OSERR, "sysport_ringlog: open %s: %s", spool.path, strerror(errno));
+    if (fstat(spool.fd, &st) < 0 || !S_ISREG(st.st_mode))
+        sp_fatal(SP_EXIT_OSERR, "sysport_ringlog: %s is not a regular file", spool.path);
     if ((st.st_mode & 07777) != 0600) {
-        if (fchmod(sp.fd, 0600) < 0)
-            sp_fatal(SP_EXIT_OSERR, "sysport_ringlog: chmod %s: %s", sp.path, strerror(errno));
-        sp.mode_fixed = 1;
+        if (fchmod(spool.fd, 0600) < 0)
+            sp_fatal(SP_EXIT_OSERR, "sysport_ringlog: chmod %s: %s", spool.path, strerror(errno));
+        spool.mode_fixed = 1;
     }
     lock_file();
-    sp.created = st.st_size == 0;
-    sp.scratch = malloc(SPOOL_MAX_BLOCK);
-    if (!sp.scratch ||
-        spool_recover(&sp.rc, file_read, &sp.fd, (uint64_t)st.st_size, sp.size, sp.block_size, sp.scratch) < 0)
-        sp_fatal(SP_EXIT_OSERR, "sysport_ringlog: %s: cannot scan (out of memory or bad size)", sp.path);
-    while (sp.rc.file_id == 0)
-        if (getrandom(&sp.rc.file_id, sizeof(sp.rc.file_id), 0) < 0 && errno != EINTR)
+    spool.created = st.st_size == 0;
+    spool.scratch = malloc(RINGLOG_MAX_BLOCK);
+    if (!spool.scratch ||
+        ringlog_recover(&spool.rc, file_read, &spool.fd, (uint64_t)st.st_size, spool.size, spool.block_size,
+                        spool.scratch) < 0)
+        sp_fatal(SP_EXIT_OSERR, "sysport_ringlog: %s: cannot scan (out of memory or bad size)", spool.path);
+    while (spool.rc.file_id == 0)
+        if (getrandom(&spool.rc.file_id, sizeof(spool.rc.file_id), 0) < 0 && errno != EINTR)
             sp_fatal(SP_EXIT_OSERR, "sysport_ringlog: getrandom: %s", strerror(errno));
-    ring = (uint64_t)sp.rc.nblocks * sp.rc.block_size;
+    ring = (uint64_t)spool.rc.nblocks * spool.rc.block_size;
     if ((uint64_t)st.st_size < ring) {
-        int e = posix_fallocate(sp.fd, 0, (off_t)ring);
+        int e = posix_fallocate(spool.fd, 0, (off_t)ring);
 
         if (e == EOPNOTSUPP || e == EINVAL)
-            e = ftruncate(sp.fd, (off_t)ring) < 0 ? errno : 0;
+            e = ftruncate(spool.fd, (off_t)ring) < 0 ? errno : 0;
         if (e)
-            sp_fatal(SP_EXIT_OSERR, "sysport_ringlog: preallocate %s: %s", sp.path, strerror(e));
-        if (fsync(sp.fd) < 0)
-            sp_fatal(SP_EXIT_OSERR, "sysport_ringlog: fsync %s: %s", sp.path, strerror(errno));
+            sp_fatal(SP_EXIT_OSERR, "sysport_ringlog: preallocate %s: %s", spool.path, strerror(e));
+        if (fsync(spool.fd) < 0)
+            sp_fatal(SP_EXIT_OSERR, "sysport_ringlog: fsync %s: %s", spool.path, strerror(errno));
     }
-    if (sp.created) {
-        sp.rc.short_bytes = 0; /* a new file is not a damaged one */
+    if (spool.created) {
+        spool.rc.short_bytes = 0; /* a new file is not a damaged one */
         sync_dir();
     }
-    for (uint32_t i = 0; i < sp.rc.nblocks; i++)
-        if (sp.rc.blocks[i].records && sp.rc.blocks[i].boot == sp.boot && sp.rc.blocks[i].max_seq > sp.boot_last_seq)
-            sp.boot_last_seq = sp.rc.blocks[i].max_seq;
-    if (spool_writer_init(&sp.w, sp.fd, &sp.rc, sp.boot) < 0)
+    for (uint32_t i = 0; i < spool.rc.nblocks; i++)
+        if (spool.rc.blocks[i].records && spool.rc.blocks[i].boot == spool.boot &&
+            spool.rc.blocks[i].max_seq > spool.boot_last_seq)
+            spool.boot_last_seq = spool.rc.blocks[i].max_seq;
+    if (ringlog_writer_init(&spool.w, spool.fd, &spool.rc, spool.boot) < 0)
         sp_fatal(SP_EXIT_OSERR, "sysport_ringlog: out of memory");
-    sp.w.synced_seq = sp.reported_seq = sp.boot_last_seq;
+    spool.w.synced_seq = spool.reported_seq = spool.boot_last_seq;
 }
 
 int main(int argc, char **argv)

@@ -34,7 +34,7 @@ struct feature_entry {
 
 struct chip_entry {
     const sensors_chip_name *chip;
-    char name[SENSORS_NAME_MAX];
+    char name[HWMON_NAME_MAX];
     int nfeatures;
     struct feature_entry *features;
 };
@@ -105,7 +105,7 @@ static void scan_config(const char *path, int optional)
     if (n != st.st_size)
         cache.all_computed = 1;
     else
-        sensors_config_computes(text, (size_t)n, note_computed, NULL);
+        hwmon_config_computes(text, (size_t)n, note_computed, NULL);
     free(text);
     close(fd);
 }
@@ -150,7 +150,7 @@ static int open_attribute(const sensors_chip_name *chip, const sensors_feature *
     char path[4096];
     int fd;
 
-    if (!(sub->flags & SENSORS_MODE_R) || computed(sub, feature) || cache.open_files >= SENSORS_MAX_OPEN ||
+    if (!(sub->flags & SENSORS_MODE_R) || computed(sub, feature) || cache.open_files >= HWMON_MAX_OPEN ||
         !chip->path || snprintf(path, sizeof(path), "%s/%s", chip->path, sub->name) >= (int)sizeof(path))
         return -1;
     fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -189,12 +189,12 @@ static void build_chip(struct chip_entry *c, const sensors_chip_name *chip)
         build_feature(&c->features[i], chip, feature);
 }
 
-void sensors_cache_build(const char *config)
+void hwmon_cache_build(const char *config)
 {
     const sensors_chip_name *chip;
     int nr = 0, n = 0;
 
-    sensors_cache_free();
+    hwmon_cache_free();
     if (config)
         scan_config(config, 0);
     else
@@ -214,7 +214,7 @@ void sensors_cache_build(const char *config)
     }
 }
 
-void sensors_cache_free(void)
+void hwmon_cache_free(void)
 {
     for (int i = 0; i < cache.nchips; i++) {
         struct chip_entry *c = &cache.chips[i];
@@ -235,7 +235,7 @@ void sensors_cache_free(void)
     memset(&cache, 0, sizeof(cache));
 }
 
-int sensors_cache_open_files(void)
+int hwmon_cache_open_files(void)
 {
     return cache.open_files;
 }
@@ -259,7 +259,7 @@ static int read_kept(int fd, const sensors_subfeature *sub, double *value, int *
     *value = strtod(buf, &end);
     if (end == buf)
         return -SENSORS_ERR_ACCESS_R;
-    *value /= sensors_sysfs_scale(sub->type);
+    *value /= hwmon_sysfs_scale(sub->type);
     return 0;
 }
 
@@ -275,7 +275,7 @@ static void x_reading(ei_x_buff *x, const sensors_chip_name *chip, const struct 
         rc = sensors_get_value(chip, s->sub->number, &value);
         saved_errno = errno;
     }
-    sensors_x_reading(x, rc, value, saved_errno);
+    hwmon_x_reading(x, rc, value, saved_errno);
 }
 
 static void x_subfeature(ei_x_buff *x, const struct sub_entry *s)
@@ -286,7 +286,7 @@ static void x_subfeature(ei_x_buff *x, const struct sub_entry *s)
     ei_x_encode_atom(x, "name");
     sp_x_binary_str(x, sub->name);
     ei_x_encode_atom(x, "type");
-    ei_x_encode_atom(x, sensors_subfeature_kind(sub->name, sub->type));
+    ei_x_encode_atom(x, hwmon_subfeature_kind(sub->name, sub->type));
     ei_x_encode_atom(x, "readable");
     ei_x_encode_boolean(x, (sub->flags & SENSORS_MODE_R) != 0);
     ei_x_encode_atom(x, "writable");
@@ -301,7 +301,7 @@ static void x_feature(ei_x_buff *x, const struct feature_entry *f)
     ei_x_encode_atom(x, "label");
     sp_x_binary_str(x, f->label);
     ei_x_encode_atom(x, "type");
-    ei_x_encode_atom(x, sensors_feature_atom(f->feature->type));
+    ei_x_encode_atom(x, hwmon_feature_atom(f->feature->type));
     ei_x_encode_atom(x, "subfeatures");
     if (f->nsubs > 0) {
         ei_x_encode_list_header(x, f->nsubs);
@@ -322,7 +322,7 @@ static void x_chip(ei_x_buff *x, const struct chip_entry *c)
     ei_x_encode_atom(x, "prefix");
     sp_x_binary_str(x, chip->prefix);
     ei_x_encode_atom(x, "bus");
-    ei_x_encode_atom(x, sensors_bus_atom(chip->bus.type));
+    ei_x_encode_atom(x, hwmon_bus_atom(chip->bus.type));
     ei_x_encode_atom(x, "bus_nr");
     ei_x_encode_long(x, chip->bus.nr);
     ei_x_encode_atom(x, "address");
@@ -343,7 +343,7 @@ static void x_chip(ei_x_buff *x, const struct chip_entry *c)
     ei_x_encode_empty_list(x);
 }
 
-void sensors_x_chips(ei_x_buff *x)
+void hwmon_x_chips(ei_x_buff *x)
 {
     if (cache.nchips > 0) {
         ei_x_encode_list_header(x, cache.nchips);
@@ -370,22 +370,22 @@ static void x_chip_readings(ei_x_buff *x, const struct chip_entry *c)
     ei_x_encode_empty_list(x);
 }
 
-void sensors_x_readings(ei_x_buff *x, const sensors_name_list *only)
+void hwmon_x_readings(ei_x_buff *x, const hwmon_name_list *only)
 {
     int n = 0;
 
     for (int i = 0; i < cache.nchips; i++)
-        n += !only || sensors_names_contain(only, cache.chips[i].name);
+        n += !only || hwmon_names_contain(only, cache.chips[i].name);
     if (n > 0) {
         ei_x_encode_list_header(x, n);
         for (int i = 0; i < cache.nchips; i++)
-            if (!only || sensors_names_contain(only, cache.chips[i].name))
+            if (!only || hwmon_names_contain(only, cache.chips[i].name))
                 x_chip_readings(x, &cache.chips[i]);
     }
     ei_x_encode_empty_list(x);
 }
 
-const sensors_chip_name *sensors_find_chip(const char *name)
+const sensors_chip_name *hwmon_find_chip(const char *name)
 {
     for (int i = 0; i < cache.nchips; i++)
         if (strcmp(cache.chips[i].name, name) == 0)
@@ -393,7 +393,7 @@ const sensors_chip_name *sensors_find_chip(const char *name)
     return NULL;
 }
 
-const sensors_subfeature *sensors_find_subfeature(const sensors_chip_name *chip, const char *name)
+const sensors_subfeature *hwmon_find_subfeature(const sensors_chip_name *chip, const char *name)
 {
     for (int i = 0; i < cache.nchips; i++) {
         const struct chip_entry *c = &cache.chips[i];

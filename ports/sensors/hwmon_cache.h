@@ -20,32 +20,32 @@
  * each, where libsensors opens, stats, reads and closes the file and walks
  * its configuration), then scaled as libsensors scales them. A feature a
  * `compute' statement of the configuration may apply to is read through
- * sensors_get_value, as is everything once SENSORS_MAX_OPEN files are open.
+ * sensors_get_value, as is everything once HWMON_MAX_OPEN files are open.
  */
-#ifndef SENSORS_CACHE_H
-#define SENSORS_CACHE_H
+#ifndef HWMON_CACHE_H
+#define HWMON_CACHE_H
 
 #include <ei.h>
 #include <sensors/sensors.h>
 
 #include "hwmon_request.h"
 
-#define SENSORS_MAX_OPEN 512
+#define HWMON_MAX_OPEN 512
 
 /* After a successful sensors_init. config: the file libsensors was given,
  * NULL for its default files. */
-void sensors_cache_build(const char *config);
-void sensors_cache_free(void);
+void hwmon_cache_build(const char *config);
+void hwmon_cache_free(void);
 
 /* Every chip, in detection order. */
-void sensors_x_chips(ei_x_buff *x);
+void hwmon_x_chips(ei_x_buff *x);
 /* The readings of the chips named in only (every chip when only is NULL). */
-void sensors_x_readings(ei_x_buff *x, const sensors_name_list *only);
+void hwmon_x_readings(ei_x_buff *x, const hwmon_name_list *only);
 
-const sensors_chip_name *sensors_find_chip(const char *name);
-const sensors_subfeature *sensors_find_subfeature(const sensors_chip_name *chip, const char *name);
+const sensors_chip_name *hwmon_find_chip(const char *name);
+const sensors_subfeature *hwmon_find_subfeature(const sensors_chip_name *chip, const char *name);
 
 /* How many subfeatures are read through a kept file (for ready info). */
-int sensors_cache_open_files(void);
+int hwmon_cache_open_files(void);
 
 #endif

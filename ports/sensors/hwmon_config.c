@@ -15,7 +15,7 @@ static int is_gap(char c)
     return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\\' || c == '"';
 }
 
-void sensors_config_computes(const char *text, size_t len, sensors_compute_cb found, void *ctx)
+void hwmon_config_computes(const char *text, size_t len, hwmon_compute_cb found, void *ctx)
 {
     static const char keyword[] = "compute";
     const size_t klen = sizeof(keyword) - 1;

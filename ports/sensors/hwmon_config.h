@@ -7,13 +7,13 @@
  * without need is only read through libsensors (slower, the same value),
  * while one missed would be read without its compute statement.
  */
-#ifndef SENSORS_CONFIG_H
-#define SENSORS_CONFIG_H
+#ifndef HWMON_CONFIG_H
+#define HWMON_CONFIG_H
 
 #include <stddef.h>
 
-typedef void (*sensors_compute_cb)(const char *name, size_t len, void *ctx);
+typedef void (*hwmon_compute_cb)(const char *name, size_t len, void *ctx);
 
-void sensors_config_computes(const char *text, size_t len, sensors_compute_cb found, void *ctx);
+void hwmon_config_computes(const char *text, size_t len, hwmon_compute_cb found, void *ctx);
 
 #endif

@@ -8,7 +8,7 @@
 
 #include "sp_proto.h"
 
-const char *sensors_bus_atom(int bus_type)
+const char *hwmon_bus_atom(int bus_type)
 {
     switch (bus_type) {
     case SENSORS_BUS_TYPE_I2C: return "i2c";
@@ -24,7 +24,7 @@ const char *sensors_bus_atom(int bus_type)
     }
 }
 
-const char *sensors_feature_atom(int feature_type)
+const char *hwmon_feature_atom(int feature_type)
 {
     switch (feature_type) {
     case SENSORS_FEATURE_IN: return "in";
@@ -41,7 +41,7 @@ const char *sensors_feature_atom(int feature_type)
     }
 }
 
-const char *sensors_subfeature_kind(const char *name, int subfeature_type)
+const char *hwmon_subfeature_kind(const char *name, int subfeature_type)
 {
     const char *underscore;
 
@@ -53,7 +53,7 @@ const char *sensors_subfeature_kind(const char *name, int subfeature_type)
     return underscore && underscore[1] ? underscore + 1 : name;
 }
 
-double sensors_sysfs_scale(int subfeature_type)
+double hwmon_sysfs_scale(int subfeature_type)
 {
     /* libsensors (lib/sysfs.c, get_type_scaling): the measured quantities
      * of in/temp/curr/humidity are in milli-units, power and energy in
@@ -80,9 +80,9 @@ double sensors_sysfs_scale(int subfeature_type)
     }
 }
 
-int sensors_value_fits(int subfeature_type, double value)
+int hwmon_value_fits(int subfeature_type, double value)
 {
-    double scaled = value * sensors_sysfs_scale(subfeature_type);
+    double scaled = value * hwmon_sysfs_scale(subfeature_type);
 
     return isfinite(scaled) && scaled <= (double)INT_MAX && scaled >= (double)INT_MIN;
 }
@@ -105,7 +105,7 @@ static const char *libsensors_error_atom(int err)
     }
 }
 
-const char *sensors_error_atom(int rc, int saved_errno)
+const char *hwmon_error_atom(int rc, int saved_errno)
 {
     int err = rc < 0 ? -rc : rc;
 
@@ -121,10 +121,10 @@ const char *sensors_error_atom(int rc, int saved_errno)
     return libsensors_error_atom(err);
 }
 
-void sensors_x_reading(ei_x_buff *x, int rc, double value, int saved_errno)
+void hwmon_x_reading(ei_x_buff *x, int rc, double value, int saved_errno)
 {
     if (rc < 0) {
-        sp_x_error(x, sensors_error_atom(rc, saved_errno));
+        sp_x_error(x, hwmon_error_atom(rc, saved_errno));
     } else if (!isfinite(value)) {
         sp_x_error(x, "not_finite");
     } else {

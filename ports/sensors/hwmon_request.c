@@ -3,18 +3,18 @@
 #include <math.h>
 #include <string.h>
 
-int sensors_decode_names(sp_dec *d, sensors_name_list *out)
+int hwmon_decode_names(sp_dec *d, hwmon_name_list *out)
 {
     sp_dec c = *d;
     int n;
 
-    if (sp_dec_list(&c, &n) < 0 || n > SENSORS_MAX_NAMES)
+    if (sp_dec_list(&c, &n) < 0 || n > HWMON_MAX_NAMES)
         return -1;
     for (int i = 0; i < n; i++) {
         const char *data;
         size_t len;
 
-        if (sp_dec_bytes(&c, &data, &len) < 0 || len == 0 || len >= SENSORS_NAME_MAX ||
+        if (sp_dec_bytes(&c, &data, &len) < 0 || len == 0 || len >= HWMON_NAME_MAX ||
             memchr(data, 0, len))
             return -1;
         out->names[i].data = data;
@@ -27,7 +27,7 @@ int sensors_decode_names(sp_dec *d, sensors_name_list *out)
     return 0;
 }
 
-int sensors_names_contain(const sensors_name_list *list, const char *name)
+int hwmon_names_contain(const hwmon_name_list *list, const char *name)
 {
     size_t len = strlen(name);
 
@@ -37,7 +37,7 @@ int sensors_names_contain(const sensors_name_list *list, const char *name)
     return 0;
 }
 
-int sensors_decode_set(sp_dec *d, sensors_set_request *out)
+int hwmon_decode_set(sp_dec *d, hwmon_set_request *out)
 {
     sp_dec c = *d;
 

@@ -57,7 +57,7 @@ static void init_sensors(void)
 {
     FILE *config = NULL;
 
-    sensors_cache_free();
+    hwmon_cache_free();
     sensors_cleanup();
     st.generation++;
     st.init_errno = 0;
@@ -76,12 +76,12 @@ static void init_sensors(void)
     if (st.init_rc < 0)
         sp_log("error", "sensors_init: %s", sensors_strerror(st.init_rc));
     else
-        sensors_cache_build(st.config);
+        hwmon_cache_build(st.config);
 }
 
 static const char *init_error(void)
 {
-    return st.init_errno ? sp_errno_atom(st.init_errno) : sensors_error_atom(st.init_rc, 0);
+    return st.init_errno ? sp_errno_atom(st.init_errno) : hwmon_error_atom(st.init_rc, 0);
 }
 
 static void x_init_error(ei_x_buff *x)
@@ -95,7 +95,7 @@ static void x_init_error(ei_x_buff *x)
 
 enum chips_reply { CHIP_LIST, READINGS };
 
-static void reply_chips(unsigned long long id, enum chips_reply what, const sensors_name_list *only)
+static void reply_chips(unsigned long long id, enum chips_reply what, const hwmon_name_list *only)
 {
     ei_x_buff x;
 
@@ -109,14 +109,14 @@ static void reply_chips(unsigned long long id, enum chips_reply what, const sens
         ei_x_encode_long(&x, (long)getpid());
         ei_x_encode_long(&x, st.generation);
         if (what == CHIP_LIST)
-            sensors_x_chips(&x);
+            hwmon_x_chips(&x);
         else
-            sensors_x_readings(&x, only);
+            hwmon_x_readings(&x, only);
     }
     sp_send(&x);
 }
 
-static void set_value(unsigned long long id, const sensors_set_request *req)
+static void set_value(unsigned long long id, const hwmon_set_request *req)
 {
     const sensors_chip_name *chip;
     const sensors_subfeature *sub;
@@ -128,17 +128,17 @@ static void set_value(unsigned long long id, const sensors_set_request *req)
         sp_reply_begin(&x, id);
         x_init_error(&x);
         sp_send(&x);
-    } else if (!(chip = sensors_find_chip(req->chip))) {
+    } else if (!(chip = hwmon_find_chip(req->chip))) {
         sp_reply_error(id, "no_such_chip");
-    } else if (!(sub = sensors_find_subfeature(chip, req->subfeature))) {
+    } else if (!(sub = hwmon_find_subfeature(chip, req->subfeature))) {
         sp_reply_error(id, "no_such_subfeature");
-    } else if (!sensors_value_fits(sub->type, req->value)) {
+    } else if (!hwmon_value_fits(sub->type, req->value)) {
         sp_reply_error(id, "out_of_range");
     } else {
         errno = 0;
         rc = sensors_set_value(chip, sub->number, req->value);
         if (rc < 0)
-            sp_reply_error(id, sensors_error_atom(rc, errno));
+            sp_reply_error(id, hwmon_error_atom(rc, errno));
         else
             sp_reply_ok(id);
     }
@@ -146,8 +146,8 @@ static void set_value(unsigned long long id, const sensors_set_request *req)
 
 static enum sp_handled handle_call(unsigned long long id, sp_request *req)
 {
-    static sensors_name_list names;
-    sensors_set_request set;
+    static hwmon_name_list names;
+    hwmon_set_request set;
     int arity_ok;
 
     if (strcmp(req->name, "chips") == 0 || strcmp(req->name, "read_all") == 0 ||
@@ -170,11 +170,11 @@ static enum sp_handled handle_call(unsigned long long id, sp_request *req)
     } else if (strcmp(req->name, "read_all") == 0) {
         reply_chips(id, READINGS, NULL);
     } else if (strcmp(req->name, "read") == 0) {
-        if (sensors_decode_names(&req->args, &names) < 0 || sp_request_end(req) < 0)
+        if (hwmon_decode_names(&req->args, &names) < 0 || sp_request_end(req) < 0)
             return SP_BADARG;
         reply_chips(id, READINGS, &names);
     } else {
-        if (sensors_decode_set(&req->args, &set) < 0 || sp_request_end(req) < 0)
+        if (hwmon_decode_set(&req->args, &set) < 0 || sp_request_end(req) < 0)
             return SP_BADARG;
         set_value(id, &set);
     }
@@ -203,7 +203,7 @@ static int ready_info(ei_x_buff *x)
 
 static void cleanup_sensors(void)
 {
-    sensors_cache_free();
+    hwmon_cache_free();
     sensors_cleanup();
 }
 

@@ -1,3 +1,6 @@
+# The modules are hwmon_*.c with hwmon_ symbols, not sensors_: that is
+# libsensors' namespace (its archive, linked in, exports sensors_config_*,
+# sensors_proc_* and more), and a reader must tell our code from its.
 # libsensors statically where its archive is installed (Debian's is PIC):
 # its calls to exp() and log() then resolve to hwmon_libm.c, which loads
 # libm only when a compute expression needs it. Otherwise the shared

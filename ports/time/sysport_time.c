@@ -13,7 +13,7 @@
  *                                           are resolved by the VM)
  *   {step, Ns} | {set, UnixNs}           -> ok | {error, Errno}
  *   {slew, Ns, TimeConstant, EstErrorUs} -> ok | {error, Errno}
- *   clock_status                         -> {ok, #{state, status, offset, ...}}
+ *   time_clock_status                         -> {ok, #{state, status, offset, ...}}
  *   recorded                             -> {ok, [#{op, ns, at, ...}]} (recording)
  *   rtc_read | rtc_write                 -> see time_rtcjob.h
  */
@@ -42,9 +42,9 @@ static struct {
     int forced_recording;
 } opt;
 
-static const char *op_name(enum clock_op op)
+static const char *op_name(enum time_clock_op op)
 {
-    return op == CLOCK_OP_STEP ? "step" : op == CLOCK_OP_SLEW ? "slew" : "set";
+    return op == TIME_CLOCK_OP_STEP ? "step" : op == TIME_CLOCK_OP_SLEW ? "slew" : "set";
 }
 
 static int digits(const char *p, int n)
@@ -68,14 +68,14 @@ static long long build_time(void)
 
     while (mon < 12 && memcmp(months + 3 * mon, date, 3) != 0)
         mon++;
-    return rtc_days_from_civil(digits(date + 7, 4), mon + 1, digits(date + 4, 2)) * 86400 +
+    return time_rtc_days_from_civil(digits(date + 7, 4), mon + 1, digits(date + 4, 2)) * 86400 +
            digits(time, 2) * 3600 + digits(time + 3, 2) * 60 + digits(time + 6, 2);
 }
 
 static int ready_info(ei_x_buff *x)
 {
     ei_x_encode_atom(x, "clock");
-    ei_x_encode_atom(x, clock_backend_name());
+    ei_x_encode_atom(x, time_clock_backend_name());
     ei_x_encode_atom(x, "clock_forced");
     ei_x_encode_boolean(x, opt.forced_recording);
     ei_x_encode_atom(x, "build_time");
@@ -100,9 +100,9 @@ static void reply_result(unsigned long long id, int rc)
 
 static void reply_status(unsigned long long id)
 {
-    struct clock_status st;
+    struct time_clock_status st;
     ei_x_buff x;
-    int rc = clock_read_status(&st);
+    int rc = time_clock_read_status(&st);
 
     if (rc < 0) {
         sp_reply_errno(id, -rc);
@@ -131,11 +131,11 @@ static void reply_status(unsigned long long id)
 
 static void reply_recorded(unsigned long long id)
 {
-    const struct clock_record *r;
-    int n = clock_records(&r);
+    const struct time_clock_record *r;
+    int n = time_clock_records(&r);
     ei_x_buff x;
 
-    if (clock_backend() != CLOCK_BACKEND_RECORDING) {
+    if (time_clock_backend() != TIME_CLOCK_BACKEND_RECORDING) {
         sp_reply_error(id, "not_recording");
         return;
     }
@@ -169,7 +169,7 @@ static enum sp_handled call_sntp(unsigned long long id, sp_request *req)
         sp_dec_long(&req->args, &port) < 0 || sp_dec_long(&req->args, &timeout) < 0 || port < 1 ||
         port > 65535 || timeout < 1 || timeout > 60000)
         return SP_BADARG;
-    rc = sntp_start(id, addr, (int)port, (long)timeout);
+    rc = time_sntp_start(id, addr, (int)port, (long)timeout);
     if (rc == -EINVAL)
         return SP_BADARG;
     if (rc < 0)
@@ -185,32 +185,32 @@ static enum sp_handled handle_call(unsigned long long id, sp_request *req)
 
     if (strcmp(req->name, "now") == 0 && req->argc == 0) {
         sp_reply_ok_begin(&x, id);
-        ei_x_encode_longlong(&x, clock_now_ns());
+        ei_x_encode_longlong(&x, time_clock_now_ns());
         sp_send(&x);
     } else if (strcmp(req->name, "sntp") == 0) {
         return call_sntp(id, req);
     } else if (strcmp(req->name, "step") == 0 && req->argc == 1) {
         if (sp_dec_long(a, &ns) < 0)
             return SP_BADARG;
-        reply_result(id, clock_step(ns));
+        reply_result(id, time_clock_step(ns));
     } else if (strcmp(req->name, "set") == 0 && req->argc == 1) {
         if (sp_dec_long(a, &ns) < 0 || ns < 0)
             return SP_BADARG;
-        reply_result(id, clock_set(ns));
+        reply_result(id, time_clock_set(ns));
     } else if (strcmp(req->name, "slew") == 0 && req->argc == 3) {
         if (sp_dec_long(a, &ns) < 0 || sp_dec_long(a, &constant) < 0 || sp_dec_long(a, &esterror) < 0 ||
             constant < 0 || constant > 10 || esterror < 0 || esterror > 16000000)
             return SP_BADARG;
-        reply_result(id, clock_slew(ns, (int)constant, (long)esterror));
+        reply_result(id, time_clock_slew(ns, (int)constant, (long)esterror));
     } else if (strcmp(req->name, "clock_status") == 0 && req->argc == 0) {
         reply_status(id);
     } else if (strcmp(req->name, "recorded") == 0 && req->argc == 0) {
         reply_recorded(id);
     } else if (strcmp(req->name, "rtc_read") == 0 && req->argc == 0) {
-        if (rtc_job_read(id) < 0)
+        if (time_rtcjob_read(id) < 0)
             sp_reply_error(id, "busy");
     } else if (strcmp(req->name, "rtc_write") == 0 && req->argc == 0) {
-        if (rtc_job_write(id) < 0)
+        if (time_rtcjob_write(id) < 0)
             sp_reply_error(id, "busy");
     } else {
         return SP_UNKNOWN;
@@ -220,7 +220,7 @@ static enum sp_handled handle_call(unsigned long long id, sp_request *req)
 
 static void finish_up(void)
 {
-    sntp_close_all();
+    time_sntp_close_all();
 }
 
 static const char usage[] = "usage: sysport_time [--clock=system|recording] [--recording-offset=NS] "
@@ -236,10 +236,10 @@ int main(int argc, char **argv)
         .call = handle_call,
         .shutdown = finish_up,
     };
-    enum clock_backend backend = CLOCK_BACKEND_SYSTEM;
+    enum time_clock_backend backend = TIME_CLOCK_BACKEND_SYSTEM;
     long long recording_offset = 0;
     const char *sysfs = NULL, *forced = getenv("SYSPORT_TIME_CLOCK");
-    struct rtc_config rtc = {.busy_retries = 10, .busy_wait_ms = 50};
+    struct time_rtcjob_config rtc = {.busy_retries = 10, .busy_wait_ms = 50};
     char *end;
 
     sp_init(helper.name);
@@ -247,9 +247,9 @@ int main(int argc, char **argv)
         const char *a = argv[i];
 
         if (strcmp(a, "--clock=system") == 0)
-            backend = CLOCK_BACKEND_SYSTEM;
+            backend = TIME_CLOCK_BACKEND_SYSTEM;
         else if (strcmp(a, "--clock=recording") == 0)
-            backend = CLOCK_BACKEND_RECORDING;
+            backend = TIME_CLOCK_BACKEND_RECORDING;
         else if (strncmp(a, "--recording-offset=", 19) == 0) {
             errno = 0;
             recording_offset = strtoll(a + 19, &end, 10);
@@ -264,11 +264,11 @@ int main(int argc, char **argv)
         else
             errx(SP_EXIT_USAGE, "%s", usage);
     }
-    if (forced && strcmp(forced, "recording") == 0 && backend != CLOCK_BACKEND_RECORDING) {
-        backend = CLOCK_BACKEND_RECORDING;
+    if (forced && strcmp(forced, "recording") == 0 && backend != TIME_CLOCK_BACKEND_RECORDING) {
+        backend = TIME_CLOCK_BACKEND_RECORDING;
         opt.forced_recording = 1;
     }
-    clock_init(backend, recording_offset);
+    time_clock_init(backend, recording_offset);
 
     if (opt.rtc_dev) {
         const char *base = strrchr(opt.rtc_dev, '/');
@@ -278,13 +278,13 @@ int main(int argc, char **argv)
 
         if (n < 0 || n >= (int)sizeof(opt.rtc_sysfs))
             errx(SP_EXIT_USAGE, "--rtc-sysfs: path too long");
-        if (rtc_sysfs_name(opt.rtc_sysfs, opt.rtc_driver, sizeof(opt.rtc_driver)) < 0)
+        if (time_rtc_sysfs_name(opt.rtc_sysfs, opt.rtc_driver, sizeof(opt.rtc_driver)) < 0)
             opt.rtc_driver[0] = 0;
         rtc.dev = opt.rtc_dev;
         rtc.sysfs = opt.rtc_sysfs;
-        rtc.delay_ns = strncmp(opt.rtc_driver, "rtc_cmos", 8) == 0 ? RTC_CMOS_DELAY_NS : 0;
+        rtc.delay_ns = strncmp(opt.rtc_driver, "rtc_cmos", 8) == 0 ? TIME_RTC_CMOS_DELAY_NS : 0;
     }
-    rtc_jobs_init(&rtc);
+    time_rtcjob_init(&rtc);
     if (opt.forced_recording)
         sp_log("notice", "SYSPORT_TIME_CLOCK=recording: the recording clock backend replaces the system one");
     sp_run(&helper);

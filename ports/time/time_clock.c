@@ -11,12 +11,12 @@
 #define MAX_PHASE_NS 500000000LL
 
 static struct {
-    enum clock_backend backend;
+    enum time_clock_backend backend;
     /* recording: what the steps and sets add to the real clock */
     int64_t offset_ns;
     /* recording: the slew in progress, since slew_start (monotonic) */
     int64_t slew_ns, slew_start;
-    struct clock_record records[MAX_RECORDS];
+    struct time_clock_record records[MAX_RECORDS];
     int nrecords;
 } ck;
 
@@ -28,21 +28,21 @@ static int64_t read_ns(clockid_t id)
     return (int64_t)ts.tv_sec * NS_PER_S + ts.tv_nsec;
 }
 
-void clock_init(enum clock_backend backend, int64_t recording_offset_ns)
+void time_clock_init(enum time_clock_backend backend, int64_t recording_offset_ns)
 {
     memset(&ck, 0, sizeof(ck));
     ck.backend = backend;
-    ck.offset_ns = backend == CLOCK_BACKEND_RECORDING ? recording_offset_ns : 0;
+    ck.offset_ns = backend == TIME_CLOCK_BACKEND_RECORDING ? recording_offset_ns : 0;
 }
 
-enum clock_backend clock_backend(void)
+enum time_clock_backend time_clock_backend(void)
 {
     return ck.backend;
 }
 
-const char *clock_backend_name(void)
+const char *time_clock_backend_name(void)
 {
-    return ck.backend == CLOCK_BACKEND_SYSTEM ? "system" : "recording";
+    return ck.backend == TIME_CLOCK_BACKEND_SYSTEM ? "system" : "recording";
 }
 
 /* The part of the recorded slew already applied, as a kernel would have. */
@@ -61,31 +61,31 @@ static int64_t slewed_ns(void)
 
 static int64_t recorded_adjustment(void)
 {
-    return ck.backend == CLOCK_BACKEND_RECORDING ? ck.offset_ns + slewed_ns() : 0;
+    return ck.backend == TIME_CLOCK_BACKEND_RECORDING ? ck.offset_ns + slewed_ns() : 0;
 }
 
-int64_t clock_now_ns(void)
+int64_t time_clock_now_ns(void)
 {
     return read_ns(CLOCK_REALTIME) + recorded_adjustment();
 }
 
-int64_t clock_from_kernel(const struct timespec *ts)
+int64_t time_clock_from_kernel(const struct timespec *ts)
 {
     return (int64_t)ts->tv_sec * NS_PER_S + ts->tv_nsec + recorded_adjustment();
 }
 
-int64_t clock_to_kernel_ns(int64_t t_ns)
+int64_t time_clock_to_kernel_ns(int64_t t_ns)
 {
     return t_ns - recorded_adjustment();
 }
 
-static void record(enum clock_op op, int64_t ns, int constant, long esterror_us)
+static void record(enum time_clock_op op, int64_t ns, int constant, long esterror_us)
 {
     if (ck.nrecords == MAX_RECORDS) {
         memmove(ck.records, ck.records + 1, (MAX_RECORDS - 1) * sizeof(ck.records[0]));
         ck.nrecords--;
     }
-    ck.records[ck.nrecords++] = (struct clock_record){op, ns, clock_now_ns(), constant, esterror_us};
+    ck.records[ck.nrecords++] = (struct time_clock_record){op, ns, time_clock_now_ns(), constant, esterror_us};
 }
 
 /* What the slew in progress has done so far moves into the fixed offset;
@@ -99,9 +99,9 @@ static void settle_slew(void)
     ck.slew_start = read_ns(CLOCK_MONOTONIC);
 }
 
-int clock_step(int64_t ns)
+int time_clock_step(int64_t ns)
 {
-    if (ck.backend == CLOCK_BACKEND_SYSTEM) {
+    if (ck.backend == TIME_CLOCK_BACKEND_SYSTEM) {
         /* ADJ_SETOFFSET adds to the clock inside the kernel: no window
          * between reading the time and writing it back. */
         struct timex tx = {.modes = ADJ_SETOFFSET | ADJ_NANO};
@@ -117,13 +117,13 @@ int clock_step(int64_t ns)
     }
     settle_slew();
     ck.offset_ns += ns;
-    record(CLOCK_OP_STEP, ns, 0, 0);
+    record(TIME_CLOCK_OP_STEP, ns, 0, 0);
     return 0;
 }
 
-int clock_set(int64_t unix_ns)
+int time_clock_set(int64_t unix_ns)
 {
-    if (ck.backend == CLOCK_BACKEND_SYSTEM) {
+    if (ck.backend == TIME_CLOCK_BACKEND_SYSTEM) {
         struct timespec ts = {.tv_sec = (time_t)(unix_ns / NS_PER_S), .tv_nsec = (long)(unix_ns % NS_PER_S)};
 
         if (unix_ns < 0)
@@ -132,17 +132,17 @@ int clock_set(int64_t unix_ns)
     }
     settle_slew();
     ck.offset_ns = unix_ns - read_ns(CLOCK_REALTIME);
-    record(CLOCK_OP_SET, unix_ns, 0, 0);
+    record(TIME_CLOCK_OP_SET, unix_ns, 0, 0);
     return 0;
 }
 
-int clock_slew(int64_t offset_ns, int constant, long esterror_us)
+int time_clock_slew(int64_t offset_ns, int constant, long esterror_us)
 {
     if (offset_ns > MAX_PHASE_NS)
         offset_ns = MAX_PHASE_NS;
     else if (offset_ns < -MAX_PHASE_NS)
         offset_ns = -MAX_PHASE_NS;
-    if (ck.backend == CLOCK_BACKEND_SYSTEM) {
+    if (ck.backend == TIME_CLOCK_BACKEND_SYSTEM) {
         struct timex tx = {.modes = 0};
 
         if (clock_adjtime(CLOCK_REALTIME, &tx) < 0)
@@ -161,14 +161,14 @@ int clock_slew(int64_t offset_ns, int constant, long esterror_us)
     /* Like ADJ_OFFSET, a new slew replaces what is left of the last one. */
     settle_slew();
     ck.slew_ns = offset_ns;
-    record(CLOCK_OP_SLEW, offset_ns, constant, esterror_us);
+    record(TIME_CLOCK_OP_SLEW, offset_ns, constant, esterror_us);
     return 0;
 }
 
-int clock_read_status(struct clock_status *out)
+int time_clock_read_status(struct time_clock_status *out)
 {
     memset(out, 0, sizeof(*out));
-    if (ck.backend == CLOCK_BACKEND_SYSTEM) {
+    if (ck.backend == TIME_CLOCK_BACKEND_SYSTEM) {
         struct timex tx = {.modes = 0};
         int state = clock_adjtime(CLOCK_REALTIME, &tx);
 
@@ -188,7 +188,7 @@ int clock_read_status(struct clock_status *out)
     out->state = TIME_OK;
     out->status = STA_UNSYNC;
     for (int i = 0; i < ck.nrecords; i++)
-        if (ck.records[i].op == CLOCK_OP_SLEW) {
+        if (ck.records[i].op == TIME_CLOCK_OP_SLEW) {
             out->status = STA_PLL | STA_NANO;
             out->constant = ck.records[i].constant;
             out->maxerror_us = out->esterror_us = ck.records[i].esterror_us;
@@ -197,13 +197,13 @@ int clock_read_status(struct clock_status *out)
     return 0;
 }
 
-int clock_records(const struct clock_record **out)
+int time_clock_records(const struct time_clock_record **out)
 {
     *out = ck.records;
     return ck.nrecords;
 }
 
-void clock_records_clear(void)
+void time_clock_records_clear(void)
 {
     ck.nrecords = 0;
 }

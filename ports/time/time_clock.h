@@ -19,12 +19,12 @@
 #include <stdint.h>
 #include <time.h>
 
-enum clock_backend { CLOCK_BACKEND_SYSTEM, CLOCK_BACKEND_RECORDING };
+enum time_clock_backend { TIME_CLOCK_BACKEND_SYSTEM, TIME_CLOCK_BACKEND_RECORDING };
 
-enum clock_op { CLOCK_OP_STEP, CLOCK_OP_SLEW, CLOCK_OP_SET };
+enum time_clock_op { TIME_CLOCK_OP_STEP, TIME_CLOCK_OP_SLEW, TIME_CLOCK_OP_SET };
 
-struct clock_record {
-    enum clock_op op;
+struct time_clock_record {
+    enum time_clock_op op;
     int64_t ns;         /* step/slew amount, or the time set */
     int64_t at_ns;      /* the backend's clock when it was done */
     int constant;       /* slew: PLL time constant */
@@ -32,7 +32,7 @@ struct clock_record {
 };
 
 /* Kernel clock state as adjtimex reports it. */
-struct clock_status {
+struct time_clock_status {
     int state; /* TIME_OK, TIME_INS, ... or TIME_ERROR */
     int status; /* STA_* bits */
     int64_t offset_ns;
@@ -42,27 +42,27 @@ struct clock_status {
     int tai;
 };
 
-void clock_init(enum clock_backend backend, int64_t recording_offset_ns);
-enum clock_backend clock_backend(void);
-const char *clock_backend_name(void);
+void time_clock_init(enum time_clock_backend backend, int64_t recording_offset_ns);
+enum time_clock_backend time_clock_backend(void);
+const char *time_clock_backend_name(void);
 
 /* CLOCK_REALTIME as the backend sees it, in Unix nanoseconds. */
-int64_t clock_now_ns(void);
+int64_t time_clock_now_ns(void);
 /* A kernel CLOCK_REALTIME timestamp (SO_TIMESTAMPNS) on the backend's clock. */
-int64_t clock_from_kernel(const struct timespec *ts);
+int64_t time_clock_from_kernel(const struct timespec *ts);
 /* The kernel CLOCK_REALTIME instant at which the backend reads t_ns. */
-int64_t clock_to_kernel_ns(int64_t t_ns);
+int64_t time_clock_to_kernel_ns(int64_t t_ns);
 
 /* Each returns 0 or -errno. */
-int clock_step(int64_t ns);
-int clock_set(int64_t unix_ns);
+int time_clock_step(int64_t ns);
+int time_clock_set(int64_t unix_ns);
 /* Slews offset_ns through the PLL with the given time constant, marking the
  * clock synchronized with esterror_us as its estimated error. */
-int clock_slew(int64_t offset_ns, int constant, long esterror_us);
-int clock_read_status(struct clock_status *out);
+int time_clock_slew(int64_t offset_ns, int constant, long esterror_us);
+int time_clock_read_status(struct time_clock_status *out);
 
 /* Recording backend: what was done, oldest first (a bounded window). */
-int clock_records(const struct clock_record **out);
-void clock_records_clear(void);
+int time_clock_records(const struct time_clock_record **out);
+void time_clock_records_clear(void);
 
 #endif

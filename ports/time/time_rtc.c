@@ -18,7 +18,7 @@ static int leap_year(int y)
     return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
 }
 
-int64_t rtc_days_from_civil(int y, int m, int d)
+int64_t time_rtc_days_from_civil(int y, int m, int d)
 {
     int64_t era, yoe, doy;
 
@@ -29,7 +29,7 @@ int64_t rtc_days_from_civil(int y, int m, int d)
     return era * 146097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719468;
 }
 
-void rtc_civil_from_days(int64_t z, int *year, int *month, int *day)
+void time_rtc_civil_from_days(int64_t z, int *year, int *month, int *day)
 {
     int64_t era, doe, yoe, doy, mp;
 
@@ -44,7 +44,7 @@ void rtc_civil_from_days(int64_t z, int *year, int *month, int *day)
     *year = (int)(yoe + era * 400 + (*month <= 2));
 }
 
-int rtc_tm_valid(const struct rtc_time *tm)
+int time_rtc_tm_valid(const struct rtc_time *tm)
 {
     static const int days[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
     int year = tm->tm_year + 1900;
@@ -55,9 +55,9 @@ int rtc_tm_valid(const struct rtc_time *tm)
     return tm->tm_mday >= 1 && tm->tm_mday <= days[tm->tm_mon] + (tm->tm_mon == 1 && leap_year(year));
 }
 
-int rtc_tm_to_unix(const struct rtc_time *tm, int local, int64_t *secs)
+int time_rtc_tm_to_unix(const struct rtc_time *tm, int local, int64_t *secs)
 {
-    if (!rtc_tm_valid(tm))
+    if (!time_rtc_tm_valid(tm))
         return -EINVAL;
     if (local) {
         struct tm t = {.tm_sec = tm->tm_sec, .tm_min = tm->tm_min, .tm_hour = tm->tm_hour,
@@ -69,12 +69,12 @@ int rtc_tm_to_unix(const struct rtc_time *tm, int local, int64_t *secs)
         *secs = (int64_t)v;
         return 0;
     }
-    *secs = rtc_days_from_civil(tm->tm_year + 1900, tm->tm_mon + 1, tm->tm_mday) * 86400 + tm->tm_hour * 3600 +
+    *secs = time_rtc_days_from_civil(tm->tm_year + 1900, tm->tm_mon + 1, tm->tm_mday) * 86400 + tm->tm_hour * 3600 +
             tm->tm_min * 60 + tm->tm_sec;
     return 0;
 }
 
-int rtc_tm_from_unix(int64_t secs, int local, struct rtc_time *tm)
+int time_rtc_tm_from_unix(int64_t secs, int local, struct rtc_time *tm)
 {
     int64_t days = secs / 86400 - (secs % 86400 < 0), rest = secs - days * 86400;
     int y, m, d;
@@ -95,7 +95,7 @@ int rtc_tm_from_unix(int64_t secs, int local, struct rtc_time *tm)
         tm->tm_wday = t.tm_wday;
         tm->tm_yday = t.tm_yday;
     } else {
-        rtc_civil_from_days(days, &y, &m, &d);
+        time_rtc_civil_from_days(days, &y, &m, &d);
         tm->tm_sec = (int)(rest % 60);
         tm->tm_min = (int)(rest / 60 % 60);
         tm->tm_hour = (int)(rest / 3600);
@@ -103,13 +103,13 @@ int rtc_tm_from_unix(int64_t secs, int local, struct rtc_time *tm)
         tm->tm_mon = m - 1;
         tm->tm_year = y - 1900;
         tm->tm_wday = (int)(((days % 7) + 11) % 7); /* 1970-01-01 was a Thursday */
-        tm->tm_yday = (int)(days - rtc_days_from_civil(y, 1, 1));
+        tm->tm_yday = (int)(days - time_rtc_days_from_civil(y, 1, 1));
     }
     tm->tm_isdst = -1; /* drivers ignore it */
-    return rtc_tm_valid(tm) ? 0 : -EINVAL;
+    return time_rtc_tm_valid(tm) ? 0 : -EINVAL;
 }
 
-void rtc_write_plan(int64_t now_ns, int64_t delay_ns, int64_t *wait_ns, int64_t *value_secs)
+void time_rtc_write_plan(int64_t now_ns, int64_t delay_ns, int64_t *wait_ns, int64_t *value_secs)
 {
     /* Write second S at S + delay: the RTC then reaches S + 1 exactly when
      * the clock does. */
@@ -122,7 +122,7 @@ void rtc_write_plan(int64_t now_ns, int64_t delay_ns, int64_t *wait_ns, int64_t 
     *wait_ns = s * NS_PER_S + delay_ns - now_ns;
 }
 
-int rtc_vl_names(unsigned flags, const char *names[], int max)
+int time_rtc_vl_names(unsigned flags, const char *names[], int max)
 {
     static const struct {
         unsigned bit;
@@ -140,14 +140,14 @@ int rtc_vl_names(unsigned flags, const char *names[], int max)
     return n;
 }
 
-int rtc_open(const char *dev, int writable)
+int time_rtc_open(const char *dev, int writable)
 {
     int fd = writable ? open(dev, O_RDWR | O_CLOEXEC) : open(dev, O_RDONLY | O_CLOEXEC);
 
     return fd < 0 ? -errno : fd;
 }
 
-void rtc_close(int fd)
+void time_rtc_close(int fd)
 {
     if (fd >= 0)
         close(fd);
@@ -159,7 +159,7 @@ static int same_time(const struct rtc_time *a, const struct rtc_time *b)
            a->tm_mday == b->tm_mday && a->tm_mon == b->tm_mon && a->tm_year == b->tm_year;
 }
 
-int rtc_read_stable(int fd, struct rtc_time *tm, int *reads)
+int time_rtc_read_stable(int fd, struct rtc_time *tm, int *reads)
 {
     struct rtc_time prev = {0};
 
@@ -170,13 +170,13 @@ int rtc_read_stable(int fd, struct rtc_time *tm, int *reads)
             return -errno;
         ++*reads;
         if (i > 0 && same_time(&prev, tm))
-            return rtc_tm_valid(tm) ? 0 : -EINVAL;
+            return time_rtc_tm_valid(tm) ? 0 : -EINVAL;
         prev = *tm;
     }
     return -EIO; /* never the same twice: a broken RTC */
 }
 
-int rtc_read_vl(int fd, unsigned *flags)
+int time_rtc_read_vl(int fd, unsigned *flags)
 {
     unsigned v = 0;
 
@@ -186,7 +186,7 @@ int rtc_read_vl(int fd, unsigned *flags)
     return 0;
 }
 
-int rtc_set(int fd, const struct rtc_time *tm)
+int time_rtc_set(int fd, const struct rtc_time *tm)
 {
     struct rtc_time copy = *tm;
 
@@ -213,7 +213,7 @@ static int read_sysfs(const char *dir, const char *attr, char *out, int size)
     return n;
 }
 
-int rtc_sysfs_since_epoch(const char *sysfs_dir, int64_t *secs)
+int time_rtc_sysfs_since_epoch(const char *sysfs_dir, int64_t *secs)
 {
     char buf[32], *end;
     long long v;
@@ -229,7 +229,7 @@ int rtc_sysfs_since_epoch(const char *sysfs_dir, int64_t *secs)
     return 0;
 }
 
-int rtc_sysfs_name(const char *sysfs_dir, char *out, int size)
+int time_rtc_sysfs_name(const char *sysfs_dir, char *out, int size)
 {
     int n = read_sysfs(sysfs_dir, "name", out, size);
 

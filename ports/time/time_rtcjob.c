@@ -24,7 +24,7 @@ struct job {
 };
 
 static struct {
-    struct rtc_config cfg;
+    struct time_rtcjob_config cfg;
     struct job queue[QUEUE];
     int head, count;
     int active;
@@ -37,7 +37,7 @@ static void start_next(void);
 
 static void done(void)
 {
-    rtc_close(rj.fd);
+    time_rtc_close(rj.fd);
     rj.fd = -1;
     rj.active = 0;
     rj.head = (rj.head + 1) % QUEUE;
@@ -53,7 +53,7 @@ static const struct job *current(void)
 static void reply_read(int64_t secs, int valid, unsigned flags, const char *source, int reads)
 {
     const char *names[8];
-    int n = rtc_vl_names(flags, names, 8);
+    int n = time_rtc_vl_names(flags, names, 8);
     ei_x_buff x;
 
     sp_reply_ok_begin(&x, current()->id);
@@ -85,14 +85,14 @@ static void read_sysfs(int open_err)
 {
     int64_t secs;
     struct rtc_time tm;
-    int rc = rtc_sysfs_since_epoch(rj.cfg.sysfs, &secs);
+    int rc = time_rtc_sysfs_since_epoch(rj.cfg.sysfs, &secs);
 
     if (rc < 0) {
         sp_reply_errno(current()->id, -open_err);
         return;
     }
     /* since_epoch reads the RTC's fields as UTC. */
-    if (rj.cfg.local && (rtc_tm_from_unix(secs, 0, &tm) < 0 || rtc_tm_to_unix(&tm, 1, &secs) < 0)) {
+    if (rj.cfg.local && (time_rtc_tm_from_unix(secs, 0, &tm) < 0 || time_rtc_tm_to_unix(&tm, 1, &secs) < 0)) {
         reply_read(0, 0, 0, "sysfs", 0);
         return;
     }
@@ -107,15 +107,15 @@ static void read_device(void)
     int reads, rc, valid;
 
     /* No RTC_VL_READ (ENOTTY, EINVAL) is the common case: no flags. */
-    if (rtc_read_vl(rj.fd, &flags) < 0)
+    if (time_rtc_read_vl(rj.fd, &flags) < 0)
         flags = 0;
-    rc = rtc_read_stable(rj.fd, &tm, &reads);
+    rc = time_rtc_read_stable(rj.fd, &tm, &reads);
     if (rc < 0 && rc != -EINVAL) {
         sp_reply_errno(current()->id, -rc);
         return;
     }
     /* Drivers answer EINVAL when the chip says its time is lost. */
-    valid = rc == 0 && !(flags & RTC_VL_DATA_INVALID) && rtc_tm_to_unix(&tm, rj.cfg.local, &secs) == 0;
+    valid = rc == 0 && !(flags & RTC_VL_DATA_INVALID) && time_rtc_tm_to_unix(&tm, rj.cfg.local, &secs) == 0;
     reply_read(secs, valid, flags, "ioctl", reads);
 }
 
@@ -123,7 +123,7 @@ static void write_now(int64_t target_ns, int64_t value)
 {
     struct rtc_time tm;
     struct timespec until;
-    int64_t kernel = clock_to_kernel_ns(target_ns);
+    int64_t kernel = time_clock_to_kernel_ns(target_ns);
     int64_t late;
     ei_x_buff x;
     int rc;
@@ -132,10 +132,10 @@ static void write_now(int64_t target_ns, int64_t value)
     until.tv_nsec = (long)(kernel % NS_PER_S);
     while (clock_nanosleep(CLOCK_REALTIME, TIMER_ABSTIME, &until, NULL) == EINTR) {
     }
-    late = clock_now_ns() - target_ns;
-    rc = rtc_tm_from_unix(value, rj.cfg.local, &tm);
+    late = time_clock_now_ns() - target_ns;
+    rc = time_rtc_tm_from_unix(value, rj.cfg.local, &tm);
     if (rc == 0)
-        rc = rtc_set(rj.fd, &tm);
+        rc = time_rtc_set(rj.fd, &tm);
     if (rc < 0) {
         sp_reply_errno(current()->id, -rc);
         return;
@@ -151,10 +151,10 @@ static void write_now(int64_t target_ns, int64_t value)
 
 static void write_step(void *ctx)
 {
-    int64_t wait, value, now = clock_now_ns();
+    int64_t wait, value, now = time_clock_now_ns();
 
     (void)ctx;
-    rtc_write_plan(now, rj.cfg.delay_ns, &wait, &value);
+    time_rtc_write_plan(now, rj.cfg.delay_ns, &wait, &value);
     if (wait <= SPIN_NS) {
         write_now(now + wait, value);
         done();
@@ -177,7 +177,7 @@ static void try_open(void *ctx)
     int fd;
 
     (void)ctx;
-    fd = rtc_open(rj.cfg.dev, j->kind == JOB_WRITE);
+    fd = time_rtc_open(rj.cfg.dev, j->kind == JOB_WRITE);
     if (fd == -EBUSY && rj.attempts++ < rj.cfg.busy_retries &&
         sp_timer_start(rj.cfg.busy_wait_ms, try_open, NULL) > 0)
         return;
@@ -221,17 +221,17 @@ static int enqueue(enum job_kind kind, unsigned long long id)
     return 0;
 }
 
-void rtc_jobs_init(const struct rtc_config *cfg)
+void time_rtcjob_init(const struct time_rtcjob_config *cfg)
 {
     rj.cfg = *cfg;
 }
 
-int rtc_job_read(unsigned long long id)
+int time_rtcjob_read(unsigned long long id)
 {
     return enqueue(JOB_READ, id);
 }
 
-int rtc_job_write(unsigned long long id)
+int time_rtcjob_write(unsigned long long id)
 {
     return enqueue(JOB_WRITE, id);
 }

@@ -17,18 +17,18 @@
 
 #include <stdint.h>
 
-struct rtc_config {
+struct time_rtcjob_config {
     const char *dev;   /* NULL: no RTC */
     const char *sysfs; /* /sys/class/rtc/rtcN */
     int local;         /* RTC kept in local time */
-    int64_t delay_ns;  /* 0, or RTC_CMOS_DELAY_NS for rtc_cmos */
+    int64_t delay_ns;  /* 0, or TIME_RTC_CMOS_DELAY_NS for rtc_cmos */
     int busy_retries;
     long busy_wait_ms;
 };
 
-void rtc_jobs_init(const struct rtc_config *cfg);
+void time_rtcjob_init(const struct time_rtcjob_config *cfg);
 /* 0 when queued; -EBUSY when the queue is full (nothing replied). */
-int rtc_job_read(unsigned long long id);
-int rtc_job_write(unsigned long long id);
+int time_rtcjob_read(unsigned long long id);
+int time_rtcjob_write(unsigned long long id);
 
 #endif

@@ -28,7 +28,7 @@ struct exchange {
     const char *last_stray; /* the reason the last stray was refused */
 };
 
-static struct exchange exchanges[SNTP_MAX_EXCHANGES];
+static struct exchange exchanges[TIME_SNTP_MAX_EXCHANGES];
 
 static uint64_t new_cookie(void)
 {
@@ -106,7 +106,7 @@ static void put_int(ei_x_buff *x, const char *key, long v)
     ei_x_encode_long(x, v);
 }
 
-static void reply_sample(struct exchange *e, const struct ntp_reply *r)
+static void reply_sample(struct exchange *e, const struct time_ntp_reply *r)
 {
     ei_x_buff x;
 
@@ -132,12 +132,12 @@ static void reply_sample(struct exchange *e, const struct ntp_reply *r)
     sp_send(&x);
 }
 
-static void reply_refusal(struct exchange *e, enum ntp_verdict v, const struct ntp_reply *r)
+static void reply_refusal(struct exchange *e, enum time_ntp_verdict v, const struct time_ntp_reply *r)
 {
     ei_x_buff x;
 
-    if (v != NTP_KOD) {
-        sp_reply_error(e->id, ntp_verdict_name(v));
+    if (v != TIME_NTP_KOD) {
+        sp_reply_error(e->id, time_ntp_verdict_name(v));
         return;
     }
     sp_reply_begin(&x, e->id);
@@ -166,19 +166,19 @@ static void stray(struct exchange *e, const char *reason)
 static int handle_datagram(struct exchange *e, const uint8_t *buf, size_t len, const struct sockaddr_storage *from,
                            int64_t t4)
 {
-    struct ntp_reply r;
-    enum ntp_verdict v;
+    struct time_ntp_reply r;
+    enum time_ntp_verdict v;
 
     if (!same_peer(&e->peer, from)) {
         stray(e, "wrong_source");
         return 0;
     }
-    v = ntp_parse_reply(buf, len, e->cookie, e->t1, t4, &r);
-    if (ntp_verdict_is_stray(v)) {
-        stray(e, ntp_verdict_name(v));
+    v = time_ntp_parse_reply(buf, len, e->cookie, e->t1, t4, &r);
+    if (time_ntp_verdict_is_stray(v)) {
+        stray(e, time_ntp_verdict_name(v));
         return 0;
     }
-    if (v == NTP_OK)
+    if (v == TIME_NTP_OK)
         reply_sample(e, &r);
     else
         reply_refusal(e, v, &r);
@@ -220,10 +220,10 @@ static void on_readable(int fd, short revents, void *ctx)
                 struct timespec ts;
 
                 memcpy(&ts, CMSG_DATA(c), sizeof(ts));
-                t4 = clock_from_kernel(&ts);
+                t4 = time_clock_from_kernel(&ts);
             }
         if (t4 < 0)
-            t4 = clock_now_ns();
+            t4 = time_clock_now_ns();
         if (handle_datagram(e, buf, (size_t)n, &from, t4)) {
             finish(e);
             return;
@@ -245,13 +245,13 @@ static void on_timeout(void *ctx)
     finish(e);
 }
 
-int sntp_start(unsigned long long id, const char *addr, int port, long timeout_ms)
+int time_sntp_start(unsigned long long id, const char *addr, int port, long timeout_ms)
 {
     struct exchange *e = NULL;
-    uint8_t request[NTP_PACKET_LEN];
+    uint8_t request[TIME_NTP_PACKET_LEN];
     int one = 1, rc;
 
-    for (int i = 0; i < SNTP_MAX_EXCHANGES && !e; i++)
+    for (int i = 0; i < TIME_SNTP_MAX_EXCHANGES && !e; i++)
         if (!exchanges[i].used)
             e = &exchanges[i];
     if (!e)
@@ -281,9 +281,9 @@ int sntp_start(unsigned long long id, const char *addr, int port, long timeout_m
     e->used = 1;
     e->id = id;
     e->cookie = new_cookie();
-    ntp_build_request(request, e->cookie);
+    time_ntp_build_request(request, e->cookie);
     /* T1 is taken as late as possible before the packet leaves. */
-    e->t1 = clock_now_ns();
+    e->t1 = time_clock_now_ns();
     if (sendto(e->fd, request, sizeof(request), 0, (struct sockaddr *)&e->peer, e->peer_len) < 0) {
         rc = -errno;
         finish(e);
@@ -292,9 +292,9 @@ int sntp_start(unsigned long long id, const char *addr, int port, long timeout_m
     return 0;
 }
 
-void sntp_close_all(void)
+void time_sntp_close_all(void)
 {
-    for (int i = 0; i < SNTP_MAX_EXCHANGES; i++)
+    for (int i = 0; i < TIME_SNTP_MAX_EXCHANGES; i++)
         if (exchanges[i].used)
             finish(&exchanges[i]);
 }

@@ -16,12 +16,12 @@
 #ifndef TIME_SNTP_H
 #define TIME_SNTP_H
 
-#define SNTP_MAX_EXCHANGES 16
+#define TIME_SNTP_MAX_EXCHANGES 16
 
 /* Starts an exchange with addr (a numeric IPv4 or IPv6 address) and port.
  * 0, or -errno (nothing was replied). */
-int sntp_start(unsigned long long id, const char *addr, int port, long timeout_ms);
+int time_sntp_start(unsigned long long id, const char *addr, int port, long timeout_ms);
 /* Ends every exchange without replying (shutdown). */
-void sntp_close_all(void);
+void time_sntp_close_all(void);
 
 #endif

@@ -81,7 +81,7 @@ static void send_rejected(const char *reason, const char *detail)
     sp_send(&x);
 }
 
-static void reject_foreign(const unl_datagram *d)
+static void reject_foreign(const uevent_netlink_datagram *d)
 {
     char detail[160];
 
@@ -94,7 +94,7 @@ static void reject_foreign(const unl_datagram *d)
     send_rejected("sender", detail);
 }
 
-static void reject_content(const char *reason, const unl_datagram *d)
+static void reject_content(const char *reason, const uevent_netlink_datagram *d)
 {
     char head[81], detail[160];
 
@@ -105,7 +105,7 @@ static void reject_content(const char *reason, const unl_datagram *d)
 
 static void encode_uevent(ei_x_buff *x, const uevent *ev)
 {
-    int device = uenum_is_device(ev->devpath.ptr, ev->devpath.len, ev->subsystem.ptr, ev->subsystem.len);
+    int device = uevent_enum_is_device(ev->devpath.ptr, ev->devpath.len, ev->subsystem.ptr, ev->subsystem.len);
 
     ei_x_encode_tuple_header(x, 5);
     ei_x_encode_ulonglong(x, ev->seqnum);
@@ -124,7 +124,7 @@ static void encode_uevent(ei_x_buff *x, const uevent *ev)
 /* One datagram from the kernel: appended to the frame when it is news.
  * One that cannot be delivered whole (truncated, or in a form this parser
  * does not know) is reported, and the table repaired as after a loss. */
-static void take_datagram(const unl_datagram *d, ei_x_buff *frame, int *in_frame)
+static void take_datagram(const uevent_netlink_datagram *d, ei_x_buff *frame, int *in_frame)
 {
     uevent ev;
     enum uevent_status status;
@@ -139,7 +139,7 @@ static void take_datagram(const unl_datagram *d, ei_x_buff *frame, int *in_frame
         st.lost = 1;
         return;
     }
-    if (useq_accept(&st.seq, ev.seqnum, sp_now_ms()) == USEQ_STALE) {
+    if (uevent_seq_accept(&st.seq, ev.seqnum, sp_now_ms()) == UEVENT_SEQ_STALE) {
         st.stale++;
         st.stale_unreported++;
         return;
@@ -155,7 +155,7 @@ static void take_datagram(const unl_datagram *d, ei_x_buff *frame, int *in_frame
     ei_x_encode_list_header(frame, 1);
     encode_uevent(frame, &ev);
     if (ev.action == UEVENT_ADD && ev.modalias.len > 0)
-        modprobe_request(ev.modalias.ptr, ev.modalias.len);
+        uevent_modprobe_request(ev.modalias.ptr, ev.modalias.len);
 }
 
 static void send_stale(void)
@@ -174,7 +174,7 @@ static void on_grace(void *ctx);
 
 static void arm_grace(void)
 {
-    if (!st.grace_timer && (st.lost || useq_oldest_ms(&st.seq) >= 0))
+    if (!st.grace_timer && (st.lost || uevent_seq_oldest_ms(&st.seq) >= 0))
         st.grace_timer = sp_timer_start(GRACE_MS, on_grace, NULL);
 }
 
@@ -185,16 +185,16 @@ static void read_datagrams(int max)
     int n = 0;
 
     for (int i = 0; i < max; i++) {
-        unl_datagram d;
-        int r = unl_receive(&d);
+        uevent_netlink_datagram d;
+        int r = uevent_netlink_receive(&d);
 
-        if (r == UNL_EMPTY)
+        if (r == UEVENT_NETLINK_EMPTY)
             break;
         if (r < 0)
             sp_fatal(SP_EXIT_OSERR, "receive uevent: %s", strerror(errno));
-        if (r == UNL_OVERRUN)
+        if (r == UEVENT_NETLINK_OVERRUN)
             st.lost = 1;
-        else if (r == UNL_FOREIGN)
+        else if (r == UEVENT_NETLINK_FOREIGN)
             reject_foreign(&d);
         else
             take_datagram(&d, &frame, &n);
@@ -229,7 +229,7 @@ static void run_child(const char *what, void (*body)(void *), void *ctx)
         sp_fatal(SP_EXIT_OSERR, "fork for %s: %s", what, strerror(errno));
     if (pid == 0) {
         prctl(PR_SET_PDEATHSIG, SIGKILL);
-        close(unl_fd());
+        close(uevent_netlink_fd());
         body(ctx);
         _exit(sp_flush() < 0 ? SP_EXIT_IO : 0);
     }
@@ -281,9 +281,9 @@ static void enumerate(void *ctx)
     ei_x_buff x;
 
     (void)ctx;
-    if (uenum_scan(add_device, &c) < 0) {
+    if (uevent_enum_scan(add_device, &c) < 0) {
         if (errno == ELIBACC)
-            sp_log("error", "enumerating devices: cannot load libudev: %s", uenum_load_error());
+            sp_log("error", "enumerating devices: cannot load libudev: %s", uevent_enum_load_error());
         else
             sp_log("error", "enumerating devices: %s", strerror(errno));
         sp_flush();
@@ -310,9 +310,9 @@ static void snapshot(const char *reason, uint64_t seqnum)
     ei_x_encode_ulonglong(&x, seqnum);
     sp_send(&x);
     run_child("enumeration", enumerate, NULL);
-    useq_reset(&st.seq, seqnum);
+    uevent_seq_reset(&st.seq, seqnum);
     st.lost = 0;
-    st.drops_base = unl_drops();
+    st.drops_base = uevent_netlink_drops();
     if (st.grace_timer) {
         sp_timer_cancel(st.grace_timer);
         st.grace_timer = 0;
@@ -321,17 +321,17 @@ static void snapshot(const char *reason, uint64_t seqnum)
 
 static void resync(void)
 {
-    uint64_t now = uenum_seqnum(), missed;
+    uint64_t now = uevent_enum_seqnum(), missed;
     ei_x_buff x;
 
     if (now < st.seq.high)
         now = st.seq.high; /* uevent_seqnum unreadable */
-    missed = useq_unseen(&st.seq) + (now - st.seq.high);
+    missed = uevent_seq_unseen(&st.seq) + (now - st.seq.high);
     sp_event_begin(&x);
     ei_x_encode_tuple_header(&x, 4);
     ei_x_encode_atom(&x, "overrun");
     ei_x_encode_ulonglong(&x, missed);
-    ei_x_encode_ulong(&x, unl_drops() - st.drops_base);
+    ei_x_encode_ulong(&x, uevent_netlink_drops() - st.drops_base);
     ei_x_encode_ulonglong(&x, now);
     sp_send(&x);
     snapshot("resync", now);
@@ -348,7 +348,7 @@ static void on_grace(void *ctx)
         sp_timer_cancel(st.grace_timer);
         st.grace_timer = 0;
     }
-    oldest = useq_oldest_ms(&st.seq);
+    oldest = uevent_seq_oldest_ms(&st.seq);
     age = oldest < 0 ? 0 : sp_now_ms() - oldest;
     if (st.lost || (oldest >= 0 && age >= GRACE_MS))
         resync();
@@ -359,8 +359,8 @@ static void on_grace(void *ctx)
 static void start(void *ctx)
 {
     (void)ctx;
-    snapshot("start", uenum_seqnum());
-    if (sp_watch(unl_fd(), POLLIN, on_readable, NULL) < 0)
+    snapshot("start", uevent_enum_seqnum());
+    if (sp_watch(uevent_netlink_fd(), POLLIN, on_readable, NULL) < 0)
         sp_fatal(SP_EXIT_SOFTWARE, "cannot watch the uevent socket");
 }
 
@@ -376,7 +376,7 @@ static void trigger(void *ctx)
         _exit(SP_EXIT_OSERR);
     fclose(f);
     uuid[strcspn(uuid, "\n")] = '\0';
-    devices = uenum_trigger(uuid, &failed);
+    devices = uevent_enum_trigger(uuid, &failed);
     sp_event_begin(&x);
     ei_x_encode_tuple_header(&x, 5);
     ei_x_encode_atom(&x, "triggered");
@@ -384,20 +384,20 @@ static void trigger(void *ctx)
     ei_x_encode_long(&x, failed);
     sp_x_binary_str(&x, uuid);
     /* Every replayed add has a SEQNUM at or below this one. */
-    ei_x_encode_ulonglong(&x, uenum_seqnum());
+    ei_x_encode_ulonglong(&x, uevent_enum_seqnum());
     sp_send(&x);
 }
 
 static int ready_info(ei_x_buff *x)
 {
     ei_x_encode_atom(x, "rcvbuf");
-    ei_x_encode_long(x, unl_rcvbuf());
+    ei_x_encode_long(x, uevent_netlink_rcvbuf());
     ei_x_encode_atom(x, "rcvbuf_capped");
-    ei_x_encode_boolean(x, unl_rcvbuf_capped());
+    ei_x_encode_boolean(x, uevent_netlink_rcvbuf_capped());
     ei_x_encode_atom(x, "portid");
-    ei_x_encode_ulong(x, unl_portid());
+    ei_x_encode_ulong(x, uevent_netlink_portid());
     ei_x_encode_atom(x, "autoload");
-    ei_x_encode_boolean(x, modprobe_enabled());
+    ei_x_encode_boolean(x, uevent_modprobe_enabled());
     return 4;
 }
 
@@ -416,13 +416,13 @@ static enum sp_handled handle_call(unsigned long long id, sp_request *req)
     ei_x_encode_atom(&x, "seqnum");
     ei_x_encode_ulonglong(&x, st.seq.high);
     ei_x_encode_atom(&x, "unseen");
-    ei_x_encode_ulonglong(&x, useq_unseen(&st.seq));
+    ei_x_encode_ulonglong(&x, uevent_seq_unseen(&st.seq));
     ei_x_encode_atom(&x, "kernel_drops");
-    ei_x_encode_ulong(&x, unl_drops());
+    ei_x_encode_ulong(&x, uevent_netlink_drops());
     ei_x_encode_atom(&x, "modprobe_queued");
-    ei_x_encode_ulong(&x, modprobe_queued());
+    ei_x_encode_ulong(&x, uevent_modprobe_queued());
     ei_x_encode_atom(&x, "modprobe_running");
-    ei_x_encode_boolean(&x, modprobe_running());
+    ei_x_encode_boolean(&x, uevent_modprobe_running());
     sp_send(&x);
     return SP_HANDLED;
 }
@@ -438,7 +438,7 @@ static enum sp_handled handle_cast(sp_request *req)
 static void on_signal(int signo)
 {
     if (signo == SIGCHLD)
-        modprobe_reap();
+        uevent_modprobe_reap();
 }
 
 static long parse_size(const char *s)
@@ -476,8 +476,8 @@ int main(int argc, char **argv)
         else
             errx(SP_EXIT_USAGE, "usage: sysport_uevent [--rcvbuf=BYTES] [--modprobe=PROGRAM]");
     }
-    unl_open((int)rcvbuf);
-    modprobe_setup(modprobe);
+    uevent_netlink_open((int)rcvbuf);
+    uevent_modprobe_setup(modprobe);
     /* The first snapshot goes right after {ready}; the socket is watched
      * from then on, and whatever queued meanwhile is in the snapshot. */
     if (sp_timer_start(0, start, NULL) < 0)

@@ -26,7 +26,7 @@ static struct {
 
 static char load_error[256];
 
-const char *uenum_load_error(void)
+const char *uevent_enum_load_error(void)
 {
     return load_error;
 }
@@ -57,7 +57,7 @@ static int load_libudev(void)
     return 0;
 }
 
-int uenum_scan(uenum_cb cb, void *ctx)
+int uevent_enum_scan(uevent_enum_cb cb, void *ctx)
 {
     struct udev *udev;
     struct udev_enumerate *e;
@@ -124,10 +124,10 @@ static void trigger_one(const char *syspath, const char *devpath, const char *su
         close(fd);
 }
 
-int uenum_trigger(const char *uuid, int *failed)
+int uevent_enum_trigger(const char *uuid, int *failed)
 {
     struct trigger t = {uuid, 0};
-    int n = uenum_scan(trigger_one, &t);
+    int n = uevent_enum_scan(trigger_one, &t);
 
     *failed = t.failed;
     return n;
@@ -173,7 +173,7 @@ static int is_bus_or_class(const char *subsystem, size_t len)
     return 1;
 }
 
-int uenum_is_device(const char *devpath, size_t devpath_len, const char *subsystem, size_t subsystem_len)
+int uevent_enum_is_device(const char *devpath, size_t devpath_len, const char *subsystem, size_t subsystem_len)
 {
     static const char prefix[] = "/devices/";
 
@@ -181,7 +181,7 @@ int uenum_is_device(const char *devpath, size_t devpath_len, const char *subsyst
            is_bus_or_class(subsystem, subsystem_len);
 }
 
-uint64_t uenum_seqnum(void)
+uint64_t uevent_enum_seqnum(void)
 {
     char buf[32];
     ssize_t n;

@@ -22,31 +22,31 @@ extern char **environ;
 
 static struct {
     const char *program;
-    aliasq queue;
+    uevent_aliasq queue;
     pid_t running;
     char *batch[BATCH_MAX_ALIASES];
     size_t batch_len;
 } mp;
 
-void modprobe_setup(const char *program)
+void uevent_modprobe_setup(const char *program)
 {
     mp.program = program;
-    aliasq_init(&mp.queue, QUEUE_MAX_ALIASES, QUEUE_MAX_BYTES);
+    uevent_aliasq_init(&mp.queue, QUEUE_MAX_ALIASES, QUEUE_MAX_BYTES);
     if (program && sp_signal_watch(SIGCHLD) < 0)
         sp_fatal(SP_EXIT_OSERR, "sigaction SIGCHLD: %s", strerror(errno));
 }
 
-int modprobe_enabled(void)
+int uevent_modprobe_enabled(void)
 {
     return mp.program != NULL;
 }
 
-size_t modprobe_queued(void)
+size_t uevent_modprobe_queued(void)
 {
     return mp.queue.count;
 }
 
-int modprobe_running(void)
+int uevent_modprobe_running(void)
 {
     return mp.running > 0;
 }
@@ -100,7 +100,7 @@ static void start_next(void)
     int rc;
 
     while (mp.running == 0 && mp.queue.count > 0) {
-        mp.batch_len = aliasq_take(&mp.queue, mp.batch, BATCH_MAX_ALIASES, BATCH_MAX_BYTES);
+        mp.batch_len = uevent_aliasq_take(&mp.queue, mp.batch, BATCH_MAX_ALIASES, BATCH_MAX_BYTES);
         argv[0] = (char *)mp.program;
         argv[1] = "-q";
         argv[2] = "-b";
@@ -125,20 +125,20 @@ static void start_next(void)
     }
 }
 
-void modprobe_request(const char *alias, size_t len)
+void uevent_modprobe_request(const char *alias, size_t len)
 {
     ei_x_buff x;
 
     if (!mp.program)
         return;
-    switch (aliasq_push(&mp.queue, alias, len)) {
-    case ALIASQ_QUEUED:
+    switch (uevent_aliasq_push(&mp.queue, alias, len)) {
+    case UEVENT_ALIASQ_QUEUED:
         start_next();
         break;
-    case ALIASQ_DUPLICATE:
+    case UEVENT_ALIASQ_DUPLICATE:
         break;
-    case ALIASQ_FULL:
-    case ALIASQ_INVALID:
+    case UEVENT_ALIASQ_FULL:
+    case UEVENT_ALIASQ_INVALID:
         sp_event_begin(&x);
         ei_x_encode_tuple_header(&x, 2);
         ei_x_encode_atom(&x, "modprobe_dropped");
@@ -148,7 +148,7 @@ void modprobe_request(const char *alias, size_t len)
     }
 }
 
-void modprobe_reap(void)
+void uevent_modprobe_reap(void)
 {
     int status;
     pid_t pid;

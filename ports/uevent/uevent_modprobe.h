@@ -10,12 +10,12 @@
 #include <stddef.h>
 
 /* program NULL leaves autoload off. Registers for SIGCHLD. */
-void modprobe_setup(const char *program);
-int modprobe_enabled(void);
-void modprobe_request(const char *alias, size_t len);
+void uevent_modprobe_setup(const char *program);
+int uevent_modprobe_enabled(void);
+void uevent_modprobe_request(const char *alias, size_t len);
 /* On SIGCHLD: reaps the running batch, reports it, starts the next. */
-void modprobe_reap(void);
-size_t modprobe_queued(void);
-int modprobe_running(void);
+void uevent_modprobe_reap(void);
+size_t uevent_modprobe_queued(void);
+int uevent_modprobe_running(void);
 
 #endif

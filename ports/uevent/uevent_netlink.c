@@ -12,7 +12,7 @@
 
 #include "sp_loop.h"
 
-#define UNL_GROUP_KERNEL 1u
+#define UEVENT_NETLINK_GROUP_KERNEL 1u
 
 static struct {
     struct mnl_socket *nl;
@@ -22,7 +22,7 @@ static struct {
     char *big;        /* a larger datagram, freed after the next read */
 } s = {.fd = -1};
 
-void unl_open(int rcvbuf)
+void uevent_netlink_open(int rcvbuf)
 {
     int one = 1;
 
@@ -38,21 +38,21 @@ void unl_open(int rcvbuf)
     }
     if (setsockopt(s.fd, SOL_SOCKET, SO_PASSCRED, &one, sizeof(one)) < 0)
         err(SP_EXIT_OSERR, "SO_PASSCRED");
-    if (mnl_socket_bind(s.nl, UNL_GROUP_KERNEL, MNL_SOCKET_AUTOPID) < 0)
+    if (mnl_socket_bind(s.nl, UEVENT_NETLINK_GROUP_KERNEL, MNL_SOCKET_AUTOPID) < 0)
         err(SP_EXIT_OSERR, "bind to the kernel uevent group");
 }
 
-int unl_fd(void)
+int uevent_netlink_fd(void)
 {
     return s.fd;
 }
 
-unsigned unl_portid(void)
+unsigned uevent_netlink_portid(void)
 {
     return mnl_socket_get_portid(s.nl);
 }
 
-int unl_rcvbuf(void)
+int uevent_netlink_rcvbuf(void)
 {
     int v = 0;
     socklen_t len = sizeof(v);
@@ -61,12 +61,12 @@ int unl_rcvbuf(void)
     return v;
 }
 
-int unl_rcvbuf_capped(void)
+int uevent_netlink_rcvbuf_capped(void)
 {
     return s.capped;
 }
 
-uint32_t unl_drops(void)
+uint32_t uevent_netlink_drops(void)
 {
     uint32_t mem[SK_MEMINFO_VARS] = {0};
     socklen_t len = sizeof(mem);
@@ -76,7 +76,7 @@ uint32_t unl_drops(void)
     return mem[SK_MEMINFO_DROPS];
 }
 
-static void read_sender(struct msghdr *msg, const struct sockaddr_nl *addr, unl_sender *who)
+static void read_sender(struct msghdr *msg, const struct sockaddr_nl *addr, uevent_netlink_sender *who)
 {
     memset(who, 0, sizeof(*who));
     who->nl_pid = addr->nl_pid;
@@ -107,7 +107,7 @@ static ssize_t receive(void *buf, size_t len, int flags, struct sockaddr_nl *add
     return n;
 }
 
-int unl_receive(unl_datagram *d)
+int uevent_netlink_receive(uevent_netlink_datagram *d)
 {
     struct sockaddr_nl addr;
     union {
@@ -125,21 +125,21 @@ int unl_receive(unl_datagram *d)
     wire = receive(NULL, 0, MSG_PEEK | MSG_TRUNC, &addr, control.buf, sizeof(control.buf), &msg);
     if (wire < 0) {
         if (errno == EAGAIN || errno == EWOULDBLOCK)
-            return UNL_EMPTY;
+            return UEVENT_NETLINK_EMPTY;
         if (errno == ENOBUFS)
-            return UNL_OVERRUN;
+            return UEVENT_NETLINK_OVERRUN;
         return -1;
     }
     read_sender(&msg, &addr, &d->sender);
     d->wire_len = (size_t)wire;
     if (addr.nl_pid != 0 || !d->sender.has_cred || d->sender.uid != 0) {
         if (receive(NULL, 0, MSG_TRUNC, &addr, NULL, 0, &msg) < 0)
-            return errno == ENOBUFS ? UNL_OVERRUN : -1;
+            return errno == ENOBUFS ? UEVENT_NETLINK_OVERRUN : -1;
         d->data = NULL;
         d->len = 0;
-        return UNL_FOREIGN;
+        return UEVENT_NETLINK_FOREIGN;
     }
-    want = d->wire_len < UNL_MAX_DATAGRAM ? d->wire_len : UNL_MAX_DATAGRAM;
+    want = d->wire_len < UEVENT_NETLINK_MAX_DATAGRAM ? d->wire_len : UEVENT_NETLINK_MAX_DATAGRAM;
     if (want > sizeof(s.small)) {
         s.big = malloc(want);
         if (!s.big)
@@ -148,8 +148,8 @@ int unl_receive(unl_datagram *d)
     }
     n = receive(buf, want, 0, &addr, NULL, 0, &msg);
     if (n < 0) /* an overrun noticed between the peek and the read */
-        return errno == ENOBUFS ? UNL_OVERRUN : -1;
+        return errno == ENOBUFS ? UEVENT_NETLINK_OVERRUN : -1;
     d->data = buf;
     d->len = (size_t)n;
-    return UNL_DATAGRAM;
+    return UEVENT_NETLINK_DATAGRAM;
 }

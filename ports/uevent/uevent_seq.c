@@ -2,13 +2,13 @@
 
 #include <string.h>
 
-void useq_reset(uevent_seq *s, uint64_t baseline)
+void uevent_seq_reset(uevent_seq *s, uint64_t baseline)
 {
     memset(s, 0, sizeof(*s));
     s->high = baseline;
 }
 
-static uint64_t hole_size(const useq_hole *h)
+static uint64_t hole_size(const uevent_seq_hole *h)
 {
     return h->last - h->first + 1;
 }
@@ -30,7 +30,7 @@ static void remove_hole(uevent_seq *s, int i)
 /* seq lies strictly inside hole i: split it in two. */
 static void split_hole(uevent_seq *s, int i, uint64_t seq)
 {
-    if (s->nholes == USEQ_MAX_HOLES) {
+    if (s->nholes == UEVENT_SEQ_MAX_HOLES) {
         if (i == 0) {
             /* The hole being split is the oldest: write off its lower part. */
             s->evicted += seq - s->holes[0].first;
@@ -46,26 +46,26 @@ static void split_hole(uevent_seq *s, int i, uint64_t seq)
     s->holes[i + 1].first = seq + 1;
 }
 
-enum useq_verdict useq_accept(uevent_seq *s, uint64_t seq, long long now_ms)
+enum uevent_seq_verdict uevent_seq_accept(uevent_seq *s, uint64_t seq, long long now_ms)
 {
     if (s->high == 0) { /* no baseline: the first event is one */
         s->high = seq;
-        return USEQ_IN_ORDER;
+        return UEVENT_SEQ_IN_ORDER;
     }
     if (seq > s->high) {
-        enum useq_verdict v = USEQ_IN_ORDER;
+        enum uevent_seq_verdict v = UEVENT_SEQ_IN_ORDER;
 
         if (seq > s->high + 1) {
-            if (s->nholes == USEQ_MAX_HOLES)
+            if (s->nholes == UEVENT_SEQ_MAX_HOLES)
                 evict_oldest(s);
-            s->holes[s->nholes++] = (useq_hole){s->high + 1, seq - 1, now_ms};
-            v = USEQ_AFTER_GAP;
+            s->holes[s->nholes++] = (uevent_seq_hole){s->high + 1, seq - 1, now_ms};
+            v = UEVENT_SEQ_AFTER_GAP;
         }
         s->high = seq;
         return v;
     }
     for (int i = s->nholes - 1; i >= 0; i--) {
-        useq_hole *h = &s->holes[i];
+        uevent_seq_hole *h = &s->holes[i];
 
         if (seq > h->last)
             break;
@@ -79,12 +79,12 @@ enum useq_verdict useq_accept(uevent_seq *s, uint64_t seq, long long now_ms)
             h->last--;
         else
             split_hole(s, i, seq);
-        return USEQ_LATE;
+        return UEVENT_SEQ_LATE;
     }
-    return USEQ_STALE;
+    return UEVENT_SEQ_STALE;
 }
 
-uint64_t useq_unseen(const uevent_seq *s)
+uint64_t uevent_seq_unseen(const uevent_seq *s)
 {
     uint64_t n = s->evicted;
 
@@ -93,7 +93,7 @@ uint64_t useq_unseen(const uevent_seq *s)
     return n;
 }
 
-long long useq_oldest_ms(const uevent_seq *s)
+long long uevent_seq_oldest_ms(const uevent_seq *s)
 {
     if (s->evicted)
         return 0;

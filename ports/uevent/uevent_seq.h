@@ -13,35 +13,35 @@
 #include <stdint.h>
 
 /* Holes tracked at once; beyond that the oldest is written off as missed. */
-#define USEQ_MAX_HOLES 64
+#define UEVENT_SEQ_MAX_HOLES 64
 
-typedef struct useq_hole {
+typedef struct uevent_seq_hole {
     uint64_t first, last; /* inclusive */
     long long born_ms;
-} useq_hole;
+} uevent_seq_hole;
 
 typedef struct uevent_seq {
     uint64_t high;    /* highest SEQNUM seen, or the baseline */
     uint64_t evicted; /* SEQNUMs of holes pushed out of the table */
     int nholes;
-    useq_hole holes[USEQ_MAX_HOLES]; /* ascending, so oldest first */
+    uevent_seq_hole holes[UEVENT_SEQ_MAX_HOLES]; /* ascending, so oldest first */
 } uevent_seq;
 
-enum useq_verdict {
-    USEQ_IN_ORDER,  /* high + 1 */
-    USEQ_AFTER_GAP, /* opened a hole below it */
-    USEQ_LATE,      /* filled (part of) a hole */
-    USEQ_STALE,     /* at or below the baseline, or a duplicate */
+enum uevent_seq_verdict {
+    UEVENT_SEQ_IN_ORDER,  /* high + 1 */
+    UEVENT_SEQ_AFTER_GAP, /* opened a hole below it */
+    UEVENT_SEQ_LATE,      /* filled (part of) a hole */
+    UEVENT_SEQ_STALE,     /* at or below the baseline, or a duplicate */
 };
 
 /* Forgets every hole: SEQNUMs up to baseline count as seen. A baseline of
  * 0 (unknown) makes the next SEQNUM the baseline. */
-void useq_reset(uevent_seq *s, uint64_t baseline);
-enum useq_verdict useq_accept(uevent_seq *s, uint64_t seq, long long now_ms);
+void uevent_seq_reset(uevent_seq *s, uint64_t baseline);
+enum uevent_seq_verdict uevent_seq_accept(uevent_seq *s, uint64_t seq, long long now_ms);
 /* SEQNUMs below high never received (open holes plus evicted ones). */
-uint64_t useq_unseen(const uevent_seq *s);
+uint64_t uevent_seq_unseen(const uevent_seq *s);
 /* Birth time of the oldest hole, or -1 without holes. An eviction counts
  * as a hole born at time 0. */
-long long useq_oldest_ms(const uevent_seq *s);
+long long uevent_seq_oldest_ms(const uevent_seq *s);
 
 #endif

@@ -1,19 +1,19 @@
 /* A spool file image in memory, read the way recovery reads a file
  * (shared by the C tests and the fuzz targets). */
-#ifndef SPOOL_IMAGE_H
-#define SPOOL_IMAGE_H
+#ifndef RINGLOG_IMAGE_H
+#define RINGLOG_IMAGE_H
 
 #include <stdint.h>
 #include <string.h>
 
-struct spool_image {
+struct ringlog_image {
     const uint8_t *p;
     size_t len;
 };
 
-static inline size_t spool_image_read(void *ctx, uint64_t off, uint8_t *buf, size_t len)
+static inline size_t ringlog_image_read(void *ctx, uint64_t off, uint8_t *buf, size_t len)
 {
-    const struct spool_image *im = ctx;
+    const struct ringlog_image *im = ctx;
 
     if (off >= im->len)
         return 0;

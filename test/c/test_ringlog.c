@@ -13,7 +13,7 @@
 #define FILE_ID 0x1122334455667788ull
 #define BOOT 0xb007b007b007ull
 
-static uint8_t scratch[SPOOL_MAX_BLOCK];
+static uint8_t scratch[RINGLOG_MAX_BLOCK];
 
 static size_t fd_read(void *ctx, uint64_t off, uint8_t *buf, size_t len)
 {
@@ -23,9 +23,9 @@ static size_t fd_read(void *ctx, uint64_t off, uint8_t *buf, size_t len)
 }
 
 
-static struct spool_record rec(uint64_t seq, const char *text)
+static struct ringlog_record rec(uint64_t seq, const char *text)
 {
-    return (struct spool_record){.seq = seq, .boot = BOOT, .wall_us = 1700000000000000ll + (int64_t)seq,
+    return (struct ringlog_record){.seq = seq, .boot = BOOT, .wall_us = 1700000000000000ll + (int64_t)seq,
                                  .mono_us = (int64_t)seq * 10, .level = (uint8_t)(seq % 8),
                                  .len = (uint16_t)strlen(text), .payload = (const uint8_t *)text};
 }
@@ -33,12 +33,12 @@ static struct spool_record rec(uint64_t seq, const char *text)
 static void record_round_trip(void)
 {
     uint8_t buf[256];
-    struct spool_record in = rec(42, "hello, spool"), out;
-    size_t size = spool_record_encode(buf, sizeof(buf), FILE_ID, &in), got;
+    struct ringlog_record in = rec(42, "hello, spool"), out;
+    size_t size = ringlog_record_encode(buf, sizeof(buf), FILE_ID, &in), got;
 
-    CHECK_EQ(size, spool_record_size(12));
+    CHECK_EQ(size, ringlog_record_size(12));
     CHECK_EQ(size % 4, 0);
-    CHECK_EQ(spool_record_decode(buf, size, FILE_ID, &out, &got), SPOOL_REC_OK);
+    CHECK_EQ(ringlog_record_decode(buf, size, FILE_ID, &out, &got), RINGLOG_REC_OK);
     CHECK_EQ(got, size);
     CHECK_EQ(out.seq, 42);
     CHECK_EQ(out.boot, BOOT);
@@ -48,49 +48,49 @@ static void record_round_trip(void)
     CHECK_EQ(out.len, 12);
     CHECK_MEM(out.payload, "hello, spool", 12);
     /* Another file's id: the CRC does not hold. */
-    CHECK_EQ(spool_record_decode(buf, size, FILE_ID + 1, &out, &got), SPOOL_REC_BAD);
+    CHECK_EQ(ringlog_record_decode(buf, size, FILE_ID + 1, &out, &got), RINGLOG_REC_BAD);
     /* Too small a buffer to encode into, or a level out of range. */
-    CHECK_EQ(spool_record_encode(buf, size - 1, FILE_ID, &in), 0);
+    CHECK_EQ(ringlog_record_encode(buf, size - 1, FILE_ID, &in), 0);
     in.level = 8;
-    CHECK_EQ(spool_record_encode(buf, sizeof(buf), FILE_ID, &in), 0);
+    CHECK_EQ(ringlog_record_encode(buf, sizeof(buf), FILE_ID, &in), 0);
 }
 
 static void every_bit_flip_is_caught(void)
 {
     uint8_t buf[128];
-    struct spool_record in = rec(7, "abc"), out;
-    size_t size = spool_record_encode(buf, sizeof(buf), FILE_ID, &in), got;
+    struct ringlog_record in = rec(7, "abc"), out;
+    size_t size = ringlog_record_encode(buf, sizeof(buf), FILE_ID, &in), got;
     int caught = 0;
 
     for (size_t bit = 0; bit < size * 8; bit++) {
         buf[bit / 8] ^= (uint8_t)(1u << (bit % 8));
-        caught += spool_record_decode(buf, size, FILE_ID, &out, &got) != SPOOL_REC_OK;
+        caught += ringlog_record_decode(buf, size, FILE_ID, &out, &got) != RINGLOG_REC_OK;
         buf[bit / 8] ^= (uint8_t)(1u << (bit % 8));
     }
     CHECK_EQ(caught, (int)(size * 8));
     /* Truncated anywhere: never a record. */
     for (size_t n = 0; n < size; n++)
-        CHECK(spool_record_decode(buf, n, FILE_ID, &out, &got) != SPOOL_REC_OK);
+        CHECK(ringlog_record_decode(buf, n, FILE_ID, &out, &got) != RINGLOG_REC_OK);
 }
 
 static void block_header_round_trip(void)
 {
-    uint8_t h[SPOOL_BLOCK_HDR];
-    struct spool_block_hdr in = {99, FILE_ID, 4096}, out;
+    uint8_t h[RINGLOG_BLOCK_HDR];
+    struct ringlog_block_hdr in = {99, FILE_ID, 4096}, out;
 
-    spool_block_hdr_encode(h, &in);
-    CHECK_EQ(spool_block_hdr_decode(h, sizeof(h), &out), 0);
+    ringlog_block_hdr_encode(h, &in);
+    CHECK_EQ(ringlog_block_hdr_decode(h, sizeof(h), &out), 0);
     CHECK_EQ(out.generation, 99);
     CHECK_EQ(out.file_id, FILE_ID);
     CHECK_EQ(out.block_size, 4096);
-    CHECK_EQ(spool_block_hdr_decode(h, sizeof(h) - 1, &out), -1);
+    CHECK_EQ(ringlog_block_hdr_decode(h, sizeof(h) - 1, &out), -1);
     for (size_t bit = 0; bit < sizeof(h) * 8; bit++) {
         h[bit / 8] ^= (uint8_t)(1u << (bit % 8));
-        CHECK_EQ(spool_block_hdr_decode(h, sizeof(h), &out), -1);
+        CHECK_EQ(ringlog_block_hdr_decode(h, sizeof(h), &out), -1);
         h[bit / 8] ^= (uint8_t)(1u << (bit % 8));
     }
-    CHECK(spool_block_size_ok(512) && spool_block_size_ok(65536));
-    CHECK(!spool_block_size_ok(256) && !spool_block_size_ok(3000) && !spool_block_size_ok(131072));
+    CHECK(ringlog_block_size_ok(512) && ringlog_block_size_ok(65536));
+    CHECK(!ringlog_block_size_ok(256) && !ringlog_block_size_ok(3000) && !ringlog_block_size_ok(131072));
 }
 
 struct seen {
@@ -98,7 +98,7 @@ struct seen {
     int n;
 };
 
-static void collect(void *ctx, const struct spool_record *r, uint32_t offset)
+static void collect(void *ctx, const struct ringlog_record *r, uint32_t offset)
 {
     struct seen *s = ctx;
 
@@ -109,15 +109,15 @@ static void collect(void *ctx, const struct spool_record *r, uint32_t offset)
 
 static size_t fill_block(uint8_t *blk, size_t bs, uint64_t gen, uint64_t first, int count)
 {
-    struct spool_block_hdr h = {gen, FILE_ID, (uint32_t)bs};
-    size_t off = SPOOL_BLOCK_HDR;
+    struct ringlog_block_hdr h = {gen, FILE_ID, (uint32_t)bs};
+    size_t off = RINGLOG_BLOCK_HDR;
 
     memset(blk, 0, bs);
-    spool_block_hdr_encode(blk, &h);
+    ringlog_block_hdr_encode(blk, &h);
     for (int i = 0; i < count; i++) {
-        struct spool_record r = rec(first + (uint64_t)i, "payload of a record");
+        struct ringlog_record r = rec(first + (uint64_t)i, "payload of a record");
 
-        off += spool_record_encode(blk + off, bs - off, FILE_ID, &r);
+        off += ringlog_record_encode(blk + off, bs - off, FILE_ID, &r);
     }
     return off;
 }
@@ -126,12 +126,12 @@ static void walk_resyncs_after_damage(void)
 {
     uint8_t blk[1024];
     struct seen s = {0};
-    struct spool_scan_stats st = {0};
-    size_t one = spool_record_size(strlen("payload of a record"));
+    struct ringlog_scan_stats st = {0};
+    size_t one = ringlog_record_size(strlen("payload of a record"));
 
     fill_block(blk, sizeof(blk), 1, 100, 5);
-    blk[SPOOL_BLOCK_HDR + one + 45] ^= 0x10; /* inside the second record's payload */
-    spool_block_walk(blk, sizeof(blk), FILE_ID, collect, &s, &st);
+    blk[RINGLOG_BLOCK_HDR + one + 45] ^= 0x10; /* inside the second record's payload */
+    ringlog_block_walk(blk, sizeof(blk), FILE_ID, collect, &s, &st);
     CHECK_EQ(s.n, 4);
     CHECK_EQ(s.seqs[0], 100);
     CHECK_EQ(s.seqs[1], 102);
@@ -142,8 +142,8 @@ static void walk_resyncs_after_damage(void)
     memset(&s, 0, sizeof(s));
     memset(&st, 0, sizeof(st));
     fill_block(blk, sizeof(blk), 1, 100, 5);
-    blk[SPOOL_BLOCK_HDR + 2] = 0xff;
-    spool_block_walk(blk, sizeof(blk), FILE_ID, collect, &s, &st);
+    blk[RINGLOG_BLOCK_HDR + 2] = 0xff;
+    ringlog_block_walk(blk, sizeof(blk), FILE_ID, collect, &s, &st);
     CHECK_EQ(s.n, 4);
     CHECK_EQ(s.seqs[0], 101);
     CHECK_EQ(st.bad_records, 1);
@@ -152,7 +152,7 @@ static void walk_resyncs_after_damage(void)
 static void batch_entries(void)
 {
     uint8_t b[128] = {0};
-    struct spool_record r;
+    struct ringlog_record r;
     size_t off = 0, n = 0;
 
     /* seq 5, wall -1, mono 7, level 3, "hi" */
@@ -164,69 +164,69 @@ static void batch_entries(void)
     memcpy(b + 27, "hi", 2);
     n = 29;
     memcpy(b + n, b, n); /* a second copy */
-    CHECK_EQ(spool_batch_next(b, 2 * n, &off, &r), 1);
+    CHECK_EQ(ringlog_batch_next(b, 2 * n, &off, &r), 1);
     CHECK_EQ(r.seq, 5);
     CHECK_EQ(r.wall_us, -1);
     CHECK_EQ(r.mono_us, 7);
     CHECK_EQ(r.level, 3);
     CHECK_EQ(r.len, 2);
     CHECK_MEM(r.payload, "hi", 2);
-    CHECK_EQ(spool_batch_next(b, 2 * n, &off, &r), 1);
-    CHECK_EQ(spool_batch_next(b, 2 * n, &off, &r), 0);
+    CHECK_EQ(ringlog_batch_next(b, 2 * n, &off, &r), 1);
+    CHECK_EQ(ringlog_batch_next(b, 2 * n, &off, &r), 0);
     /* Truncated entry, level out of range, length past the end. */
     off = 0;
-    CHECK_EQ(spool_batch_next(b, n - 1, &off, &r), -1);
+    CHECK_EQ(ringlog_batch_next(b, n - 1, &off, &r), -1);
     off = 0;
     b[24] = 8;
-    CHECK_EQ(spool_batch_next(b, n, &off, &r), -1);
+    CHECK_EQ(ringlog_batch_next(b, n, &off, &r), -1);
     b[24] = 3;
     b[26] = 3;
     off = 0;
-    CHECK_EQ(spool_batch_next(b, n, &off, &r), -1);
+    CHECK_EQ(ringlog_batch_next(b, n, &off, &r), -1);
 }
 
 /* ---- the writer over a memfd, read back through recovery ---- */
 
-struct spool_file {
+struct ringlog_file {
     int fd;
-    struct spool_recovery rc;
-    struct spool_writer w;
+    struct ringlog_recovery rc;
+    struct ringlog_writer w;
 };
 
-static void open_file(struct spool_file *f, uint64_t size)
+static void open_file(struct ringlog_file *f, uint64_t size)
 {
     f->fd = memfd_create("spool", MFD_CLOEXEC);
     CHECK(f->fd >= 0);
     CHECK_EQ(ftruncate(f->fd, (off_t)size), 0);
 }
 
-static int recover(struct spool_file *f, uint64_t size, uint32_t bs, uint64_t boot)
+static int recover(struct ringlog_file *f, uint64_t size, uint32_t bs, uint64_t boot)
 {
     off_t len = lseek(f->fd, 0, SEEK_END);
 
-    if (spool_recover(&f->rc, fd_read, &f->fd, (uint64_t)len, size, bs, scratch) < 0)
+    if (ringlog_recover(&f->rc, fd_read, &f->fd, (uint64_t)len, size, bs, scratch) < 0)
         return -1;
     if (f->rc.file_id == 0)
         f->rc.file_id = FILE_ID;
-    return spool_writer_init(&f->w, f->fd, &f->rc, boot);
+    return ringlog_writer_init(&f->w, f->fd, &f->rc, boot);
 }
 
-static void close_session(struct spool_file *f)
+static void close_session(struct ringlog_file *f)
 {
-    spool_writer_free(&f->w);
-    spool_recovery_free(&f->rc);
+    ringlog_writer_free(&f->w);
+    ringlog_recovery_free(&f->rc);
 }
 
-static void write_records(struct spool_file *f, uint64_t first, uint64_t count)
+static void write_records(struct ringlog_file *f, uint64_t first, uint64_t count)
 {
     char text[64];
 
     for (uint64_t s = first; s < first + count; s++) {
-        struct spool_record r;
+        struct ringlog_record r;
 
         snprintf(text, sizeof(text), "record number %llu", (unsigned long long)s);
         r = rec(s, text);
-        CHECK_EQ(spool_writer_append(&f->w, &r), 0);
+        CHECK_EQ(ringlog_writer_append(&f->w, &r), 0);
     }
 }
 
@@ -234,26 +234,26 @@ static int gaps; /* seq jumps seen by the last read_back */
 
 /* Every record of boot from `from` on, checked for order and content;
  * returns how many. */
-static uint64_t read_back(struct spool_file *f, uint64_t boot, uint64_t from, uint64_t *first, uint64_t *last)
+static uint64_t read_back(struct ringlog_file *f, uint64_t boot, uint64_t from, uint64_t *first, uint64_t *last)
 {
-    static struct spool_found found[64]; /* small chunks: lookups continue with `more' */
+    static struct ringlog_found found[64]; /* small chunks: lookups continue with `more' */
     uint64_t total = 0, expect = from;
     int more = 1;
 
     *first = *last = 0;
     gaps = 0;
     while (more) {
-        size_t n = spool_find(&f->rc, fd_read, &f->fd, scratch, boot, expect, found, 64, &more);
+        size_t n = ringlog_find(&f->rc, fd_read, &f->fd, scratch, boot, expect, found, 64, &more);
 
         for (size_t i = 0; i < n; i++) {
-            struct spool_record r;
+            struct ringlog_record r;
             size_t size;
             char text[64];
 
             fd_read(&f->fd, (uint64_t)found[i].block * f->rc.block_size, scratch, f->rc.block_size);
-            CHECK_EQ(spool_record_decode(scratch + found[i].offset, f->rc.block_size - found[i].offset,
-                                         f->rc.file_id, &r, &size),
-                     SPOOL_REC_OK);
+            CHECK_EQ(ringlog_record_decode(scratch + found[i].offset, f->rc.block_size - found[i].offset,
+                                           f->rc.file_id, &r, &size),
+                     RINGLOG_REC_OK);
             snprintf(text, sizeof(text), "record number %llu", (unsigned long long)r.seq);
             CHECK(r.len == strlen(text) && memcmp(r.payload, text, r.len) == 0);
             CHECK(total == 0 || r.seq > *last);
@@ -272,7 +272,7 @@ static uint64_t read_back(struct spool_file *f, uint64_t boot, uint64_t from, ui
 
 static void write_wrap_and_recover(void)
 {
-    struct spool_file f;
+    struct ringlog_file f;
     uint64_t first, last, n;
     const uint64_t size = 16 * 1024;
 
@@ -281,9 +281,9 @@ static void write_wrap_and_recover(void)
     CHECK_EQ(f.rc.nblocks, 16);
     CHECK_EQ(f.rc.next_gen, 1);
     write_records(&f, 1, 1000); /* about four laps */
-    CHECK_EQ(spool_writer_sync(&f.w), 0);
+    CHECK_EQ(ringlog_writer_sync(&f.w), 0);
     CHECK_EQ(f.w.synced_seq, 1000);
-    CHECK_EQ(f.w.write_bytes, f.w.record_bytes + (f.w.next_gen - 1) * SPOOL_BLOCK_HDR);
+    CHECK_EQ(f.w.write_bytes, f.w.record_bytes + (f.w.next_gen - 1) * RINGLOG_BLOCK_HDR);
     close_session(&f);
 
     CHECK_EQ(recover(&f, size, 1024, BOOT + 1), 0);
@@ -298,12 +298,12 @@ static void write_wrap_and_recover(void)
     /* A second boot continues after the head; the first boot's newest
      * records are still there. */
     write_records(&f, 1, 30);
-    CHECK_EQ(spool_writer_sync(&f.w), 0);
+    CHECK_EQ(ringlog_writer_sync(&f.w), 0);
     {
-        struct spool_boot *boots;
+        struct ringlog_boot *boots;
         size_t nb;
 
-        CHECK_EQ(spool_boots(&f.rc, fd_read, &f.fd, scratch, &boots, &nb), 0);
+        CHECK_EQ(ringlog_boots(&f.rc, fd_read, &f.fd, scratch, &boots, &nb), 0);
         CHECK_EQ(nb, 2);
         CHECK_EQ(boots[0].boot, BOOT);
         CHECK_EQ(boots[0].last_seq, 1000);
@@ -323,7 +323,7 @@ static void write_wrap_and_recover(void)
 /* Damage in the file, then recovery: what is intact comes back. */
 static void damage_and_recover(void)
 {
-    struct spool_file f;
+    struct ringlog_file f;
     uint64_t first, last;
     const uint64_t size = 16 * 1024;
     uint8_t zeros[1024] = {0};
@@ -332,7 +332,7 @@ static void damage_and_recover(void)
     open_file(&f, size);
     CHECK_EQ(recover(&f, size, 1024, BOOT), 0);
     write_records(&f, 1, 200); /* blocks 0 .. 12, no wrap */
-    CHECK_EQ(spool_writer_sync(&f.w), 0);
+    CHECK_EQ(ringlog_writer_sync(&f.w), 0);
     close_session(&f);
 
     /* A header in the middle: its records still count, in order. */
@@ -358,7 +358,7 @@ static void damage_and_recover(void)
 
 static void torn_head_block_is_not_overwritten(void)
 {
-    struct spool_file f;
+    struct ringlog_file f;
     uint64_t first, last;
     const uint64_t size = 16 * 1024;
     uint8_t bad = 0xff;
@@ -367,14 +367,14 @@ static void torn_head_block_is_not_overwritten(void)
     open_file(&f, size);
     CHECK_EQ(recover(&f, size, 1024, BOOT), 0);
     write_records(&f, 1, 100);
-    CHECK_EQ(spool_writer_sync(&f.w), 0);
+    CHECK_EQ(ringlog_writer_sync(&f.w), 0);
     head = f.w.block;
     close_session(&f);
     CHECK_EQ(pwrite(f.fd, &bad, 1, (off_t)head * 1024 + 9), 1);
     CHECK_EQ(recover(&f, size, 1024, BOOT + 1), 0);
     CHECK_EQ(f.rc.head, head);
     write_records(&f, 1, 10);
-    CHECK_EQ(spool_writer_sync(&f.w), 0);
+    CHECK_EQ(ringlog_writer_sync(&f.w), 0);
     CHECK_EQ(f.w.block, head + 1);
     CHECK_EQ(read_back(&f, BOOT, 1, &first, &last), 100);
     close_session(&f);
@@ -383,13 +383,13 @@ static void torn_head_block_is_not_overwritten(void)
 
 static void truncated_and_other_block_size(void)
 {
-    struct spool_file f;
+    struct ringlog_file f;
     uint64_t first, last;
 
     open_file(&f, 16 * 1024);
     CHECK_EQ(recover(&f, 16 * 1024, 2048, BOOT), 0);
     write_records(&f, 1, 150);
-    CHECK_EQ(spool_writer_sync(&f.w), 0);
+    CHECK_EQ(ringlog_writer_sync(&f.w), 0);
     close_session(&f);
     /* Configured with 4096-byte blocks now: the file's own 2048 wins. */
     CHECK_EQ(ftruncate(f.fd, 8 * 1024), 0);
@@ -405,7 +405,7 @@ static void truncated_and_other_block_size(void)
 
 static void torn_tail_record(void)
 {
-    struct spool_file f;
+    struct ringlog_file f;
     uint64_t first, last;
     const uint64_t size = 8 * 1024;
     uint8_t junk[8] = {1, 2, 3, 4, 5, 6, 7, 8};
@@ -414,7 +414,7 @@ static void torn_tail_record(void)
     open_file(&f, size);
     CHECK_EQ(recover(&f, size, 1024, BOOT), 0);
     write_records(&f, 1, 20);
-    CHECK_EQ(spool_writer_sync(&f.w), 0);
+    CHECK_EQ(ringlog_writer_sync(&f.w), 0);
     tail = (off_t)f.w.block * 1024 + f.w.fill - 12; /* inside the last record */
     close_session(&f);
     CHECK_EQ(pwrite(f.fd, junk, sizeof(junk), tail), (ssize_t)sizeof(junk));
@@ -428,19 +428,19 @@ static void torn_tail_record(void)
 
 static void duplicates_read_once(void)
 {
-    struct spool_file f;
+    struct ringlog_file f;
     uint64_t first, last;
     const uint64_t size = 8 * 1024;
 
     open_file(&f, size);
     CHECK_EQ(recover(&f, size, 1024, BOOT), 0);
     write_records(&f, 1, 10);
-    CHECK_EQ(spool_writer_sync(&f.w), 0);
+    CHECK_EQ(ringlog_writer_sync(&f.w), 0);
     close_session(&f);
     /* A restarted helper of the same boot resends 6..10, then goes on. */
     CHECK_EQ(recover(&f, size, 1024, BOOT), 0);
     write_records(&f, 6, 10);
-    CHECK_EQ(spool_writer_sync(&f.w), 0);
+    CHECK_EQ(ringlog_writer_sync(&f.w), 0);
     CHECK_EQ(read_back(&f, BOOT, 1, &first, &last), 15);
     CHECK_EQ(last, 15);
     close_session(&f);
@@ -449,22 +449,22 @@ static void duplicates_read_once(void)
 
 static void empty_and_garbage_files(void)
 {
-    struct spool_recovery rc;
+    struct ringlog_recovery rc;
     static uint8_t img[8192];
-    struct spool_image im = {img, sizeof(img)};
+    struct ringlog_image im = {img, sizeof(img)};
 
-    CHECK_EQ(spool_recover(&rc, spool_image_read, &im, 0, 8192, 1024, scratch), 0);
+    CHECK_EQ(ringlog_recover(&rc, ringlog_image_read, &im, 0, 8192, 1024, scratch), 0);
     CHECK_EQ(rc.file_id, 0);
     CHECK_EQ(rc.short_bytes, 8192);
     CHECK_EQ(rc.head, 7);
-    spool_recovery_free(&rc);
+    ringlog_recovery_free(&rc);
     for (size_t i = 0; i < sizeof(img); i++)
         img[i] = (uint8_t)(i * 7 + 3);
-    CHECK_EQ(spool_recover(&rc, spool_image_read, &im, sizeof(img), 8192, 1024, scratch), 0);
+    CHECK_EQ(ringlog_recover(&rc, ringlog_image_read, &im, sizeof(img), 8192, 1024, scratch), 0);
     CHECK_EQ(rc.file_id, 0);
-    spool_recovery_free(&rc);
-    CHECK_EQ(spool_recover(&rc, spool_image_read, &im, sizeof(img), 8192, 1000, scratch), -1);
-    CHECK_EQ(spool_recover(&rc, spool_image_read, &im, 0, 1024, 1024, scratch), -1);
+    ringlog_recovery_free(&rc);
+    CHECK_EQ(ringlog_recover(&rc, ringlog_image_read, &im, sizeof(img), 8192, 1000, scratch), -1);
+    CHECK_EQ(ringlog_recover(&rc, ringlog_image_read, &im, 0, 1024, 1024, scratch), -1);
 }
 
 int main(void)
@@ -481,5 +481,5 @@ int main(void)
     RUN(torn_tail_record);
     RUN(duplicates_read_once);
     RUN(empty_and_garbage_files);
-    return sp_test_report("test_spool");
+    return sp_test_report("test_ringlog");
 }

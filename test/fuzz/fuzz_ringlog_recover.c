@@ -23,32 +23,32 @@ static void fix_crcs(uint8_t *img, size_t len, uint32_t bs)
 {
     uint64_t file_id = 0;
 
-    for (size_t off = 0; off + SPOOL_BLOCK_HDR <= len; off += bs)
-        if (spool_get32(img + off) == SPOOL_BLOCK_MAGIC) {
-            img[off + 4] = SPOOL_VERSION;
-            spool_put32(img + off + 28, (uint32_t)crc32(0L, img + off, 28));
+    for (size_t off = 0; off + RINGLOG_BLOCK_HDR <= len; off += bs)
+        if (ringlog_get32(img + off) == RINGLOG_BLOCK_MAGIC) {
+            img[off + 4] = RINGLOG_VERSION;
+            ringlog_put32(img + off + 28, (uint32_t)crc32(0L, img + off, 28));
             if (!file_id)
-                file_id = spool_get64(img + off + 16);
+                file_id = ringlog_get64(img + off + 16);
         }
-    for (size_t off = 0; off + SPOOL_REC_MIN <= len; off += 4) {
-        size_t need = spool_record_size(spool_get16(img + off + 2));
+    for (size_t off = 0; off + RINGLOG_REC_MIN <= len; off += 4) {
+        size_t need = ringlog_record_size(ringlog_get16(img + off + 2));
         uint8_t seed[8];
 
-        if (spool_get16(img + off) != SPOOL_RECORD_MAGIC || need > len - off)
+        if (ringlog_get16(img + off) != RINGLOG_RECORD_MAGIC || need > len - off)
             continue;
-        spool_put64(seed, file_id);
-        spool_put32(img + off + need - 4,
+        ringlog_put64(seed, file_id);
+        ringlog_put32(img + off + need - 4,
                     (uint32_t)crc32(crc32(0L, seed, 8), img + off, (uInt)(need - 4)));
     }
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static uint8_t scratch[SPOOL_MAX_BLOCK];
-    static struct spool_found found[64];
-    struct spool_recovery rc;
-    struct spool_boot *boots;
-    struct spool_image im;
+    static uint8_t scratch[RINGLOG_MAX_BLOCK];
+    static struct ringlog_found found[64];
+    struct ringlog_recovery rc;
+    struct ringlog_boot *boots;
+    struct ringlog_image im;
     uint8_t *img;
     size_t nboots, n;
     uint32_t bs;
@@ -61,13 +61,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memcpy(img, data + 1, size - 1);
     if (data[0] & 4)
         fix_crcs(img, size - 1, bs);
-    im = (struct spool_image){img, size - 1};
-    if (spool_recover(&rc, spool_image_read, &im, size - 1, 8 * bs, bs, scratch) == 0) {
+    im = (struct ringlog_image){img, size - 1};
+    if (ringlog_recover(&rc, ringlog_image_read, &im, size - 1, 8 * bs, bs, scratch) == 0) {
         if (rc.head >= rc.nblocks)
             abort();
-        if (spool_boots(&rc, spool_image_read, &im, scratch, &boots, &nboots) == 0) {
+        if (ringlog_boots(&rc, ringlog_image_read, &im, scratch, &boots, &nboots) == 0) {
             for (size_t b = 0; b < nboots && b < 4; b++) {
-                n = spool_find(&rc, spool_image_read, &im, scratch, boots[b].boot, boots[b].first_seq, found, 64, &more);
+                n = ringlog_find(&rc, ringlog_image_read, &im, scratch, boots[b].boot, boots[b].first_seq, found, 64,
+                                 &more);
                 for (size_t i = 1; i < n; i++)
                     if (found[i].seq <= found[i - 1].seq)
                         abort();
@@ -76,7 +77,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             }
             free(boots);
         }
-        spool_recovery_free(&rc);
+        ringlog_recovery_free(&rc);
     }
     free(img);
     return 0;
