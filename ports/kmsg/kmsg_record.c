@@ -4,26 +4,6 @@
 #include <limits.h>
 #include <string.h>
 
-static int parse_decimal(const char *p, const char *end, unsigned long long max, unsigned long long *value)
-{
-    unsigned long long n = 0;
-
-    if (p == end)
-        return -1;
-    for (; p < end; p++) {
-        unsigned digit;
-
-        if (*p < '0' || *p > '9')
-            return -1;
-        digit = (unsigned)(*p - '0');
-        if (n > (max - digit) / 10)
-            return -1;
-        n = n * 10 + digit;
-    }
-    *value = n;
-    return 0;
-}
-
 /* Undoes the kernel's \xNN escaping; anything else (a lone or truncated
  * backslash) is kept as it is. Never writes more than n bytes. */
 static size_t unescape(const char *src, size_t n, char *out)
@@ -71,17 +51,17 @@ static enum kmsg_parse_status parse_header(const char *p, const char *end, struc
 
         switch (field) {
         case 0:
-            if (parse_decimal(p, stop, UINT_MAX, &pri) < 0)
+            if (sp_parse_uint(p, (size_t)(stop - p), 10, UINT_MAX, &pri) < 0)
                 return KMSG_BAD_PRIORITY;
             rec->facility = (unsigned long)(pri >> 3);
             rec->level = (unsigned)(pri & 7);
             break;
         case 1:
-            if (parse_decimal(p, stop, ULLONG_MAX, &rec->seq) < 0)
+            if (sp_parse_uint(p, (size_t)(stop - p), 10, ULLONG_MAX, &rec->seq) < 0)
                 return KMSG_BAD_SEQ;
             break;
         case 2:
-            if (parse_decimal(p, stop, ULLONG_MAX, &rec->ts_usec) < 0)
+            if (sp_parse_uint(p, (size_t)(stop - p), 10, ULLONG_MAX, &rec->ts_usec) < 0)
                 return KMSG_BAD_TIMESTAMP;
             break;
         case 3:

@@ -40,6 +40,7 @@
 
 #include "kmsg_record.h"
 #include "kmsg_term.h"
+#include "sp_args.h"
 #include "sp_loop.h"
 
 /* Records per {records, ...} event: big enough to amortise the frame and
@@ -365,6 +366,7 @@ int main(int argc, char **argv)
         .call = handle_call,
         .cast = handle_cast,
     };
+    static const sp_option options[] = {SP_TEXT("device", &k.device), {0}};
     struct stat st;
 
     sp_init(helper.name);
@@ -375,12 +377,7 @@ int main(int argc, char **argv)
     mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD);
     mallopt(M_TRIM_THRESHOLD, MMAP_THRESHOLD);
 #endif
-    for (int i = 1; i < argc; i++) {
-        if (strncmp(argv[i], "--device=", 9) == 0 && argv[i][9])
-            k.device = argv[i] + 9;
-        else
-            errx(SP_EXIT_USAGE, "usage: sysport_kmsg [--device=PATH]");
-    }
+    sp_args(options, argc, argv, "usage: sysport_kmsg [--device=PATH]");
     /* An absent or unreadable log is reported in {ready, ...}, not fatal:
      * the service says so in its status instead of crash-looping. */
     k.is_file = stat(k.device, &st) == 0 && S_ISREG(st.st_mode);

@@ -19,28 +19,13 @@ static int is_blank(char c)
  * must be digits, and the value at most `max`. */
 static int parse_unsigned(const char *f, size_t len, int base, unsigned long long max, unsigned long long *v)
 {
-    size_t i = 0;
-
-    if ((base == 0 || base == 16) && len > 2 && f[0] == '0' && (f[1] == 'x' || f[1] == 'X')) {
-        base = 16;
-        i = 2;
-    } else if (base == 0) {
+    if ((base == 0 || base == 16) && len > 2 && f[0] == '0' && (f[1] == 'x' || f[1] == 'X'))
+        return sp_parse_uint(f + 2, len - 2, 16, max, v);
+    if (base == 0)
         base = len > 1 && f[0] == '0' ? 8 : 10;
-    }
-    if (i == len)
-        return -1;
-    *v = 0;
-    for (; i < len; i++) {
-        int d = sp_hex_digit(f[i]);
-
-        if (d < 0 || d >= base || *v > (max - (unsigned long long)d) / (unsigned long long)base)
-            return -1;
-        *v = *v * (unsigned long long)base + (unsigned long long)d;
-    }
-    return 0;
+    return sp_parse_uint(f, len, base, max, v);
 }
 
-/* Without strtoll: the C library's number parsing consults the locale. */
 static int parse_offset(const char *f, size_t len, long long *v)
 {
     int negative = len > 0 && f[0] == '-';

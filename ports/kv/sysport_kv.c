@@ -38,6 +38,7 @@
 #include "kv_env.h"
 #include "kv_lock.h"
 #include "kv_store.h"
+#include "sp_args.h"
 #include "sp_loop.h"
 
 #define CONFIG_FILE_MAX (64 * 1024)
@@ -46,8 +47,9 @@ static struct {
     kv_config cfg;
     char config_error[256];
     int create;
+    int configs, locations; /* --config and --location options given */
     const char *lock_path;
-    long long lock_timeout_ms;
+    int64_t lock_timeout_ms;
     int lock_err;  /* why the last lock attempt failed to open the file, or 0 */
     int lock_warned;
 } kv = {.lock_path = "/var/lock/fw_printenv.lock", .lock_timeout_ms = 5000};
@@ -60,6 +62,7 @@ static void config_error(const char *fmt, const char *a, const char *b)
 
 static void load_config_file(const char *path)
 {
+    kv.configs++;
     char *text = malloc(CONFIG_FILE_MAX), why[160];
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     ssize_t len = fd < 0 ? -1 : read(fd, text, CONFIG_FILE_MAX);
@@ -77,6 +80,7 @@ static void load_config_file(const char *path)
 
 static void add_location(const char *line)
 {
+    kv.locations++;
     kv_location loc;
     const char *why = "no location";
 
@@ -434,25 +438,6 @@ static int ready_info(ei_x_buff *x)
     return 3;
 }
 
-/* Decimal milliseconds (not strtoll: it consults the locale, which costs
- * this small helper library pages). */
-static int parse_ms(const char *s, long long *ms)
-{
-    *ms = 0;
-    if (!*s)
-        return -1;
-    for (; *s >= '0' && *s <= '9' && *ms < 86400000; s++)
-        *ms = *ms * 10 + (*s - '0');
-    return *s ? -1 : 0;
-}
-
-static const char *arg_value(const char *arg, const char *name)
-{
-    size_t n = strlen(name);
-
-    return strncmp(arg, name, n) == 0 && arg[n] == '=' ? arg + n + 1 : NULL;
-}
-
 int main(int argc, char **argv)
 {
     static const char *const capabilities[] = {"load", "update", "recover", NULL};
@@ -463,33 +448,30 @@ int main(int argc, char **argv)
         .ready_info = ready_info,
         .call = handle_call,
     };
-    const char *v;
-    int configs = 0, locations = 0;
+    static const char usage[] = "usage: sysport_kv (--config=FILE | --location=LINE...) [--lock=FILE | --no-lock] "
+                                "[--lock-timeout=MS] [--create]";
+    const char *lock_path = NULL;
+    int no_lock = 0;
+    const sp_option options[] = {
+        SP_EACH("config", load_config_file),
+        SP_EACH("location", add_location),
+        SP_TEXT("lock", &lock_path),
+        SP_FLAG("no-lock", &no_lock),
+        SP_INT("lock-timeout", &kv.lock_timeout_ms, 0, 86400000), /* a day */
+        SP_FLAG("create", &kv.create),
+        {0},
+    };
 
     sp_init(helper.name);
-    for (int i = 1; i < argc; i++) {
-        if ((v = arg_value(argv[i], "--config"))) {
-            load_config_file(v);
-            configs++;
-        } else if ((v = arg_value(argv[i], "--location"))) {
-            add_location(v);
-            locations++;
-        } else if ((v = arg_value(argv[i], "--lock"))) {
-            kv.lock_path = v;
-        } else if (strcmp(argv[i], "--no-lock") == 0) {
-            kv.lock_path = NULL;
-        } else if ((v = arg_value(argv[i], "--lock-timeout"))) {
-            if (parse_ms(v, &kv.lock_timeout_ms) < 0)
-                errx(SP_EXIT_USAGE, "sysport_kv: --lock-timeout takes milliseconds, up to a day");
-        } else if (strcmp(argv[i], "--create") == 0) {
-            kv.create = 1;
-        } else {
-            errx(SP_EXIT_USAGE, "usage: sysport_kv (--config=FILE | --location=LINE...) [--lock=FILE | --no-lock] "
-                                "[--lock-timeout=MS] [--create]");
-        }
-    }
-    if (configs + (locations > 0) != 1)
-        errx(SP_EXIT_USAGE, "sysport_kv: give either --config or --location, once");
+    sp_args(options, argc, argv, usage);
+    if (kv.configs + (kv.locations > 0) != 1)
+        sp_usage_error(usage, "give either --config or --location, once");
+    if (lock_path && no_lock)
+        sp_usage_error(usage, "give --lock or --no-lock, not both");
+    if (lock_path)
+        kv.lock_path = lock_path;
+    if (no_lock)
+        kv.lock_path = NULL;
     /* A frame carries at most a whole env's worth of keys and values. */
     helper.max_frame = 2 * (kv.cfg.copies ? kv.cfg.loc[0].size : 0) + SP_DEFAULT_MAX_FRAME;
     sp_run(&helper);

@@ -33,10 +33,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "sp_loop.h"
 #include "ringlog_batch.h"
 #include "ringlog_index.h"
 #include "ringlog_writer.h"
+#include "sp_args.h"
+#include "sp_loop.h"
 
 #define USAGE                                                                                      \
     "usage: sysport_ringlog --file=PATH --boot=N [--size=BYTES] [--block=BYTES] [--sync-ms=MS] " \
@@ -358,50 +359,30 @@ static int ready_info(ei_x_buff *x)
 
 /* ---- opening ---- */
 
-/* Decimal, no sign, no overflow. (Not strtoull: its locale tables would
- * stay resident for nothing.) */
-static int parse_u64(const char *s, uint64_t *out)
-{
-    uint64_t v = 0;
-
-    if (!*s)
-        return -1;
-    for (; *s; s++) {
-        if (*s < '0' || *s > '9' || v > (UINT64_MAX - (uint64_t)(*s - '0')) / 10)
-            return -1;
-        v = v * 10 + (uint64_t)(*s - '0');
-    }
-    *out = v;
-    return 0;
-}
-
 static void parse_args(int argc, char **argv)
 {
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        uint64_t v;
+    uint64_t block = spool.block_size, sync_ms = (uint64_t)spool.sync_ms, sync_level = (uint64_t)spool.sync_level;
+    const sp_option options[] = {
+        SP_TEXT("file", &spool.path),
+        SP_UINT("boot", &spool.boot, 1, UINT64_MAX),
+        SP_UINT("size", &spool.size, 0, UINT64_MAX),
+        SP_UINT("block", &block, RINGLOG_MIN_BLOCK, RINGLOG_MAX_BLOCK),
+        SP_UINT("sync-ms", &sync_ms, 0, 3600000),
+        SP_UINT("sync-bytes", &spool.sync_bytes, 0, UINT64_MAX),
+        SP_UINT("sync-level", &sync_level, 0, RINGLOG_MAX_LEVEL),
+        {0},
+    };
 
-        if (strncmp(a, "--file=", 7) == 0 && a[7])
-            spool.path = a + 7;
-        else if (strncmp(a, "--boot=", 7) == 0 && parse_u64(a + 7, &spool.boot) == 0)
-            ;
-        else if (strncmp(a, "--size=", 7) == 0 && parse_u64(a + 7, &spool.size) == 0)
-            ;
-        else if (strncmp(a, "--block=", 8) == 0 && parse_u64(a + 8, &v) == 0 && ringlog_block_size_ok(v))
-            spool.block_size = (uint32_t)v;
-        else if (strncmp(a, "--sync-ms=", 10) == 0 && parse_u64(a + 10, &v) == 0 && v <= 3600000)
-            spool.sync_ms = (long long)v;
-        else if (strncmp(a, "--sync-bytes=", 13) == 0 && parse_u64(a + 13, &spool.sync_bytes) == 0)
-            ;
-        else if (strncmp(a, "--sync-level=", 13) == 0 && parse_u64(a + 13, &v) == 0 && v <= RINGLOG_MAX_LEVEL)
-            spool.sync_level = (int)v;
-        else
-            errx(SP_EXIT_USAGE, "bad argument %s; %s", a, USAGE);
-    }
+    sp_args(options, argc, argv, USAGE);
+    if (!ringlog_block_size_ok(block))
+        sp_usage_error(USAGE, "--block=%llu: not a power of two", (unsigned long long)block);
+    spool.block_size = (uint32_t)block;
+    spool.sync_ms = (long long)sync_ms;
+    spool.sync_level = (int)sync_level;
     if (!spool.path || spool.boot == 0)
-        errx(SP_EXIT_USAGE, "%s", USAGE);
+        sp_usage_error(USAGE, "--file and --boot are needed");
     if (spool.size / spool.block_size < 4 || spool.size / spool.block_size > (1u << 24))
-        errx(SP_EXIT_USAGE, "--size must hold 4 to 16M blocks of %u bytes", spool.block_size);
+        sp_usage_error(USAGE, "--size must hold 4 to 16M blocks of %u bytes", spool.block_size);
 }
 
 /* Another VM (or the helper of a VM just killed, still flushing) may hold

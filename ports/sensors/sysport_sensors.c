@@ -32,6 +32,7 @@
 #include "hwmon_cache.h"
 #include "hwmon_names.h"
 #include "hwmon_request.h"
+#include "sp_args.h"
 #include "sp_loop.h"
 
 static const char *const capabilities[] = {"chips", "read_all", "read", "set", "rescan", NULL};
@@ -218,14 +219,10 @@ int main(int argc, char **argv)
         .call = handle_call,
         .shutdown = cleanup_sensors,
     };
+    static const sp_option options[] = {SP_TEXT("config", &st.config), {0}};
 
     sp_init(helper.name);
-    for (int i = 1; i < argc; i++) {
-        if (strncmp(argv[i], "--config=", 9) == 0 && argv[i][9])
-            st.config = argv[i] + 9;
-        else
-            errx(SP_EXIT_USAGE, "usage: sysport_sensors [--config=FILE]");
-    }
+    sp_args(options, argc, argv, "usage: sysport_sensors [--config=FILE]");
     sensors_parse_error_wfn = on_parse_error;
     sensors_fatal_error = on_fatal_error;
     init_sensors();

@@ -25,6 +25,7 @@
 #include <sys/timex.h>
 #include <time.h>
 
+#include "sp_args.h"
 #include "sp_loop.h"
 #include "time_clock.h"
 #include "time_rtc.h"
@@ -224,7 +225,7 @@ static void finish_up(void)
 }
 
 static const char usage[] = "usage: sysport_time [--clock=system|recording] [--recording-offset=NS] "
-                            "[--rtc=/dev/rtcN] [--rtc-sysfs=DIR] [--rtc-local]";
+                            "[--rtc=/dev/rtcN|none] [--rtc-sysfs=DIR] [--rtc-local]";
 
 int main(int argc, char **argv)
 {
@@ -236,34 +237,25 @@ int main(int argc, char **argv)
         .call = handle_call,
         .shutdown = finish_up,
     };
-    enum time_clock_backend backend = TIME_CLOCK_BACKEND_SYSTEM;
-    long long recording_offset = 0;
+    /* In the order of enum time_clock_backend. */
+    static const char *const backends[] = {"system", "recording", NULL};
+    int backend = TIME_CLOCK_BACKEND_SYSTEM;
+    int64_t recording_offset = 0;
     const char *sysfs = NULL, *forced = getenv("SYSPORT_TIME_CLOCK");
     struct time_rtcjob_config rtc = {.busy_retries = 10, .busy_wait_ms = 50};
-    char *end;
+    const sp_option options[] = {
+        SP_CHOICE("clock", &backend, backends),
+        SP_INT("recording-offset", &recording_offset, INT64_MIN, INT64_MAX),
+        SP_TEXT("rtc", &opt.rtc_dev),
+        SP_TEXT("rtc-sysfs", &sysfs),
+        SP_FLAG("rtc-local", &rtc.local),
+        {0},
+    };
 
     sp_init(helper.name);
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-
-        if (strcmp(a, "--clock=system") == 0)
-            backend = TIME_CLOCK_BACKEND_SYSTEM;
-        else if (strcmp(a, "--clock=recording") == 0)
-            backend = TIME_CLOCK_BACKEND_RECORDING;
-        else if (strncmp(a, "--recording-offset=", 19) == 0) {
-            errno = 0;
-            recording_offset = strtoll(a + 19, &end, 10);
-            if (errno || *end || end == a + 19)
-                errx(SP_EXIT_USAGE, "%s", usage);
-        } else if (strncmp(a, "--rtc=", 6) == 0)
-            opt.rtc_dev = strcmp(a + 6, "none") == 0 ? NULL : a + 6;
-        else if (strncmp(a, "--rtc-sysfs=", 12) == 0)
-            sysfs = a + 12;
-        else if (strcmp(a, "--rtc-local") == 0)
-            rtc.local = 1;
-        else
-            errx(SP_EXIT_USAGE, "%s", usage);
-    }
+    sp_args(options, argc, argv, usage);
+    if (opt.rtc_dev && strcmp(opt.rtc_dev, "none") == 0)
+        opt.rtc_dev = NULL;
     if (forced && strcmp(forced, "recording") == 0 && backend != TIME_CLOCK_BACKEND_RECORDING) {
         backend = TIME_CLOCK_BACKEND_RECORDING;
         opt.forced_recording = 1;
@@ -277,7 +269,7 @@ int main(int argc, char **argv)
                                  base ? base + 1 : opt.rtc_dev);
 
         if (n < 0 || n >= (int)sizeof(opt.rtc_sysfs))
-            errx(SP_EXIT_USAGE, "--rtc-sysfs: path too long");
+            sp_usage_error(usage, "--rtc-sysfs: path too long");
         if (time_rtc_sysfs_name(opt.rtc_sysfs, opt.rtc_driver, sizeof(opt.rtc_driver)) < 0)
             opt.rtc_driver[0] = 0;
         rtc.dev = opt.rtc_dev;

@@ -10,6 +10,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "sp_ascii.h"
+
 #define NS_PER_S 1000000000LL
 #define MAX_READS 5
 
@@ -215,17 +217,15 @@ static int read_sysfs(const char *dir, const char *attr, char *out, int size)
 
 int time_rtc_sysfs_since_epoch(const char *sysfs_dir, int64_t *secs)
 {
-    char buf[32], *end;
-    long long v;
+    char buf[32];
+    unsigned long long v;
     int n = read_sysfs(sysfs_dir, "since_epoch", buf, sizeof(buf));
 
     if (n < 0)
         return n;
-    errno = 0;
-    v = strtoll(buf, &end, 10);
-    if (n == 0 || *end != 0 || errno != 0 || v < 0)
+    if (sp_parse_uint(buf, (size_t)n, 10, INT64_MAX, &v) < 0)
         return -EINVAL;
-    *secs = v;
+    *secs = (int64_t)v;
     return 0;
 }
 

@@ -36,6 +36,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "sp_args.h"
 #include "sp_loop.h"
 #include "uevent_encode.h"
 #include "uevent_enum.h"
@@ -441,18 +442,6 @@ static void on_signal(int signo)
         uevent_modprobe_reap();
 }
 
-static long parse_size(const char *s)
-{
-    char *end;
-    long v;
-
-    errno = 0;
-    v = strtol(s, &end, 10);
-    if (errno || *end || v < 1024 || v > (1L << 30))
-        errx(SP_EXIT_USAGE, "--rcvbuf wants bytes between 1024 and 2^30, not '%s'", s);
-    return v;
-}
-
 int main(int argc, char **argv)
 {
     static const sp_helper helper = {
@@ -464,18 +453,16 @@ int main(int argc, char **argv)
         .cast = handle_cast,
         .signal = on_signal,
     };
-    long rcvbuf = DEFAULT_RCVBUF;
+    uint64_t rcvbuf = DEFAULT_RCVBUF;
     const char *modprobe = NULL;
+    const sp_option options[] = {
+        SP_UINT("rcvbuf", &rcvbuf, 1024, 1 << 30),
+        SP_TEXT("modprobe", &modprobe),
+        {0},
+    };
 
     sp_init(helper.name);
-    for (int i = 1; i < argc; i++) {
-        if (strncmp(argv[i], "--rcvbuf=", 9) == 0)
-            rcvbuf = parse_size(argv[i] + 9);
-        else if (strncmp(argv[i], "--modprobe=", 11) == 0 && argv[i][11])
-            modprobe = argv[i] + 11;
-        else
-            errx(SP_EXIT_USAGE, "usage: sysport_uevent [--rcvbuf=BYTES] [--modprobe=PROGRAM]");
-    }
+    sp_args(options, argc, argv, "usage: sysport_uevent [--rcvbuf=BYTES] [--modprobe=PROGRAM]");
     uevent_netlink_open((int)rcvbuf);
     uevent_modprobe_setup(modprobe);
     /* The first snapshot goes right after {ready}; the socket is watched

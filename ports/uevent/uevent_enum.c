@@ -9,6 +9,8 @@
 #include <unistd.h>
 #include <libudev.h>
 
+#include "sp_ascii.h"
+
 /* libudev is loaded where it is used, in the short-lived enumeration
  * child: the long-lived helper then never maps it (nor the libc pages its
  * loading touches), about 300 KiB of RSS. */
@@ -184,6 +186,7 @@ int uevent_enum_is_device(const char *devpath, size_t devpath_len, const char *s
 uint64_t uevent_enum_seqnum(void)
 {
     char buf[32];
+    unsigned long long seqnum;
     ssize_t n;
     int fd = open("/sys/kernel/uevent_seqnum", O_RDONLY | O_CLOEXEC);
 
@@ -191,8 +194,9 @@ uint64_t uevent_enum_seqnum(void)
         return 0;
     n = read(fd, buf, sizeof(buf) - 1);
     close(fd);
-    if (n <= 0)
+    while (n > 0 && buf[n - 1] == '\n')
+        n--;
+    if (n <= 0 || sp_parse_uint(buf, (size_t)n, 10, UINT64_MAX, &seqnum) < 0)
         return 0;
-    buf[n] = '\0';
-    return strtoull(buf, NULL, 10);
+    return seqnum;
 }

@@ -2,6 +2,8 @@
 
 #include <string.h>
 
+#include "sp_ascii.h"
+
 static const char *const action_names[UEVENT_NACTIONS] = {
     [UEVENT_ADD] = "add",         [UEVENT_REMOVE] = "remove", [UEVENT_CHANGE] = "change",
     [UEVENT_MOVE] = "move",       [UEVENT_ONLINE] = "online", [UEVENT_OFFLINE] = "offline",
@@ -68,17 +70,11 @@ int uevent_next_field(const uevent *ev, const char **cursor, uevent_field *f)
 
 static int parse_seqnum(uevent_str s, uint64_t *out)
 {
-    uint64_t v = 0;
+    unsigned long long v;
 
-    if (s.len == 0 || s.len > 20)
+    /* No leading zeros beyond 20 digits: a SEQNUM is a kernel u64. */
+    if (s.len > 20 || sp_parse_uint(s.ptr, s.len, 10, UINT64_MAX, &v) < 0)
         return -1;
-    for (size_t i = 0; i < s.len; i++) {
-        unsigned d = (unsigned char)s.ptr[i] - '0';
-
-        if (d > 9 || v > (UINT64_MAX - d) / 10)
-            return -1;
-        v = v * 10 + d;
-    }
     *out = v;
     return 0;
 }

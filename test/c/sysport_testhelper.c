@@ -24,6 +24,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "sp_args.h"
 #include "sp_loop.h"
 
 static const char *const capabilities[] = {"echo", "sleep", "misbehave", NULL};
@@ -188,20 +189,22 @@ int main(int argc, char **argv)
         .call = handle_call,
         .cast = handle_cast,
     };
-    int send_ready = 1;
+    int no_ready = 0;
+    int64_t exit_at_start = -1;
+    uint64_t max_frame = 0;
+    const sp_option options[] = {
+        SP_FLAG("no-ready", &no_ready),
+        SP_INT("exit-at-start", &exit_at_start, 0, 255),
+        SP_UINT("max-frame", &max_frame, 0, SIZE_MAX),
+        {0},
+    };
 
     sp_init(helper.name);
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--no-ready") == 0)
-            send_ready = 0;
-        else if (strncmp(argv[i], "--exit-at-start=", 16) == 0)
-            exit(atoi(argv[i] + 16));
-        else if (strncmp(argv[i], "--max-frame=", 12) == 0)
-            helper.max_frame = strtoul(argv[i] + 12, NULL, 10);
-        else
-            errx(SP_EXIT_USAGE, "usage: sysport_testhelper [--no-ready] [--exit-at-start=N] [--max-frame=N]");
-    }
-    if (!send_ready)
+    sp_args(options, argc, argv, "usage: sysport_testhelper [--no-ready] [--exit-at-start=N] [--max-frame=N]");
+    if (exit_at_start >= 0)
+        exit((int)exit_at_start);
+    helper.max_frame = (size_t)max_frame;
+    if (no_ready)
         for (;;)
             pause(); /* a helper that hangs before it is ready */
     sp_run(&helper);
