@@ -250,7 +250,7 @@ static enum sp_handled cast_follow(sp_request *req)
 {
     long long after;
 
-    if (req->argc != 1 || sp_dec_long(&req->args, &after) < 0 || after < -1 || sp_request_end(req) < 0)
+    if (sp_dec_long(&req->args, &after) < 0 || after < -1 || sp_request_end(req) < 0)
         return SP_BADARG;
     if (k.open_errno) {
         sp_log("error", "sysport_kmsg: cannot follow %s: %s", k.device, strerror(k.open_errno));
@@ -283,7 +283,7 @@ static enum sp_handled call_dmesg(unsigned long long id, sp_request *req)
     long long limit = k.buffer_size > 0 ? 2LL * (k.buffer_size / 32) : -1;
     int r, at;
 
-    if (req->argc != 1 || kmsg_filter_decode(&req->args, &filter) < 0 || sp_request_end(req) < 0)
+    if (kmsg_filter_decode(&req->args, &filter) < 0 || sp_request_end(req) < 0)
         return SP_BADARG;
     if (source_open(k.device, &s) < 0) {
         sp_reply_errno(id, errno);
@@ -314,16 +314,6 @@ static enum sp_handled call_dmesg(unsigned long long id, sp_request *req)
     kmsg_x_nested_end(&x, at);
     sp_send(&x);
     return SP_HANDLED;
-}
-
-static enum sp_handled handle_call(unsigned long long id, sp_request *req)
-{
-    return strcmp(req->name, "dmesg") == 0 ? call_dmesg(id, req) : SP_UNKNOWN;
-}
-
-static enum sp_handled handle_cast(sp_request *req)
-{
-    return strcmp(req->name, "follow") == 0 ? cast_follow(req) : SP_UNKNOWN;
 }
 
 static int ready_info(ei_x_buff *x)
@@ -357,14 +347,14 @@ static int ready_info(ei_x_buff *x)
 
 int main(int argc, char **argv)
 {
-    static const char *const capabilities[] = {"follow", "dmesg", NULL};
-    static sp_helper helper = {
+    static const sp_call calls[] = {{"dmesg", 1, call_dmesg}, {0}};
+    static const sp_cast casts[] = {{"follow", 1, cast_follow}, {0}};
+    static const sp_helper helper = {
         .name = "sysport_kmsg",
         .version = "1",
-        .capabilities = capabilities,
+        .calls = calls,
+        .casts = casts,
         .ready_info = ready_info,
-        .call = handle_call,
-        .cast = handle_cast,
     };
     static const sp_option options[] = {SP_TEXT("device", &k.device), {0}};
     struct stat st;

@@ -363,11 +363,35 @@ static enum decoded decode_entries(unsigned long long id, sp_dec *d, int with_va
     return DECODED;
 }
 
-static enum sp_handled handle_update(unsigned long long id, sp_request *req)
+/* A configuration that did not parse answers every request with why. */
+static int refused_for_config(unsigned long long id)
+{
+    if (!kv.config_error[0])
+        return 0;
+    sp_reply_error_detail(id, "bad_config", kv.config_error);
+    return 1;
+}
+
+static enum sp_handled call_load(unsigned long long id, sp_request *req)
+{
+    known k;
+
+    if (refused_for_config(id))
+        return SP_HANDLED;
+    if (decode_known(&req->args, &k) < 0)
+        return SP_BADARG;
+    with_env(id, 0, reply_load, &k);
+    return SP_HANDLED;
+}
+
+static enum sp_handled call_update(unsigned long long id, sp_request *req)
 {
     update u = {0};
-    enum decoded r = decode_entries(id, &req->args, 1, &u.puts, &u.nputs);
+    enum decoded r;
 
+    if (refused_for_config(id))
+        return SP_HANDLED;
+    r = decode_entries(id, &req->args, 1, &u.puts, &u.nputs);
     if (r == DECODED)
         r = decode_entries(id, &req->args, 0, &u.deletes, &u.ndeletes);
     if (r == DECODED && decode_known(&req->args, &u.base) < 0)
@@ -379,14 +403,17 @@ static enum sp_handled handle_update(unsigned long long id, sp_request *req)
     return r == MALFORMED ? SP_BADARG : SP_HANDLED;
 }
 
-static enum sp_handled handle_recover(unsigned long long id, sp_request *req)
+static enum sp_handled call_recover(unsigned long long id, sp_request *req)
 {
     kv_entry *entries;
     size_t n;
     kv_env defaults;
-    enum decoded r = decode_entries(id, &req->args, 1, &entries, &n);
+    enum decoded r;
     int oom = 0;
 
+    if (refused_for_config(id))
+        return SP_HANDLED;
+    r = decode_entries(id, &req->args, 1, &entries, &n);
     kv_env_init(&defaults);
     for (size_t i = 0; r == DECODED && i < n && !oom; i++)
         oom = kv_env_add(&defaults, entries[i].key, entries[i].key_len, entries[i].val, entries[i].val_len) < 0;
@@ -397,28 +424,6 @@ static enum sp_handled handle_recover(unsigned long long id, sp_request *req)
     kv_env_free(&defaults);
     free(entries);
     return r == MALFORMED ? SP_BADARG : SP_HANDLED;
-}
-
-static enum sp_handled handle_call(unsigned long long id, sp_request *req)
-{
-    if (kv.config_error[0] && (strcmp(req->name, "load") == 0 || strcmp(req->name, "update") == 0 ||
-                               strcmp(req->name, "recover") == 0)) {
-        sp_reply_error_detail(id, "bad_config", kv.config_error);
-        return SP_HANDLED;
-    }
-    if (strcmp(req->name, "load") == 0 && req->argc == 1) {
-        known k;
-
-        if (decode_known(&req->args, &k) < 0)
-            return SP_BADARG;
-        with_env(id, 0, reply_load, &k);
-        return SP_HANDLED;
-    }
-    if (strcmp(req->name, "update") == 0 && req->argc == 3)
-        return handle_update(id, req);
-    if (strcmp(req->name, "recover") == 0 && req->argc == 1)
-        return handle_recover(id, req);
-    return SP_UNKNOWN;
 }
 
 static int ready_info(ei_x_buff *x)
@@ -440,13 +445,17 @@ static int ready_info(ei_x_buff *x)
 
 int main(int argc, char **argv)
 {
-    static const char *const capabilities[] = {"load", "update", "recover", NULL};
+    static const sp_call calls[] = {
+        {"load", 1, call_load},
+        {"update", 3, call_update},
+        {"recover", 1, call_recover},
+        {0},
+    };
     static sp_helper helper = {
         .name = "sysport_kv",
         .version = "1",
-        .capabilities = capabilities,
+        .calls = calls,
         .ready_info = ready_info,
-        .call = handle_call,
     };
     static const char usage[] = "usage: sysport_kv (--config=FILE | --location=LINE...) [--lock=FILE | --no-lock] "
                                 "[--lock-timeout=MS] [--create]";

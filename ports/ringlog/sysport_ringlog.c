@@ -153,16 +153,17 @@ static void append_batch(const uint8_t *p, size_t len)
 
 /* ---- queries ---- */
 
-static void reply_boots(unsigned long long id)
+static enum sp_handled call_boots(unsigned long long id, sp_request *req)
 {
     struct ringlog_boot *boots;
     size_t n;
     ei_x_buff x;
 
+    (void)req;
     ringlog_writer_flush(&spool.w);
     if (ringlog_boots(&spool.rc, file_read, &spool.fd, spool.scratch, &boots, &n) < 0) {
         sp_reply_error(id, "enomem");
-        return;
+        return SP_HANDLED;
     }
     sp_reply_ok_begin(&x, id);
     if (n)
@@ -185,9 +186,10 @@ static void reply_boots(unsigned long long id)
     ei_x_encode_empty_list(&x);
     free(boots);
     sp_send(&x);
+    return SP_HANDLED;
 }
 
-static enum sp_handled reply_read(unsigned long long id, sp_request *req)
+static enum sp_handled call_read(unsigned long long id, sp_request *req)
 {
     unsigned long long boot, from, max;
     struct ringlog_found *found;
@@ -197,7 +199,7 @@ static enum sp_handled reply_read(unsigned long long id, sp_request *req)
     int more;
     ei_x_buff x;
 
-    if (req->argc != 3 || sp_dec_ulong(&req->args, &boot) < 0 || sp_dec_ulong(&req->args, &from) < 0 ||
+    if (sp_dec_ulong(&req->args, &boot) < 0 || sp_dec_ulong(&req->args, &from) < 0 ||
         sp_dec_ulong(&req->args, &max) < 0 || max == 0)
         return SP_BADARG;
     if (max > READ_MAX_RECORDS)
@@ -255,10 +257,11 @@ static void put_u64(ei_x_buff *x, const char *key, uint64_t v)
     ei_x_encode_ulonglong(x, v);
 }
 
-static void reply_status(unsigned long long id)
+static enum sp_handled call_status(unsigned long long id, sp_request *req)
 {
     ei_x_buff x;
 
+    (void)req;
     sp_reply_ok_begin(&x, id);
     ei_x_encode_map_header(&x, 16);
     put_u64(&x, "boot", spool.boot);
@@ -278,50 +281,44 @@ static void reply_status(unsigned long long id)
     put_u64(&x, "sync_bytes", spool.sync_bytes);
     put_u64(&x, "sync_level", (uint64_t)spool.sync_level);
     sp_send(&x);
-}
-
-static enum sp_handled handle_call(unsigned long long id, sp_request *req)
-{
-    if (strcmp(req->name, "sync") == 0 && req->argc == 0) {
-        sync_now();
-        if (spool.w.unsynced_bytes) {
-            sp_reply_errno(id, spool.w.last_errno);
-        } else {
-            ei_x_buff x;
-
-            sp_reply_ok_begin(&x, id);
-            ei_x_encode_ulonglong(&x, spool.w.synced_seq);
-            sp_send(&x);
-        }
-    } else if (strcmp(req->name, "boots") == 0 && req->argc == 0) {
-        reply_boots(id);
-    } else if (strcmp(req->name, "read") == 0) {
-        return reply_read(id, req);
-    } else if (strcmp(req->name, "status") == 0 && req->argc == 0) {
-        reply_status(id);
-    } else if (strcmp(req->name, "set_sync") == 0 && req->argc == 3) {
-        unsigned long long ms, bytes, level;
-
-        if (sp_dec_ulong(&req->args, &ms) < 0 || sp_dec_ulong(&req->args, &bytes) < 0 ||
-            sp_dec_ulong(&req->args, &level) < 0 || ms > 3600000 || level > RINGLOG_MAX_LEVEL)
-            return SP_BADARG;
-        spool.sync_ms = (long long)ms;
-        spool.sync_bytes = bytes;
-        spool.sync_level = (int)level;
-        sp_reply_ok(id);
-    } else {
-        return SP_UNKNOWN;
-    }
     return SP_HANDLED;
 }
 
-static enum sp_handled handle_cast(sp_request *req)
+static enum sp_handled call_sync(unsigned long long id, sp_request *req)
+{
+    ei_x_buff x;
+
+    (void)req;
+    sync_now();
+    if (spool.w.unsynced_bytes) {
+        sp_reply_errno(id, spool.w.last_errno);
+        return SP_HANDLED;
+    }
+    sp_reply_ok_begin(&x, id);
+    ei_x_encode_ulonglong(&x, spool.w.synced_seq);
+    sp_send(&x);
+    return SP_HANDLED;
+}
+
+static enum sp_handled call_set_sync(unsigned long long id, sp_request *req)
+{
+    unsigned long long ms, bytes, level;
+
+    if (sp_dec_ulong(&req->args, &ms) < 0 || sp_dec_ulong(&req->args, &bytes) < 0 ||
+        sp_dec_ulong(&req->args, &level) < 0 || ms > 3600000 || level > RINGLOG_MAX_LEVEL)
+        return SP_BADARG;
+    spool.sync_ms = (long long)ms;
+    spool.sync_bytes = bytes;
+    spool.sync_level = (int)level;
+    sp_reply_ok(id);
+    return SP_HANDLED;
+}
+
+static enum sp_handled cast_append(sp_request *req)
 {
     const char *data;
     size_t len;
 
-    if (strcmp(req->name, "append") != 0 || req->argc != 1)
-        return SP_UNKNOWN;
     if (sp_dec_binary(&req->args, &data, &len) < 0)
         return SP_BADARG;
     append_batch((const uint8_t *)data, len);
@@ -475,14 +472,21 @@ static void open_spool(void)
 
 int main(int argc, char **argv)
 {
-    static const char *const capabilities[] = {"append", "read", "boots", NULL};
-    static sp_helper helper = {
+    static const sp_call calls[] = {
+        {"sync", 0, call_sync},
+        {"boots", 0, call_boots},
+        {"read", 3, call_read},
+        {"status", 0, call_status},
+        {"set_sync", 3, call_set_sync},
+        {0},
+    };
+    static const sp_cast casts[] = {{"append", 1, cast_append}, {0}};
+    static const sp_helper helper = {
         .name = "sysport_ringlog",
         .version = "1",
-        .capabilities = capabilities,
+        .calls = calls,
+        .casts = casts,
         .ready_info = ready_info,
-        .call = handle_call,
-        .cast = handle_cast,
         .shutdown = shutdown_spool,
     };
 

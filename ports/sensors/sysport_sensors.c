@@ -35,8 +35,6 @@
 #include "sp_args.h"
 #include "sp_loop.h"
 
-static const char *const capabilities[] = {"chips", "read_all", "read", "set", "rescan", NULL};
-
 static struct {
     const char *config; /* NULL: libsensors' default configuration */
     int init_rc;        /* of the last sensors_init: 0, or < 0 */
@@ -145,40 +143,45 @@ static void set_value(unsigned long long id, const hwmon_set_request *req)
     }
 }
 
-static enum sp_handled handle_call(unsigned long long id, sp_request *req)
+static enum sp_handled call_chips(unsigned long long id, sp_request *req)
 {
-    static hwmon_name_list names;
-    hwmon_set_request set;
-    int arity_ok;
+    (void)req;
+    reply_chips(id, CHIP_LIST, NULL);
+    return SP_HANDLED;
+}
 
-    if (strcmp(req->name, "chips") == 0 || strcmp(req->name, "read_all") == 0 ||
-        strcmp(req->name, "rescan") == 0)
-        arity_ok = req->argc == 0;
-    else if (strcmp(req->name, "read") == 0)
-        arity_ok = req->argc == 1;
-    else if (strcmp(req->name, "set") == 0)
-        arity_ok = req->argc == 3;
-    else
-        return SP_UNKNOWN;
-    if (!arity_ok)
+static enum sp_handled call_rescan(unsigned long long id, sp_request *req)
+{
+    (void)req;
+    init_sensors();
+    reply_chips(id, CHIP_LIST, NULL);
+    return SP_HANDLED;
+}
+
+static enum sp_handled call_read_all(unsigned long long id, sp_request *req)
+{
+    (void)req;
+    reply_chips(id, READINGS, NULL);
+    return SP_HANDLED;
+}
+
+static enum sp_handled call_read(unsigned long long id, sp_request *req)
+{
+    static hwmon_name_list names; /* large, and the helper is single-threaded */
+
+    if (hwmon_decode_names(&req->args, &names) < 0 || sp_request_end(req) < 0)
         return SP_BADARG;
+    reply_chips(id, READINGS, &names);
+    return SP_HANDLED;
+}
 
-    if (strcmp(req->name, "rescan") == 0) {
-        init_sensors();
-        reply_chips(id, CHIP_LIST, NULL);
-    } else if (strcmp(req->name, "chips") == 0) {
-        reply_chips(id, CHIP_LIST, NULL);
-    } else if (strcmp(req->name, "read_all") == 0) {
-        reply_chips(id, READINGS, NULL);
-    } else if (strcmp(req->name, "read") == 0) {
-        if (hwmon_decode_names(&req->args, &names) < 0 || sp_request_end(req) < 0)
-            return SP_BADARG;
-        reply_chips(id, READINGS, &names);
-    } else {
-        if (hwmon_decode_set(&req->args, &set) < 0 || sp_request_end(req) < 0)
-            return SP_BADARG;
-        set_value(id, &set);
-    }
+static enum sp_handled call_set(unsigned long long id, sp_request *req)
+{
+    hwmon_set_request set;
+
+    if (hwmon_decode_set(&req->args, &set) < 0 || sp_request_end(req) < 0)
+        return SP_BADARG;
+    set_value(id, &set);
     return SP_HANDLED;
 }
 
@@ -210,13 +213,20 @@ static void cleanup_sensors(void)
 
 int main(int argc, char **argv)
 {
+    static const sp_call calls[] = {
+        {"chips", 0, call_chips},
+        {"read_all", 0, call_read_all},
+        {"read", 1, call_read},
+        {"set", 3, call_set},
+        {"rescan", 0, call_rescan},
+        {0},
+    };
     static const sp_helper helper = {
         .name = "sysport_sensors",
         .version = "1",
         .max_frame = 64 * 1024,
-        .capabilities = capabilities,
+        .calls = calls,
         .ready_info = ready_info,
-        .call = handle_call,
         .shutdown = cleanup_sensors,
     };
     static const sp_option options[] = {SP_TEXT("config", &st.config), {0}};

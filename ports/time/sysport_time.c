@@ -4,7 +4,7 @@
  * made by the Erlang service sysport_time.
  *
  *   sysport_time [--clock=system|recording] [--recording-offset=NS]
- *                [--rtc=/dev/rtcN] [--rtc-sysfs=DIR] [--rtc-local]
+ *                [--rtc=/dev/rtcN|none] [--rtc-sysfs=DIR] [--rtc-local]
  *
  * Requests:
  *   now                                  -> {ok, UnixNs}
@@ -13,7 +13,7 @@
  *                                           are resolved by the VM)
  *   {step, Ns} | {set, UnixNs}           -> ok | {error, Errno}
  *   {slew, Ns, TimeConstant, EstErrorUs} -> ok | {error, Errno}
- *   time_clock_status                         -> {ok, #{state, status, offset, ...}}
+ *   clock_status                         -> {ok, #{state, status, offset, ...}}
  *   recorded                             -> {ok, [#{op, ns, at, ...}]} (recording)
  *   rtc_read | rtc_write                 -> see time_rtcjob.h
  */
@@ -33,8 +33,6 @@
 #include "time_sntp.h"
 
 #define NS_PER_S 1000000000LL
-
-static const char *const capabilities[] = {"sntp", "rtc", "clock", NULL};
 
 static struct {
     const char *rtc_dev;
@@ -99,15 +97,16 @@ static void reply_result(unsigned long long id, int rc)
         sp_reply_ok(id);
 }
 
-static void reply_status(unsigned long long id)
+static enum sp_handled call_clock_status(unsigned long long id, sp_request *req)
 {
     struct time_clock_status st;
     ei_x_buff x;
     int rc = time_clock_read_status(&st);
 
+    (void)req;
     if (rc < 0) {
         sp_reply_errno(id, -rc);
-        return;
+        return SP_HANDLED;
     }
     sp_reply_ok_begin(&x, id);
     ei_x_encode_map_header(&x, 8);
@@ -128,17 +127,19 @@ static void reply_status(unsigned long long id)
     ei_x_encode_atom(&x, "constant");
     ei_x_encode_long(&x, st.constant);
     sp_send(&x);
+    return SP_HANDLED;
 }
 
-static void reply_recorded(unsigned long long id)
+static enum sp_handled call_recorded(unsigned long long id, sp_request *req)
 {
     const struct time_clock_record *r;
     int n = time_clock_records(&r);
     ei_x_buff x;
 
+    (void)req;
     if (time_clock_backend() != TIME_CLOCK_BACKEND_RECORDING) {
         sp_reply_error(id, "not_recording");
-        return;
+        return SP_HANDLED;
     }
     sp_reply_ok_begin(&x, id);
     if (n > 0)
@@ -158,6 +159,7 @@ static void reply_recorded(unsigned long long id)
     }
     ei_x_encode_empty_list(&x);
     sp_send(&x);
+    return SP_HANDLED;
 }
 
 static enum sp_handled call_sntp(unsigned long long id, sp_request *req)
@@ -166,9 +168,8 @@ static enum sp_handled call_sntp(unsigned long long id, sp_request *req)
     long long port, timeout;
     int rc;
 
-    if (req->argc != 3 || sp_dec_cstring(&req->args, addr, sizeof(addr)) < 0 ||
-        sp_dec_long(&req->args, &port) < 0 || sp_dec_long(&req->args, &timeout) < 0 || port < 1 ||
-        port > 65535 || timeout < 1 || timeout > 60000)
+    if (sp_dec_cstring(&req->args, addr, sizeof(addr)) < 0 || sp_dec_long(&req->args, &port) < 0 ||
+        sp_dec_long(&req->args, &timeout) < 0 || port < 1 || port > 65535 || timeout < 1 || timeout > 60000)
         return SP_BADARG;
     rc = time_sntp_start(id, addr, (int)port, (long)timeout);
     if (rc == -EINVAL)
@@ -178,44 +179,63 @@ static enum sp_handled call_sntp(unsigned long long id, sp_request *req)
     return SP_HANDLED;
 }
 
-static enum sp_handled handle_call(unsigned long long id, sp_request *req)
+static enum sp_handled call_now(unsigned long long id, sp_request *req)
 {
-    sp_dec *a = &req->args;
-    long long ns, constant, esterror;
     ei_x_buff x;
 
-    if (strcmp(req->name, "now") == 0 && req->argc == 0) {
-        sp_reply_ok_begin(&x, id);
-        ei_x_encode_longlong(&x, time_clock_now_ns());
-        sp_send(&x);
-    } else if (strcmp(req->name, "sntp") == 0) {
-        return call_sntp(id, req);
-    } else if (strcmp(req->name, "step") == 0 && req->argc == 1) {
-        if (sp_dec_long(a, &ns) < 0)
-            return SP_BADARG;
-        reply_result(id, time_clock_step(ns));
-    } else if (strcmp(req->name, "set") == 0 && req->argc == 1) {
-        if (sp_dec_long(a, &ns) < 0 || ns < 0)
-            return SP_BADARG;
-        reply_result(id, time_clock_set(ns));
-    } else if (strcmp(req->name, "slew") == 0 && req->argc == 3) {
-        if (sp_dec_long(a, &ns) < 0 || sp_dec_long(a, &constant) < 0 || sp_dec_long(a, &esterror) < 0 ||
-            constant < 0 || constant > 10 || esterror < 0 || esterror > 16000000)
-            return SP_BADARG;
-        reply_result(id, time_clock_slew(ns, (int)constant, (long)esterror));
-    } else if (strcmp(req->name, "clock_status") == 0 && req->argc == 0) {
-        reply_status(id);
-    } else if (strcmp(req->name, "recorded") == 0 && req->argc == 0) {
-        reply_recorded(id);
-    } else if (strcmp(req->name, "rtc_read") == 0 && req->argc == 0) {
-        if (time_rtcjob_read(id) < 0)
-            sp_reply_error(id, "busy");
-    } else if (strcmp(req->name, "rtc_write") == 0 && req->argc == 0) {
-        if (time_rtcjob_write(id) < 0)
-            sp_reply_error(id, "busy");
-    } else {
-        return SP_UNKNOWN;
-    }
+    (void)req;
+    sp_reply_ok_begin(&x, id);
+    ei_x_encode_longlong(&x, time_clock_now_ns());
+    sp_send(&x);
+    return SP_HANDLED;
+}
+
+static enum sp_handled call_step(unsigned long long id, sp_request *req)
+{
+    long long ns;
+
+    if (sp_dec_long(&req->args, &ns) < 0)
+        return SP_BADARG;
+    reply_result(id, time_clock_step(ns));
+    return SP_HANDLED;
+}
+
+static enum sp_handled call_set(unsigned long long id, sp_request *req)
+{
+    long long ns;
+
+    if (sp_dec_long(&req->args, &ns) < 0 || ns < 0)
+        return SP_BADARG;
+    reply_result(id, time_clock_set(ns));
+    return SP_HANDLED;
+}
+
+static enum sp_handled call_slew(unsigned long long id, sp_request *req)
+{
+    long long ns, constant, esterror;
+
+    if (sp_dec_long(&req->args, &ns) < 0 || sp_dec_long(&req->args, &constant) < 0 ||
+        sp_dec_long(&req->args, &esterror) < 0 || constant < 0 || constant > 10 || esterror < 0 ||
+        esterror > 16000000)
+        return SP_BADARG;
+    reply_result(id, time_clock_slew(ns, (int)constant, (long)esterror));
+    return SP_HANDLED;
+}
+
+/* An RTC job already running answers busy. */
+static enum sp_handled call_rtc_read(unsigned long long id, sp_request *req)
+{
+    (void)req;
+    if (time_rtcjob_read(id) < 0)
+        sp_reply_error(id, "busy");
+    return SP_HANDLED;
+}
+
+static enum sp_handled call_rtc_write(unsigned long long id, sp_request *req)
+{
+    (void)req;
+    if (time_rtcjob_write(id) < 0)
+        sp_reply_error(id, "busy");
     return SP_HANDLED;
 }
 
@@ -229,12 +249,23 @@ static const char usage[] = "usage: sysport_time [--clock=system|recording] [--r
 
 int main(int argc, char **argv)
 {
-    static sp_helper helper = {
+    static const sp_call calls[] = {
+        {"now", 0, call_now},
+        {"sntp", 3, call_sntp},
+        {"step", 1, call_step},
+        {"set", 1, call_set},
+        {"slew", 3, call_slew},
+        {"clock_status", 0, call_clock_status},
+        {"recorded", 0, call_recorded},
+        {"rtc_read", 0, call_rtc_read},
+        {"rtc_write", 0, call_rtc_write},
+        {0},
+    };
+    static const sp_helper helper = {
         .name = "sysport_time",
         .version = "1",
-        .capabilities = capabilities,
+        .calls = calls,
         .ready_info = ready_info,
-        .call = handle_call,
         .shutdown = finish_up,
     };
     /* In the order of enum time_clock_backend. */

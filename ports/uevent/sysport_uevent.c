@@ -50,8 +50,6 @@
 #define GRACE_MS 50         /* how long a SEQNUM hole may wait for a late event */
 #define SNAPSHOT_CHUNK 64   /* devices per snapshot frame */
 
-static const char *const capabilities[] = {"uevents", "enumerate", "trigger", NULL};
-
 static struct {
     uevent_seq seq;
     int lost;            /* ENOBUFS or truncation since the last snapshot */
@@ -402,12 +400,11 @@ static int ready_info(ei_x_buff *x)
     return 4;
 }
 
-static enum sp_handled handle_call(unsigned long long id, sp_request *req)
+static enum sp_handled call_stats(unsigned long long id, sp_request *req)
 {
     ei_x_buff x;
 
-    if (strcmp(req->name, "stats") != 0 || req->argc != 0)
-        return SP_UNKNOWN;
+    (void)req;
     sp_reply_ok_begin(&x, id);
     ei_x_encode_map_header(&x, 7);
     ei_x_encode_atom(&x, "received");
@@ -428,10 +425,9 @@ static enum sp_handled handle_call(unsigned long long id, sp_request *req)
     return SP_HANDLED;
 }
 
-static enum sp_handled handle_cast(sp_request *req)
+static enum sp_handled cast_trigger(sp_request *req)
 {
-    if (strcmp(req->name, "trigger") != 0 || req->argc != 0)
-        return SP_UNKNOWN;
+    (void)req;
     run_child("trigger", trigger, NULL);
     return SP_HANDLED;
 }
@@ -444,13 +440,14 @@ static void on_signal(int signo)
 
 int main(int argc, char **argv)
 {
+    static const sp_call calls[] = {{"stats", 0, call_stats}, {0}};
+    static const sp_cast casts[] = {{"trigger", 0, cast_trigger}, {0}};
     static const sp_helper helper = {
         .name = "sysport_uevent",
         .version = "1",
-        .capabilities = capabilities,
+        .calls = calls,
+        .casts = casts,
         .ready_info = ready_info,
-        .call = handle_call,
-        .cast = handle_cast,
         .signal = on_signal,
     };
     uint64_t rcvbuf = DEFAULT_RCVBUF;
