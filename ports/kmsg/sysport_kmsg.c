@@ -316,33 +316,20 @@ static enum sp_handled call_dmesg(unsigned long long id, sp_request *req)
     return SP_HANDLED;
 }
 
-static int ready_info(ei_x_buff *x)
+static void ready_info(sp_map *m)
 {
     struct timespec now;
-    int pairs = 4;
 
     /* Records stamped before this are the backlog found at start. */
     clock_gettime(CLOCK_MONOTONIC, &now);
-    ei_x_encode_atom(x, "monotonic_usec");
-    ei_x_encode_longlong(x, (long long)now.tv_sec * 1000000 + now.tv_nsec / 1000);
-
-    ei_x_encode_atom(x, "device");
-    sp_x_binary_str(x, k.device);
-    ei_x_encode_atom(x, "kind");
-    ei_x_encode_atom(x, k.is_file ? "file" : "device");
-    ei_x_encode_atom(x, "available");
-    ei_x_encode_boolean(x, k.open_errno == 0);
-    if (k.open_errno) {
-        ei_x_encode_atom(x, "error");
-        sp_x_errno(x, k.open_errno);
-        pairs++;
-    }
-    if (k.buffer_size > 0) {
-        ei_x_encode_atom(x, "buffer_size");
-        ei_x_encode_long(x, k.buffer_size);
-        pairs++;
-    }
-    return pairs;
+    sp_map_int(m, "monotonic_usec", (long long)now.tv_sec * 1000000 + now.tv_nsec / 1000);
+    sp_map_str(m, "device", k.device);
+    sp_map_atom(m, "kind", k.is_file ? "file" : "device");
+    sp_map_bool(m, "available", k.open_errno == 0);
+    if (k.open_errno)
+        sp_map_atom(m, "error", sp_errno_atom(k.open_errno));
+    if (k.buffer_size > 0)
+        sp_map_int(m, "buffer_size", k.buffer_size);
 }
 
 int main(int argc, char **argv)

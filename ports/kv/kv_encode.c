@@ -60,29 +60,24 @@ static void encode_state(ei_x_buff *x, const kv_copy *c)
 static void encode_copy(ei_x_buff *x, const kv_store *s, int i)
 {
     const kv_copy *c = &s->copy[i];
-    int resolved = c->kind != KV_KIND_UNKNOWN;
+    sp_map m;
 
-    ei_x_encode_map_header(x, 7);
-    ei_x_encode_atom(x, "copy");
-    ei_x_encode_long(x, i);
-    ei_x_encode_atom(x, "device");
-    sp_x_binary_str(x, c->loc->device);
-    ei_x_encode_atom(x, "offset");
-    if (resolved)
-        ei_x_encode_ulonglong(x, c->offset);
+    sp_map_begin(&m, x);
+    sp_map_int(&m, "copy", i);
+    sp_map_str(&m, "device", c->loc->device);
+    if (c->kind != KV_KIND_UNKNOWN)
+        sp_map_uint(&m, "offset", c->offset);
     else
-        ei_x_encode_longlong(x, c->loc->offset);
-    ei_x_encode_atom(x, "size");
-    ei_x_encode_ulonglong(x, c->loc->size);
-    ei_x_encode_atom(x, "kind");
-    ei_x_encode_atom(x, kv_kind_name(c->kind));
-    ei_x_encode_atom(x, "state");
+        sp_map_int(&m, "offset", c->loc->offset);
+    sp_map_uint(&m, "size", c->loc->size);
+    sp_map_atom(&m, "kind", kv_kind_name(c->kind));
+    sp_map_key(&m, "state");
     encode_state(x, c);
-    ei_x_encode_atom(x, "flags");
     if (s->scheme != KV_SCHEME_SINGLE && (c->status == KV_COPY_VALID || c->status == KV_COPY_BAD_CRC))
-        ei_x_encode_long(x, c->flags);
+        sp_map_int(&m, "flags", c->flags);
     else
-        ei_x_encode_atom(x, "none");
+        sp_map_atom(&m, "flags", "none");
+    sp_map_end(&m);
 }
 
 void kv_encode_copies(ei_x_buff *x, const kv_store *s)
@@ -125,12 +120,14 @@ static void encode_env(ei_x_buff *x, const kv_env *env)
 void kv_encode_snapshot(ei_x_buff *x, const kv_store *s, const kv_env *env, int with_entries, const char *action,
                         const char *lock_path, int lock_err)
 {
-    ei_x_encode_map_header(x, with_entries ? 11 : 10);
+    sp_map m;
+
+    sp_map_begin(&m, x);
     if (with_entries) {
-        ei_x_encode_atom(x, "env");
+        sp_map_key(&m, "env");
         encode_env(x, env);
     }
-    ei_x_encode_atom(x, "version");
+    sp_map_key(&m, "version");
     if (s->current >= 0) {
         const kv_copy *c = &s->copy[s->current];
 
@@ -141,55 +138,47 @@ void kv_encode_snapshot(ei_x_buff *x, const kv_store *s, const kv_env *env, int 
     } else {
         ei_x_encode_atom(x, "none");
     }
-    ei_x_encode_atom(x, "action");
-    ei_x_encode_atom(x, action);
-    ei_x_encode_atom(x, "current");
+    sp_map_atom(&m, "action", action);
     if (s->current >= 0)
-        ei_x_encode_long(x, s->current);
+        sp_map_int(&m, "current", s->current);
     else
-        ei_x_encode_atom(x, "none");
-    ei_x_encode_atom(x, "scheme");
-    ei_x_encode_atom(x, scheme_name(s->scheme));
-    ei_x_encode_atom(x, "flags");
+        sp_map_atom(&m, "current", "none");
+    sp_map_atom(&m, "scheme", scheme_name(s->scheme));
     if (s->current >= 0 && s->scheme != KV_SCHEME_SINGLE)
-        ei_x_encode_long(x, s->copy[s->current].flags);
+        sp_map_int(&m, "flags", s->copy[s->current].flags);
     else
-        ei_x_encode_atom(x, "none");
-    ei_x_encode_atom(x, "copies");
+        sp_map_atom(&m, "flags", "none");
+    sp_map_key(&m, "copies");
     kv_encode_copies(x, s);
-    ei_x_encode_atom(x, "skipped");
-    ei_x_encode_ulonglong(x, env->skipped);
-    ei_x_encode_atom(x, "duplicates");
-    ei_x_encode_ulonglong(x, env->duplicates);
-    ei_x_encode_atom(x, "unterminated");
-    ei_x_encode_atom(x, env->unterminated ? "true" : "false");
-    ei_x_encode_atom(x, "lock");
+    sp_map_uint(&m, "skipped", env->skipped);
+    sp_map_uint(&m, "duplicates", env->duplicates);
+    sp_map_bool(&m, "unterminated", env->unterminated);
     if (!lock_path)
-        ei_x_encode_atom(x, "none");
+        sp_map_atom(&m, "lock", "none");
     else if (lock_err)
-        sp_x_errno(x, lock_err);
+        sp_map_atom(&m, "lock", sp_errno_atom(lock_err));
     else
-        ei_x_encode_atom(x, "ok");
+        sp_map_atom(&m, "lock", "ok");
+    sp_map_end(&m);
 }
 
 void kv_encode_write_error(ei_x_buff *x, const kv_store *s, const kv_write_error *e)
 {
+    sp_map m;
+
     ei_x_encode_tuple_header(x, 2);
     ei_x_encode_atom(x, "error");
     ei_x_encode_tuple_header(x, 2);
     ei_x_encode_atom(x, "write_failed");
-    ei_x_encode_map_header(x, 4);
-    ei_x_encode_atom(x, "copy");
-    ei_x_encode_long(x, e->copy);
-    ei_x_encode_atom(x, "device");
-    sp_x_binary_str(x, s->copy[e->copy].loc->device);
-    ei_x_encode_atom(x, "step");
-    ei_x_encode_atom(x, e->step);
-    ei_x_encode_atom(x, "reason");
+    sp_map_begin(&m, x);
+    sp_map_int(&m, "copy", e->copy);
+    sp_map_str(&m, "device", s->copy[e->copy].loc->device);
+    sp_map_atom(&m, "step", e->step);
     if (e->why)
-        sp_x_binary_str(x, e->why);
+        sp_map_str(&m, "reason", e->why);
     else if (e->err)
-        sp_x_errno(x, e->err);
+        sp_map_atom(&m, "reason", sp_errno_atom(e->err));
     else
-        ei_x_encode_atom(x, "mismatch");
+        sp_map_atom(&m, "reason", "mismatch");
+    sp_map_end(&m);
 }

@@ -426,21 +426,17 @@ static enum sp_handled call_recover(unsigned long long id, sp_request *req)
     return r == MALFORMED ? SP_BADARG : SP_HANDLED;
 }
 
-static int ready_info(ei_x_buff *x)
+static void ready_info(sp_map *m)
 {
-    ei_x_encode_atom(x, "redundant");
-    ei_x_encode_atom(x, kv.cfg.copies > 1 ? "true" : "false");
-    ei_x_encode_atom(x, "lock_file");
+    sp_map_bool(m, "redundant", kv.cfg.copies > 1);
     if (kv.lock_path)
-        sp_x_binary_str(x, kv.lock_path);
+        sp_map_str(m, "lock_file", kv.lock_path);
     else
-        ei_x_encode_atom(x, "none");
-    ei_x_encode_atom(x, "config_error");
+        sp_map_atom(m, "lock_file", "none");
     if (kv.config_error[0])
-        sp_x_binary_str(x, kv.config_error);
+        sp_map_str(m, "config_error", kv.config_error);
     else
-        ei_x_encode_atom(x, "none");
-    return 3;
+        sp_map_atom(m, "config_error", "none");
 }
 
 int main(int argc, char **argv)

@@ -234,34 +234,28 @@ int sp_capabilities(const sp_helper *h, const char **out, int max)
 static void send_ready(const sp_helper *h)
 {
     const char *caps[SP_MAX_CAPABILITIES];
-    ei_x_buff x, extra;
-    int pairs = 0, ncaps = sp_capabilities(h, caps, SP_MAX_CAPABILITIES);
-
-    ei_x_new(&extra);
-    if (h->ready_info)
-        pairs = h->ready_info(&extra);
+    int ncaps = sp_capabilities(h, caps, SP_MAX_CAPABILITIES);
+    ei_x_buff x;
+    sp_map m;
 
     sp_x_new(&x);
     ei_x_encode_tuple_header(&x, 2);
     ei_x_encode_atom(&x, "ready");
-    ei_x_encode_map_header(&x, 5 + pairs);
-    ei_x_encode_atom(&x, "name");
-    sp_x_binary_str(&x, h->name);
-    ei_x_encode_atom(&x, "version");
-    sp_x_binary_str(&x, h->version);
-    ei_x_encode_atom(&x, "pid");
-    ei_x_encode_long(&x, (long)getpid());
-    ei_x_encode_atom(&x, "max_frame");
-    ei_x_encode_ulong(&x, (unsigned long)rt.in.cap);
-    ei_x_encode_atom(&x, "capabilities");
+    sp_map_begin(&m, &x);
+    sp_map_str(&m, "name", h->name);
+    sp_map_str(&m, "version", h->version);
+    sp_map_int(&m, "pid", (long long)getpid());
+    sp_map_uint(&m, "max_frame", (unsigned long long)rt.in.cap);
+    sp_map_key(&m, "capabilities");
     if (ncaps > 0) {
         ei_x_encode_list_header(&x, ncaps);
         for (int i = 0; i < ncaps; i++)
             ei_x_encode_atom(&x, caps[i]);
     }
     ei_x_encode_empty_list(&x);
-    ei_x_append_buf(&x, extra.buff, extra.index);
-    ei_x_free(&extra);
+    if (h->ready_info)
+        h->ready_info(&m);
+    sp_map_end(&m);
     sp_send(&x);
 }
 

@@ -79,8 +79,8 @@ typedef struct sp_helper {
     /* The ready info's capabilities when they are not the request names
      * (the test helper's); NULL-terminated. NULL: derived from the tables. */
     const char *const *capabilities;
-    /* Encodes extra key/value pairs for the ready map; returns how many. */
-    int (*ready_info)(ei_x_buff *x);
+    /* Adds the helper's own pairs to the ready map. */
+    void (*ready_info)(sp_map *m);
     void (*signal)(int signo);                /* for signals from sp_signal_watch */
     /* stdin EOF or SIGTERM/SIGINT: finish what must be finished. The runtime
      * flushes and exits 0 afterwards. */

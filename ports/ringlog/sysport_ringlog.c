@@ -169,19 +169,16 @@ static enum sp_handled call_boots(unsigned long long id, sp_request *req)
     if (n)
         ei_x_encode_list_header(&x, (long)n);
     for (size_t i = 0; i < n; i++) {
-        ei_x_encode_map_header(&x, 6);
-        ei_x_encode_atom(&x, "boot");
-        ei_x_encode_ulonglong(&x, boots[i].boot);
-        ei_x_encode_atom(&x, "first_seq");
-        ei_x_encode_ulonglong(&x, boots[i].first_seq);
-        ei_x_encode_atom(&x, "last_seq");
-        ei_x_encode_ulonglong(&x, boots[i].last_seq);
-        ei_x_encode_atom(&x, "records");
-        ei_x_encode_ulonglong(&x, boots[i].records);
-        ei_x_encode_atom(&x, "first_time");
-        ei_x_encode_longlong(&x, boots[i].first_wall);
-        ei_x_encode_atom(&x, "last_time");
-        ei_x_encode_longlong(&x, boots[i].last_wall);
+        sp_map m;
+
+        sp_map_begin(&m, &x);
+        sp_map_uint(&m, "boot", boots[i].boot);
+        sp_map_uint(&m, "first_seq", boots[i].first_seq);
+        sp_map_uint(&m, "last_seq", boots[i].last_seq);
+        sp_map_uint(&m, "records", boots[i].records);
+        sp_map_int(&m, "first_time", boots[i].first_wall);
+        sp_map_int(&m, "last_time", boots[i].last_wall);
+        sp_map_end(&m);
     }
     ei_x_encode_empty_list(&x);
     free(boots);
@@ -251,35 +248,31 @@ static enum sp_handled call_read(unsigned long long id, sp_request *req)
     return SP_HANDLED;
 }
 
-static void put_u64(ei_x_buff *x, const char *key, uint64_t v)
-{
-    ei_x_encode_atom(x, key);
-    ei_x_encode_ulonglong(x, v);
-}
-
 static enum sp_handled call_status(unsigned long long id, sp_request *req)
 {
     ei_x_buff x;
+    sp_map m;
 
     (void)req;
     sp_reply_ok_begin(&x, id);
-    ei_x_encode_map_header(&x, 16);
-    put_u64(&x, "boot", spool.boot);
-    put_u64(&x, "block", spool.w.block);
-    put_u64(&x, "generation", spool.w.next_gen - 1);
-    put_u64(&x, "last_seq", spool.w.last_seq);
-    put_u64(&x, "synced_seq", spool.w.synced_seq);
-    put_u64(&x, "unsynced_bytes", spool.w.unsynced_bytes);
-    put_u64(&x, "write_bytes", spool.w.write_bytes);
-    put_u64(&x, "record_bytes", spool.w.record_bytes);
-    put_u64(&x, "records", spool.w.records);
-    put_u64(&x, "syncs", spool.w.syncs);
-    put_u64(&x, "io_errors", spool.w.io_errors);
-    put_u64(&x, "batches", spool.batches);
-    put_u64(&x, "rejected", spool.rejected);
-    put_u64(&x, "sync_ms", (uint64_t)spool.sync_ms);
-    put_u64(&x, "sync_bytes", spool.sync_bytes);
-    put_u64(&x, "sync_level", (uint64_t)spool.sync_level);
+    sp_map_begin(&m, &x);
+    sp_map_uint(&m, "boot", spool.boot);
+    sp_map_uint(&m, "block", spool.w.block);
+    sp_map_uint(&m, "generation", spool.w.next_gen - 1);
+    sp_map_uint(&m, "last_seq", spool.w.last_seq);
+    sp_map_uint(&m, "synced_seq", spool.w.synced_seq);
+    sp_map_uint(&m, "unsynced_bytes", spool.w.unsynced_bytes);
+    sp_map_uint(&m, "write_bytes", spool.w.write_bytes);
+    sp_map_uint(&m, "record_bytes", spool.w.record_bytes);
+    sp_map_uint(&m, "records", spool.w.records);
+    sp_map_uint(&m, "syncs", spool.w.syncs);
+    sp_map_uint(&m, "io_errors", spool.w.io_errors);
+    sp_map_uint(&m, "batches", spool.batches);
+    sp_map_uint(&m, "rejected", spool.rejected);
+    sp_map_uint(&m, "sync_ms", (uint64_t)spool.sync_ms);
+    sp_map_uint(&m, "sync_bytes", spool.sync_bytes);
+    sp_map_uint(&m, "sync_level", (uint64_t)spool.sync_level);
+    sp_map_end(&m);
     sp_send(&x);
     return SP_HANDLED;
 }
@@ -330,28 +323,24 @@ static void shutdown_spool(void)
     sync_now();
 }
 
-static int ready_info(ei_x_buff *x)
+static void ready_info(sp_map *m)
 {
     const struct ringlog_recovery *rc = &spool.rc;
 
-    ei_x_encode_atom(x, "file");
-    sp_x_binary_str(x, spool.path);
-    put_u64(x, "file_size", (uint64_t)rc->nblocks * rc->block_size);
-    put_u64(x, "block_size", rc->block_size);
-    put_u64(x, "blocks", rc->nblocks);
-    put_u64(x, "file_id", rc->file_id);
-    ei_x_encode_atom(x, "created");
-    ei_x_encode_boolean(x, spool.created);
-    ei_x_encode_atom(x, "mode_fixed");
-    ei_x_encode_boolean(x, spool.mode_fixed);
-    put_u64(x, "recovered", rc->stats.records);
-    put_u64(x, "discarded_bytes", rc->stats.discarded_bytes);
-    put_u64(x, "bad_records", rc->stats.bad_records);
-    put_u64(x, "bad_headers", rc->bad_headers);
-    put_u64(x, "lost_blocks", rc->lost_blocks);
-    put_u64(x, "short_bytes", rc->short_bytes);
-    put_u64(x, "boot_last_seq", spool.boot_last_seq);
-    return 14;
+    sp_map_str(m, "file", spool.path);
+    sp_map_uint(m, "file_size", (uint64_t)rc->nblocks * rc->block_size);
+    sp_map_uint(m, "block_size", rc->block_size);
+    sp_map_uint(m, "blocks", rc->nblocks);
+    sp_map_uint(m, "file_id", rc->file_id);
+    sp_map_bool(m, "created", spool.created);
+    sp_map_bool(m, "mode_fixed", spool.mode_fixed);
+    sp_map_uint(m, "recovered", rc->stats.records);
+    sp_map_uint(m, "discarded_bytes", rc->stats.discarded_bytes);
+    sp_map_uint(m, "bad_records", rc->stats.bad_records);
+    sp_map_uint(m, "bad_headers", rc->bad_headers);
+    sp_map_uint(m, "lost_blocks", rc->lost_blocks);
+    sp_map_uint(m, "short_bytes", rc->short_bytes);
+    sp_map_uint(m, "boot_last_seq", spool.boot_last_seq);
 }
 
 /* ---- opening ---- */

@@ -281,66 +281,59 @@ static void x_reading(ei_x_buff *x, const sensors_chip_name *chip, const struct 
 static void x_subfeature(ei_x_buff *x, const struct sub_entry *s)
 {
     const sensors_subfeature *sub = s->sub;
+    sp_map m;
 
-    ei_x_encode_map_header(x, 4);
-    ei_x_encode_atom(x, "name");
-    sp_x_binary_str(x, sub->name);
-    ei_x_encode_atom(x, "type");
-    ei_x_encode_atom(x, hwmon_subfeature_kind(sub->name, sub->type));
-    ei_x_encode_atom(x, "readable");
-    ei_x_encode_boolean(x, (sub->flags & SENSORS_MODE_R) != 0);
-    ei_x_encode_atom(x, "writable");
-    ei_x_encode_boolean(x, (sub->flags & SENSORS_MODE_W) != 0);
+    sp_map_begin(&m, x);
+    sp_map_str(&m, "name", sub->name);
+    sp_map_atom(&m, "type", hwmon_subfeature_kind(sub->name, sub->type));
+    sp_map_bool(&m, "readable", (sub->flags & SENSORS_MODE_R) != 0);
+    sp_map_bool(&m, "writable", (sub->flags & SENSORS_MODE_W) != 0);
+    sp_map_end(&m);
 }
 
 static void x_feature(ei_x_buff *x, const struct feature_entry *f)
 {
-    ei_x_encode_map_header(x, 4);
-    ei_x_encode_atom(x, "name");
-    sp_x_binary_str(x, f->feature->name);
-    ei_x_encode_atom(x, "label");
-    sp_x_binary_str(x, f->label);
-    ei_x_encode_atom(x, "type");
-    ei_x_encode_atom(x, hwmon_feature_atom(f->feature->type));
-    ei_x_encode_atom(x, "subfeatures");
+    sp_map m;
+
+    sp_map_begin(&m, x);
+    sp_map_str(&m, "name", f->feature->name);
+    sp_map_str(&m, "label", f->label);
+    sp_map_atom(&m, "type", hwmon_feature_atom(f->feature->type));
+    sp_map_key(&m, "subfeatures");
     if (f->nsubs > 0) {
         ei_x_encode_list_header(x, f->nsubs);
         for (int i = 0; i < f->nsubs; i++)
             x_subfeature(x, &f->subs[i]);
     }
     ei_x_encode_empty_list(x);
+    sp_map_end(&m);
 }
 
 static void x_chip(ei_x_buff *x, const struct chip_entry *c)
 {
     const sensors_chip_name *chip = c->chip;
     const char *adapter = sensors_get_adapter_name(&chip->bus);
+    sp_map m;
 
-    ei_x_encode_map_header(x, 8);
-    ei_x_encode_atom(x, "name");
-    sp_x_binary_str(x, c->name);
-    ei_x_encode_atom(x, "prefix");
-    sp_x_binary_str(x, chip->prefix);
-    ei_x_encode_atom(x, "bus");
-    ei_x_encode_atom(x, hwmon_bus_atom(chip->bus.type));
-    ei_x_encode_atom(x, "bus_nr");
-    ei_x_encode_long(x, chip->bus.nr);
-    ei_x_encode_atom(x, "address");
-    ei_x_encode_long(x, chip->addr);
-    ei_x_encode_atom(x, "adapter");
+    sp_map_begin(&m, x);
+    sp_map_str(&m, "name", c->name);
+    sp_map_str(&m, "prefix", chip->prefix);
+    sp_map_atom(&m, "bus", hwmon_bus_atom(chip->bus.type));
+    sp_map_int(&m, "bus_nr", chip->bus.nr);
+    sp_map_int(&m, "address", chip->addr);
     if (adapter)
-        sp_x_binary_str(x, adapter);
+        sp_map_str(&m, "adapter", adapter);
     else
-        ei_x_encode_atom(x, "undefined");
-    ei_x_encode_atom(x, "path");
-    sp_x_binary_str(x, chip->path ? chip->path : "");
-    ei_x_encode_atom(x, "features");
+        sp_map_atom(&m, "adapter", "undefined");
+    sp_map_str(&m, "path", chip->path ? chip->path : "");
+    sp_map_key(&m, "features");
     if (c->nfeatures > 0) {
         ei_x_encode_list_header(x, c->nfeatures);
         for (int i = 0; i < c->nfeatures; i++)
             x_feature(x, &c->features[i]);
     }
     ei_x_encode_empty_list(x);
+    sp_map_end(&m);
 }
 
 void hwmon_x_chips(ei_x_buff *x)

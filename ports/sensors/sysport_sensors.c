@@ -185,24 +185,21 @@ static enum sp_handled call_set(unsigned long long id, sp_request *req)
     return SP_HANDLED;
 }
 
-static int ready_info(ei_x_buff *x)
+static void ready_info(sp_map *m)
 {
-    ei_x_encode_atom(x, "libsensors");
-    sp_x_binary_str(x, libsensors_version);
-    ei_x_encode_atom(x, "config");
+    sp_map_str(m, "libsensors", libsensors_version);
     if (st.config)
-        sp_x_binary_str(x, st.config);
+        sp_map_str(m, "config", st.config);
     else
-        ei_x_encode_atom(x, "default");
-    ei_x_encode_atom(x, "init");
+        sp_map_atom(m, "config", "default");
     if (st.init_rc < 0) {
-        ei_x_encode_tuple_header(x, 2);
-        ei_x_encode_atom(x, "error");
-        ei_x_encode_atom(x, init_error());
+        sp_map_key(m, "init");
+        ei_x_encode_tuple_header(m->x, 2);
+        ei_x_encode_atom(m->x, "error");
+        ei_x_encode_atom(m->x, init_error());
     } else {
-        ei_x_encode_atom(x, "ok");
+        sp_map_atom(m, "init", "ok");
     }
-    return 3;
 }
 
 static void cleanup_sensors(void)

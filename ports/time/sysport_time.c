@@ -71,22 +71,16 @@ static long long build_time(void)
            digits(time, 2) * 3600 + digits(time + 3, 2) * 60 + digits(time + 6, 2);
 }
 
-static int ready_info(ei_x_buff *x)
+static void ready_info(sp_map *m)
 {
-    ei_x_encode_atom(x, "clock");
-    ei_x_encode_atom(x, time_clock_backend_name());
-    ei_x_encode_atom(x, "clock_forced");
-    ei_x_encode_boolean(x, opt.forced_recording);
-    ei_x_encode_atom(x, "build_time");
-    ei_x_encode_longlong(x, build_time());
-    ei_x_encode_atom(x, "rtc");
+    sp_map_atom(m, "clock", time_clock_backend_name());
+    sp_map_bool(m, "clock_forced", opt.forced_recording);
+    sp_map_int(m, "build_time", build_time());
     if (opt.rtc_dev)
-        sp_x_binary_str(x, opt.rtc_dev);
+        sp_map_str(m, "rtc", opt.rtc_dev);
     else
-        ei_x_encode_atom(x, "none");
-    ei_x_encode_atom(x, "rtc_driver");
-    sp_x_binary_str(x, opt.rtc_driver);
-    return 5;
+        sp_map_atom(m, "rtc", "none");
+    sp_map_str(m, "rtc_driver", opt.rtc_driver);
 }
 
 static void reply_result(unsigned long long id, int rc)
@@ -101,6 +95,7 @@ static enum sp_handled call_clock_status(unsigned long long id, sp_request *req)
 {
     struct time_clock_status st;
     ei_x_buff x;
+    sp_map m;
     int rc = time_clock_read_status(&st);
 
     (void)req;
@@ -109,23 +104,16 @@ static enum sp_handled call_clock_status(unsigned long long id, sp_request *req)
         return SP_HANDLED;
     }
     sp_reply_ok_begin(&x, id);
-    ei_x_encode_map_header(&x, 8);
-    ei_x_encode_atom(&x, "state");
-    ei_x_encode_long(&x, st.state);
-    ei_x_encode_atom(&x, "synchronized");
-    ei_x_encode_boolean(&x, st.state != TIME_ERROR && !(st.status & STA_UNSYNC));
-    ei_x_encode_atom(&x, "status");
-    ei_x_encode_long(&x, st.status);
-    ei_x_encode_atom(&x, "offset");
-    ei_x_encode_longlong(&x, st.offset_ns);
-    ei_x_encode_atom(&x, "freq_ppb");
-    ei_x_encode_long(&x, st.freq_ppb);
-    ei_x_encode_atom(&x, "maxerror_us");
-    ei_x_encode_long(&x, st.maxerror_us);
-    ei_x_encode_atom(&x, "esterror_us");
-    ei_x_encode_long(&x, st.esterror_us);
-    ei_x_encode_atom(&x, "constant");
-    ei_x_encode_long(&x, st.constant);
+    sp_map_begin(&m, &x);
+    sp_map_int(&m, "state", st.state);
+    sp_map_bool(&m, "synchronized", st.state != TIME_ERROR && !(st.status & STA_UNSYNC));
+    sp_map_int(&m, "status", st.status);
+    sp_map_int(&m, "offset", st.offset_ns);
+    sp_map_int(&m, "freq_ppb", st.freq_ppb);
+    sp_map_int(&m, "maxerror_us", st.maxerror_us);
+    sp_map_int(&m, "esterror_us", st.esterror_us);
+    sp_map_int(&m, "constant", st.constant);
+    sp_map_end(&m);
     sp_send(&x);
     return SP_HANDLED;
 }
@@ -145,17 +133,15 @@ static enum sp_handled call_recorded(unsigned long long id, sp_request *req)
     if (n > 0)
         ei_x_encode_list_header(&x, n);
     for (int i = 0; i < n; i++) {
-        ei_x_encode_map_header(&x, 5);
-        ei_x_encode_atom(&x, "op");
-        ei_x_encode_atom(&x, op_name(r[i].op));
-        ei_x_encode_atom(&x, "ns");
-        ei_x_encode_longlong(&x, r[i].ns);
-        ei_x_encode_atom(&x, "at");
-        ei_x_encode_longlong(&x, r[i].at_ns);
-        ei_x_encode_atom(&x, "constant");
-        ei_x_encode_long(&x, r[i].constant);
-        ei_x_encode_atom(&x, "esterror_us");
-        ei_x_encode_long(&x, r[i].esterror_us);
+        sp_map m;
+
+        sp_map_begin(&m, &x);
+        sp_map_atom(&m, "op", op_name(r[i].op));
+        sp_map_int(&m, "ns", r[i].ns);
+        sp_map_int(&m, "at", r[i].at_ns);
+        sp_map_int(&m, "constant", r[i].constant);
+        sp_map_int(&m, "esterror_us", r[i].esterror_us);
+        sp_map_end(&m);
     }
     ei_x_encode_empty_list(&x);
     sp_send(&x);

@@ -55,27 +55,25 @@ static void reply_read(int64_t secs, int valid, unsigned flags, const char *sour
     const char *names[8];
     int n = time_rtc_vl_names(flags, names, 8);
     ei_x_buff x;
+    sp_map m;
 
     sp_reply_ok_begin(&x, current()->id);
-    ei_x_encode_map_header(&x, 5);
-    ei_x_encode_atom(&x, "time");
+    sp_map_begin(&m, &x);
     if (valid)
-        ei_x_encode_longlong(&x, secs);
+        sp_map_int(&m, "time", secs);
     else
-        ei_x_encode_atom(&x, "undefined");
-    ei_x_encode_atom(&x, "valid");
-    ei_x_encode_boolean(&x, valid);
-    ei_x_encode_atom(&x, "flags");
+        sp_map_atom(&m, "time", "undefined");
+    sp_map_bool(&m, "valid", valid);
+    sp_map_key(&m, "flags");
     if (n > 0) {
         ei_x_encode_list_header(&x, n);
         for (int i = 0; i < n; i++)
             ei_x_encode_atom(&x, names[i]);
     }
     ei_x_encode_empty_list(&x);
-    ei_x_encode_atom(&x, "source");
-    ei_x_encode_atom(&x, source);
-    ei_x_encode_atom(&x, "reads");
-    ei_x_encode_long(&x, reads);
+    sp_map_atom(&m, "source", source);
+    sp_map_int(&m, "reads", reads);
+    sp_map_end(&m);
     sp_send(&x);
 }
 
@@ -126,6 +124,7 @@ static void write_now(int64_t target_ns, int64_t value)
     int64_t kernel = time_clock_to_kernel_ns(target_ns);
     int64_t late;
     ei_x_buff x;
+    sp_map m;
     int rc;
 
     until.tv_sec = (time_t)(kernel / NS_PER_S);
@@ -141,11 +140,10 @@ static void write_now(int64_t target_ns, int64_t value)
         return;
     }
     sp_reply_ok_begin(&x, current()->id);
-    ei_x_encode_map_header(&x, 2);
-    ei_x_encode_atom(&x, "time");
-    ei_x_encode_longlong(&x, value);
-    ei_x_encode_atom(&x, "late_ns");
-    ei_x_encode_longlong(&x, late);
+    sp_map_begin(&m, &x);
+    sp_map_int(&m, "time", value);
+    sp_map_int(&m, "late_ns", late);
+    sp_map_end(&m);
     sp_send(&x);
 }
 

@@ -94,41 +94,30 @@ static void finish(struct exchange *e)
     e->used = 0;
 }
 
-static void put_ns(ei_x_buff *x, const char *key, int64_t ns)
-{
-    ei_x_encode_atom(x, key);
-    ei_x_encode_longlong(x, ns);
-}
-
-static void put_int(ei_x_buff *x, const char *key, long v)
-{
-    ei_x_encode_atom(x, key);
-    ei_x_encode_long(x, v);
-}
-
 static void reply_sample(struct exchange *e, const struct time_ntp_reply *r)
 {
     ei_x_buff x;
+    sp_map m;
 
     sp_reply_ok_begin(&x, e->id);
-    ei_x_encode_map_header(&x, 15);
-    put_ns(&x, "t1", r->t1);
-    put_ns(&x, "t2", r->t2);
-    put_ns(&x, "t3", r->t3);
-    put_ns(&x, "t4", r->t4);
-    put_ns(&x, "offset", r->offset_ns);
-    put_ns(&x, "delay", r->delay_ns);
-    put_ns(&x, "root_delay", r->root_delay_ns);
-    put_ns(&x, "root_dispersion", r->root_dispersion_ns);
-    put_int(&x, "stratum", r->stratum);
-    put_int(&x, "leap", r->leap);
-    put_int(&x, "version", r->version);
-    put_int(&x, "poll", r->poll);
-    put_int(&x, "precision", r->precision);
-    ei_x_encode_atom(&x, "refid");
+    sp_map_begin(&m, &x);
+    sp_map_int(&m, "t1", r->t1);
+    sp_map_int(&m, "t2", r->t2);
+    sp_map_int(&m, "t3", r->t3);
+    sp_map_int(&m, "t4", r->t4);
+    sp_map_int(&m, "offset", r->offset_ns);
+    sp_map_int(&m, "delay", r->delay_ns);
+    sp_map_int(&m, "root_delay", r->root_delay_ns);
+    sp_map_int(&m, "root_dispersion", r->root_dispersion_ns);
+    sp_map_int(&m, "stratum", r->stratum);
+    sp_map_int(&m, "leap", r->leap);
+    sp_map_int(&m, "version", r->version);
+    sp_map_int(&m, "poll", r->poll);
+    sp_map_int(&m, "precision", r->precision);
+    sp_map_key(&m, "refid");
     ei_x_encode_binary(&x, r->refid, 4);
-    ei_x_encode_atom(&x, "stray");
-    ei_x_encode_long(&x, e->strays);
+    sp_map_int(&m, "stray", e->strays);
+    sp_map_end(&m);
     sp_send(&x);
 }
 

@@ -387,40 +387,30 @@ static void trigger(void *ctx)
     sp_send(&x);
 }
 
-static int ready_info(ei_x_buff *x)
+static void ready_info(sp_map *m)
 {
-    ei_x_encode_atom(x, "rcvbuf");
-    ei_x_encode_long(x, uevent_netlink_rcvbuf());
-    ei_x_encode_atom(x, "rcvbuf_capped");
-    ei_x_encode_boolean(x, uevent_netlink_rcvbuf_capped());
-    ei_x_encode_atom(x, "portid");
-    ei_x_encode_ulong(x, uevent_netlink_portid());
-    ei_x_encode_atom(x, "autoload");
-    ei_x_encode_boolean(x, uevent_modprobe_enabled());
-    return 4;
+    sp_map_int(m, "rcvbuf", uevent_netlink_rcvbuf());
+    sp_map_bool(m, "rcvbuf_capped", uevent_netlink_rcvbuf_capped());
+    sp_map_uint(m, "portid", uevent_netlink_portid());
+    sp_map_bool(m, "autoload", uevent_modprobe_enabled());
 }
 
 static enum sp_handled call_stats(unsigned long long id, sp_request *req)
 {
     ei_x_buff x;
+    sp_map m;
 
     (void)req;
     sp_reply_ok_begin(&x, id);
-    ei_x_encode_map_header(&x, 7);
-    ei_x_encode_atom(&x, "received");
-    ei_x_encode_ulonglong(&x, st.received);
-    ei_x_encode_atom(&x, "stale");
-    ei_x_encode_ulonglong(&x, st.stale);
-    ei_x_encode_atom(&x, "seqnum");
-    ei_x_encode_ulonglong(&x, st.seq.high);
-    ei_x_encode_atom(&x, "unseen");
-    ei_x_encode_ulonglong(&x, uevent_seq_unseen(&st.seq));
-    ei_x_encode_atom(&x, "kernel_drops");
-    ei_x_encode_ulong(&x, uevent_netlink_drops());
-    ei_x_encode_atom(&x, "modprobe_queued");
-    ei_x_encode_ulong(&x, uevent_modprobe_queued());
-    ei_x_encode_atom(&x, "modprobe_running");
-    ei_x_encode_boolean(&x, uevent_modprobe_running());
+    sp_map_begin(&m, &x);
+    sp_map_uint(&m, "received", st.received);
+    sp_map_uint(&m, "stale", st.stale);
+    sp_map_uint(&m, "seqnum", st.seq.high);
+    sp_map_uint(&m, "unseen", uevent_seq_unseen(&st.seq));
+    sp_map_uint(&m, "kernel_drops", uevent_netlink_drops());
+    sp_map_uint(&m, "modprobe_queued", uevent_modprobe_queued());
+    sp_map_bool(&m, "modprobe_running", uevent_modprobe_running());
+    sp_map_end(&m);
     sp_send(&x);
     return SP_HANDLED;
 }

@@ -1,6 +1,7 @@
 /* Unit tests of the runtime's dispatch: requests looked up in a helper's
  * tables by name and arity, the replies the runtime gives for the rest,
- * and the capabilities derived from the tables. */
+ * the capabilities derived from the tables; and the maps that count their
+ * own pairs. */
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -177,9 +178,74 @@ static void capabilities_come_from_the_tables(void)
     CHECK(n == 2 && strcmp(caps[0], "echo") == 0 && strcmp(caps[1], "misbehave") == 0);
 }
 
+/* The same bytes as ei with a hand-counted header, whatever the nesting
+ * and however many pairs a condition left out. */
+static void maps_count_their_pairs(void)
+{
+    ei_x_buff ours, theirs;
+    sp_map outer, inner;
+    int optional = 0;
+
+    for (int round = 0; round < 2; round++, optional = 1) {
+        ei_x_new_with_version(&ours);
+        sp_map_begin(&outer, &ours);
+        sp_map_int(&outer, "a", -5);
+        if (optional)
+            sp_map_uint(&outer, "b", 18446744073709551615ull);
+        sp_map_key(&outer, "c");
+        sp_map_begin(&inner, &ours);
+        sp_map_bool(&inner, "t", 1);
+        sp_map_str(&inner, "s", "text");
+        sp_map_end(&inner);
+        sp_map_atom(&outer, "d", "none");
+        sp_map_end(&outer);
+
+        ei_x_new_with_version(&theirs);
+        ei_x_encode_map_header(&theirs, optional ? 4 : 3);
+        ei_x_encode_atom(&theirs, "a");
+        ei_x_encode_long(&theirs, -5);
+        if (optional) {
+            ei_x_encode_atom(&theirs, "b");
+            ei_x_encode_ulonglong(&theirs, 18446744073709551615ull);
+        }
+        ei_x_encode_atom(&theirs, "c");
+        ei_x_encode_map_header(&theirs, 2);
+        ei_x_encode_atom(&theirs, "t");
+        ei_x_encode_boolean(&theirs, 1);
+        ei_x_encode_atom(&theirs, "s");
+        ei_x_encode_binary(&theirs, "text", 4);
+        ei_x_encode_atom(&theirs, "d");
+        ei_x_encode_atom(&theirs, "none");
+
+        CHECK_EQ(ours.index, theirs.index);
+        CHECK(ours.index == theirs.index && memcmp(ours.buff, theirs.buff, (size_t)ours.index) == 0);
+        ei_x_free(&ours);
+        ei_x_free(&theirs);
+    }
+    /* An empty map, and one that grows the buffer (moving it) midway. */
+    ei_x_new(&ours);
+    sp_map_begin(&outer, &ours);
+    sp_map_end(&outer);
+    CHECK(ours.index == 5 && (unsigned char)ours.buff[0] == ERL_MAP_EXT && ours.buff[4] == 0);
+    ei_x_free(&ours);
+    ei_x_new(&ours);
+    sp_map_begin(&outer, &ours);
+    for (int i = 0; i < 5000; i++)
+        sp_map_int(&outer, "k", i);
+    sp_map_end(&outer);
+    {
+        int index = 0, arity;
+
+        CHECK_EQ(ei_decode_map_header(ours.buff, &index, &arity), 0);
+        CHECK_EQ(arity, 5000);
+    }
+    ei_x_free(&ours);
+}
+
 int main(void)
 {
     RUN(requests_go_by_name_and_arity);
     RUN(capabilities_come_from_the_tables);
+    RUN(maps_count_their_pairs);
     return sp_test_report("test_lib_loop");
 }
