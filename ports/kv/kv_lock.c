@@ -3,23 +3,16 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/file.h>
-#include <time.h>
 #include <unistd.h>
 
-static long long now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
+#include "sp_loop.h"
 
 int kv_lock_acquire(const char *path, int exclusive, long long timeout_ms)
 {
     /* Read-only is enough for flock, and works on a lock file another user
      * created; libubootenv opens it for writing, which changes nothing. */
     int fd = open(path, O_RDONLY | O_CREAT | O_CLOEXEC, 0666);
-    long long deadline = now_ms() + timeout_ms;
+    long long deadline = sp_now_ms() + timeout_ms;
     long pause_us = 500;
 
     if (fd < 0)
@@ -29,7 +22,7 @@ int kv_lock_acquire(const char *path, int exclusive, long long timeout_ms)
     while (flock(fd, (exclusive ? LOCK_EX : LOCK_SH) | LOCK_NB) < 0) {
         int err = errno;
 
-        if ((err != EWOULDBLOCK && err != EINTR) || now_ms() >= deadline) {
+        if ((err != EWOULDBLOCK && err != EINTR) || sp_now_ms() >= deadline) {
             close(fd);
             return err == EWOULDBLOCK ? -ETIMEDOUT : -err;
         }

@@ -109,16 +109,6 @@ static int lock(int exclusive)
     return fd;
 }
 
-/* {reply, Id, {error, {Reason, ...: the caller encodes the detail next. */
-static void reply_error_begin(ei_x_buff *x, unsigned long long id, const char *reason)
-{
-    sp_reply_begin(x, id);
-    ei_x_encode_tuple_header(x, 2);
-    ei_x_encode_atom(x, "error");
-    ei_x_encode_tuple_header(x, 2);
-    ei_x_encode_atom(x, reason);
-}
-
 static void reply_snapshot(unsigned long long id, const kv_store *s, const kv_env *env, int with_entries,
                            const char *action)
 {
@@ -169,7 +159,7 @@ static void reply_corrupt(unsigned long long id, const kv_store *s)
     for (int i = 0; i < s->cfg->copies; i++)
         if (s->copy[i].status == KV_COPY_BAD_CRC || s->copy[i].status == KV_COPY_SHORT)
             why = "corrupt_env";
-    reply_error_begin(&x, id, why);
+    sp_reply_error_begin(&x, id, why);
     kv_encode_copies(&x, s);
     sp_send(&x);
 }
@@ -354,7 +344,7 @@ static enum decoded decode_entries(unsigned long long id, sp_dec *d, int with_va
         if (bad) {
             ei_x_buff x;
 
-            reply_error_begin(&x, id, bad);
+            sp_reply_error_begin(&x, id, bad);
             ei_x_encode_binary(&x, e->key, (long)e->key_len);
             sp_send(&x);
             return REFUSED;

@@ -1,4 +1,4 @@
-/* Locale-free numbers: see sp_ascii.h. */
+/* Locale-free numbers and excerpts: see sp_ascii.h. */
 #include "sp_ascii.h"
 
 #include <limits.h>
@@ -34,4 +34,15 @@ int sp_parse_int(const char *s, size_t len, long long min, long long max, long l
         return -1;
     *out = v;
     return 0;
+}
+
+size_t sp_printable(char *out, size_t out_size, const void *in, size_t len, char replacement)
+{
+    const unsigned char *p = in;
+    size_t n = 0;
+
+    for (; n < len && n + 1 < out_size; n++)
+        out[n] = p[n] >= 0x20 && p[n] < 0x7f ? (char)p[n] : replacement;
+    out[n] = '\0';
+    return n;
 }

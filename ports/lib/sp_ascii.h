@@ -1,4 +1,5 @@
-/* Locale-free text for the parsers: character classes and numbers. The C
+/* Locale-free text for the parsers: character classes, numbers and safe
+ * excerpts of untrusted bytes. The C
  * library's versions consult the locale and pull in more of libc than a
  * helper should map (a small program calling strtoll once was about 100 KiB
  * more resident). Pure: no I/O, no allocation. */
@@ -29,5 +30,11 @@ static inline int sp_hex_digit(char c)
 int sp_parse_uint(const char *s, size_t len, int base, unsigned long long max, unsigned long long *out);
 /* Decimal, with an optional leading '-'. */
 int sp_parse_int(const char *s, size_t len, long long min, long long max, long long *out);
+
+/* Copies up to out_size - 1 bytes of in[0, len) to out, NUL-terminated,
+ * with every byte outside printable ASCII (0x20..0x7e) replaced by
+ * `replacement': an excerpt of untrusted bytes that is safe to log. Returns
+ * the bytes written before the NUL. out_size must be at least 1. */
+size_t sp_printable(char *out, size_t out_size, const void *in, size_t len, char replacement);
 
 #endif

@@ -297,11 +297,7 @@ static void reply_unknown(unsigned long long id, const char *name)
 {
     ei_x_buff x;
 
-    sp_reply_begin(&x, id);
-    ei_x_encode_tuple_header(&x, 2);
-    ei_x_encode_atom(&x, "error");
-    ei_x_encode_tuple_header(&x, 2);
-    ei_x_encode_atom(&x, "unknown_request");
+    sp_reply_error_begin(&x, id, "unknown_request");
     ei_x_encode_atom(&x, name);
     sp_send(&x);
 }

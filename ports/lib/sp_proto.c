@@ -192,15 +192,20 @@ void sp_reply_errno(unsigned long long id, int err)
     sp_reply_error(id, sp_errno_atom(err));
 }
 
+void sp_reply_error_begin(ei_x_buff *x, unsigned long long id, const char *reason)
+{
+    sp_reply_begin(x, id);
+    ei_x_encode_tuple_header(x, 2);
+    ei_x_encode_atom(x, "error");
+    ei_x_encode_tuple_header(x, 2);
+    ei_x_encode_atom(x, reason);
+}
+
 void sp_reply_error_detail(unsigned long long id, const char *reason, const char *detail)
 {
     ei_x_buff x;
 
-    sp_reply_begin(&x, id);
-    ei_x_encode_tuple_header(&x, 2);
-    ei_x_encode_atom(&x, "error");
-    ei_x_encode_tuple_header(&x, 2);
-    ei_x_encode_atom(&x, reason);
+    sp_reply_error_begin(&x, id, reason);
     sp_x_binary_str(&x, detail);
     sp_send(&x);
 }

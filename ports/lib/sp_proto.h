@@ -34,6 +34,8 @@ void sp_x_new(ei_x_buff *x);
 void sp_reply_begin(ei_x_buff *x, unsigned long long id);
 /* {reply, Id, {ok, ...: the caller encodes V next. */
 void sp_reply_ok_begin(ei_x_buff *x, unsigned long long id);
+/* {reply, Id, {error, {Reason, ...: the caller encodes the Detail next. */
+void sp_reply_error_begin(ei_x_buff *x, unsigned long long id, const char *reason);
 /* {event, ...: the caller encodes the Event term next. */
 void sp_event_begin(ei_x_buff *x);
 

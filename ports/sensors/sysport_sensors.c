@@ -83,13 +83,14 @@ static const char *init_error(void)
     return st.init_errno ? sp_errno_atom(st.init_errno) : hwmon_error_atom(st.init_rc, 0);
 }
 
-static void x_init_error(ei_x_buff *x)
+/* {error, {sensors_init, Reason}}: libsensors is not initialised. */
+static void reply_init_error(unsigned long long id)
 {
-    ei_x_encode_tuple_header(x, 2);
-    ei_x_encode_atom(x, "error");
-    ei_x_encode_tuple_header(x, 2);
-    ei_x_encode_atom(x, "sensors_init");
-    ei_x_encode_atom(x, init_error());
+    ei_x_buff x;
+
+    sp_reply_error_begin(&x, id, "sensors_init");
+    ei_x_encode_atom(&x, init_error());
+    sp_send(&x);
 }
 
 enum chips_reply { CHIP_LIST, READINGS };
@@ -99,19 +100,18 @@ static void reply_chips(unsigned long long id, enum chips_reply what, const hwmo
     ei_x_buff x;
 
     if (st.init_rc < 0) {
-        sp_reply_begin(&x, id);
-        x_init_error(&x);
-    } else {
-        sp_reply_ok_begin(&x, id);
-        ei_x_encode_tuple_header(&x, 2);
-        ei_x_encode_tuple_header(&x, 2);
-        ei_x_encode_long(&x, (long)getpid());
-        ei_x_encode_long(&x, st.generation);
-        if (what == CHIP_LIST)
-            hwmon_x_chips(&x);
-        else
-            hwmon_x_readings(&x, only);
+        reply_init_error(id);
+        return;
     }
+    sp_reply_ok_begin(&x, id);
+    ei_x_encode_tuple_header(&x, 2);
+    ei_x_encode_tuple_header(&x, 2);
+    ei_x_encode_long(&x, (long)getpid());
+    ei_x_encode_long(&x, st.generation);
+    if (what == CHIP_LIST)
+        hwmon_x_chips(&x);
+    else
+        hwmon_x_readings(&x, only);
     sp_send(&x);
 }
 
@@ -122,11 +122,7 @@ static void set_value(unsigned long long id, const hwmon_set_request *req)
     int rc;
 
     if (st.init_rc < 0) {
-        ei_x_buff x;
-
-        sp_reply_begin(&x, id);
-        x_init_error(&x);
-        sp_send(&x);
+        reply_init_error(id);
     } else if (!(chip = hwmon_find_chip(req->chip))) {
         sp_reply_error(id, "no_such_chip");
     } else if (!(sub = hwmon_find_subfeature(chip, req->subfeature))) {

@@ -2,6 +2,8 @@
 
 #include <string.h>
 
+#include "sp_ascii.h"
+
 #define NS_PER_S 1000000000LL
 #define ERA (1LL << 32)
 
@@ -65,12 +67,11 @@ void time_ntp_build_request(uint8_t out[TIME_NTP_PACKET_LEN], uint64_t cookie)
     put64(out + 40, cookie);
 }
 
+/* The refid as text up to its first NUL, trailing blanks dropped. */
 static void kiss_code(const uint8_t refid[4], char out[5])
 {
-    int n = 0;
+    size_t n = sp_printable(out, 5, refid, strnlen((const char *)refid, 4), '?');
 
-    for (int i = 0; i < 4 && refid[i] != 0; i++)
-        out[n++] = refid[i] >= 0x20 && refid[i] < 0x7f ? (char)refid[i] : '?';
     while (n > 0 && out[n - 1] == ' ')
         n--;
     out[n] = 0;

@@ -129,11 +129,7 @@ static void reply_refusal(struct exchange *e, enum time_ntp_verdict v, const str
         sp_reply_error(e->id, time_ntp_verdict_name(v));
         return;
     }
-    sp_reply_begin(&x, e->id);
-    ei_x_encode_tuple_header(&x, 2);
-    ei_x_encode_atom(&x, "error");
-    ei_x_encode_tuple_header(&x, 2);
-    ei_x_encode_atom(&x, "kod");
+    sp_reply_error_begin(&x, e->id, "kod");
     ei_x_encode_binary(&x, r->kiss, (long)strlen(r->kiss));
     sp_send(&x);
 }

@@ -37,6 +37,7 @@
 #include <unistd.h>
 
 #include "sp_args.h"
+#include "sp_ascii.h"
 #include "sp_loop.h"
 #include "uevent_encode.h"
 #include "uevent_enum.h"
@@ -57,16 +58,6 @@ static struct {
     uint32_t drops_base; /* kernel drop counter at the last snapshot */
     unsigned long long received, stale, stale_unreported;
 } st;
-
-/* Printable prefix of untrusted bytes, for log details. */
-static void printable(char *out, size_t size, const char *in, size_t len)
-{
-    size_t i;
-
-    for (i = 0; i < len && i + 1 < size; i++)
-        out[i] = in[i] >= 0x20 && in[i] < 0x7f ? in[i] : '.';
-    out[i] = '\0';
-}
 
 static void send_rejected(const char *reason, const char *detail)
 {
@@ -97,7 +88,7 @@ static void reject_content(const char *reason, const uevent_netlink_datagram *d)
 {
     char head[81], detail[160];
 
-    printable(head, sizeof(head), d->data, d->len);
+    sp_printable(head, sizeof(head), d->data, d->len, '.');
     snprintf(detail, sizeof(detail), "%zu bytes: %s", d->wire_len, head);
     send_rejected(reason, detail);
 }

@@ -1,5 +1,5 @@
-/* Unit tests of the command-line options (sp_args) and the strict number
- * parsing under them (sp_ascii). */
+/* Unit tests of the command-line options (sp_args) and the locale-free
+ * text under them (sp_ascii): numbers and printable excerpts. */
 #include <limits.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -63,6 +63,21 @@ static void signed_numbers(void)
     CHECK_EQ(parse_i("6", -5, 5, &v), -1);
     CHECK_EQ(parse_i("-1", 0, 5, &v), -1);
     CHECK_EQ(v, 7);
+}
+
+static void printable_excerpts(void)
+{
+    char out[8];
+
+    CHECK_EQ(sp_printable(out, sizeof(out), "ab\x01\x7f\xff~ ", 7, '.'), 7);
+    CHECK(strcmp(out, "ab...~ ") == 0);
+    /* Cut to the buffer, always terminated. */
+    CHECK_EQ(sp_printable(out, sizeof(out), "0123456789", 10, '?'), 7);
+    CHECK(strcmp(out, "0123456") == 0);
+    CHECK_EQ(sp_printable(out, 1, "abc", 3, '?'), 0);
+    CHECK_EQ(out[0], 0);
+    CHECK_EQ(sp_printable(out, sizeof(out), "a\0b", 3, '?'), 3);
+    CHECK(strcmp(out, "a?b") == 0);
 }
 
 static int seen_each;
@@ -196,6 +211,7 @@ int main(void)
 {
     RUN(unsigned_numbers);
     RUN(signed_numbers);
+    RUN(printable_excerpts);
     RUN(options_of_every_kind);
     RUN(bad_arguments_say_which);
     RUN(usage_error_exits_64);
