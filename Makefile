@@ -165,7 +165,8 @@ release-test:
 
 # The helpers built as a cross toolchain builds them (CC=clang, the user's
 # CFLAGS/LDFLAGS, ERL_EI_* with no erl, -static-pie where the archives
-# exist), each build then run under sysport.
+# exist), each build then run under sysport; and sysport as a Mix and a
+# rebar3 dependency built for the host and a target from one checkout.
 cross-test: build
 	test/cross/run
 
