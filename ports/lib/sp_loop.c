@@ -247,12 +247,7 @@ static void send_ready(const sp_helper *h)
     sp_map_int(&m, "pid", (long long)getpid());
     sp_map_uint(&m, "max_frame", (unsigned long long)rt.in.cap);
     sp_map_key(&m, "capabilities");
-    if (ncaps > 0) {
-        ei_x_encode_list_header(&x, ncaps);
-        for (int i = 0; i < ncaps; i++)
-            ei_x_encode_atom(&x, caps[i]);
-    }
-    ei_x_encode_empty_list(&x);
+    sp_x_atoms(&x, caps, ncaps);
     if (h->ready_info)
         h->ready_info(&m);
     sp_map_end(&m);

@@ -317,6 +317,16 @@ void sp_map_end(sp_map *m)
     ei_encode_map_header(m->x->buff, &index, m->pairs);
 }
 
+void sp_x_atoms(ei_x_buff *x, const char *const *atoms, int n)
+{
+    if (n > 0) {
+        ei_x_encode_list_header(x, n);
+        for (int i = 0; i < n; i++)
+            ei_x_encode_atom(x, atoms[i]);
+    }
+    ei_x_encode_empty_list(x);
+}
+
 void sp_x_errno(ei_x_buff *x, int err)
 {
     ei_x_encode_atom(x, sp_errno_atom(err));

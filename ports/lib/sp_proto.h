@@ -59,6 +59,8 @@ int sp_x_reserve(ei_x_buff *x, size_t bytes);
 /* Encoders for common values. */
 void sp_x_binary_str(ei_x_buff *x, const char *s);
 void sp_x_errno(ei_x_buff *x, int err); /* the errno's atom: enoent, ... */
+/* A proper list of n atoms. */
+void sp_x_atoms(ei_x_buff *x, const char *const *atoms, int n);
 /* {error, Reason} with Reason an atom. */
 void sp_x_error(ei_x_buff *x, const char *reason);
 

@@ -65,12 +65,7 @@ static void reply_read(int64_t secs, int valid, unsigned flags, const char *sour
         sp_map_atom(&m, "time", "undefined");
     sp_map_bool(&m, "valid", valid);
     sp_map_key(&m, "flags");
-    if (n > 0) {
-        ei_x_encode_list_header(&x, n);
-        for (int i = 0; i < n; i++)
-            ei_x_encode_atom(&x, names[i]);
-    }
-    ei_x_encode_empty_list(&x);
+    sp_x_atoms(&x, names, n);
     sp_map_atom(&m, "source", source);
     sp_map_int(&m, "reads", reads);
     sp_map_end(&m);
