@@ -12,7 +12,8 @@
 #
 # C test programs follow a naming rule instead of a list:
 #   test/c/test_<x>.c and test/fuzz/fuzz_<x>[_anything].c are linked with
-#   ports/lib/*.c and ports/<x>_*.c (and the libraries ports/sysport_<x>.mk names).
+#   ports/lib/*.c and the modules in ports/<x>/ (every .c but the program,
+#   sysport_<x>.c), with the libraries ports/<x>/sysport_<x>.mk names.
 
 SHELL := /bin/bash
 .SECONDEXPANSION:
@@ -24,10 +25,10 @@ SHELL := /bin/bash
 DEPS_FIRST_GOALS := shell test deps deps-test fresh-test
 ifeq ($(MAKECMDGOALS),)
 include ports/config.mk
-include $(wildcard ports/sysport_*.mk)
+include $(wildcard ports/*/sysport_*.mk)
 else ifneq ($(filter-out $(DEPS_FIRST_GOALS),$(MAKECMDGOALS)),)
 include ports/config.mk
-include $(wildcard ports/sysport_*.mk)
+include $(wildcard ports/*/sysport_*.mk)
 endif
 
 # Everything make runs (tests, interop, bench, the shell) is on a host with
@@ -45,15 +46,17 @@ FUZZ_SECONDS ?= 20
 SYSTEM_TEST ?= 1
 
 LIB_SRCS := $(wildcard ports/lib/*.c)
-LIB_HDRS := $(wildcard ports/lib/*.h ports/*.h)
+LIB_HDRS := $(wildcard ports/lib/*.h ports/*/*.h)
 CTESTS := $(patsubst test/c/%.c,%,$(wildcard test/c/test_*.c))
 FUZZERS := $(patsubst test/fuzz/%.c,%,$(wildcard test/fuzz/fuzz_*.c))
 # test_kv -> kv, fuzz_kv_env -> kv
 prefix_of = $(firstword $(subst _, ,$(patsubst test_%,%,$(patsubst fuzz_%,%,$(1)))))
-mods_of = $(wildcard ports/$(call prefix_of,$(1))_*.c)
+# ports/lib is linked into every test already.
+mods_of = $(if $(filter lib,$(call prefix_of,$(1))),,$(filter-out %/sysport_$(call prefix_of,$(1)).c,$(wildcard ports/$(call prefix_of,$(1))/*.c)))
 libs_of = $(LDLIBS_$(call prefix_of,$(1)))
+incs_of = -Iports/$(call prefix_of,$(1))
 
-TEST_CFLAGS := $(SP_CFLAGS) -Iports/lib -Iports -Itest/c
+TEST_CFLAGS := $(SP_CFLAGS) -Iports/lib -Itest/c
 REL_CFLAGS := $(TEST_CFLAGS) $(SP_HARDEN) -O2 -g
 SAN_CFLAGS := $(TEST_CFLAGS) $(SP_SAN_FLAGS)
 # UBSan must stop the fuzzer: in recover mode a finding is printed and the run still passes.
@@ -89,16 +92,16 @@ shell: deps
 ## ASan+UBSan, then run under valgrind.
 
 $(REL)/test_%: test/c/test_%.c $(LIB_SRCS) $(LIB_HDRS) $$(call mods_of,test_$$*) | $(REL)
-	$(CC) $(REL_CFLAGS) $(SP_LDFLAGS) -o $@ $< $(call mods_of,test_$*) $(LIB_SRCS) $(call libs_of,test_$*) $(SP_EI_LIBS)
+	$(CC) $(REL_CFLAGS) $(call incs_of,test_$*) $(SP_LDFLAGS) -o $@ $< $(call mods_of,test_$*) $(LIB_SRCS) $(call libs_of,test_$*) $(SP_EI_LIBS)
 $(SAN)/test_%: test/c/test_%.c $(LIB_SRCS) $(LIB_HDRS) $$(call mods_of,test_$$*) | $(SAN)
-	clang $(SAN_CFLAGS) -o $@ $< $(call mods_of,test_$*) $(LIB_SRCS) $(call libs_of,test_$*) $(SP_EI_LIBS)
+	clang $(SAN_CFLAGS) $(call incs_of,test_$*) -o $@ $< $(call mods_of,test_$*) $(LIB_SRCS) $(call libs_of,test_$*) $(SP_EI_LIBS)
 $(REL)/sysport_testhelper: test/c/sysport_testhelper.c $(LIB_SRCS) $(LIB_HDRS) | $(REL)
 	$(CC) $(REL_CFLAGS) $(SP_LDFLAGS) -o $@ $< $(LIB_SRCS) $(SP_EI_LIBS)
 	strip -o $@.stripped $@
 $(SAN)/sysport_testhelper: test/c/sysport_testhelper.c $(LIB_SRCS) $(LIB_HDRS) | $(SAN)
 	clang $(SAN_CFLAGS) -o $@ $< $(LIB_SRCS) $(SP_EI_LIBS)
 $(FUZZ_DIR)/fuzz_%: test/fuzz/fuzz_%.c $(LIB_SRCS) $(LIB_HDRS) $$(call mods_of,fuzz_$$*) | $(FUZZ_DIR)
-	clang $(FUZZ_CFLAGS) -o $@ $< $(call mods_of,fuzz_$*) $(LIB_SRCS) $(call libs_of,fuzz_$*) $(SP_EI_LIBS)
+	clang $(FUZZ_CFLAGS) $(call incs_of,fuzz_$*) -o $@ $< $(call mods_of,fuzz_$*) $(LIB_SRCS) $(call libs_of,fuzz_$*) $(SP_EI_LIBS)
 $(REL) $(SAN) $(FUZZ_DIR) $(SAN_LOGS):
 	mkdir -p $@
 
@@ -174,7 +177,8 @@ release-test:
 
 # The helpers built as a cross toolchain builds them (CC=clang, the user's
 # CFLAGS/LDFLAGS, ERL_EI_* with no erl, -static-pie where the archives
-# exist), each build then run under sysport.
+# exist), each build then run under sysport; and sysport as a Mix and a
+# rebar3 dependency built for the host and a target from one checkout.
 cross-test: build
 	test/cross/run
 

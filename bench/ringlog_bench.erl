@@ -192,7 +192,7 @@ write_amplification(Dir) ->
        sysport => sysport_bench:fmt("~.3fx (write_bytes ~b, wchar ~b, records ~b B)",
                                     [(W1 - W0) / Rec, W1 - W0, C1 - C0, Rec]),
        peer => "-", ratio => undefined, goal => "<= 1.25x", ok => (W1 - W0) / Rec =< 1.25 andalso (C1 - C0) / Rec =< 1.25,
-       cmd => "/proc/PID/io of sysport_spool; record bytes as framed in the file"},
+       cmd => "/proc/PID/io of sysport_ringlog; record bytes as framed in the file"},
      #{bench => "  same, over the bytes of message text alone (framing and metadata counted as overhead)",
        sysport => sysport_bench:fmt("~.3fx", [(W1 - W0) / (Msg1 - Msg0)]), peer => "-", ratio => undefined,
        goal => "(reported)", ok => true, cmd => "sum of byte_size(msg) of the records logged"}].

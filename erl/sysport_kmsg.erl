@@ -245,7 +245,7 @@ terminate(_Reason, St) ->
 %%% Delivery
 
 %% The helper sends a list of tuples as one external-term binary (see
-%% ports/kmsg_term.h): decoding numbers and binaries and building the maps
+%% ports/kmsg/kmsg_term.h): decoding numbers and binaries and building the maps
 %% here is several times faster than decoding maps with atom keys.
 from_wire(Wire) ->
     [record(T) || T <- binary_to_term(Wire)].

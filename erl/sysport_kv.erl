@@ -1,7 +1,7 @@
 %% @doc The U-Boot environment: the key/value store U-Boot, fwup,
 %% fw_printenv/fw_setenv and Nerves.Runtime.KV share, read and written by the
 %% `sysport_kv' helper exactly as those tools lay it out (see
-%% ports/sysport_kv.c).
+%% ports/kv/sysport_kv.c).
 %%
 %% Reads are served from the env this process last read: every write
 %% re-reads the env under the fw_printenv lock before changing it (so a

@@ -1,6 +1,6 @@
 %% @doc The ring log: an OTP logger handler keeping every record in a
 %% bounded in-memory ring for fast queries, and streaming it to a
-%% preallocated, checksummed ring file (the sysport_spool helper) so the
+%% preallocated, checksummed ring file (the sysport_ringlog helper) so the
 %% last moments before a crash are there after the reboot.
 %%
 %% The handler's log/2 runs in the logging process: it renders the message

@@ -1,4 +1,4 @@
-%% @doc The ring log's side of its spool helper (sysport_spool): starting
+%% @doc The ring log's side of its spool helper (sysport_ringlog): starting
 %% it, batching records to it, and reading the file back.
 %%
 %% Records reach the helper within ?BATCH_MS of being logged (at once for
@@ -55,7 +55,7 @@ start(#spool{opts = Opts, boot = Boot} = Sp) ->
             "--size=" ++ integer_to_list(maps:get(spool_size, Opts)),
             "--block=" ++ integer_to_list(maps:get(block_size, Opts)) | sync_args(Sp)],
     _ = filelib:ensure_dir(maps:get(spool_file, Opts)),
-    case sysport_port:start_link(#{helper => "sysport_spool", args => Args}) of
+    case sysport_port:start_link(#{helper => "sysport_ringlog", args => Args}) of
         {ok, Port} ->
             %% The ready message follows start_link at once: take it here,
             %% so the spool's recovery report is known before logging starts.

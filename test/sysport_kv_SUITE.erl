@@ -538,7 +538,7 @@ malformed_requests(Config) ->
     {error, badarg} = sysport_port:call(P, {update, [{<<"k">>}], [], none}),
     {error, badarg} = sysport_port:call(P, {update, [], [], {1, 2}}),
     {error, badarg} = sysport_port:call(P, {load, {0, 1, -5}}),
-    {error, {unknown_request, update}} = sysport_port:call(P, {update, [], []}),
+    {error, badarg} = sysport_port:call(P, {update, [], []}),
     {error, badarg} = sysport_port:call(P, {recover, [{<<"k">>, 1}]}),
     {error, {unknown_request, _}} = sysport_port:call(P, frobnicate),
     {ok, #{env := [{<<"a">>, <<"1">>}], version := Version}} = sysport_port:call(P, {load, none}),

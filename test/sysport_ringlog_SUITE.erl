@@ -265,7 +265,7 @@ truncated_to_half(Config) ->
     ?assertEqual(Half, maps:get(short_bytes, Rec)),
     ?assertEqual(byte_size(Image), filelib:file_size(File)).
 
-%% An independent reader of the spool format (ports/spool_format.h), so the
+%% An independent reader of the spool format (ports/ringlog/ringlog_format.h), so the
 %% tests do not take the helper's word for what the file holds:
 %% [{Offset, Size, #{seq, boot, msg}}].
 oracle(Image) ->
@@ -723,7 +723,7 @@ helper_under_valgrind(Config) ->
         false -> ct:fail("valgrind not installed");
         _ -> ok
     end,
-    Helper = filename:join([sysport_test_lib:project_root(), "priv", "sysport_spool"]),
+    Helper = filename:join([sysport_test_lib:project_root(), "priv", "sysport_ringlog"]),
     File = spool_file(Config, "valgrind"),
     Log = filename:join(?config(priv_dir, Config), "valgrind.log"),
     {ok, P} = sysport_port:start_link(

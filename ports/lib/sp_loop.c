@@ -15,6 +15,8 @@
 #include "sp_frame.h"
 
 #define SP_MAX_WATCHES 32
+/* More than any helper's tables hold. */
+#define SP_MAX_CAPABILITIES 64
 
 struct watch {
     int fd;
@@ -201,38 +203,54 @@ int sp_request_end(const sp_request *req)
     return sp_dec_done(&req->args) ? 0 : -1;
 }
 
+static int listed(const char **names, int n, const char *name)
+{
+    for (int i = 0; i < n; i++)
+        if (strcmp(names[i], name) == 0)
+            return 1;
+    return 0;
+}
+
+int sp_capabilities(const sp_helper *h, const char **out, int max)
+{
+    int n = 0;
+
+    if (h->capabilities) {
+        while (n < max && h->capabilities[n]) {
+            out[n] = h->capabilities[n];
+            n++;
+        }
+        return n;
+    }
+    for (const sp_call *c = h->calls; c && c->name && n < max; c++)
+        if (!listed(out, n, c->name))
+            out[n++] = c->name;
+    for (const sp_cast *c = h->casts; c && c->name && n < max; c++)
+        if (!listed(out, n, c->name))
+            out[n++] = c->name;
+    return n;
+}
+
 static void send_ready(const sp_helper *h)
 {
-    ei_x_buff x, extra;
-    int pairs = 0, ncaps = 0;
-
-    ei_x_new(&extra);
-    if (h->ready_info)
-        pairs = h->ready_info(&extra);
-    while (h->capabilities && h->capabilities[ncaps])
-        ncaps++;
+    const char *caps[SP_MAX_CAPABILITIES];
+    int ncaps = sp_capabilities(h, caps, SP_MAX_CAPABILITIES);
+    ei_x_buff x;
+    sp_map m;
 
     sp_x_new(&x);
     ei_x_encode_tuple_header(&x, 2);
     ei_x_encode_atom(&x, "ready");
-    ei_x_encode_map_header(&x, 5 + pairs);
-    ei_x_encode_atom(&x, "name");
-    sp_x_binary_str(&x, h->name);
-    ei_x_encode_atom(&x, "version");
-    sp_x_binary_str(&x, h->version);
-    ei_x_encode_atom(&x, "pid");
-    ei_x_encode_long(&x, (long)getpid());
-    ei_x_encode_atom(&x, "max_frame");
-    ei_x_encode_ulong(&x, (unsigned long)rt.in.cap);
-    ei_x_encode_atom(&x, "capabilities");
-    if (ncaps > 0) {
-        ei_x_encode_list_header(&x, ncaps);
-        for (int i = 0; i < ncaps; i++)
-            ei_x_encode_atom(&x, h->capabilities[i]);
-    }
-    ei_x_encode_empty_list(&x);
-    ei_x_append_buf(&x, extra.buff, extra.index);
-    ei_x_free(&extra);
+    sp_map_begin(&m, &x);
+    sp_map_str(&m, "name", h->name);
+    sp_map_str(&m, "version", h->version);
+    sp_map_int(&m, "pid", (long long)getpid());
+    sp_map_uint(&m, "max_frame", (unsigned long long)rt.in.cap);
+    sp_map_key(&m, "capabilities");
+    sp_x_atoms(&x, caps, ncaps);
+    if (h->ready_info)
+        h->ready_info(&m);
+    sp_map_end(&m);
     sp_send(&x);
 }
 
@@ -270,44 +288,55 @@ enum sp_message sp_parse_message(const uint8_t *frame, size_t len, unsigned long
     return SP_MSG_INVALID;
 }
 
-static void reply_unhandled(unsigned long long id, enum sp_handled how, const char *name)
+static void reply_unknown(unsigned long long id, const char *name)
 {
     ei_x_buff x;
 
-    if (how == SP_BADARG) {
-        sp_reply_error(id, "badarg");
-        return;
-    }
-    sp_reply_begin(&x, id);
-    ei_x_encode_tuple_header(&x, 2);
-    ei_x_encode_atom(&x, "error");
-    ei_x_encode_tuple_header(&x, 2);
-    ei_x_encode_atom(&x, "unknown_request");
+    sp_reply_error_begin(&x, id, "unknown_request");
     ei_x_encode_atom(&x, name);
     sp_send(&x);
 }
 
-static void handle_frame(const uint8_t *frame, size_t len)
+static void dispatch_call(const sp_helper *h, unsigned long long id, sp_request *req)
+{
+    const sp_call *c = h->calls;
+
+    while (c && c->name && strcmp(c->name, req->name) != 0)
+        c++;
+    if (!c || !c->name)
+        reply_unknown(id, req->name);
+    else if (req->argc != c->arity || c->handle(id, req) == SP_BADARG)
+        sp_reply_error(id, "badarg");
+}
+
+/* A cast has no one to answer: a refusal is logged. */
+static void dispatch_cast(const sp_helper *h, sp_request *req)
+{
+    const sp_cast *c = h->casts;
+
+    while (c && c->name && strcmp(c->name, req->name) != 0)
+        c++;
+    if (!c || !c->name)
+        sp_log("warning", "%s: cast %s rejected (unknown request)", h->name, req->name);
+    else if (req->argc != c->arity || c->handle(req) == SP_BADARG)
+        sp_log("warning", "%s: cast %s rejected (badarg)", h->name, req->name);
+}
+
+void sp_dispatch(const sp_helper *h, const uint8_t *frame, size_t len)
 {
     sp_request req;
     unsigned long long id;
-    enum sp_handled how;
 
     switch (sp_parse_message(frame, len, &id, &req)) {
     case SP_MSG_CALL:
-        how = rt.helper->call(id, &req);
-        if (how != SP_HANDLED)
-            reply_unhandled(id, how, req.name);
+        dispatch_call(h, id, &req);
         break;
     case SP_MSG_CAST:
-        how = rt.helper->cast ? rt.helper->cast(&req) : SP_UNKNOWN;
-        if (how != SP_HANDLED)
-            sp_log("warning", "%s: cast %s rejected (%s)", rt.name, req.name,
-                   how == SP_BADARG ? "badarg" : "unknown request");
+        dispatch_cast(h, &req);
         break;
     default:
         sp_fatal(SP_EXIT_PROTOCOL, "%s: frame of %zu bytes is not {call, Id, Request} or {cast, Request}",
-                 rt.name, len);
+                 h->name, len);
     }
 }
 
@@ -328,7 +357,7 @@ static void read_input(void)
         sp_fatal(SP_EXIT_IO, "%s: read protocol input: %s", rt.name, strerror(errno));
     }
     while ((st = sp_inbuf_next(&rt.in, &frame, &len)) == SP_FRAME_OK) {
-        handle_frame(frame, len);
+        sp_dispatch(rt.helper, frame, len);
         if (rt.input_paused)
             return;
     }
@@ -343,7 +372,7 @@ static void drain_buffered(void)
     size_t len;
 
     while (!rt.input_paused && sp_inbuf_next(&rt.in, &frame, &len) == SP_FRAME_OK)
-        handle_frame(frame, len);
+        sp_dispatch(rt.helper, frame, len);
 }
 
 static void read_signals(void)

@@ -2,9 +2,10 @@
  * The helper runtime: one poll loop over the protocol input, a self-pipe for
  * signals, helper fds and timers, with request dispatch and {ready, Info}.
  *
+ *   static const sp_call calls[] = {{"dmesg", 1, call_dmesg}, {0}};
  *   int main(int argc, char **argv) {
  *       sp_init("sysport_x");         // first: protects fd 1, installs signals
- *       ... parse args (errx(SP_EXIT_USAGE, ...)), open devices (err(...)) ...
+ *       ... sp_args(...), open devices (err(...)) ...
  *       sp_run(&helper);              // sends {ready, Info}, never returns
  *   }
  *
@@ -12,6 +13,12 @@
  *             Request = atom() | {atom(), Arg...}
  * A frame that does not decode, or one over the cap, ends the helper with
  * SP_EXIT_PROTOCOL after a {log, error, Why}.
+ *
+ * Requests are looked up by name in the helper's tables: a name not there
+ * is answered {error, {unknown_request, Name}}, one with another number of
+ * arguments {error, badarg} (a cast so refused is logged), and only a
+ * request of the right name and arity reaches its handler. The ready
+ * info's capabilities are the names in the tables, calls first.
  */
 #ifndef SP_LOOP_H
 #define SP_LOOP_H
@@ -45,19 +52,35 @@ typedef struct sp_request {
 /* What a call/cast handler returns. */
 enum sp_handled {
     SP_HANDLED = 0, /* replied now, or will reply later with the id */
-    SP_BADARG = 1,  /* the runtime replies {error, badarg} */
-    SP_UNKNOWN = 2, /* the runtime replies {error, {unknown_request, Name}} */
+    SP_BADARG = 1,  /* arguments of the wrong type: the runtime replies {error, badarg} */
 };
+
+/* One request a helper serves: {name, arity, handler}. Arity counts the
+ * arguments after the name (0 for a bare atom); the handler only meets
+ * requests of that arity. Tables end with {0}. */
+typedef struct sp_call {
+    const char *name;
+    int arity;
+    enum sp_handled (*handle)(unsigned long long id, sp_request *req);
+} sp_call;
+
+typedef struct sp_cast {
+    const char *name;
+    int arity;
+    enum sp_handled (*handle)(sp_request *req);
+} sp_cast;
 
 typedef struct sp_helper {
     const char *name;
     const char *version;
     size_t max_frame; /* 0: SP_DEFAULT_MAX_FRAME */
-    const char *const *capabilities; /* NULL-terminated atoms, or NULL */
-    /* Encodes extra key/value pairs for the ready map; returns how many. */
-    int (*ready_info)(ei_x_buff *x);
-    enum sp_handled (*call)(unsigned long long id, sp_request *req);
-    enum sp_handled (*cast)(sp_request *req); /* optional */
+    const sp_call *calls;
+    const sp_cast *casts; /* optional */
+    /* The ready info's capabilities when they are not the request names
+     * (the test helper's); NULL-terminated. NULL: derived from the tables. */
+    const char *const *capabilities;
+    /* Adds the helper's own pairs to the ready map. */
+    void (*ready_info)(sp_map *m);
     void (*signal)(int signo);                /* for signals from sp_signal_watch */
     /* stdin EOF or SIGTERM/SIGINT: finish what must be finished. The runtime
      * flushes and exits 0 afterwards. */
@@ -96,5 +119,13 @@ enum sp_message sp_parse_message(const uint8_t *frame, size_t len, unsigned long
 
 /* 0 when every argument of the request was consumed. */
 int sp_request_end(const sp_request *req);
+
+/* Pure: the ready info's capabilities, at most max of them (duplicates,
+ * like a name both called and cast, once). Returns how many. */
+int sp_capabilities(const sp_helper *h, const char **out, int max);
+
+/* Parses one frame from the VM and runs its request through h's tables:
+ * what the loop does with each frame (tests call it directly). */
+void sp_dispatch(const sp_helper *h, const uint8_t *frame, size_t len);
 
 #endif

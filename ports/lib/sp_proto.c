@@ -192,15 +192,20 @@ void sp_reply_errno(unsigned long long id, int err)
     sp_reply_error(id, sp_errno_atom(err));
 }
 
+void sp_reply_error_begin(ei_x_buff *x, unsigned long long id, const char *reason)
+{
+    sp_reply_begin(x, id);
+    ei_x_encode_tuple_header(x, 2);
+    ei_x_encode_atom(x, "error");
+    ei_x_encode_tuple_header(x, 2);
+    ei_x_encode_atom(x, reason);
+}
+
 void sp_reply_error_detail(unsigned long long id, const char *reason, const char *detail)
 {
     ei_x_buff x;
 
-    sp_reply_begin(&x, id);
-    ei_x_encode_tuple_header(&x, 2);
-    ei_x_encode_atom(&x, "error");
-    ei_x_encode_tuple_header(&x, 2);
-    ei_x_encode_atom(&x, reason);
+    sp_reply_error_begin(&x, id, reason);
     sp_x_binary_str(&x, detail);
     sp_send(&x);
 }
@@ -258,6 +263,68 @@ int sp_x_reserve(ei_x_buff *x, size_t bytes)
 void sp_x_binary_str(ei_x_buff *x, const char *s)
 {
     ei_x_encode_binary(x, s, (long)strlen(s));
+}
+
+void sp_map_begin(sp_map *m, ei_x_buff *x)
+{
+    m->x = x;
+    m->at = x->index;
+    m->pairs = 0;
+    ei_x_encode_map_header(x, 0);
+}
+
+void sp_map_key(sp_map *m, const char *key)
+{
+    m->pairs++;
+    ei_x_encode_atom(m->x, key);
+}
+
+void sp_map_atom(sp_map *m, const char *key, const char *atom)
+{
+    sp_map_key(m, key);
+    ei_x_encode_atom(m->x, atom);
+}
+
+void sp_map_bool(sp_map *m, const char *key, int value)
+{
+    sp_map_key(m, key);
+    ei_x_encode_boolean(m->x, value);
+}
+
+void sp_map_int(sp_map *m, const char *key, long long value)
+{
+    sp_map_key(m, key);
+    ei_x_encode_longlong(m->x, value);
+}
+
+void sp_map_uint(sp_map *m, const char *key, unsigned long long value)
+{
+    sp_map_key(m, key);
+    ei_x_encode_ulonglong(m->x, value);
+}
+
+void sp_map_str(sp_map *m, const char *key, const char *s)
+{
+    sp_map_key(m, key);
+    sp_x_binary_str(m->x, s);
+}
+
+void sp_map_end(sp_map *m)
+{
+    int index = m->at;
+
+    /* Same bytes as ei_x_encode_map_header with the final count. */
+    ei_encode_map_header(m->x->buff, &index, m->pairs);
+}
+
+void sp_x_atoms(ei_x_buff *x, const char *const *atoms, int n)
+{
+    if (n > 0) {
+        ei_x_encode_list_header(x, n);
+        for (int i = 0; i < n; i++)
+            ei_x_encode_atom(x, atoms[i]);
+    }
+    ei_x_encode_empty_list(x);
 }
 
 void sp_x_errno(ei_x_buff *x, int err)

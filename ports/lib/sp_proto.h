@@ -34,6 +34,8 @@ void sp_x_new(ei_x_buff *x);
 void sp_reply_begin(ei_x_buff *x, unsigned long long id);
 /* {reply, Id, {ok, ...: the caller encodes V next. */
 void sp_reply_ok_begin(ei_x_buff *x, unsigned long long id);
+/* {reply, Id, {error, {Reason, ...: the caller encodes the Detail next. */
+void sp_reply_error_begin(ei_x_buff *x, unsigned long long id, const char *reason);
 /* {event, ...: the caller encodes the Event term next. */
 void sp_event_begin(ei_x_buff *x);
 
@@ -57,8 +59,40 @@ int sp_x_reserve(ei_x_buff *x, size_t bytes);
 /* Encoders for common values. */
 void sp_x_binary_str(ei_x_buff *x, const char *s);
 void sp_x_errno(ei_x_buff *x, int err); /* the errno's atom: enoent, ... */
+/* A proper list of n atoms. */
+void sp_x_atoms(ei_x_buff *x, const char *const *atoms, int n);
 /* {error, Reason} with Reason an atom. */
 void sp_x_error(ei_x_buff *x, const char *reason);
+
+/*
+ * A map with atom keys that counts its own pairs: sp_map_begin writes the
+ * header with no count, every key adds one, and sp_map_end writes the
+ * count in (a MAP_EXT header's arity is always four bytes, so it is
+ * patched in place). Pairs can then be added under conditions without a
+ * hand-kept total to go stale.
+ *
+ *   sp_map m;
+ *   sp_map_begin(&m, x);
+ *   sp_map_uint(&m, "records", n);
+ *   if (err) sp_map_atom(&m, "error", sp_errno_atom(err));
+ *   sp_map_key(&m, "copies"); encode_copies(x, ...);   // any value
+ *   sp_map_end(&m);
+ */
+typedef struct sp_map {
+    ei_x_buff *x;
+    int at; /* where the header starts in x */
+    long pairs;
+} sp_map;
+
+void sp_map_begin(sp_map *m, ei_x_buff *x);
+/* Encodes a key: the caller encodes its value into m->x next. */
+void sp_map_key(sp_map *m, const char *key);
+void sp_map_atom(sp_map *m, const char *key, const char *atom);
+void sp_map_bool(sp_map *m, const char *key, int value);
+void sp_map_int(sp_map *m, const char *key, long long value);
+void sp_map_uint(sp_map *m, const char *key, unsigned long long value);
+void sp_map_str(sp_map *m, const char *key, const char *s); /* a binary */
+void sp_map_end(sp_map *m);
 
 /* The lower-case errno name Erlang uses (enoent, eacces...), or "unknown". */
 const char *sp_errno_atom(int err);

@@ -24,8 +24,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "sp_args.h"
 #include "sp_loop.h"
 
+/* What the port owner's tests expect in the ready info, not the requests. */
 static const char *const capabilities[] = {"echo", "sleep", "misbehave", NULL};
 
 static void reply_slept(void *ctx)
@@ -90,118 +92,178 @@ static void emit_events(long long n, long long size)
     free(payload);
 }
 
-static enum sp_handled handle_call(unsigned long long id, sp_request *req)
+static enum sp_handled call_ping(unsigned long long id, sp_request *req)
 {
-    sp_dec *a = &req->args;
+    (void)req;
+    sp_reply_ok(id);
+    return SP_HANDLED;
+}
+
+static enum sp_handled call_echo(unsigned long long id, sp_request *req)
+{
     ei_x_buff x;
-    long long n, size;
+    int term_size;
 
-    if (strcmp(req->name, "ping") == 0 && req->argc == 0) {
-        sp_reply_ok(id);
-    } else if (strcmp(req->name, "echo") == 0 && req->argc == 1) {
-        int term_size;
+    if (sp_dec_term_size(&req->args, &term_size) < 0)
+        return SP_BADARG;
+    sp_reply_ok_begin(&x, id);
+    ei_x_append_buf(&x, req->args.buf + req->args.index, term_size);
+    sp_send(&x);
+    return SP_HANDLED;
+}
 
-        if (sp_dec_term_size(a, &term_size) < 0)
-            return SP_BADARG;
-        sp_reply_ok_begin(&x, id);
-        ei_x_append_buf(&x, a->buf + a->index, term_size);
-        sp_send(&x);
-    } else if (strcmp(req->name, "sleep") == 0 && req->argc == 1) {
-        unsigned long long *ctx;
+static enum sp_handled call_sleep(unsigned long long id, sp_request *req)
+{
+    unsigned long long *ctx;
+    long long ms;
 
-        if (sp_dec_long(a, &n) < 0 || n < 0)
-            return SP_BADARG;
-        ctx = malloc(sizeof(*ctx));
-        *ctx = id;
-        if (sp_timer_start(n, reply_slept, ctx) < 0) {
-            free(ctx);
-            sp_reply_error(id, "busy");
-        }
-    } else if (strcmp(req->name, "crash") == 0) {
-        sp_flush();
-        abort();
-    } else if (strcmp(req->name, "exit") == 0 && req->argc == 1) {
-        if (sp_dec_long(a, &n) < 0 || n < 0 || n > 255)
-            return SP_BADARG;
-        sp_exit((int)n);
-    } else if (strcmp(req->name, "huge") == 0 && req->argc == 1) {
-        char *bytes;
-
-        if (sp_dec_long(a, &n) < 0 || n < 0 || n > (1LL << 30))
-            return SP_BADARG;
-        bytes = malloc((size_t)n + 1);
-        memset(bytes, 'h', (size_t)n);
-        sp_reply_ok_begin(&x, id);
-        ei_x_encode_binary(&x, bytes, (long)n);
-        free(bytes);
-        sp_send(&x);
-    } else if (strcmp(req->name, "garbage") == 0 && req->argc == 1) {
-        char kind[MAXATOMLEN_UTF8];
-
-        if (sp_dec_atom(a, kind) < 0)
-            return SP_BADARG;
-        return garbage(kind);
-    } else if (strcmp(req->name, "log") == 0 && req->argc == 2) {
-        char level[MAXATOMLEN_UTF8], msg[512];
-
-        if (sp_dec_atom(a, level) < 0 || sp_dec_cstring(a, msg, sizeof(msg)) < 0)
-            return SP_BADARG;
-        sp_log(level, "%s", msg);
-        sp_reply_ok(id);
-    } else if (strcmp(req->name, "events") == 0 && req->argc == 2) {
-        if (sp_dec_long(a, &n) < 0 || sp_dec_long(a, &size) < 0 || n < 0 || size < 0 || size > (1 << 20))
-            return SP_BADARG;
-        emit_events(n, size);
-        sp_reply_ok_begin(&x, id);
-        ei_x_encode_longlong(&x, n);
-        sp_send(&x);
-    } else if (strcmp(req->name, "ignore_stdin") == 0) {
-        sp_reply_ok(id);
-        signal(SIGTERM, SIG_IGN);
-        sp_pause_input(1);
-    } else {
-        return SP_UNKNOWN;
+    if (sp_dec_long(&req->args, &ms) < 0 || ms < 0)
+        return SP_BADARG;
+    ctx = malloc(sizeof(*ctx));
+    *ctx = id;
+    if (sp_timer_start(ms, reply_slept, ctx) < 0) {
+        free(ctx);
+        sp_reply_error(id, "busy");
     }
     return SP_HANDLED;
 }
 
-static enum sp_handled handle_cast(sp_request *req)
+static enum sp_handled call_crash(unsigned long long id, sp_request *req)
+{
+    (void)id, (void)req;
+    sp_flush();
+    abort();
+}
+
+static enum sp_handled call_exit(unsigned long long id, sp_request *req)
+{
+    long long status;
+
+    (void)id;
+    if (sp_dec_long(&req->args, &status) < 0 || status < 0 || status > 255)
+        return SP_BADARG;
+    sp_exit((int)status);
+}
+
+static enum sp_handled call_huge(unsigned long long id, sp_request *req)
+{
+    ei_x_buff x;
+    long long n;
+    char *bytes;
+
+    if (sp_dec_long(&req->args, &n) < 0 || n < 0 || n > (1LL << 30))
+        return SP_BADARG;
+    bytes = malloc((size_t)n + 1);
+    memset(bytes, 'h', (size_t)n);
+    sp_reply_ok_begin(&x, id);
+    ei_x_encode_binary(&x, bytes, (long)n);
+    free(bytes);
+    sp_send(&x);
+    return SP_HANDLED;
+}
+
+static enum sp_handled call_garbage(unsigned long long id, sp_request *req)
+{
+    char kind[MAXATOMLEN_UTF8];
+
+    (void)id;
+    if (sp_dec_atom(&req->args, kind) < 0)
+        return SP_BADARG;
+    return garbage(kind);
+}
+
+static enum sp_handled call_log(unsigned long long id, sp_request *req)
+{
+    char level[MAXATOMLEN_UTF8], msg[512];
+
+    if (sp_dec_atom(&req->args, level) < 0 || sp_dec_cstring(&req->args, msg, sizeof(msg)) < 0)
+        return SP_BADARG;
+    sp_log(level, "%s", msg);
+    sp_reply_ok(id);
+    return SP_HANDLED;
+}
+
+/* {events, N, Size}: 0, or -1 when the arguments are out of range. */
+static int decode_events(sp_request *req, long long *n, long long *size)
+{
+    return sp_dec_long(&req->args, n) < 0 || sp_dec_long(&req->args, size) < 0 || *n < 0 || *size < 0 ||
+                   *size > (1 << 20)
+               ? -1
+               : 0;
+}
+
+static enum sp_handled call_events(unsigned long long id, sp_request *req)
+{
+    ei_x_buff x;
+    long long n, size;
+
+    if (decode_events(req, &n, &size) < 0)
+        return SP_BADARG;
+    emit_events(n, size);
+    sp_reply_ok_begin(&x, id);
+    ei_x_encode_longlong(&x, n);
+    sp_send(&x);
+    return SP_HANDLED;
+}
+
+static enum sp_handled call_ignore_stdin(unsigned long long id, sp_request *req)
+{
+    (void)req;
+    sp_reply_ok(id);
+    signal(SIGTERM, SIG_IGN);
+    sp_pause_input(1);
+    return SP_HANDLED;
+}
+
+static enum sp_handled cast_events(sp_request *req)
 {
     long long n, size;
 
-    if (strcmp(req->name, "events") == 0 && req->argc == 2) {
-        if (sp_dec_long(&req->args, &n) < 0 || sp_dec_long(&req->args, &size) < 0 || n < 0 || size < 0 ||
-            size > (1 << 20))
-            return SP_BADARG;
-        emit_events(n, size);
-        return SP_HANDLED;
-    }
-    return SP_UNKNOWN;
+    if (decode_events(req, &n, &size) < 0)
+        return SP_BADARG;
+    emit_events(n, size);
+    return SP_HANDLED;
 }
 
 int main(int argc, char **argv)
 {
+    static const sp_call calls[] = {
+        {"ping", 0, call_ping},
+        {"echo", 1, call_echo},
+        {"sleep", 1, call_sleep},
+        {"crash", 0, call_crash},
+        {"exit", 1, call_exit},
+        {"huge", 1, call_huge},
+        {"garbage", 1, call_garbage},
+        {"log", 2, call_log},
+        {"events", 2, call_events},
+        {"ignore_stdin", 0, call_ignore_stdin},
+        {0},
+    };
+    static const sp_cast casts[] = {{"events", 2, cast_events}, {0}};
     static sp_helper helper = {
         .name = "sysport_testhelper",
         .version = "1",
+        .calls = calls,
+        .casts = casts,
         .capabilities = capabilities,
-        .call = handle_call,
-        .cast = handle_cast,
     };
-    int send_ready = 1;
+    int no_ready = 0;
+    int64_t exit_at_start = -1;
+    uint64_t max_frame = 0;
+    const sp_option options[] = {
+        SP_FLAG("no-ready", &no_ready),
+        SP_INT("exit-at-start", &exit_at_start, 0, 255),
+        SP_UINT("max-frame", &max_frame, 0, SIZE_MAX),
+        {0},
+    };
 
     sp_init(helper.name);
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--no-ready") == 0)
-            send_ready = 0;
-        else if (strncmp(argv[i], "--exit-at-start=", 16) == 0)
-            exit(atoi(argv[i] + 16));
-        else if (strncmp(argv[i], "--max-frame=", 12) == 0)
-            helper.max_frame = strtoul(argv[i] + 12, NULL, 10);
-        else
-            errx(SP_EXIT_USAGE, "usage: sysport_testhelper [--no-ready] [--exit-at-start=N] [--max-frame=N]");
-    }
-    if (!send_ready)
+    sp_args(options, argc, argv, "usage: sysport_testhelper [--no-ready] [--exit-at-start=N] [--max-frame=N]");
+    if (exit_at_start >= 0)
+        exit((int)exit_at_start);
+    helper.max_frame = (size_t)max_frame;
+    if (no_ready)
         for (;;)
             pause(); /* a helper that hangs before it is ready */
     sp_run(&helper);

@@ -5,9 +5,9 @@
 #include <sensors/error.h>
 #include <sensors/sensors.h>
 
-#include "sensors_config.h"
-#include "sensors_names.h"
-#include "sensors_request.h"
+#include "hwmon_config.h"
+#include "hwmon_names.h"
+#include "hwmon_request.h"
 #include "sp_term.h"
 #include "sp_test.h"
 
@@ -15,48 +15,48 @@
 
 static void subfeature_kinds(void)
 {
-    CHECK_STR(sensors_subfeature_kind("temp1_input", SENSORS_SUBFEATURE_TEMP_INPUT), "input");
-    CHECK_STR(sensors_subfeature_kind("temp12_crit_alarm", SENSORS_SUBFEATURE_TEMP_CRIT_ALARM), "crit_alarm");
-    CHECK_STR(sensors_subfeature_kind("power1_average_interval", SENSORS_SUBFEATURE_POWER_AVERAGE_INTERVAL),
+    CHECK_STR(hwmon_subfeature_kind("temp1_input", SENSORS_SUBFEATURE_TEMP_INPUT), "input");
+    CHECK_STR(hwmon_subfeature_kind("temp12_crit_alarm", SENSORS_SUBFEATURE_TEMP_CRIT_ALARM), "crit_alarm");
+    CHECK_STR(hwmon_subfeature_kind("power1_average_interval", SENSORS_SUBFEATURE_POWER_AVERAGE_INTERVAL),
               "average_interval");
-    CHECK_STR(sensors_subfeature_kind("cpu0_vid", SENSORS_SUBFEATURE_VID), "vid");
-    CHECK_STR(sensors_subfeature_kind("intrusion0_alarm", SENSORS_SUBFEATURE_INTRUSION_ALARM), "alarm");
+    CHECK_STR(hwmon_subfeature_kind("cpu0_vid", SENSORS_SUBFEATURE_VID), "vid");
+    CHECK_STR(hwmon_subfeature_kind("intrusion0_alarm", SENSORS_SUBFEATURE_INTRUSION_ALARM), "alarm");
     /* The chip-wide switch has no channel: the whole name is its kind. */
-    CHECK_STR(sensors_subfeature_kind("beep_enable", SENSORS_SUBFEATURE_BEEP_ENABLE), "beep_enable");
-    CHECK_STR(sensors_subfeature_kind("odd", SENSORS_SUBFEATURE_UNKNOWN), "odd");
-    CHECK_STR(sensors_subfeature_kind("odd_", SENSORS_SUBFEATURE_UNKNOWN), "odd_");
+    CHECK_STR(hwmon_subfeature_kind("beep_enable", SENSORS_SUBFEATURE_BEEP_ENABLE), "beep_enable");
+    CHECK_STR(hwmon_subfeature_kind("odd", SENSORS_SUBFEATURE_UNKNOWN), "odd");
+    CHECK_STR(hwmon_subfeature_kind("odd_", SENSORS_SUBFEATURE_UNKNOWN), "odd_");
 }
 
 static void type_atoms(void)
 {
-    CHECK_STR(sensors_bus_atom(SENSORS_BUS_TYPE_I2C), "i2c");
-    CHECK_STR(sensors_bus_atom(SENSORS_BUS_TYPE_VIRTUAL), "virtual");
-    CHECK_STR(sensors_bus_atom(SENSORS_BUS_TYPE_SCSI), "scsi");
-    CHECK_STR(sensors_bus_atom(99), "unknown");
-    CHECK_STR(sensors_feature_atom(SENSORS_FEATURE_TEMP), "temp");
-    CHECK_STR(sensors_feature_atom(SENSORS_FEATURE_HUMIDITY), "humidity");
-    CHECK_STR(sensors_feature_atom(SENSORS_FEATURE_BEEP_ENABLE), "beep_enable");
-    CHECK_STR(sensors_feature_atom(SENSORS_FEATURE_UNKNOWN), "unknown");
+    CHECK_STR(hwmon_bus_atom(SENSORS_BUS_TYPE_I2C), "i2c");
+    CHECK_STR(hwmon_bus_atom(SENSORS_BUS_TYPE_VIRTUAL), "virtual");
+    CHECK_STR(hwmon_bus_atom(SENSORS_BUS_TYPE_SCSI), "scsi");
+    CHECK_STR(hwmon_bus_atom(99), "unknown");
+    CHECK_STR(hwmon_feature_atom(SENSORS_FEATURE_TEMP), "temp");
+    CHECK_STR(hwmon_feature_atom(SENSORS_FEATURE_HUMIDITY), "humidity");
+    CHECK_STR(hwmon_feature_atom(SENSORS_FEATURE_BEEP_ENABLE), "beep_enable");
+    CHECK_STR(hwmon_feature_atom(SENSORS_FEATURE_UNKNOWN), "unknown");
 }
 
 static void error_reasons(void)
 {
     /* errno only where libsensors hit a system call that failed */
-    CHECK_STR(sensors_error_atom(-SENSORS_ERR_KERNEL, ENOENT), "enoent");
-    CHECK_STR(sensors_error_atom(-SENSORS_ERR_KERNEL, EACCES), "eacces");
-    CHECK_STR(sensors_error_atom(-SENSORS_ERR_IO, EIO), "eio");
-    CHECK_STR(sensors_error_atom(-SENSORS_ERR_IO, 0), "eio");
-    CHECK_STR(sensors_error_atom(-SENSORS_ERR_KERNEL, 0), "kernel");
-    CHECK_STR(sensors_error_atom(-SENSORS_ERR_KERNEL, 100000), "kernel");
-    CHECK_STR(sensors_error_atom(-SENSORS_ERR_ACCESS_R, EIO), "unreadable");
-    CHECK_STR(sensors_error_atom(-SENSORS_ERR_ACCESS_W, EPERM), "not_writable");
-    CHECK_STR(sensors_error_atom(-SENSORS_ERR_DIV_ZERO, 0), "div_zero");
-    CHECK_STR(sensors_error_atom(-SENSORS_ERR_PARSE, 0), "parse");
-    CHECK_STR(sensors_error_atom(SENSORS_ERR_RECURSION, 0), "recursion");
-    CHECK_STR(sensors_error_atom(-4242, 0), "unknown");
+    CHECK_STR(hwmon_error_atom(-SENSORS_ERR_KERNEL, ENOENT), "enoent");
+    CHECK_STR(hwmon_error_atom(-SENSORS_ERR_KERNEL, EACCES), "eacces");
+    CHECK_STR(hwmon_error_atom(-SENSORS_ERR_IO, EIO), "eio");
+    CHECK_STR(hwmon_error_atom(-SENSORS_ERR_IO, 0), "eio");
+    CHECK_STR(hwmon_error_atom(-SENSORS_ERR_KERNEL, 0), "kernel");
+    CHECK_STR(hwmon_error_atom(-SENSORS_ERR_KERNEL, 100000), "kernel");
+    CHECK_STR(hwmon_error_atom(-SENSORS_ERR_ACCESS_R, EIO), "unreadable");
+    CHECK_STR(hwmon_error_atom(-SENSORS_ERR_ACCESS_W, EPERM), "not_writable");
+    CHECK_STR(hwmon_error_atom(-SENSORS_ERR_DIV_ZERO, 0), "div_zero");
+    CHECK_STR(hwmon_error_atom(-SENSORS_ERR_PARSE, 0), "parse");
+    CHECK_STR(hwmon_error_atom(SENSORS_ERR_RECURSION, 0), "recursion");
+    CHECK_STR(hwmon_error_atom(-4242, 0), "unknown");
 }
 
-/* Decodes a reading encoded by sensors_x_reading: 0 and *value, or 1 and
+/* Decodes a reading encoded by hwmon_x_reading: 0 and *value, or 1 and
  * the reason in reason. */
 static int decode_reading(ei_x_buff *x, double *value, char reason[MAXATOMLEN_UTF8])
 {
@@ -79,26 +79,26 @@ static void readings(void)
     char reason[MAXATOMLEN_UTF8];
 
     ei_x_new(&x);
-    sensors_x_reading(&x, 0, 45.5, 0);
+    hwmon_x_reading(&x, 0, 45.5, 0);
     CHECK_EQ(decode_reading(&x, &v, reason), 0);
     CHECK(v == 45.5);
     ei_x_free(&x);
 
     ei_x_new(&x);
-    sensors_x_reading(&x, -SENSORS_ERR_ACCESS_R, 0, 0);
+    hwmon_x_reading(&x, -SENSORS_ERR_ACCESS_R, 0, 0);
     CHECK_EQ(decode_reading(&x, &v, reason), 1);
     CHECK_STR(reason, "unreadable");
     ei_x_free(&x);
 
     /* "nan" and "inf" parse as doubles but cannot be encoded or compared */
     ei_x_new(&x);
-    sensors_x_reading(&x, 0, NAN, 0);
+    hwmon_x_reading(&x, 0, NAN, 0);
     CHECK_EQ(decode_reading(&x, &v, reason), 1);
     CHECK_STR(reason, "not_finite");
     ei_x_free(&x);
 
     ei_x_new(&x);
-    sensors_x_reading(&x, 0, -INFINITY, 0);
+    hwmon_x_reading(&x, 0, -INFINITY, 0);
     CHECK_EQ(decode_reading(&x, &v, reason), 1);
     CHECK_STR(reason, "not_finite");
     ei_x_free(&x);
@@ -107,25 +107,25 @@ static void readings(void)
 static void write_range(void)
 {
     /* millidegrees: 2147483 degrees is the most an int holds */
-    CHECK(sensors_sysfs_scale(SENSORS_SUBFEATURE_TEMP_MAX) == 1000);
-    CHECK(sensors_value_fits(SENSORS_SUBFEATURE_TEMP_MAX, 2147483.0));
-    CHECK(!sensors_value_fits(SENSORS_SUBFEATURE_TEMP_MAX, 2147484.0));
-    CHECK(sensors_value_fits(SENSORS_SUBFEATURE_TEMP_MIN, -2147483.0));
-    CHECK(!sensors_value_fits(SENSORS_SUBFEATURE_TEMP_MIN, -2147484.0));
+    CHECK(hwmon_sysfs_scale(SENSORS_SUBFEATURE_TEMP_MAX) == 1000);
+    CHECK(hwmon_value_fits(SENSORS_SUBFEATURE_TEMP_MAX, 2147483.0));
+    CHECK(!hwmon_value_fits(SENSORS_SUBFEATURE_TEMP_MAX, 2147484.0));
+    CHECK(hwmon_value_fits(SENSORS_SUBFEATURE_TEMP_MIN, -2147483.0));
+    CHECK(!hwmon_value_fits(SENSORS_SUBFEATURE_TEMP_MIN, -2147484.0));
     /* microwatts */
-    CHECK(sensors_sysfs_scale(SENSORS_SUBFEATURE_POWER_MAX) == 1000000);
-    CHECK(sensors_value_fits(SENSORS_SUBFEATURE_POWER_CAP, 2147.0));
-    CHECK(!sensors_value_fits(SENSORS_SUBFEATURE_POWER_CAP, 2148.0));
+    CHECK(hwmon_sysfs_scale(SENSORS_SUBFEATURE_POWER_MAX) == 1000000);
+    CHECK(hwmon_value_fits(SENSORS_SUBFEATURE_POWER_CAP, 2147.0));
+    CHECK(!hwmon_value_fits(SENSORS_SUBFEATURE_POWER_CAP, 2148.0));
     /* unscaled: fans, alarms, beeps */
-    CHECK(sensors_sysfs_scale(SENSORS_SUBFEATURE_FAN_MIN) == 1);
-    CHECK(sensors_sysfs_scale(SENSORS_SUBFEATURE_TEMP_BEEP) == 1);
-    CHECK(sensors_value_fits(SENSORS_SUBFEATURE_FAN_MIN, (double)INT_MAX));
-    CHECK(!sensors_value_fits(SENSORS_SUBFEATURE_FAN_MIN, (double)INT_MAX + 1));
+    CHECK(hwmon_sysfs_scale(SENSORS_SUBFEATURE_FAN_MIN) == 1);
+    CHECK(hwmon_sysfs_scale(SENSORS_SUBFEATURE_TEMP_BEEP) == 1);
+    CHECK(hwmon_value_fits(SENSORS_SUBFEATURE_FAN_MIN, (double)INT_MAX));
+    CHECK(!hwmon_value_fits(SENSORS_SUBFEATURE_FAN_MIN, (double)INT_MAX + 1));
     /* second-class subfeatures with their own units */
-    CHECK(sensors_sysfs_scale(SENSORS_SUBFEATURE_TEMP_OFFSET) == 1000);
-    CHECK(sensors_sysfs_scale(SENSORS_SUBFEATURE_POWER_AVERAGE_INTERVAL) == 1000);
-    CHECK(!sensors_value_fits(SENSORS_SUBFEATURE_IN_MAX, NAN));
-    CHECK(!sensors_value_fits(SENSORS_SUBFEATURE_IN_MAX, INFINITY));
+    CHECK(hwmon_sysfs_scale(SENSORS_SUBFEATURE_TEMP_OFFSET) == 1000);
+    CHECK(hwmon_sysfs_scale(SENSORS_SUBFEATURE_POWER_AVERAGE_INTERVAL) == 1000);
+    CHECK(!hwmon_value_fits(SENSORS_SUBFEATURE_IN_MAX, NAN));
+    CHECK(!hwmon_value_fits(SENSORS_SUBFEATURE_IN_MAX, INFINITY));
 }
 
 static void decoder_over(ei_x_buff *x, sp_dec *d)
@@ -135,7 +135,7 @@ static void decoder_over(ei_x_buff *x, sp_dec *d)
 
 static void name_lists(void)
 {
-    static sensors_name_list list;
+    static hwmon_name_list list;
     ei_x_buff x;
     sp_dec d;
 
@@ -145,28 +145,28 @@ static void name_lists(void)
     ei_x_encode_binary(&x, "coretemp-isa-0000", 17);
     ei_x_encode_empty_list(&x);
     decoder_over(&x, &d);
-    CHECK_EQ(sensors_decode_names(&d, &list), 0);
+    CHECK_EQ(hwmon_decode_names(&d, &list), 0);
     CHECK(sp_dec_done(&d));
     CHECK_EQ(list.count, 2);
-    CHECK(sensors_names_contain(&list, "lm75-i2c-1-48"));
-    CHECK(sensors_names_contain(&list, "coretemp-isa-0000"));
-    CHECK(!sensors_names_contain(&list, "lm75-i2c-1-4"));
-    CHECK(!sensors_names_contain(&list, "lm75-i2c-1-480"));
+    CHECK(hwmon_names_contain(&list, "lm75-i2c-1-48"));
+    CHECK(hwmon_names_contain(&list, "coretemp-isa-0000"));
+    CHECK(!hwmon_names_contain(&list, "lm75-i2c-1-4"));
+    CHECK(!hwmon_names_contain(&list, "lm75-i2c-1-480"));
     ei_x_free(&x);
 
     ei_x_new_with_version(&x);
     ei_x_encode_empty_list(&x);
     decoder_over(&x, &d);
-    CHECK_EQ(sensors_decode_names(&d, &list), 0);
+    CHECK_EQ(hwmon_decode_names(&d, &list), 0);
     CHECK_EQ(list.count, 0);
-    CHECK(!sensors_names_contain(&list, "x"));
+    CHECK(!hwmon_names_contain(&list, "x"));
     ei_x_free(&x);
 }
 
 /* Encodes [Bin] with one element of len bytes, all c. */
 static void one_name(ei_x_buff *x, char c, size_t len)
 {
-    char buf[SENSORS_NAME_MAX + 8];
+    char buf[HWMON_NAME_MAX + 8];
 
     memset(buf, c, sizeof(buf));
     ei_x_new_with_version(x);
@@ -177,37 +177,37 @@ static void one_name(ei_x_buff *x, char c, size_t len)
 
 static void name_lists_refused(void)
 {
-    static sensors_name_list list;
+    static hwmon_name_list list;
     ei_x_buff x;
     sp_dec d;
     int start;
 
-    one_name(&x, 'a', SENSORS_NAME_MAX - 1);
+    one_name(&x, 'a', HWMON_NAME_MAX - 1);
     decoder_over(&x, &d);
-    CHECK_EQ(sensors_decode_names(&d, &list), 0);
+    CHECK_EQ(hwmon_decode_names(&d, &list), 0);
     ei_x_free(&x);
 
     const struct {
         char c;
         size_t len;
-    } bad[] = {{'a', SENSORS_NAME_MAX}, {'a', 0}, {'\0', 5}};
+    } bad[] = {{'a', HWMON_NAME_MAX}, {'a', 0}, {'\0', 5}};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         one_name(&x, bad[i].c, bad[i].len);
         decoder_over(&x, &d);
         start = d.index;
-        CHECK_EQ(sensors_decode_names(&d, &list), -1);
+        CHECK_EQ(hwmon_decode_names(&d, &list), -1);
         CHECK_EQ(d.index, start); /* nothing consumed */
         ei_x_free(&x);
     }
 
     /* more names than the helper takes */
     ei_x_new_with_version(&x);
-    ei_x_encode_list_header(&x, SENSORS_MAX_NAMES + 1);
-    for (int i = 0; i <= SENSORS_MAX_NAMES; i++)
+    ei_x_encode_list_header(&x, HWMON_MAX_NAMES + 1);
+    for (int i = 0; i <= HWMON_MAX_NAMES; i++)
         ei_x_encode_binary(&x, "c", 1);
     ei_x_encode_empty_list(&x);
     decoder_over(&x, &d);
-    CHECK_EQ(sensors_decode_names(&d, &list), -1);
+    CHECK_EQ(hwmon_decode_names(&d, &list), -1);
     ei_x_free(&x);
 
     /* an improper list, a non-binary element, a string */
@@ -216,7 +216,7 @@ static void name_lists_refused(void)
     ei_x_encode_binary(&x, "c", 1);
     ei_x_encode_atom(&x, "tail");
     decoder_over(&x, &d);
-    CHECK_EQ(sensors_decode_names(&d, &list), -1);
+    CHECK_EQ(hwmon_decode_names(&d, &list), -1);
     ei_x_free(&x);
 
     ei_x_new_with_version(&x);
@@ -224,19 +224,19 @@ static void name_lists_refused(void)
     ei_x_encode_long(&x, 42);
     ei_x_encode_empty_list(&x);
     decoder_over(&x, &d);
-    CHECK_EQ(sensors_decode_names(&d, &list), -1);
+    CHECK_EQ(hwmon_decode_names(&d, &list), -1);
     ei_x_free(&x);
 
     ei_x_new_with_version(&x);
     ei_x_encode_string(&x, "abc");
     decoder_over(&x, &d);
-    CHECK_EQ(sensors_decode_names(&d, &list), -1);
+    CHECK_EQ(hwmon_decode_names(&d, &list), -1);
     ei_x_free(&x);
 }
 
 static void set_arguments(void)
 {
-    sensors_set_request req;
+    hwmon_set_request req;
     ei_x_buff x;
     sp_dec d;
 
@@ -245,7 +245,7 @@ static void set_arguments(void)
     ei_x_encode_binary(&x, "temp1_max", 9);
     ei_x_encode_long(&x, 85);
     decoder_over(&x, &d);
-    CHECK_EQ(sensors_decode_set(&d, &req), 0);
+    CHECK_EQ(hwmon_decode_set(&d, &req), 0);
     CHECK(sp_dec_done(&d));
     CHECK_STR(req.chip, "lm75-i2c-1-48");
     CHECK_STR(req.subfeature, "temp1_max");
@@ -257,7 +257,7 @@ static void set_arguments(void)
     ei_x_encode_binary(&x, "s", 1);
     ei_x_encode_double(&x, -12.25);
     decoder_over(&x, &d);
-    CHECK_EQ(sensors_decode_set(&d, &req), 0);
+    CHECK_EQ(hwmon_decode_set(&d, &req), 0);
     CHECK(req.value == -12.25);
     ei_x_free(&x);
 
@@ -271,7 +271,7 @@ static void set_arguments(void)
     }
     decoder_over(&x, &d);
     int start = d.index;
-    CHECK_EQ(sensors_decode_set(&d, &req), -1);
+    CHECK_EQ(hwmon_decode_set(&d, &req), -1);
     CHECK_EQ(d.index, start);
     ei_x_free(&x);
 
@@ -281,7 +281,7 @@ static void set_arguments(void)
     ei_x_encode_binary(&x, "s", 1);
     ei_x_encode_binary(&x, "80", 2);
     decoder_over(&x, &d);
-    CHECK_EQ(sensors_decode_set(&d, &req), -1);
+    CHECK_EQ(hwmon_decode_set(&d, &req), -1);
     ei_x_free(&x);
 
     ei_x_new_with_version(&x);
@@ -289,7 +289,7 @@ static void set_arguments(void)
     ei_x_encode_atom(&x, "temp1_max");
     ei_x_encode_long(&x, 80);
     decoder_over(&x, &d);
-    CHECK_EQ(sensors_decode_set(&d, &req), -1);
+    CHECK_EQ(hwmon_decode_set(&d, &req), -1);
     ei_x_free(&x);
 }
 
@@ -308,7 +308,7 @@ static const char *computes(const char *text, size_t len)
     static char found[512];
 
     found[0] = 0;
-    sensors_config_computes(text, len, collect, found);
+    hwmon_config_computes(text, len, collect, found);
     return found;
 }
 

@@ -31,9 +31,9 @@ static void put64(uint8_t *p, uint64_t v)
 }
 
 /* A server's reply: LI 0, v4, mode 4, stratum 2, answering cookie. */
-static void reply(uint8_t p[NTP_PACKET_LEN], uint64_t cookie, int64_t t2, int64_t t3)
+static void reply(uint8_t p[TIME_NTP_PACKET_LEN], uint64_t cookie, int64_t t2, int64_t t3)
 {
-    memset(p, 0, NTP_PACKET_LEN);
+    memset(p, 0, TIME_NTP_PACKET_LEN);
     p[0] = 0 << 6 | 4 << 3 | 4;
     p[1] = 2;
     p[2] = 6;
@@ -41,10 +41,10 @@ static void reply(uint8_t p[NTP_PACKET_LEN], uint64_t cookie, int64_t t2, int64_
     put32(p + 4, 0x00000800);  /* root delay 1/32 s */
     put32(p + 8, 0x00000400);  /* root dispersion 1/64 s */
     memcpy(p + 12, "\xc0\x00\x02\x01", 4);
-    put64(p + 16, ntp_ts_from_unix_ns(t2 - S));
+    put64(p + 16, time_ntp_ts_from_unix_ns(t2 - S));
     put64(p + 24, cookie);
-    put64(p + 32, ntp_ts_from_unix_ns(t2));
-    put64(p + 40, ntp_ts_from_unix_ns(t3));
+    put64(p + 32, time_ntp_ts_from_unix_ns(t2));
+    put64(p + 40, time_ntp_ts_from_unix_ns(t3));
 }
 
 static void timestamps_round_trip(void)
@@ -53,14 +53,14 @@ static void timestamps_round_trip(void)
                        ERA1_UNIX * S + 500000000, 4000000000LL * S + 7, -S / 2};
 
     for (size_t i = 0; i < sizeof(times) / sizeof(times[0]); i++) {
-        int64_t back = ntp_ts_to_unix_ns(ntp_ts_from_unix_ns(times[i]), times[i]);
+        int64_t back = time_ntp_ts_to_unix_ns(time_ntp_ts_from_unix_ns(times[i]), times[i]);
 
         /* 2^-32 s resolution: within a nanosecond. */
         CHECK(llabs(back - times[i]) <= 1);
     }
     /* The Unix epoch is NTP second 2208988800 of era 0. */
-    CHECK_EQ(ntp_ts_from_unix_ns(0) >> 32, 2208988800LL);
-    CHECK_EQ(ntp_ts_from_unix_ns(S / 2) & 0xffffffffu, 0x80000000u);
+    CHECK_EQ(time_ntp_ts_from_unix_ns(0) >> 32, 2208988800LL);
+    CHECK_EQ(time_ntp_ts_from_unix_ns(S / 2) & 0xffffffffu, 0x80000000u);
 }
 
 static void era_rollover(void)
@@ -69,19 +69,19 @@ static void era_rollover(void)
      * pivot decides. */
     uint64_t ts = (uint64_t)5 << 32;
 
-    CHECK_EQ(ntp_ts_to_unix_ns(ts, ERA1_UNIX * S), (ERA1_UNIX + 5) * S);
-    CHECK_EQ(ntp_ts_to_unix_ns(ts, (ERA1_UNIX - 1000) * S), (ERA1_UNIX + 5) * S);
-    CHECK_EQ(ntp_ts_to_unix_ns(ts, -NTP_UNIX_OFFSET * S), (5 - NTP_UNIX_OFFSET) * S);
+    CHECK_EQ(time_ntp_ts_to_unix_ns(ts, ERA1_UNIX * S), (ERA1_UNIX + 5) * S);
+    CHECK_EQ(time_ntp_ts_to_unix_ns(ts, (ERA1_UNIX - 1000) * S), (ERA1_UNIX + 5) * S);
+    CHECK_EQ(time_ntp_ts_to_unix_ns(ts, -TIME_NTP_UNIX_OFFSET * S), (5 - TIME_NTP_UNIX_OFFSET) * S);
     /* The last second of era 0 seen from just after the wrap. */
-    CHECK_EQ(ntp_ts_to_unix_ns(0xffffffffull << 32, (ERA1_UNIX + 10) * S), (ERA1_UNIX - 1) * S);
+    CHECK_EQ(time_ntp_ts_to_unix_ns(0xffffffffull << 32, (ERA1_UNIX + 10) * S), (ERA1_UNIX - 1) * S);
     /* A client in era 0 and a server in era 1 still agree on an offset. */
     {
-        uint8_t p[NTP_PACKET_LEN];
-        struct ntp_reply r;
+        uint8_t p[TIME_NTP_PACKET_LEN];
+        struct time_ntp_reply r;
         int64_t t1 = (ERA1_UNIX - 2) * S, t2 = (ERA1_UNIX + 3) * S;
 
         reply(p, 42, t2, t2 + 1000);
-        CHECK_EQ(ntp_parse_reply(p, sizeof(p), 42, t1, t1 + 2000, &r), NTP_OK);
+        CHECK_EQ(time_ntp_parse_reply(p, sizeof(p), 42, t1, t1 + 2000, &r), TIME_NTP_OK);
         CHECK_EQ(r.offset_ns, 5 * S - 500); /* ((5 s) + (5 s - 1 us)) / 2 */
         CHECK_EQ(r.delay_ns, 1000);
     }
@@ -89,10 +89,10 @@ static void era_rollover(void)
 
 static void request_layout(void)
 {
-    uint8_t p[NTP_PACKET_LEN];
+    uint8_t p[TIME_NTP_PACKET_LEN];
     uint8_t zero[40] = {0};
 
-    ntp_build_request(p, 0x0123456789abcdefull);
+    time_ntp_build_request(p, 0x0123456789abcdefull);
     CHECK_EQ(p[0], 0x23); /* LI 0, version 4, mode 3 */
     CHECK_MEM(p + 1, zero, 39);
     CHECK_MEM(p + 40, "\x01\x23\x45\x67\x89\xab\xcd\xef", 8);
@@ -100,14 +100,14 @@ static void request_layout(void)
 
 static void offset_and_delay(void)
 {
-    uint8_t p[NTP_PACKET_LEN + 20];
-    struct ntp_reply r;
+    uint8_t p[TIME_NTP_PACKET_LEN + 20];
+    struct time_ntp_reply r;
     /* RFC 5905 section 8: offset = ((T2-T1) + (T3-T4))/2, delay =
      * (T4-T1) - (T3-T2). Server 0.25 s ahead, 10 ms each way, 1 ms inside. */
     int64_t t1 = 1700000000LL * S, t2 = t1 + 260000000, t3 = t2 + 1000000, t4 = t1 + 21000000;
 
     reply(p, 7, t2, t3);
-    CHECK_EQ(ntp_parse_reply(p, NTP_PACKET_LEN, 7, t1, t4, &r), NTP_OK);
+    CHECK_EQ(time_ntp_parse_reply(p, TIME_NTP_PACKET_LEN, 7, t1, t4, &r), TIME_NTP_OK);
     CHECK_EQ(r.offset_ns, 250000000);
     CHECK_EQ(r.delay_ns, 20000000);
     CHECK_EQ(r.t2, t2);
@@ -119,20 +119,20 @@ static void offset_and_delay(void)
     CHECK_EQ(r.root_dispersion_ns, S / 64);
     CHECK_MEM(r.refid, "\xc0\x00\x02\x01", 4);
     /* Extension fields or a MAC after the header are fine. */
-    memset(p + NTP_PACKET_LEN, 0xee, 20);
-    CHECK_EQ(ntp_parse_reply(p, sizeof(p), 7, t1, t4, &r), NTP_OK);
+    memset(p + TIME_NTP_PACKET_LEN, 0xee, 20);
+    CHECK_EQ(time_ntp_parse_reply(p, sizeof(p), 7, t1, t4, &r), TIME_NTP_OK);
 }
 
-static enum ntp_verdict verdict_of(void (*mangle)(uint8_t *), size_t len)
+static enum time_ntp_verdict verdict_of(void (*mangle)(uint8_t *), size_t len)
 {
-    uint8_t p[NTP_PACKET_LEN];
-    struct ntp_reply r;
+    uint8_t p[TIME_NTP_PACKET_LEN];
+    struct time_ntp_reply r;
     int64_t t1 = 1700000000LL * S;
 
     reply(p, 99, t1 + 5000, t1 + 6000);
     if (mangle)
         mangle(p);
-    return ntp_parse_reply(p, len, 99, t1, t1 + 10000, &r);
+    return time_ntp_parse_reply(p, len, 99, t1, t1 + 10000, &r);
 }
 
 static void m_version0(uint8_t *p) { p[0] = (uint8_t)((p[0] & 0xc7) | 0 << 3); }
@@ -153,35 +153,35 @@ static void m_root_delay(uint8_t *p) { put32(p + 4, 0x00020200); } /* 2.0078 s: 
 
 static void sanity_tests(void)
 {
-    CHECK_EQ(verdict_of(NULL, NTP_PACKET_LEN), NTP_OK);
-    CHECK_EQ(verdict_of(NULL, NTP_PACKET_LEN - 1), NTP_SHORT);
-    CHECK_EQ(verdict_of(NULL, 0), NTP_SHORT);
-    CHECK_EQ(verdict_of(m_version0, NTP_PACKET_LEN), NTP_BAD_VERSION);
-    CHECK_EQ(verdict_of(m_version5, NTP_PACKET_LEN), NTP_BAD_VERSION);
-    CHECK_EQ(verdict_of(m_mode_client, NTP_PACKET_LEN), NTP_BAD_MODE);
-    CHECK_EQ(verdict_of(m_mode_broadcast, NTP_PACKET_LEN), NTP_BAD_MODE);
-    CHECK_EQ(verdict_of(m_origin, NTP_PACKET_LEN), NTP_BOGUS_ORIGIN);
-    CHECK_EQ(verdict_of(m_origin_zero, NTP_PACKET_LEN), NTP_BOGUS_ORIGIN);
-    CHECK_EQ(verdict_of(m_leap3, NTP_PACKET_LEN), NTP_UNSYNCHRONIZED);
-    CHECK_EQ(verdict_of(m_leap1, NTP_PACKET_LEN), NTP_OK); /* a leap second coming is fine */
-    CHECK_EQ(verdict_of(m_stratum16, NTP_PACKET_LEN), NTP_BAD_STRATUM);
-    CHECK_EQ(verdict_of(m_stratum15, NTP_PACKET_LEN), NTP_OK);
-    CHECK_EQ(verdict_of(m_rx_zero, NTP_PACKET_LEN), NTP_ZERO_TIMESTAMP);
-    CHECK_EQ(verdict_of(m_tx_zero, NTP_PACKET_LEN), NTP_ZERO_TIMESTAMP);
-    CHECK_EQ(verdict_of(m_tx_before_rx, NTP_PACKET_LEN), NTP_BAD_TIMESTAMPS);
-    CHECK_EQ(verdict_of(m_root_disp, NTP_PACKET_LEN), NTP_ROOT_DISTANCE);
-    CHECK_EQ(verdict_of(m_root_delay, NTP_PACKET_LEN), NTP_ROOT_DISTANCE);
+    CHECK_EQ(verdict_of(NULL, TIME_NTP_PACKET_LEN), TIME_NTP_OK);
+    CHECK_EQ(verdict_of(NULL, TIME_NTP_PACKET_LEN - 1), TIME_NTP_SHORT);
+    CHECK_EQ(verdict_of(NULL, 0), TIME_NTP_SHORT);
+    CHECK_EQ(verdict_of(m_version0, TIME_NTP_PACKET_LEN), TIME_NTP_BAD_VERSION);
+    CHECK_EQ(verdict_of(m_version5, TIME_NTP_PACKET_LEN), TIME_NTP_BAD_VERSION);
+    CHECK_EQ(verdict_of(m_mode_client, TIME_NTP_PACKET_LEN), TIME_NTP_BAD_MODE);
+    CHECK_EQ(verdict_of(m_mode_broadcast, TIME_NTP_PACKET_LEN), TIME_NTP_BAD_MODE);
+    CHECK_EQ(verdict_of(m_origin, TIME_NTP_PACKET_LEN), TIME_NTP_BOGUS_ORIGIN);
+    CHECK_EQ(verdict_of(m_origin_zero, TIME_NTP_PACKET_LEN), TIME_NTP_BOGUS_ORIGIN);
+    CHECK_EQ(verdict_of(m_leap3, TIME_NTP_PACKET_LEN), TIME_NTP_UNSYNCHRONIZED);
+    CHECK_EQ(verdict_of(m_leap1, TIME_NTP_PACKET_LEN), TIME_NTP_OK); /* a leap second coming is fine */
+    CHECK_EQ(verdict_of(m_stratum16, TIME_NTP_PACKET_LEN), TIME_NTP_BAD_STRATUM);
+    CHECK_EQ(verdict_of(m_stratum15, TIME_NTP_PACKET_LEN), TIME_NTP_OK);
+    CHECK_EQ(verdict_of(m_rx_zero, TIME_NTP_PACKET_LEN), TIME_NTP_ZERO_TIMESTAMP);
+    CHECK_EQ(verdict_of(m_tx_zero, TIME_NTP_PACKET_LEN), TIME_NTP_ZERO_TIMESTAMP);
+    CHECK_EQ(verdict_of(m_tx_before_rx, TIME_NTP_PACKET_LEN), TIME_NTP_BAD_TIMESTAMPS);
+    CHECK_EQ(verdict_of(m_root_disp, TIME_NTP_PACKET_LEN), TIME_NTP_ROOT_DISTANCE);
+    CHECK_EQ(verdict_of(m_root_delay, TIME_NTP_PACKET_LEN), TIME_NTP_ROOT_DISTANCE);
     /* Which ones mean "not for us, keep waiting". */
-    CHECK(ntp_verdict_is_stray(NTP_SHORT) && ntp_verdict_is_stray(NTP_BOGUS_ORIGIN));
-    CHECK(ntp_verdict_is_stray(NTP_BAD_MODE) && ntp_verdict_is_stray(NTP_BAD_VERSION));
-    CHECK(!ntp_verdict_is_stray(NTP_KOD) && !ntp_verdict_is_stray(NTP_UNSYNCHRONIZED));
-    CHECK(strcmp(ntp_verdict_name(NTP_ZERO_TIMESTAMP), "zero_timestamp") == 0);
+    CHECK(time_ntp_verdict_is_stray(TIME_NTP_SHORT) && time_ntp_verdict_is_stray(TIME_NTP_BOGUS_ORIGIN));
+    CHECK(time_ntp_verdict_is_stray(TIME_NTP_BAD_MODE) && time_ntp_verdict_is_stray(TIME_NTP_BAD_VERSION));
+    CHECK(!time_ntp_verdict_is_stray(TIME_NTP_KOD) && !time_ntp_verdict_is_stray(TIME_NTP_UNSYNCHRONIZED));
+    CHECK(strcmp(time_ntp_verdict_name(TIME_NTP_ZERO_TIMESTAMP), "zero_timestamp") == 0);
 }
 
 static void kiss_of_death(void)
 {
-    uint8_t p[NTP_PACKET_LEN];
-    struct ntp_reply r;
+    uint8_t p[TIME_NTP_PACKET_LEN];
+    struct time_ntp_reply r;
     int64_t t1 = 1700000000LL * S;
     const char *codes[] = {"RATE", "DENY", "RSTR"};
 
@@ -190,16 +190,16 @@ static void kiss_of_death(void)
         p[0] |= 0xc0; /* KoD packets usually say LI 3 too: the kiss wins */
         p[1] = 0;
         memcpy(p + 12, codes[i], 4);
-        CHECK_EQ(ntp_parse_reply(p, sizeof(p), 5, t1, t1, &r), NTP_KOD);
+        CHECK_EQ(time_ntp_parse_reply(p, sizeof(p), 5, t1, t1, &r), TIME_NTP_KOD);
         CHECK(strcmp(r.kiss, codes[i]) == 0);
     }
     /* Short and unprintable codes stay printable; a forged kiss is bogus. */
     reply(p, 5, t1, t1);
     p[1] = 0;
     memcpy(p + 12, "X\x01\0\0", 4);
-    CHECK_EQ(ntp_parse_reply(p, sizeof(p), 5, t1, t1, &r), NTP_KOD);
+    CHECK_EQ(time_ntp_parse_reply(p, sizeof(p), 5, t1, t1, &r), TIME_NTP_KOD);
     CHECK(strcmp(r.kiss, "X?") == 0);
-    CHECK_EQ(ntp_parse_reply(p, sizeof(p), 6, t1, t1, &r), NTP_BOGUS_ORIGIN);
+    CHECK_EQ(time_ntp_parse_reply(p, sizeof(p), 6, t1, t1, &r), TIME_NTP_BOGUS_ORIGIN);
 }
 
 static void rtc_fields(void)
@@ -207,29 +207,29 @@ static void rtc_fields(void)
     struct rtc_time tm = {.tm_sec = 0, .tm_min = 0, .tm_hour = 0, .tm_mday = 29, .tm_mon = 1, .tm_year = 124};
     int64_t secs;
 
-    CHECK(rtc_tm_valid(&tm)); /* 2024-02-29 */
-    CHECK_EQ(rtc_tm_to_unix(&tm, 0, &secs), 0);
+    CHECK(time_rtc_tm_valid(&tm)); /* 2024-02-29 */
+    CHECK_EQ(time_rtc_tm_to_unix(&tm, 0, &secs), 0);
     CHECK_EQ(secs, 1709164800);
     tm.tm_year = 123;
-    CHECK(!rtc_tm_valid(&tm)); /* 2023-02-29 */
-    CHECK_EQ(rtc_tm_to_unix(&tm, 0, &secs), -EINVAL);
+    CHECK(!time_rtc_tm_valid(&tm)); /* 2023-02-29 */
+    CHECK_EQ(time_rtc_tm_to_unix(&tm, 0, &secs), -EINVAL);
     tm = (struct rtc_time){.tm_sec = 60, .tm_mday = 1, .tm_year = 124};
-    CHECK(!rtc_tm_valid(&tm));
+    CHECK(!time_rtc_tm_valid(&tm));
     tm = (struct rtc_time){.tm_mday = 1, .tm_year = 69};
-    CHECK(!rtc_tm_valid(&tm)); /* 1969: a reset chip, not a time */
+    CHECK(!time_rtc_tm_valid(&tm)); /* 1969: a reset chip, not a time */
     tm = (struct rtc_time){.tm_mday = 0, .tm_year = 124};
-    CHECK(!rtc_tm_valid(&tm));
-    CHECK_EQ(rtc_tm_from_unix(ERA1_UNIX, 0, &tm), 0);
+    CHECK(!time_rtc_tm_valid(&tm));
+    CHECK_EQ(time_rtc_tm_from_unix(ERA1_UNIX, 0, &tm), 0);
     CHECK(tm.tm_year == 136 && tm.tm_mon == 1 && tm.tm_mday == 7 && tm.tm_hour == 6 && tm.tm_min == 28 &&
           tm.tm_sec == 16);
-    CHECK_EQ(rtc_tm_to_unix(&tm, 0, &secs), 0);
+    CHECK_EQ(time_rtc_tm_to_unix(&tm, 0, &secs), 0);
     CHECK_EQ(secs, ERA1_UNIX);
     /* An RTC kept in local time (UTC+1, no DST here) reads an hour ahead. */
     setenv("TZ", "XXX-1", 1);
     tzset();
-    CHECK_EQ(rtc_tm_from_unix(1709164800, 1, &tm), 0);
+    CHECK_EQ(time_rtc_tm_from_unix(1709164800, 1, &tm), 0);
     CHECK_EQ(tm.tm_hour, 1);
-    CHECK_EQ(rtc_tm_to_unix(&tm, 1, &secs), 0);
+    CHECK_EQ(time_rtc_tm_to_unix(&tm, 1, &secs), 0);
     CHECK_EQ(secs, 1709164800);
     unsetenv("TZ");
     tzset();
@@ -246,9 +246,9 @@ static void civil_dates_match_libc(void)
         int y, m, d;
 
         gmtime_r(&t, &ref);
-        rtc_civil_from_days(days, &y, &m, &d);
+        time_rtc_civil_from_days(days, &y, &m, &d);
         if (y != ref.tm_year + 1900 || m != ref.tm_mon + 1 || d != ref.tm_mday ||
-            rtc_days_from_civil(y, m, d) != days) {
+            time_rtc_days_from_civil(y, m, d) != days) {
             CHECK(0);
             fprintf(stderr, "day %lld: %d-%d-%d\n", (long long)days, y, m, d);
             return;
@@ -256,9 +256,9 @@ static void civil_dates_match_libc(void)
         if (ref.tm_year >= 70 && ref.tm_year < 300) {
             int64_t back;
 
-            CHECK_EQ(rtc_tm_from_unix((int64_t)t, 0, &tm), 0);
+            CHECK_EQ(time_rtc_tm_from_unix((int64_t)t, 0, &tm), 0);
             if (tm.tm_hour != 12 || tm.tm_min != 34 || tm.tm_sec != 56 || tm.tm_wday != ref.tm_wday ||
-                tm.tm_yday != ref.tm_yday || rtc_tm_to_unix(&tm, 0, &back) != 0 || back != (int64_t)t) {
+                tm.tm_yday != ref.tm_yday || time_rtc_tm_to_unix(&tm, 0, &back) != 0 || back != (int64_t)t) {
                 CHECK(0);
                 return;
             }
@@ -271,20 +271,20 @@ static void rtc_write_alignment(void)
     int64_t wait, value;
 
     /* Most RTCs: write second S exactly at S. */
-    rtc_write_plan(10 * S + 300000000, 0, &wait, &value);
+    time_rtc_write_plan(10 * S + 300000000, 0, &wait, &value);
     CHECK_EQ(wait, 700000000);
     CHECK_EQ(value, 11);
-    rtc_write_plan(10 * S, 0, &wait, &value);
+    time_rtc_write_plan(10 * S, 0, &wait, &value);
     CHECK_EQ(wait, 0);
     CHECK_EQ(value, 10);
     /* rtc_cmos: write second S at S + 0.5 s. */
-    rtc_write_plan(10 * S + 300000000, RTC_CMOS_DELAY_NS, &wait, &value);
+    time_rtc_write_plan(10 * S + 300000000, TIME_RTC_CMOS_DELAY_NS, &wait, &value);
     CHECK_EQ(wait, 200000000);
     CHECK_EQ(value, 10);
-    rtc_write_plan(10 * S + 700000000, RTC_CMOS_DELAY_NS, &wait, &value);
+    time_rtc_write_plan(10 * S + 700000000, TIME_RTC_CMOS_DELAY_NS, &wait, &value);
     CHECK_EQ(wait, 800000000);
     CHECK_EQ(value, 11);
-    rtc_write_plan(10 * S + 500000000, RTC_CMOS_DELAY_NS, &wait, &value);
+    time_rtc_write_plan(10 * S + 500000000, TIME_RTC_CMOS_DELAY_NS, &wait, &value);
     CHECK_EQ(wait, 0);
     CHECK_EQ(value, 10);
 }
@@ -293,8 +293,8 @@ static void rtc_flag_names(void)
 {
     const char *names[8];
 
-    CHECK_EQ(rtc_vl_names(0, names, 8), 0);
-    CHECK_EQ(rtc_vl_names(RTC_VL_DATA_INVALID | RTC_VL_BACKUP_LOW, names, 8), 2);
+    CHECK_EQ(time_rtc_vl_names(0, names, 8), 0);
+    CHECK_EQ(time_rtc_vl_names(RTC_VL_DATA_INVALID | RTC_VL_BACKUP_LOW, names, 8), 2);
     CHECK(strcmp(names[0], "data_invalid") == 0 && strcmp(names[1], "backup_low") == 0);
 }
 
@@ -308,42 +308,42 @@ static int64_t real_now(void)
 
 static void recording_backend(void)
 {
-    const struct clock_record *r;
-    struct clock_status st;
+    const struct time_clock_record *r;
+    struct time_clock_status st;
     int64_t diff, before, now, after;
 
-    clock_init(CLOCK_BACKEND_RECORDING, -3 * S);
-    diff = clock_now_ns() - real_now();
+    time_clock_init(TIME_CLOCK_BACKEND_RECORDING, -3 * S);
+    diff = time_clock_now_ns() - real_now();
     CHECK(diff > -3 * S - S / 100 && diff <= -3 * S);
-    CHECK_EQ(clock_read_status(&st), 0);
+    CHECK_EQ(time_clock_read_status(&st), 0);
     CHECK(st.status & 0x40); /* STA_UNSYNC until a slew */
-    CHECK_EQ(clock_step(5 * S), 0);
-    diff = clock_now_ns() - real_now();
+    CHECK_EQ(time_clock_step(5 * S), 0);
+    diff = time_clock_now_ns() - real_now();
     CHECK(diff > 2 * S - S / 100 && diff <= 2 * S);
     /* A slew takes effect at 500 ppm: 20 ms of it after 40 s, so after
      * 50 ms only 25 us have been applied. */
-    CHECK_EQ(clock_slew(20000000, 4, 1000), 0);
+    CHECK_EQ(time_clock_slew(20000000, 4, 1000), 0);
     usleep(50000);
     before = real_now();
-    now = clock_now_ns();
+    now = time_clock_now_ns();
     after = real_now();
     CHECK(now - before - 2 * S >= 25000);
     CHECK(now - after - 2 * S <= 20000000);
-    CHECK_EQ(clock_read_status(&st), 0);
+    CHECK_EQ(time_clock_read_status(&st), 0);
     CHECK(!(st.status & 0x40) && st.constant == 4 && st.offset_ns > 0 && st.offset_ns < 20000000);
-    CHECK_EQ(clock_set(1000 * S), 0);
-    diff = clock_now_ns() - 1000 * S;
+    CHECK_EQ(time_clock_set(1000 * S), 0);
+    diff = time_clock_now_ns() - 1000 * S;
     CHECK(diff >= 0 && diff < S / 10);
-    CHECK_EQ(clock_records(&r), 3);
-    CHECK(r[0].op == CLOCK_OP_STEP && r[0].ns == 5 * S);
-    CHECK(r[1].op == CLOCK_OP_SLEW && r[1].ns == 20000000 && r[1].constant == 4);
-    CHECK(r[2].op == CLOCK_OP_SET && r[2].ns == 1000 * S);
+    CHECK_EQ(time_clock_records(&r), 3);
+    CHECK(r[0].op == TIME_CLOCK_OP_STEP && r[0].ns == 5 * S);
+    CHECK(r[1].op == TIME_CLOCK_OP_SLEW && r[1].ns == 20000000 && r[1].constant == 4);
+    CHECK(r[2].op == TIME_CLOCK_OP_SET && r[2].ns == 1000 * S);
     /* Slews are clamped like the kernel's (MAXPHASE 0.5 s). */
-    CHECK_EQ(clock_slew(-2 * S, 0, 0), 0);
-    CHECK_EQ(clock_records(&r), 4);
+    CHECK_EQ(time_clock_slew(-2 * S, 0, 0), 0);
+    CHECK_EQ(time_clock_records(&r), 4);
     CHECK_EQ(r[3].ns, -S / 2);
-    clock_records_clear();
-    CHECK_EQ(clock_records(&r), 0);
+    time_clock_records_clear();
+    CHECK_EQ(time_clock_records(&r), 0);
 }
 
 int main(void)

@@ -288,40 +288,40 @@ static void seq_in_order_and_gaps(void)
 {
     uevent_seq s;
 
-    useq_reset(&s, 100);
-    CHECK_EQ(useq_accept(&s, 100, 0), USEQ_STALE);
-    CHECK_EQ(useq_accept(&s, 50, 0), USEQ_STALE);
-    CHECK_EQ(useq_accept(&s, 101, 0), USEQ_IN_ORDER);
-    CHECK_EQ(useq_unseen(&s), 0);
-    CHECK_EQ(useq_oldest_ms(&s), -1);
-    CHECK_EQ(useq_accept(&s, 111, 7), USEQ_AFTER_GAP); /* 102..110 */
-    CHECK_EQ(useq_unseen(&s), 9);
-    CHECK_EQ(useq_oldest_ms(&s), 7);
-    CHECK_EQ(useq_accept(&s, 102, 8), USEQ_LATE); /* first of the hole */
-    CHECK_EQ(useq_accept(&s, 110, 8), USEQ_LATE); /* last */
-    CHECK_EQ(useq_accept(&s, 105, 8), USEQ_LATE); /* middle: split */
+    uevent_seq_reset(&s, 100);
+    CHECK_EQ(uevent_seq_accept(&s, 100, 0), UEVENT_SEQ_STALE);
+    CHECK_EQ(uevent_seq_accept(&s, 50, 0), UEVENT_SEQ_STALE);
+    CHECK_EQ(uevent_seq_accept(&s, 101, 0), UEVENT_SEQ_IN_ORDER);
+    CHECK_EQ(uevent_seq_unseen(&s), 0);
+    CHECK_EQ(uevent_seq_oldest_ms(&s), -1);
+    CHECK_EQ(uevent_seq_accept(&s, 111, 7), UEVENT_SEQ_AFTER_GAP); /* 102..110 */
+    CHECK_EQ(uevent_seq_unseen(&s), 9);
+    CHECK_EQ(uevent_seq_oldest_ms(&s), 7);
+    CHECK_EQ(uevent_seq_accept(&s, 102, 8), UEVENT_SEQ_LATE); /* first of the hole */
+    CHECK_EQ(uevent_seq_accept(&s, 110, 8), UEVENT_SEQ_LATE); /* last */
+    CHECK_EQ(uevent_seq_accept(&s, 105, 8), UEVENT_SEQ_LATE); /* middle: split */
     CHECK_EQ(s.nholes, 2);
-    CHECK_EQ(useq_unseen(&s), 6);
-    CHECK_EQ(useq_accept(&s, 105, 8), USEQ_STALE); /* a duplicate */
+    CHECK_EQ(uevent_seq_unseen(&s), 6);
+    CHECK_EQ(uevent_seq_accept(&s, 105, 8), UEVENT_SEQ_STALE); /* a duplicate */
     for (uint64_t q = 103; q <= 109; q++)
         if (q != 105)
-            CHECK_EQ(useq_accept(&s, q, 9), USEQ_LATE);
-    CHECK_EQ(useq_unseen(&s), 0);
+            CHECK_EQ(uevent_seq_accept(&s, q, 9), UEVENT_SEQ_LATE);
+    CHECK_EQ(uevent_seq_unseen(&s), 0);
     CHECK_EQ(s.nholes, 0);
-    CHECK_EQ(useq_oldest_ms(&s), -1);
-    useq_reset(&s, 200);
-    CHECK_EQ(useq_unseen(&s), 0);
-    CHECK_EQ(useq_accept(&s, 150, 0), USEQ_STALE);
+    CHECK_EQ(uevent_seq_oldest_ms(&s), -1);
+    uevent_seq_reset(&s, 200);
+    CHECK_EQ(uevent_seq_unseen(&s), 0);
+    CHECK_EQ(uevent_seq_accept(&s, 150, 0), UEVENT_SEQ_STALE);
 }
 
 static void seq_without_baseline(void)
 {
     uevent_seq s;
 
-    useq_reset(&s, 0);
-    CHECK_EQ(useq_accept(&s, 5000, 0), USEQ_IN_ORDER);
-    CHECK_EQ(useq_unseen(&s), 0);
-    CHECK_EQ(useq_accept(&s, 5001, 0), USEQ_IN_ORDER);
+    uevent_seq_reset(&s, 0);
+    CHECK_EQ(uevent_seq_accept(&s, 5000, 0), UEVENT_SEQ_IN_ORDER);
+    CHECK_EQ(uevent_seq_unseen(&s), 0);
+    CHECK_EQ(uevent_seq_accept(&s, 5001, 0), UEVENT_SEQ_IN_ORDER);
 }
 
 static void seq_evicts_oldest_holes(void)
@@ -329,92 +329,92 @@ static void seq_evicts_oldest_holes(void)
     uevent_seq s;
     uint64_t q = 1;
 
-    useq_reset(&s, 1);
+    uevent_seq_reset(&s, 1);
     /* Holes of one SEQNUM each: 2, 4, 6, ... */
-    for (int i = 0; i < USEQ_MAX_HOLES + 10; i++) {
+    for (int i = 0; i < UEVENT_SEQ_MAX_HOLES + 10; i++) {
         q += 2;
-        useq_accept(&s, q, 100 + i);
+        uevent_seq_accept(&s, q, 100 + i);
     }
-    CHECK_EQ(s.nholes, USEQ_MAX_HOLES);
+    CHECK_EQ(s.nholes, UEVENT_SEQ_MAX_HOLES);
     CHECK_EQ(s.evicted, 10);
-    CHECK_EQ(useq_unseen(&s), USEQ_MAX_HOLES + 10);
-    CHECK_EQ(useq_oldest_ms(&s), 0); /* evictions are already old */
+    CHECK_EQ(uevent_seq_unseen(&s), UEVENT_SEQ_MAX_HOLES + 10);
+    CHECK_EQ(uevent_seq_oldest_ms(&s), 0); /* evictions are already old */
     /* An evicted SEQNUM arriving late is stale; a tracked one is late. */
-    CHECK_EQ(useq_accept(&s, 2, 0), USEQ_STALE);
-    CHECK_EQ(useq_accept(&s, q - 1, 0), USEQ_LATE);
+    CHECK_EQ(uevent_seq_accept(&s, 2, 0), UEVENT_SEQ_STALE);
+    CHECK_EQ(uevent_seq_accept(&s, q - 1, 0), UEVENT_SEQ_LATE);
 
     /* Splitting the oldest hole with the table full writes off its lower part. */
-    useq_reset(&s, 1);
-    useq_accept(&s, 100, 0); /* hole 2..99 */
+    uevent_seq_reset(&s, 1);
+    uevent_seq_accept(&s, 100, 0); /* hole 2..99 */
     q = 100;
-    for (int i = 1; i < USEQ_MAX_HOLES; i++) {
+    for (int i = 1; i < UEVENT_SEQ_MAX_HOLES; i++) {
         q += 2;
-        useq_accept(&s, q, 0);
+        uevent_seq_accept(&s, q, 0);
     }
-    CHECK_EQ(s.nholes, USEQ_MAX_HOLES);
-    CHECK_EQ(useq_accept(&s, 50, 0), USEQ_LATE);
-    CHECK_EQ(s.nholes, USEQ_MAX_HOLES);
+    CHECK_EQ(s.nholes, UEVENT_SEQ_MAX_HOLES);
+    CHECK_EQ(uevent_seq_accept(&s, 50, 0), UEVENT_SEQ_LATE);
+    CHECK_EQ(s.nholes, UEVENT_SEQ_MAX_HOLES);
     CHECK_EQ(s.evicted, 48); /* 2..49 */
-    CHECK_EQ(useq_unseen(&s), 48 + 49 + USEQ_MAX_HOLES - 1);
+    CHECK_EQ(uevent_seq_unseen(&s), 48 + 49 + UEVENT_SEQ_MAX_HOLES - 1);
 }
 
 static void aliasq_rules(void)
 {
-    aliasq q;
+    uevent_aliasq q;
     char *out[8];
     size_t n;
 
-    aliasq_init(&q, 4, 64);
-    CHECK_EQ(aliasq_push(&q, "pci:a", 5), ALIASQ_QUEUED);
-    CHECK_EQ(aliasq_push(&q, "pci:a", 5), ALIASQ_DUPLICATE);
-    CHECK_EQ(aliasq_push(&q, "pci:b", 5), ALIASQ_QUEUED);
-    CHECK_EQ(aliasq_push(&q, "-r", 2), ALIASQ_INVALID);
-    CHECK_EQ(aliasq_push(&q, "", 0), ALIASQ_INVALID);
-    CHECK_EQ(aliasq_push(&q, "a\0b", 3), ALIASQ_INVALID);
-    CHECK_EQ(aliasq_push(&q, "pci:c", 5), ALIASQ_QUEUED);
-    CHECK_EQ(aliasq_push(&q, "pci:d", 5), ALIASQ_QUEUED);
-    CHECK_EQ(aliasq_push(&q, "pci:e", 5), ALIASQ_FULL); /* 4 items */
-    n = aliasq_take(&q, out, 2, 1024);
+    uevent_aliasq_init(&q, 4, 64);
+    CHECK_EQ(uevent_aliasq_push(&q, "pci:a", 5), UEVENT_ALIASQ_QUEUED);
+    CHECK_EQ(uevent_aliasq_push(&q, "pci:a", 5), UEVENT_ALIASQ_DUPLICATE);
+    CHECK_EQ(uevent_aliasq_push(&q, "pci:b", 5), UEVENT_ALIASQ_QUEUED);
+    CHECK_EQ(uevent_aliasq_push(&q, "-r", 2), UEVENT_ALIASQ_INVALID);
+    CHECK_EQ(uevent_aliasq_push(&q, "", 0), UEVENT_ALIASQ_INVALID);
+    CHECK_EQ(uevent_aliasq_push(&q, "a\0b", 3), UEVENT_ALIASQ_INVALID);
+    CHECK_EQ(uevent_aliasq_push(&q, "pci:c", 5), UEVENT_ALIASQ_QUEUED);
+    CHECK_EQ(uevent_aliasq_push(&q, "pci:d", 5), UEVENT_ALIASQ_QUEUED);
+    CHECK_EQ(uevent_aliasq_push(&q, "pci:e", 5), UEVENT_ALIASQ_FULL); /* 4 items */
+    n = uevent_aliasq_take(&q, out, 2, 1024);
     CHECK_EQ(n, 2);
     CHECK(strcmp(out[0], "pci:a") == 0 && strcmp(out[1], "pci:b") == 0);
     free(out[0]);
     free(out[1]);
     /* Taken aliases may come back. */
-    CHECK_EQ(aliasq_push(&q, "pci:a", 5), ALIASQ_QUEUED);
+    CHECK_EQ(uevent_aliasq_push(&q, "pci:a", 5), UEVENT_ALIASQ_QUEUED);
     /* max_bytes: "pci:c" and "pci:d" are 6 bytes each with their NUL. */
-    n = aliasq_take(&q, out, 8, 11);
+    n = uevent_aliasq_take(&q, out, 8, 11);
     CHECK_EQ(n, 1);
     CHECK(strcmp(out[0], "pci:c") == 0);
     free(out[0]);
     /* At least one, even over max_bytes. */
-    n = aliasq_take(&q, out, 8, 1);
+    n = uevent_aliasq_take(&q, out, 8, 1);
     CHECK_EQ(n, 1);
     free(out[0]);
-    n = aliasq_take(&q, out, 8, 1024);
+    n = uevent_aliasq_take(&q, out, 8, 1024);
     CHECK_EQ(n, 1);
     CHECK(strcmp(out[0], "pci:a") == 0);
     free(out[0]);
-    CHECK_EQ(aliasq_take(&q, out, 8, 1024), 0);
+    CHECK_EQ(uevent_aliasq_take(&q, out, 8, 1024), 0);
     CHECK_EQ(q.bytes, 0);
-    aliasq_free(&q);
+    uevent_aliasq_free(&q);
 
-    aliasq_init(&q, 100, 12);
-    CHECK_EQ(aliasq_push(&q, "0123456789", 10), ALIASQ_QUEUED);
-    CHECK_EQ(aliasq_push(&q, "x", 1), ALIASQ_FULL); /* 11 + 2 bytes > 12 */
-    aliasq_free(&q);
+    uevent_aliasq_init(&q, 100, 12);
+    CHECK_EQ(uevent_aliasq_push(&q, "0123456789", 10), UEVENT_ALIASQ_QUEUED);
+    CHECK_EQ(uevent_aliasq_push(&q, "x", 1), UEVENT_ALIASQ_FULL); /* 11 + 2 bytes > 12 */
+    uevent_aliasq_free(&q);
 }
 
 static void which_kobjects_are_devices(void)
 {
-    CHECK_EQ(uenum_is_device("/devices/virtual/net/lo", 23, "net", 3), 1);
-    CHECK_EQ(uenum_is_device("/devices/virtual/net/lo", 23, "net", 3), 1); /* cached */
-    CHECK_EQ(uenum_is_device("/devices/virtual/net/lo/queues/rx-0", 35, "queues", 6), 0);
-    CHECK_EQ(uenum_is_device("/module/loop", 12, "module", 6), 0);
-    CHECK_EQ(uenum_is_device("/bus/pci/drivers/x", 18, "drivers", 7), 0);
-    CHECK_EQ(uenum_is_device("/devices/x", 10, "../class", 8), 0);
-    CHECK_EQ(uenum_is_device("/devices/x", 10, "net/x", 5), 0);
-    CHECK_EQ(uenum_is_device("/devices/x", 10, "", 0), 0);
-    CHECK(uenum_seqnum() > 0);
+    CHECK_EQ(uevent_enum_is_device("/devices/virtual/net/lo", 23, "net", 3), 1);
+    CHECK_EQ(uevent_enum_is_device("/devices/virtual/net/lo", 23, "net", 3), 1); /* cached */
+    CHECK_EQ(uevent_enum_is_device("/devices/virtual/net/lo/queues/rx-0", 35, "queues", 6), 0);
+    CHECK_EQ(uevent_enum_is_device("/module/loop", 12, "module", 6), 0);
+    CHECK_EQ(uevent_enum_is_device("/bus/pci/drivers/x", 18, "drivers", 7), 0);
+    CHECK_EQ(uevent_enum_is_device("/devices/x", 10, "../class", 8), 0);
+    CHECK_EQ(uevent_enum_is_device("/devices/x", 10, "net/x", 5), 0);
+    CHECK_EQ(uevent_enum_is_device("/devices/x", 10, "", 0), 0);
+    CHECK(uevent_enum_seqnum() > 0);
 }
 
 int main(void)

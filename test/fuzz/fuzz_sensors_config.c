@@ -6,7 +6,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "sensors_config.h"
+#include "hwmon_config.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -30,6 +30,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct bounds b = {(const char *)data, (const char *)data + size};
 
-    sensors_config_computes((const char *)data, size, check, &b);
+    hwmon_config_computes((const char *)data, size, check, &b);
     return 0;
 }

@@ -8,16 +8,16 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "sensors_names.h"
-#include "sensors_request.h"
+#include "hwmon_names.h"
+#include "hwmon_request.h"
 #include "sp_loop.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static sensors_name_list names;
-    sensors_set_request set;
+    static hwmon_name_list names;
+    hwmon_set_request set;
     sp_request req;
     unsigned long long id;
     sp_dec args;
@@ -25,24 +25,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (sp_parse_message(data, size, &id, &req) == SP_MSG_INVALID)
         return 0;
     args = req.args;
-    if (sensors_decode_names(&args, &names) == 0) {
+    if (hwmon_decode_names(&args, &names) == 0) {
         for (int i = 0; i < names.count; i++) {
-            char name[SENSORS_NAME_MAX];
+            char name[HWMON_NAME_MAX];
 
             memcpy(name, names.names[i].data, names.names[i].len);
             name[names.names[i].len] = 0;
-            if (!sensors_names_contain(&names, name))
+            if (!hwmon_names_contain(&names, name))
                 __builtin_trap(); /* every decoded name is found again */
-            (void)sensors_subfeature_kind(name, (int)names.names[i].len);
+            (void)hwmon_subfeature_kind(name, (int)names.names[i].len);
         }
     }
     args = req.args;
-    if (sensors_decode_set(&args, &set) == 0) {
-        if (strlen(set.chip) >= SENSORS_NAME_MAX || set.value != set.value)
+    if (hwmon_decode_set(&args, &set) == 0) {
+        if (strlen(set.chip) >= HWMON_NAME_MAX || set.value != set.value)
             __builtin_trap();
         /* any subfeature type: the frame's last byte picks the class */
-        (void)sensors_value_fits((int)data[size - 1] << 8, set.value);
-        (void)sensors_subfeature_kind(set.subfeature, 0);
+        (void)hwmon_value_fits((int)data[size - 1] << 8, set.value);
+        (void)hwmon_subfeature_kind(set.subfeature, 0);
     }
     return 0;
 }

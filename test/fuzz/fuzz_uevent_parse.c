@@ -64,10 +64,10 @@ static void datagram(const char *buf, size_t len)
     check_map(&x);
     ei_x_free(&x);
     /* The SEQNUM bookkeeping takes whatever a datagram says. */
-    useq_reset(&seq, ev.seqnum / 2);
-    useq_accept(&seq, ev.seqnum, 0);
-    useq_accept(&seq, ev.seqnum / 3, 0);
-    (void)useq_unseen(&seq);
+    uevent_seq_reset(&seq, ev.seqnum / 2);
+    uevent_seq_accept(&seq, ev.seqnum, 0);
+    uevent_seq_accept(&seq, ev.seqnum / 3, 0);
+    (void)uevent_seq_unseen(&seq);
 }
 
 static void uevent_file(const char *buf, size_t len)

@@ -69,7 +69,7 @@ defmodule SysportInterop.RinglogTest do
     assert :ok = :sysport_ringlog.config(%{level: :all})
     assert {:ok, %{synced_seq: synced} = status} = :sysport_ringlog.status()
     assert is_integer(synced)
-    assert_helper_up(status, "sysport_spool")
+    assert_helper_up(status, "sysport_ringlog")
   end
 
   defp assert_record(r) do

@@ -10,9 +10,9 @@ defmodule SysportInterop do
   @doc "The sysport repository this project depends on."
   def src, do: @src
 
-  @doc "The helper programs the repository builds (ports/sysport_<name>.c)."
+  @doc "The helper programs the repository builds (ports/<name>/sysport_<name>.c)."
   def helpers do
-    for c <- Path.wildcard(Path.join(@src, "ports/sysport_*.c")), do: Path.basename(c, ".c")
+    for c <- Path.wildcard(Path.join(@src, "ports/*/sysport_*.c")), do: Path.basename(c, ".c")
   end
 
   @doc "A string no other test, run or engineer on this host produces."

@@ -1,0 +1,274 @@
+/* Recovery scan: see ringlog_scan.h. */
+#include "ringlog_scan.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+void ringlog_block_walk(const uint8_t *blk, size_t len, uint64_t file_id, ringlog_record_cb cb, void *ctx,
+                        struct ringlog_scan_stats *st)
+{
+    size_t off = RINGLOG_BLOCK_HDR, bad_until = 0;
+
+    while (off + 2 <= len) {
+        struct ringlog_record r;
+        size_t size = 0;
+
+        switch (ringlog_record_decode(blk + off, len - off, file_id, &r, &size)) {
+        case RINGLOG_REC_OK:
+            st->records++;
+            if (cb)
+                cb(ctx, &r, (uint32_t)off);
+            off += size;
+            continue;
+        case RINGLOG_REC_BAD:
+            /* Count the damage once, not again for magic-looking bytes
+             * inside the damaged record while we resynchronise. */
+            if (off >= bad_until) {
+                st->bad_records++;
+                st->discarded_bytes += size;
+                bad_until = off + size;
+            }
+            break;
+        case RINGLOG_REC_NONE:
+            break;
+        }
+        off += 4;
+    }
+}
+
+void ringlog_block_note(struct ringlog_block_info *b, const struct ringlog_record *r)
+{
+    if (b->records == 0) {
+        b->boot = r->boot;
+        b->min_seq = b->max_seq = r->seq;
+    } else if (r->boot == b->boot) {
+        if (r->seq < b->min_seq)
+            b->min_seq = r->seq;
+        if (r->seq > b->max_seq)
+            b->max_seq = r->seq;
+    } else {
+        b->mixed = 1;
+    }
+    b->records++;
+}
+
+static void note_record(void *ctx, const struct ringlog_record *r, uint32_t offset)
+{
+    (void)offset;
+    ringlog_block_note(ctx, r);
+}
+
+static int all_zero(const uint8_t *p, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if (p[i])
+            return 0;
+    return 1;
+}
+
+/* Counts the valid headers at every multiple of bs that say bs, and picks
+ * the file_id most of them carry (Boyer-Moore majority vote). */
+static uint32_t headers_at(ringlog_read_fn rd, void *ctx, uint64_t file_len, uint32_t bs, uint64_t *file_id)
+{
+    uint8_t h[RINGLOG_BLOCK_HDR];
+    uint64_t candidate = 0;
+    uint32_t votes = 0, valid = 0;
+
+    for (uint64_t off = 0; off + RINGLOG_BLOCK_HDR <= file_len; off += bs) {
+        struct ringlog_block_hdr hdr;
+
+        if (rd(ctx, off, h, sizeof(h)) != sizeof(h) || ringlog_block_hdr_decode(h, sizeof(h), &hdr) < 0 ||
+            hdr.block_size != bs)
+            continue;
+        valid++;
+        if (votes == 0) {
+            candidate = hdr.file_id;
+            votes = 1;
+        } else {
+            votes += hdr.file_id == candidate ? 1 : (uint32_t)-1;
+        }
+    }
+    *file_id = candidate;
+    return valid;
+}
+
+/* The block size the file was written with: the configured one if any
+ * header agrees, else the first header found on a 512-byte boundary that
+ * sits where its own block size says it should. */
+static uint32_t detect_block_size(ringlog_read_fn rd, void *ctx, uint64_t file_len, uint32_t configured,
+                                  uint64_t *file_id)
+{
+    uint8_t h[RINGLOG_BLOCK_HDR];
+
+    if (headers_at(rd, ctx, file_len, configured, file_id) > 0)
+        return configured;
+    for (uint64_t off = 0; off + RINGLOG_BLOCK_HDR <= file_len; off += RINGLOG_MIN_BLOCK) {
+        struct ringlog_block_hdr hdr;
+
+        if (rd(ctx, off, h, sizeof(h)) == sizeof(h) && ringlog_block_hdr_decode(h, sizeof(h), &hdr) == 0 &&
+            off % hdr.block_size == 0 && headers_at(rd, ctx, file_len, hdr.block_size, file_id) > 0)
+            return hdr.block_size;
+    }
+    *file_id = 0;
+    return configured;
+}
+
+static void scan_block(struct ringlog_recovery *rc, uint32_t i, ringlog_read_fn rd, void *ctx, uint64_t file_len,
+                       uint8_t *buf)
+{
+    struct ringlog_block_info *b = &rc->blocks[i];
+    uint64_t off = (uint64_t)i * rc->block_size;
+    size_t len = off < file_len ? rd(ctx, off, buf, rc->block_size) : 0;
+    struct ringlog_block_hdr hdr;
+
+    memset(b, 0, sizeof(*b));
+    if (len == 0 || all_zero(buf, len)) {
+        b->state = RINGLOG_BLK_EMPTY;
+        return;
+    }
+    if (ringlog_block_hdr_decode(buf, len, &hdr) == 0 && hdr.block_size == rc->block_size &&
+        hdr.file_id == rc->file_id) {
+        b->state = RINGLOG_BLK_VALID;
+        b->gen = hdr.generation;
+    } else {
+        b->state = RINGLOG_BLK_BAD_HEADER;
+    }
+    ringlog_block_walk(buf, len, rc->file_id, note_record, b, &rc->stats);
+    /* A damaged header over records is damage; noise in a block that held
+     * nothing is not (it may still turn out lost, below). */
+    if (b->state == RINGLOG_BLK_BAD_HEADER && b->records > 0)
+        rc->bad_headers++;
+}
+
+static uint32_t next_index(const struct ringlog_recovery *rc, uint32_t i)
+{
+    return i + 1 == rc->nblocks ? 0 : i + 1;
+}
+
+/* The newest valid block, then any block right after it whose header was
+ * torn but whose records continue the same boot: it is newer still, and
+ * writing over it would destroy the last records before a crash. */
+static void find_head(struct ringlog_recovery *rc)
+{
+    struct ringlog_block_info *b = rc->blocks;
+    int found = 0;
+
+    for (uint32_t i = 0; i < rc->nblocks; i++)
+        if (b[i].state == RINGLOG_BLK_VALID && (!found || b[i].gen > b[rc->head].gen)) {
+            rc->head = i;
+            found = 1;
+        }
+    if (!found) {
+        rc->head = rc->nblocks - 1;
+        rc->next_gen = 1;
+        return;
+    }
+    for (uint32_t j = next_index(rc, rc->head); j != rc->head; j = next_index(rc, j)) {
+        struct ringlog_block_info *h = &b[rc->head];
+
+        if (b[j].state != RINGLOG_BLK_BAD_HEADER || b[j].records == 0 || h->records == 0 ||
+            b[j].boot != h->boot || b[j].min_seq <= h->max_seq)
+            break;
+        b[j].gen = h->gen + 1;
+        rc->head = j;
+    }
+    rc->next_gen = b[rc->head].gen + 1;
+}
+
+/* Between two valid blocks of the same lap (generations as far apart as
+ * their indices), every block was written: a damaged header there gets its
+ * generation back, and an empty block there was lost. Other damaged headers
+ * get a generation from the closest valid block before them, good enough
+ * to order their records. */
+static void infer_generations(struct ringlog_recovery *rc)
+{
+    struct ringlog_block_info *b = rc->blocks;
+    uint32_t n = rc->nblocks, prev = n;
+
+    for (uint32_t i = 0; i < n; i++) {
+        if (b[i].state != RINGLOG_BLK_VALID)
+            continue;
+        if (prev != n && b[i].gen > b[prev].gen && b[i].gen - b[prev].gen == i - prev)
+            for (uint32_t k = prev + 1; k < i; k++) {
+                if (b[k].state == RINGLOG_BLK_BAD_HEADER && b[k].records > 0) {
+                    b[k].gen = b[prev].gen + (k - prev);
+                } else if (b[k].state != RINGLOG_BLK_VALID) {
+                    b[k].state = RINGLOG_BLK_LOST;
+                    b[k].gen = b[prev].gen + (k - prev);
+                    rc->lost_blocks++;
+                    rc->stats.discarded_bytes += rc->block_size;
+                }
+            }
+        prev = i;
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        if (b[i].state != RINGLOG_BLK_BAD_HEADER || b[i].gen != 0)
+            continue;
+        for (uint32_t d = 1; d < n; d++) {
+            uint32_t k = (i + n - d) % n;
+
+            if (b[k].state == RINGLOG_BLK_VALID) {
+                b[i].gen = b[k].gen + d;
+                break;
+            }
+        }
+    }
+}
+
+int ringlog_recover(struct ringlog_recovery *rc, ringlog_read_fn rd, void *ctx, uint64_t file_len, uint64_t size,
+                    uint32_t block_size, uint8_t *scratch)
+{
+    uint64_t ring;
+
+    memset(rc, 0, sizeof(*rc));
+    if (!ringlog_block_size_ok(block_size))
+        return -1;
+    rc->block_size = detect_block_size(rd, ctx, file_len, block_size, &rc->file_id);
+    ring = size > file_len ? size : file_len;
+    rc->nblocks = (uint32_t)(ring / rc->block_size);
+    if (ring / rc->block_size < 2 || ring / rc->block_size > UINT32_MAX)
+        return -1;
+    rc->short_bytes = size > file_len ? size - file_len : 0;
+    rc->blocks = calloc(rc->nblocks, sizeof(*rc->blocks));
+    if (!rc->blocks)
+        return -1;
+    if (rc->file_id == 0) {
+        /* Nothing of ours: the whole file is free. */
+        rc->head = rc->nblocks - 1;
+        rc->next_gen = 1;
+        return 0;
+    }
+    for (uint32_t i = 0; i < rc->nblocks; i++)
+        scan_block(rc, i, rd, ctx, file_len, scratch);
+    find_head(rc);
+    infer_generations(rc);
+    return 0;
+}
+
+void ringlog_recovery_free(struct ringlog_recovery *rc)
+{
+    free(rc->blocks);
+    rc->blocks = NULL;
+}
+
+static const struct ringlog_block_info *sort_blocks;
+
+static int by_generation(const void *a, const void *b)
+{
+    uint64_t ga = sort_blocks[*(const uint32_t *)a].gen, gb = sort_blocks[*(const uint32_t *)b].gen;
+
+    return ga < gb ? -1 : ga > gb;
+}
+
+uint32_t ringlog_block_order(const struct ringlog_recovery *rc, uint32_t *order)
+{
+    uint32_t n = 0;
+
+    for (uint32_t i = 0; i < rc->nblocks; i++)
+        if ((rc->blocks[i].state == RINGLOG_BLK_VALID || rc->blocks[i].state == RINGLOG_BLK_BAD_HEADER) &&
+            rc->blocks[i].records > 0)
+            order[n++] = i;
+    sort_blocks = rc->blocks;
+    qsort(order, n, sizeof(*order), by_generation);
+    return n;
+}

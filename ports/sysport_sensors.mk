@@ -1,7 +1,0 @@
-# libsensors statically where its archive is installed (Debian's is PIC):
-# its calls to exp() and log() then resolve to sensors_libm.c, which loads
-# libm only when a compute expression needs it. Otherwise the shared
-# library, which brings libm with it. The compiler is asked with the user's
-# flags, so a cross compiler answers for its --sysroot.
-SENSORS_ARCHIVE := $(firstword $(wildcard $(shell $(CC) $(CFLAGS) $(LDFLAGS) -print-file-name=libsensors.a)))
-LDLIBS_sensors := $(if $(SENSORS_ARCHIVE),$(SENSORS_ARCHIVE),-lsensors -lm)
