@@ -16,6 +16,7 @@
 #   sysport_<x>.c), with the libraries ports/<x>/sysport_<x>.mk names.
 
 SHELL := /bin/bash
+comma := ,
 .SECONDEXPANSION:
 
 # `make shell` and `make test` work on a machine that has only make, git and
@@ -67,7 +68,7 @@ SAN_ENV := ASAN_OPTIONS=detect_leaks=1:log_path=$(SAN_LOGS)/asan:exitcode=86 \
 VALGRIND := valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite
 
 .PHONY: all build ports shell deps deps-test test check fresh-test ctest ctest-san ctest-valgrind \
-        fuzz fuzz-check helpers-san testhelpers eunit ct check-san-logs dialyzer xref docs \
+        fuzz fuzz-check helpers-san testhelpers eunit ct check-san-logs dialyzer xref docs doc-chunks \
         interop release-test cross-test system-test bench clean
 
 all: build
@@ -159,11 +160,33 @@ dialyzer:
 xref:
 	$(REBAR) xref
 
-# edoc for every module into doc/ (gitignored); any edoc warning fails it.
+## Reference docs. `make docs`: HTML for the public modules (erl/, not the
+## tests or benchmarks) into doc/, with erl/overview.edoc as the front
+## page; any edoc warning fails it. `make doc-chunks`, run by rebar3 after
+## every compile: the same docs as EEP-48 chunks beside the build's ebin,
+## where h(sysport_kv) in the Erlang shell and h :sysport_kv in IEx find
+## them (code:get_doc/1 reads <app dir>/doc/chunks).
+EDOC_OPTS := [{preprocess, true}, {includes, ["erl"]}, {application, sysport}]
+EDOC_FILES := $(sort $(wildcard erl/*.erl))
+edoc = erl -noshell -eval 'case code:which(edoc) of non_existing -> io:format("edoc is not installed (Debian: erlang-edoc): $(2) skipped~n"); _ -> ok = edoc:files(filelib:wildcard("erl/*.erl"), $(1) ++ $(EDOC_OPTS)) end, halt().'
+
 docs:
-	@mkdir -p $(C_BUILD); $(REBAR) edoc > $(C_BUILD)/edoc.log 2>&1; status=$$?; cat $(C_BUILD)/edoc.log; \
-	if [ $$status -ne 0 ] || grep -qiE 'warning|error' $(C_BUILD)/edoc.log; then \
+	@mkdir -p $(C_BUILD); rm -rf doc; \
+	$(call edoc,[{dir$(comma) "doc"}$(comma) {overview$(comma) "erl/overview.edoc"}],HTML docs) > $(C_BUILD)/edoc.log 2>&1; \
+	status=$$?; cat $(C_BUILD)/edoc.log; \
+	if [ $$status -ne 0 ] || grep -qiE 'warning|error|skipped' $(C_BUILD)/edoc.log; then \
 	  echo "docs: edoc reported problems"; exit 1; fi
+
+# The build's own app directory, as ports/Makefile finds it: Mix's bare
+# compiler output, a rebar3 _checkouts dependency's, else rebar3's lib/.
+DOC_APP_DIR := $(or $(REBAR_BARE_COMPILER_OUTPUT_DIR),$(if $(and $(REBAR_CHECKOUTS_OUT_DIR),$(filter $(realpath $(REBAR_CHECKOUTS_DIR)/sysport),$(CURDIR))),$(REBAR_CHECKOUTS_OUT_DIR)/sysport),$(if $(REBAR_DEPS_DIR),$(REBAR_DEPS_DIR)/sysport),$(CURDIR)/_build/default/lib/sysport)
+DOC_CHUNKS := $(DOC_APP_DIR)/doc/chunks
+
+doc-chunks: $(DOC_CHUNKS)/.built
+$(DOC_CHUNKS)/.built: $(EDOC_FILES)
+	@mkdir -p $(DOC_CHUNKS)
+	@$(call edoc,[{dir$(comma) "$(DOC_APP_DIR)/doc"}$(comma) {doclet$(comma) edoc_doclet_chunks}$(comma) {layout$(comma) edoc_layout_chunks}],doc chunks)
+	@touch $@
 
 # sysport as a Mix dependency: test/interop/elixir's ExUnit tests, from every
 # service's API to an IEx session in tmux (test/interop/run).

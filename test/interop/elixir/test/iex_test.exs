@@ -60,7 +60,7 @@ defmodule SysportInterop.IexTest do
     assert tail =~ ~r/^\d{4}-\d\d-\d\dT[\d:.]+\+00:00 warning #\d+ <[\d.]+> .*#{tag} ünïcode$/mu, tail
 
     File.write!("/dev/kmsg", "<12>#{tag} kmsg ünïcode\n")
-    {_t, dmesg} = type(t, ":sysport.dmesg()")
+    {t, dmesg} = type(t, ":sysport.dmesg()")
     assert dmesg =~ ~r/^\[ *\d+\.\d{6}\] #{tag} kmsg ünïcode$/mu, "no injected line in dmesg"
 
     # No Erlang binaries or charlists, no BEAM error (tail and dmesg show
@@ -71,22 +71,37 @@ defmodule SysportInterop.IexTest do
 
     # the session's own records: OTP reports on one line, not joined as `key =>, value`
     refute tail =~ ~r/=>,|\*\* \(/, tail
+
+    # sysport's reference docs, as `h` shows them (doc chunks beside ebin)
+    {t, doc} = type(t, "h :sysport_kv", nil)
+    assert doc =~ "The U-Boot environment", doc
+    {_t, doc} = type(t, "h :sysport_kv.put/2", nil)
+    assert doc =~ ~r/synced\s+and\s+verified/, doc
   end
 
   # Types a line at iex(N)>, waits for iex(N+1)>, checks the value IEx
-  # shows and returns what was printed before it.
+  # shows (unless returns is nil: h shows none) and returns what was
+  # printed before it.
   defp type(t, line, returns \\ ":ok") do
     n = t.prompt
     {_, 0} = tmux_cmd(t, ["send-keys", "-t", "iex", "-l", line])
     {_, 0} = tmux_cmd(t, ["send-keys", "-t", "iex", "Enter"])
-    wait_for(t, ~r/^iex\(#{n + 1}\)> *$/m, @command_ms)
+    # h prints its last line without a newline: the prompt follows on it.
+    prompt = if returns, do: ~r/^iex\(#{n + 1}\)> *$/m, else: ~r/iex\(#{n + 1}\)> *$/m
+    wait_for(t, prompt, @command_ms)
     {screen, 0} = tmux_cmd(t, ["capture-pane", "-p", "-J", "-S", "-", "-t", "iex"])
     lines = screen |> String.split("\n") |> Enum.map(&String.trim_trailing/1)
     echo = "iex(#{n})> " <> line
     assert [_ | printed] = Enum.drop_while(lines, &(&1 != echo)), "no #{inspect(echo)} on screen"
     printed = Enum.take_while(printed, &(not String.starts_with?(&1, "iex(#{n + 1})>")))
-    assert List.last(printed) == returns, "#{line} did not return #{returns}:\n#{Enum.join(printed, "\n")}"
-    {%{t | prompt: n + 1}, printed |> Enum.drop(-1) |> Enum.join("\n")}
+    case returns do
+      nil ->
+        {%{t | prompt: n + 1}, Enum.join(printed, "\n")}
+
+      _ ->
+        assert List.last(printed) == returns, "#{line} did not return #{returns}:\n#{Enum.join(printed, "\n")}"
+        {%{t | prompt: n + 1}, printed |> Enum.drop(-1) |> Enum.join("\n")}
+    end
   end
 
   # The visible screen is polled (history is only read once the prompt is back).
