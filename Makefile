@@ -69,7 +69,7 @@ VALGRIND := valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-
 
 .PHONY: all build ports shell deps deps-test test check fresh-test ctest ctest-san ctest-valgrind \
         fuzz fuzz-check helpers-san testhelpers eunit ct check-san-logs dialyzer xref docs doc-chunks \
-        interop release-test cross-test system-test bench clean
+        interop release-test cross-test system-test bench readme-options clean
 
 all: build
 
@@ -187,6 +187,12 @@ $(DOC_CHUNKS)/.built: $(EDOC_FILES)
 	@mkdir -p $(DOC_CHUNKS)
 	@$(call edoc,[{dir$(comma) "$(DOC_APP_DIR)/doc"}$(comma) {doclet$(comma) edoc_doclet_chunks}$(comma) {layout$(comma) edoc_layout_chunks}],doc chunks)
 	@touch $@
+
+# The option tables in README.md, written from each service's schema
+# (sysport_readme_tests fails while they differ).
+readme-options: build
+	@mkdir -p $(C_BUILD)/readme && erlc -o $(C_BUILD)/readme test/sysport_readme.erl && \
+	erl -noshell -pa _build/default/lib/sysport/ebin -pa $(C_BUILD)/readme -eval 'sysport_readme:update().'
 
 # sysport as a Mix dependency: test/interop/elixir's ExUnit tests, from every
 # service's API to an IEx session in tmux (test/interop/run).

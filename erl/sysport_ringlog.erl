@@ -155,13 +155,19 @@ next(_) -> {error, badarg}.
 -spec grep(term()) -> {ok, [sysport_ringlog_codec:record()]} | {error, term()}.
 grep(Pattern) -> grep(Pattern, #{}).
 
-%% @doc See sysport_ringlog_query:grep/2.
--spec grep(term(), map()) -> {ok, [sysport_ringlog_codec:record()]} | {error, term()}.
-grep(Pattern, Opts) -> sysport_ringlog_query:grep(Pattern, Opts).
+%% @doc See sysport_ringlog_query:grep/2; Opts a map or a proplist.
+-spec grep(term(), map() | list()) -> {ok, [sysport_ringlog_codec:record()]} | {error, term()}.
+grep(Pattern, Opts) -> with_opts(Opts, fun(Map) -> sysport_ringlog_query:grep(Pattern, Map) end).
 
-%% @doc See sysport_ringlog_query:get/1.
--spec get(map()) -> {ok, [sysport_ringlog_codec:record()]} | {error, term()}.
-get(Opts) -> sysport_ringlog_query:get(Opts).
+%% @doc See sysport_ringlog_query:get/1; Opts a map or a proplist.
+-spec get(map() | list()) -> {ok, [sysport_ringlog_codec:record()]} | {error, term()}.
+get(Opts) -> with_opts(Opts, fun sysport_ringlog_query:get/1).
+
+with_opts(Opts, Fun) ->
+    case sysport_opts:to_map(Opts) of
+        {ok, Map} -> Fun(Map);
+        error -> {error, badarg}
+    end.
 
 %% @doc The boots the spool holds, then the current one, oldest first.
 -spec boots() -> {ok, [map()]} | {error, term()}.

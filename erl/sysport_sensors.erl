@@ -114,9 +114,13 @@ rescan() ->
 %% @doc Raises `alarm_raised' when the feature's value goes above `above'
 %% (or below `below') and `alarm_cleared' once it is back under
 %% `clear_below' (over `clear_above'). The chip need not exist yet.
--spec set_threshold(unicode:chardata(), unicode:chardata(), sysport_sensors_alarms:threshold()) ->
+-spec set_threshold(unicode:chardata(), unicode:chardata(), sysport_sensors_alarms:threshold() | list()) ->
           ok | {error, {bad_threshold, term()} | term()}.
-set_threshold(Chip, Feature, Spec) ->
+set_threshold(Chip, Feature, Spec0) ->
+    Spec = case sysport_opts:to_map(Spec0) of
+               {ok, Map} -> Map;
+               error -> Spec0
+           end,
     case sysport_sensors_alarms:validate(Spec) of
         {ok, T} -> with_binaries([Chip, Feature], fun([C, F]) -> call({set_threshold, C, F, T}) end);
         {error, _} = Error -> Error
