@@ -46,9 +46,9 @@ to_binary(_) -> error.
 
 %% @doc One key or a list of keys, as `delete/1' takes them: a list whose
 %% elements are all binaries or lists is a list of keys; any other chardata
-%% (a string) is one key.
+%% (a string, or chardata ending in a binary tail) is one key.
 -spec keys(term()) -> {ok, [binary()]} | {error, {invalid_key, term()}}.
-keys(Keys) when is_list(Keys), Keys =/= [] ->
+keys(Keys) when is_list(Keys), length(Keys) > 0 ->
     case lists:all(fun(K) -> is_binary(K) orelse is_list(K) end, Keys) of
         true -> collect([key(K) || K <- Keys]);
         false -> one_key(Keys)
