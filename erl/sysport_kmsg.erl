@@ -60,6 +60,7 @@
              delivered = 0 :: non_neg_integer(),
              missed = 0 :: non_neg_integer(),
              rejected = 0 :: non_neg_integer(),
+             out_of_order = 0 :: non_neg_integer(),
              forwarded = 0 :: non_neg_integer(),
              not_forwarded = 0 :: non_neg_integer(),
              logger_max :: 0..7 | none,
@@ -172,8 +173,10 @@ unsubscribe(Pid) ->
 %% `last_seq' (-1 before the first record), `seq_file', `resume' (fresh |
 %% resumed | other_boot | corrupt | disabled | {error, Reason}) and
 %% `resumed_after_seq'; under `counters': `delivered', `missed',
-%% `rejected' (records that did not parse), `forwarded' and
-%% `not_forwarded' (to logger, over the burst limit).
+%% `rejected' (records that did not parse, or longer than the kernel's 8
+%% KiB), `out_of_order' (records of a kmsg file whose seq was not above the
+%% last delivered: not delivered), `forwarded' and `not_forwarded' (to
+%% logger, over the burst limit).
 -spec status() -> {ok, map()} | {error, term()}.
 status() ->
     sysport_service:status(?MODULE).
@@ -262,15 +265,36 @@ optional(Key, Value, Record) -> Record#{Key => Value}.
 
 %% The seq file is written before the records go out: a VM that dies in
 %% between loses those records from logger rather than logging them twice.
-deliver(Records0, WallOffset, #st{last_seq = Last} = St) ->
-    case [R || #{seq := Seq} = R <- Records0, Seq > Last] of
+deliver(Records0, WallOffset, #st{last_seq = Last} = St0) ->
+    {Records, Behind} = in_order(Records0, Last),
+    St = out_of_order(Behind, St0),
+    case Records of
         [] ->
             St;
-        Records ->
+        _ ->
             #{seq := Newest} = lists:last(Records),
             St1 = save_seq(Newest, St),
             lists:foldl(fun(R, Acc) -> deliver_one(R, WallOffset, Acc) end, St1, Records)
     end.
+
+%% Each record whose seq is above every seq delivered before it, in order;
+%% and the records that are not. /dev/kmsg never goes back, but a kmsg file
+%% can hold seqs out of order or repeated: those are never delivered (a
+%% second time, or out of order), and the gaps counted as missed are only
+%% the forward ones.
+in_order(Records, Last) ->
+    {Fresh, Behind, _} = lists:foldl(fun(#{seq := Seq} = R, {F, B, Max}) when Seq > Max -> {[R | F], B, Seq};
+                                        (#{seq := Seq}, {F, B, Max}) -> {F, [Seq | B], Max}
+                                     end, {[], [], Last}, Records),
+    {lists:reverse(Fresh), lists:reverse(Behind)}.
+
+out_of_order([], St) ->
+    St;
+out_of_order(Seqs, #st{out_of_order = N} = St) ->
+    logger:warning("kmsg: ~b records out of order not delivered (seq ~w..., each not above "
+                   "a seq delivered before it)", [length(Seqs), lists:sublist(Seqs, 5)],
+                   #{domain => [sysport, kmsg]}),
+    St#st{out_of_order = N + length(Seqs)}.
 
 deliver_one(#{seq := Seq, level := Level} = Record, WallOffset, #st{last_seq = Last} = St) ->
     %% Without a resume point (the first start in this boot) the oldest
@@ -410,7 +434,8 @@ status(#st{opts = Opts, info = Info} = St) ->
              available => maps:get(available, Info, false),
              last_seq => St#st.last_seq,
              counters => #{delivered => St#st.delivered, missed => St#st.missed,
-                           rejected => St#st.rejected, forwarded => St#st.forwarded,
+                           rejected => St#st.rejected, out_of_order => St#st.out_of_order,
+                           forwarded => St#st.forwarded,
                            not_forwarded => St#st.not_forwarded},
              seq_file => case seq_file(Opts) of
                              none -> none;

@@ -45,6 +45,8 @@
              opts :: map(),
              source :: {config, binary()} | locations | {data_dir, binary()},
              env = #{} :: sysport_kv_data:env(),
+             %% bytes of an env's data area (from the helper's ready info)
+             room :: non_neg_integer() | undefined,
              health = starting :: health(),
              meta = #{} :: map(),
              writes = 0 :: non_neg_integer(),
@@ -99,6 +101,10 @@ get_all() ->
     call(get_all).
 
 %% @doc Sets Key to Value (synced and verified before it returns).
+%% `{error, {invalid_key, K}}' for a key fw_printenv could not print back
+%% (empty, or with `=', NUL or a newline, or starting with `#');
+%% `{error, too_large}' for a pair that could not fit even an empty env,
+%% `{error, no_space}' for one that does not fit beside the other keys.
 -spec put(unicode:chardata(), unicode:chardata()) -> ok | {error, term()}.
 put(Key, Value) ->
     with_key(Key, fun(K) ->
@@ -230,7 +236,8 @@ init(Opts, #{port := Port, subs := Subs}) ->
     %% The env is read before the first call is taken; the helper's first
     %% ready needs nothing more.
     receive {sysport_port, Port, {ready, _}} -> ok after 0 -> ok end,
-    St = #st{port = Port, subs = Subs, opts = Opts, source = Source},
+    St = #st{port = Port, subs = Subs, opts = Opts, source = Source,
+             room = room(sysport_port:info(Port))},
     {ok, loaded(sysport_port:call(Port, {load, none}, maps:get(timeout, Opts)), St)}.
 
 %% Where the env is: inline locations, the config file, or (on a host with
@@ -323,11 +330,11 @@ handle_info({sysport_port, Port, {reply, {reload, _} = Tag, Result}}, #st{port =
     {noreply, St1#st{held = none}};
 handle_info({sysport_port, Port, {reply, Tag, Result}}, #st{port = Port} = St) ->
     {noreply, reply(Tag, Result, St)};
-handle_info({sysport_port, Port, {ready, _Info}}, #st{port = Port} = St) ->
+handle_info({sysport_port, Port, {ready, Info}}, #st{port = Port} = St) ->
     %% After a restart of the helper the env may have changed while it was
     %% down: reads wait (as long as the helper's timeout at most) for it to
     %% be read again, rather than get what may be stale.
-    {noreply, (helper(St, {load, version(St)}, {reload, none}))#st{held = []}};
+    {noreply, (helper(St#st{room = room(Info)}, {load, version(St)}, {reload, none}))#st{held = []}};
 handle_info(_Msg, St) ->
     {noreply, St}.
 
@@ -357,8 +364,20 @@ helper(#st{port = Port, opts = #{timeout := Timeout}} = St, Request, Tag) ->
     ok = sysport_port:request(Port, Request, Timeout, Tag),
     St.
 
-update(Puts, Deletes, From, St) ->
-    {noreply, helper(St, {update, Puts, Deletes, version(St)}, {update, From, Puts, Deletes})}.
+update(Puts, Deletes, From, #st{room = Room} = St) ->
+    %% What could not fit even an empty env (a 10 MB value) is refused here:
+    %% the helper would only say no_space, after reading the env for it.
+    case is_integer(Room) andalso sysport_kv_data:data_size(Puts) > Room of
+        true -> {reply, {error, too_large}, St};
+        false -> {noreply, helper(St, {update, Puts, Deletes, version(St)}, {update, From, Puts, Deletes})}
+    end.
+
+%% The data area of the env the helper was configured with: its size less
+%% the CRC (and the flags byte of a redundant pair).
+room(#{env_size := Size, redundant := Redundant}) when Size > 0 ->
+    Size - case Redundant of true -> 5; false -> 4 end;
+room(_) ->
+    undefined.
 
 reply({reload, From}, Result, St) ->
     reply({load, From}, Result, St);

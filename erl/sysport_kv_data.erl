@@ -9,7 +9,7 @@
 %% '''
 -module(sysport_kv_data).
 
--export([key/1, value/2, keys/1, pairs/1, parse_defaults/1, diff/2,
+-export([key/1, value/2, keys/1, pairs/1, data_size/1, parse_defaults/1, diff/2,
          active_prefix/1, strip_prefix/2, firmware_status/1, validate_updates/1]).
 
 -export_type([env/0, changes/0]).
@@ -18,8 +18,8 @@
 -type changes() :: #{binary() => {binary() | undefined, binary() | undefined}}.
 
 %% @doc A key as a binary: `{error, {invalid_key, Key}}' for anything that
-%% is not chardata. (Emptiness, `=' and NUL are the helper's to refuse, as
-%% they are properties of the image format.)
+%% is not chardata. (Emptiness, `=', NUL, a newline and a leading `#' are
+%% the helper's to refuse, as they are properties of the env's formats.)
 -spec key(term()) -> {ok, binary()} | {error, {invalid_key, term()}}.
 key(Key) ->
     case to_binary(Key) of
@@ -46,9 +46,9 @@ to_binary(_) -> error.
 
 %% @doc One key or a list of keys, as `delete/1' takes them: a list whose
 %% elements are all binaries or lists is a list of keys; any other chardata
-%% (a string) is one key.
+%% (a string, or chardata ending in a binary tail) is one key.
 -spec keys(term()) -> {ok, [binary()]} | {error, {invalid_key, term()}}.
-keys(Keys) when is_list(Keys), Keys =/= [] ->
+keys(Keys) when is_list(Keys), length(Keys) > 0 ->
     case lists:all(fun(K) -> is_binary(K) orelse is_list(K) end, Keys) of
         true -> collect([key(K) || K <- Keys]);
         false -> one_key(Keys)
@@ -78,6 +78,12 @@ collect(Results) ->
         [] -> {ok, [X || {ok, X} <- Results]};
         [E | _] -> E
     end.
+
+%% @doc The bytes these pairs take in an env's data area, the final NUL
+%% included: `key=value\0' each.
+-spec data_size([{binary(), binary()}]) -> pos_integer().
+data_size(Pairs) ->
+    lists:foldl(fun({K, V}, Acc) -> Acc + byte_size(K) + byte_size(V) + 2 end, 1, Pairs).
 
 %% @doc The defaults file: U-Boot's `u-boot-initial-env' text, which
 %% `mkenvimage' reads too: one `key=value' per line; blank lines and lines

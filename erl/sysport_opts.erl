@@ -53,7 +53,8 @@ check(Service, Schema, Given) ->
 %% occurrence of a key wins, a bare atom is `{Atom, true}').
 -spec to_map(term()) -> {ok, map()} | error.
 to_map(Map) when is_map(Map) -> {ok, Map};
-to_map(List) when is_list(List) ->
+%% length/1 fails in the guard for an improper list: error, like any non-list.
+to_map(List) when is_list(List), length(List) >= 0 ->
     try {ok, maps:from_list(lists:reverse([pair(E) || E <- List]))}
     catch throw:bad -> error
     end;

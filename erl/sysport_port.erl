@@ -11,8 +11,10 @@
 %% '''
 %% Callers never wait on each other: each call has an Id and its own timer,
 %% and replies go out as they arrive. A caller whose helper exits gets
-%% `{error, {helper_exited, Status}}' at once. A service never waits on
-%% its helper: it sends requests with request/4 (the result comes back as
+%% `{error, {helper_exited, Status}}' at once. A request whose frame is over
+%% the helper's cap (`max_frame' in its ready info), which would make the
+%% helper exit and fail every other caller, is refused here with `{error,
+%% too_large}' and never sent. A service never waits on its helper: it sends requests with request/4 (the result comes back as
 %% `{sysport_port, Pid, {reply, Tag, Result}}') or forward/4 (the result
 %% goes straight to the service's caller).
 -module(sysport_port).
@@ -49,7 +51,8 @@
                    frames_in := non_neg_integer(), bytes_in := non_neg_integer(),
                    frames_out := non_neg_integer(), bytes_out := non_neg_integer(),
                    pending := non_neg_integer(), protocol_errors := non_neg_integer(),
-                   late_replies := non_neg_integer(), next_backoff_ms := pos_integer(),
+                   late_replies := non_neg_integer(), too_large := non_neg_integer(),
+                   next_backoff_ms := pos_integer(),
                    recent_backoffs_ms := [pos_integer()]}.
 
 -type from() :: gen_server:from() | {reply_to, pid(), term()}.
@@ -85,7 +88,9 @@
              frames_out = 0 :: non_neg_integer(),
              bytes_out = 0 :: non_neg_integer(),
              protocol_errors = 0 :: non_neg_integer(),
-             late_replies = 0 :: non_neg_integer()}).
+             late_replies = 0 :: non_neg_integer(),
+             %% requests refused for a frame over the helper's cap
+             too_large = 0 :: non_neg_integer()}).
 
 %%% API
 
@@ -169,10 +174,13 @@ init([#{helper := Helper, owner := Owner, backoff_min := Min} = Opts]) ->
 -spec handle_call(term(), gen_server:from(), #st{}) -> {reply, term(), #st{}} | {noreply, #st{}}.
 handle_call({call, Request, Timeout}, From, St) ->
     {noreply, enqueue(Request, Timeout, From, St)};
-handle_call({cast, Request}, _From, #st{state = up} = St) ->
-    {reply, ok, send(undefined, term_to_binary({cast, Request}), St)};
-handle_call({cast, Request}, _From, #st{state = starting} = St) ->
-    {reply, ok, St#st{unsent = St#st.unsent ++ [{undefined, term_to_binary({cast, Request})}]}};
+handle_call({cast, Request}, _From, #st{state = State} = St) when State =/= down ->
+    Msg = {cast, Request},
+    case {fits(Msg, St), State} of
+        {false, _} -> {reply, {error, too_large}, St#st{too_large = St#st.too_large + 1}};
+        {true, up} -> {reply, ok, send(undefined, term_to_binary(Msg), St)};
+        {true, starting} -> {reply, ok, St#st{unsent = St#st.unsent ++ [{undefined, term_to_binary(Msg)}]}}
+    end;
 handle_call({cast, _}, _From, St) ->
     {reply, {error, {helper_down, St#st.last_exit}}, St};
 handle_call(stats, _From, St) ->
@@ -193,17 +201,32 @@ enqueue(_Request, _Timeout, From, #st{state = down} = St) ->
     reply(From, {error, {helper_down, St#st.last_exit}}),
     St;
 enqueue(Request, Timeout, From, #st{state = State} = St) ->
+    Msg = {call, St#st.next_id, Request},
+    case fits(Msg, St) of
+        true -> enqueue_frame(term_to_binary(Msg), Timeout, From, State, St);
+        false -> reply(From, {error, too_large}), St#st{too_large = St#st.too_large + 1}
+    end.
+
+enqueue_frame(Frame, Timeout, From, State, St) ->
     Id = St#st.next_id,
     TRef = case Timeout of
                infinity -> undefined;
                _ -> erlang:start_timer(Timeout, self(), {call_timeout, Id})
            end,
     St1 = St#st{next_id = Id + 1, pending = maps:put(Id, {From, TRef}, St#st.pending)},
-    Frame = term_to_binary({call, Id, Request}),
     case State of
         up -> send(Id, Frame, St1);
         starting -> St1#st{unsent = St1#st.unsent ++ [{Id, Frame}]}
     end.
+
+%% Whether the helper takes the frame of Msg (a term or its encoding),
+%% measured without encoding it: its cap is known from its ready info
+%% (frames queued before the first one are checked when it comes).
+fits(Frame, #st{info = #{max_frame := Max}}) when is_binary(Frame), is_integer(Max) ->
+    byte_size(Frame) =< Max;
+fits(Msg, #st{info = #{max_frame := Max}}) when is_integer(Max) ->
+    erlang:external_size(Msg) =< Max;
+fits(_Msg, _St) -> true.
 
 reply({reply_to, Pid, Tag}, Result) ->
     Pid ! {sysport_port, self(), {reply, Tag, Result}},
@@ -294,10 +317,30 @@ frame({ready, Info}, #st{state = starting} = St) when is_map(Info) ->
     St1 = St#st{state = up, info = Info, ready_timer = undefined,
                 up_since = erlang:monotonic_time(millisecond),
                 os_start = proc_start_time(St#st.os_pid)},
-    lists:foldl(fun({Id, Frame}, Acc) -> send(Id, Frame, Acc) end,
+    lists:foldl(fun({Id, Frame}, Acc) -> send_queued(Id, Frame, Acc) end,
                 St1#st{unsent = []}, St1#st.unsent);
 frame(Other, St) ->
     protocol_error({bad_frame, Other}, St).
+
+%% A frame queued while the helper started, before its cap was known.
+send_queued(Id, Frame, St) ->
+    case fits(Frame, St) of
+        true ->
+            send(Id, Frame, St);
+        false when Id =:= undefined ->
+            logger:warning("~ts: a cast of ~b bytes over the helper's cap not sent",
+                           [St#st.label, byte_size(Frame)], meta(St)),
+            St#st{too_large = St#st.too_large + 1};
+        false ->
+            case maps:take(Id, St#st.pending) of
+                {{From, TRef}, Pending} ->
+                    cancel(TRef),
+                    reply(From, {error, too_large}),
+                    St#st{pending = Pending, too_large = St#st.too_large + 1};
+                error ->
+                    St
+            end
+    end.
 
 protocol_error(Why, St) ->
     logger:error("~ts: protocol error (~0P); restarting it",
@@ -460,7 +503,8 @@ stats_map(#st{} = St) ->
       frames_in => St#st.frames_in, bytes_in => St#st.bytes_in,
       frames_out => St#st.frames_out, bytes_out => St#st.bytes_out,
       pending => map_size(St#st.pending), protocol_errors => St#st.protocol_errors,
-      late_replies => St#st.late_replies, next_backoff_ms => St#st.backoff,
+      late_replies => St#st.late_replies, too_large => St#st.too_large,
+      next_backoff_ms => St#st.backoff,
       recent_backoffs_ms => lists:reverse(St#st.recent_backoffs)}.
 
 meta(St) ->

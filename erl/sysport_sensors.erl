@@ -31,6 +31,14 @@
 
 -define(EVENTS, [alarm_raised, alarm_cleared, chip_added, chip_removed, reading]).
 -define(POLLED_EVENTS, [alarm_raised, alarm_cleared, reading]).
+%% libsensors names chips and subfeatures in NAME_MAX buffers; the helper
+%% takes nothing longer, and labels are kept to the same bound.
+-define(NAME_MAX, 255).
+-define(MAX_THRESHOLDS, 1024).
+%% A poll asks for its chips by name while the names fit in half the
+%% helper's 64 KiB frame and its 256-name list; beyond, it reads them all.
+-define(MAX_READ_NAMES, 256).
+-define(MAX_READ_BYTES, 32768).
 
 -record(st, {opts :: map(),
              port :: pid(),
@@ -98,7 +106,8 @@ read(Chip, Feature) ->
     with_binaries([Chip, Feature], fun([C, F]) -> call({read, C, F}) end).
 
 %% @doc Writes a limit, e.g. `set(<<"lm75-i2c-1-48">>, <<"temp1_max">>, 85.0)',
-%% in the units sysport reports (libsensors scales it back).
+%% in the units sysport reports (libsensors scales it back). Names over
+%% 255 bytes (what libsensors takes) are `{error, too_large}'.
 -spec set(unicode:chardata(), unicode:chardata(), number()) -> ok | {error, term()}.
 set(Chip, Subfeature, Value) when is_number(Value) ->
     with_binaries([Chip, Subfeature], fun([C, S]) -> call({set, C, S, Value}) end);
@@ -113,9 +122,13 @@ rescan() ->
 
 %% @doc Raises `alarm_raised' when the feature's value goes above `above'
 %% (or below `below') and `alarm_cleared' once it is back under
-%% `clear_below' (over `clear_above'). The chip need not exist yet.
+%% `clear_below' (over `clear_above'), given as a map or a proplist. The
+%% chip need not exist yet: until it (and the feature) appears, the
+%% threshold is listed under `thresholds_waiting' in the status, and it is
+%% armed when the chip comes. At most 1024 thresholds
+%% (`{error, too_many_thresholds}').
 -spec set_threshold(unicode:chardata(), unicode:chardata(), sysport_sensors_alarms:threshold() | list()) ->
-          ok | {error, {bad_threshold, term()} | term()}.
+          ok | {error, {bad_threshold, term()} | too_many_thresholds | too_large | term()}.
 set_threshold(Chip, Feature, Spec0) ->
     Spec = case sysport_opts:to_map(Spec0) of
                {ok, Map} -> Map;
@@ -164,8 +177,9 @@ unsubscribe(Pid) ->
 
 %% @doc The base keys of {@link sysport_service} and `libsensors',
 %% `config', `init', `hwmon', `chips', `interval_ms', `polling',
-%% `thresholds', `active_alarms', `uevent'; `polls' and `poll_errors'
-%% under `counters'.
+%% `thresholds' (how many), `thresholds_waiting' (those that cannot fire
+%% now: `#{chip, feature, reason => no_such_chip | no_such_feature}'),
+%% `active_alarms', `uevent'; `polls' and `poll_errors' under `counters'.
 -spec status() -> {ok, map()} | {error, term()}.
 status() ->
     sysport_service:status(?MODULE).
@@ -173,18 +187,15 @@ status() ->
 call(Request) ->
     sysport_service:call(?MODULE, Request).
 
-%% [ChipName, Name]: binaries (atoms are taken too: `temp1'), the chip's
-%% one a name the helper can take; else `{badarg, TheFirstBadOne}'.
-with_binaries([Chip | _] = Texts, Fun) ->
+%% [ChipName, Name]: binaries (atoms are taken too: `temp1'), names the
+%% helper can take; else `{badarg, TheFirstBadOne}', or `too_large' for
+%% one longer than any name can be.
+with_binaries(Texts, Fun) ->
     Bins = [to_binary(T) || T <- Texts],
-    case [T || {T, B} <- lists:zip(Texts, Bins), not is_binary(B)] of
-        [] ->
-            case chip_name_ok(hd(Bins)) of
-                true -> Fun(Bins);
-                false -> {error, {badarg, Chip}}
-            end;
-        [Bad | _] ->
-            {error, {badarg, Bad}}
+    case [{T, B} || {T, B} <- lists:zip(Texts, Bins), not name_ok(B)] of
+        [] -> Fun(Bins);
+        [{_, B} | _] when is_binary(B), byte_size(B) > ?NAME_MAX -> {error, too_large};
+        [{Bad, _} | _] -> {error, {badarg, Bad}}
     end.
 
 to_binary(A) when is_atom(A) -> atom_to_binary(A, utf8);
@@ -195,8 +206,9 @@ to_binary(T) ->
 
 %% libsensors prints chip names into NAME_MAX buffers and the helper takes
 %% nothing longer: a poll must never ask it for one.
-chip_name_ok(Name) ->
-    byte_size(Name) > 0 andalso byte_size(Name) < 256 andalso binary:match(Name, <<0>>) =:= nomatch.
+name_ok(Name) ->
+    is_binary(Name) andalso byte_size(Name) > 0 andalso byte_size(Name) =< ?NAME_MAX
+        andalso binary:match(Name, <<0>>) =:= nomatch.
 
 %% @private
 -spec filter(map()) -> {ok, #{chips := all | [binary()], events := [event()]}} | {error, term()}.
@@ -210,7 +222,7 @@ filter(Filter) when is_map(Filter) ->
                    _ -> bad
                end,
     case Known andalso ChipBins =/= bad
-        andalso lists:all(fun(C) -> is_binary(C) andalso chip_name_ok(C) end, listify(ChipBins))
+        andalso lists:all(fun name_ok/1, listify(ChipBins))
         andalso is_list(Events) andalso Events -- ?EVENTS =:= [] of
         true -> {ok, #{chips => ChipBins, events => Events}};
         false -> {error, {bad_filter, Filter}}
@@ -251,8 +263,14 @@ handle_call({set, Chip, Sub, Value}, From, #st{port = Port, opts = #{timeout := 
     {noreply, St};
 handle_call(rescan, From, St) ->
     {noreply, ask(rescan, {chips, From}, subscribe_uevent(St))};
-handle_call({set_threshold, Chip, Feature, T}, _From, #st{thresholds = Ts} = St) ->
+handle_call({set_threshold, Chip, Feature, T}, _From, #st{thresholds = Ts} = St)
+  when map_size(Ts) < ?MAX_THRESHOLDS; is_map_key({Chip, Feature}, Ts) ->
+    _ = waiting(Chip, Feature, St) =:= armed orelse
+        logger:notice("sysport_sensors: threshold on ~ts ~ts waits for it (~p)",
+                      [Chip, Feature, waiting(Chip, Feature, St)], #{domain => [sysport, sensors]}),
     {reply, ok, polling(St#st{thresholds = Ts#{{Chip, Feature} => T}})};
+handle_call({set_threshold, _, _, _}, _From, St) ->
+    {reply, {error, too_many_thresholds}, St};
 handle_call({clear_threshold, Chip, Feature}, _From, #st{thresholds = Ts} = St) ->
     {Events, Alarms} = sysport_sensors_alarms:drop_threshold(Chip, Feature, St#st.alarms),
     St1 = St#st{thresholds = maps:remove({Chip, Feature}, Ts), alarms = Alarms},
@@ -343,7 +361,8 @@ new_chips(New, #st{chips = Old} = St) ->
     _ = [notify(chip_removed, Name, C, St) || #{name := Name} = C <- Removed],
     {Cleared, Alarms} = sysport_sensors_alarms:drop_chips([N || #{name := N} <- Removed], St#st.alarms),
     notify_alarms(Cleared, St),
-    St#st{chips = New, alarms = Alarms}.
+    %% A chip that came may be what a threshold waited for.
+    polling(St#st{chips = New, alarms = Alarms}).
 
 one_feature({ok, [Chip]}, _, Feature) ->
     case sysport_sensors_snapshot:find_feature(Feature, Chip) of
@@ -396,21 +415,31 @@ schedule_poll(St, Delay) ->
     erlang:send_after(Delay, self(), {poll, Ref}),
     St#st{poll_timer = Ref}.
 
-%% all | none | [ChipName]
-poll_targets(#st{subs = Subs, thresholds = Ts}) ->
+%% all | none | [ChipName]: the chips present that subscribers or
+%% thresholds need. Chips named but absent are not asked for (they could be
+%% any number of names, of any length): they are polled once they come
+%% (new_chips/2), and their thresholds are reported as waiting meanwhile.
+poll_targets(#st{subs = Subs, thresholds = Ts, chips = Chips}) ->
     FromSubs = sysport_subs:fold(
-                 fun(_, #{chips := Chips, events := Events}, Acc) ->
+                 fun(_, #{chips := Cs, events := Events}, Acc) ->
                          case Events -- ?POLLED_EVENTS =:= Events of
                              true -> Acc;          % chip_added/removed only
-                             false -> [Chips | Acc]
+                             false -> [Cs | Acc]
                          end
                  end, [], Subs),
-    case lists:member(all, FromSubs) of
-        true -> all;
-        false ->
-            case lists:usort(lists:append(FromSubs) ++ [C || {C, _} <- maps:keys(Ts)]) of
-                [] -> none;
-                Names -> Names
+    Wanted = case lists:member(all, FromSubs) of
+                 true -> all;
+                 false -> lists:usort(lists:append(FromSubs) ++ [C || {C, _} <- maps:keys(Ts)])
+             end,
+    Present = [N || #{name := N} <- Chips, Wanted =:= all orelse lists:member(N, Wanted)],
+    if
+        Wanted =:= all -> all;
+        Present =:= [] -> none;
+        length(Present) > ?MAX_READ_NAMES -> all;
+        true ->
+            case lists:sum([byte_size(N) + 8 || N <- Present]) > ?MAX_READ_BYTES of
+                true -> all;
+                false -> Present
             end
     end.
 
@@ -447,6 +476,17 @@ notify(Event, Chip, Info, #st{subs = Subs}) ->
                                    lists:member(Event, Events) andalso (Chips =:= all orelse lists:member(Chip, Chips))
                            end).
 
+%% armed, or why the threshold on Chip's Feature cannot fire now.
+waiting(Chip, Feature, #st{chips = Chips}) ->
+    case sysport_sensors_snapshot:find_chip(Chip, Chips) of
+        {ok, C} ->
+            case sysport_sensors_snapshot:find_feature(Feature, C) of
+                {ok, _} -> armed;
+                error -> no_such_feature
+            end;
+        error -> no_such_chip
+    end.
+
 %% @private
 -spec status(#st{}) -> map().
 status(#st{} = St) ->
@@ -459,6 +499,9 @@ status(#st{} = St) ->
       polling => St#st.poll_timer =/= undefined,
       counters => #{polls => St#st.polls, poll_errors => St#st.poll_errors},
       thresholds => map_size(St#st.thresholds),
+      thresholds_waiting => [#{chip => C, feature => F, reason => W}
+                             || {C, F} <- lists:sort(maps:keys(St#st.thresholds)),
+                                W <- [waiting(C, F, St)], W =/= armed],
       active_alarms => sysport_sensors_alarms:active(St#st.alarms),
       uevent => case {St#st.uevent, maps:get(uevent, St#st.opts)} of
                     {_, false} -> disabled;

@@ -38,6 +38,8 @@
                | rtc_battery_low | floor_applied.
 -define(SERVER, ?MODULE).
 -define(YEAR, 31556952).
+%% The latest time the clock takes: int64 nanoseconds (2262-04-11).
+-define(MAX_NS, 16#7fffffffffffffff).
 %% Replies that mean "a packet came that was not for us" were counted
 %% already, when the helper reported each one.
 -define(STRAY, [short_packet, bad_version, bad_mode, bogus_origin, wrong_source]).
@@ -115,9 +117,15 @@ servers() -> call(servers).
 set_servers(Specs) -> call({set_servers, Specs}).
 
 %% @doc Sets the clock by hand: Unix seconds (integer or float) or a UTC
-%% `calendar:datetime()'. Refused below the floor. The RTC follows.
+%% `calendar:datetime()', from 1970 to 2262 (what the kernel's 64-bit
+%% nanoseconds hold; `{error, badarg}' otherwise). Refused below the
+%% floor. The RTC follows.
 -spec set_time(number() | calendar:datetime()) -> ok | {error, term()}.
-set_time(Time) -> call({set_time, Time}).
+set_time(Time) ->
+    case to_unix_ns(Time) of
+        {ok, Ns} -> call({set_time, Ns});
+        error -> {error, badarg}
+    end.
 
 %% @doc Reads the RTC now: `#{time, valid, flags, source}'.
 -spec rtc_read() -> {ok, map()} | {error, term()}.
@@ -190,15 +198,11 @@ handle_call({set_servers, Specs}, _From, St) ->
         {error, _} = Error ->
             {reply, Error, St}
     end;
-handle_call({set_time, Time}, From, St) ->
-    case to_unix_ns(Time) of
-        {ok, Ns} when Ns < St#st.floor * 1000000000 ->
-            {reply, {error, {below_floor, St#st.floor}}, St};
-        {ok, Ns} ->
-            %% The helper's clock before, then the step: both without waiting.
-            {noreply, async(now, {set_time_now, From, Ns}, St)};
-        error -> {reply, {error, badarg}, St}
-    end;
+handle_call({set_time, Ns}, _From, St) when is_integer(Ns), Ns < St#st.floor * 1000000000 ->
+    {reply, {error, {below_floor, St#st.floor}}, St};
+handle_call({set_time, Ns}, From, St) when is_integer(Ns), Ns >= 0, Ns =< ?MAX_NS ->
+    %% The helper's clock before, then the step: both without waiting.
+    {noreply, async(now, {set_time_now, From, Ns}, St)};
 handle_call(rtc_read, From, St) ->
     {noreply, async(rtc_read, {rtc_read, From}, St)};
 handle_call(rtc_write, From, St) ->
@@ -664,12 +668,14 @@ now_ns(St) ->
         _ -> os:system_time(nanosecond)
     end.
 
-to_unix_ns(T) when is_integer(T), T >= 0 -> {ok, T * 1000000000};
-to_unix_ns(T) when is_float(T), T >= 0 -> {ok, round(T * 1.0e9)};
+%% Unix nanoseconds, within what the helper's int64 takes: a float is
+%% compared before it is multiplied (1.0e300 * 1.0e9 does not exist).
+to_unix_ns(T) when is_integer(T), T >= 0, T =< ?MAX_NS div 1000000000 -> {ok, T * 1000000000};
+to_unix_ns(T) when is_float(T), T >= 0, T =< ?MAX_NS / 1.0e9 -> {ok, min(?MAX_NS, round(T * 1.0e9))};
 to_unix_ns({Date, {H, M, S}} = DT) when is_integer(H), is_integer(M), is_integer(S),
                                          H >= 0, H < 24, M >= 0, M < 60, S >= 0, S < 60 ->
     try calendar:valid_date(Date) andalso calendar:datetime_to_gregorian_seconds(DT) - 62167219200 of
-        Secs when is_integer(Secs), Secs >= 0 -> {ok, Secs * 1000000000};
+        Secs when is_integer(Secs) -> to_unix_ns(Secs);
         _ -> error
     catch _:_ -> error
     end;

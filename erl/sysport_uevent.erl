@@ -145,14 +145,16 @@ unsubscribe(Pid) ->
 
 %% @doc Returns once the first enumeration is complete (with trigger, once
 %% every device was replayed) and no uevent arrived for QuietMs; like
-%% `udevadm settle', gives up after 120 s.
+%% `udevadm settle', gives up after 120 s. A quiet period longer than the
+%% wait can never be met: `{error, badarg}' at once.
 -spec settle(non_neg_integer()) -> ok | {error, timeout | not_running | badarg}.
 settle(QuietMs) ->
     settle(QuietMs, ?SETTLE_TIMEOUT_MS).
 
 %% @doc {@link settle/1}, giving up after TimeoutMs.
 -spec settle(non_neg_integer(), non_neg_integer()) -> ok | {error, timeout | not_running | badarg}.
-settle(QuietMs, TimeoutMs) when is_integer(QuietMs), QuietMs >= 0, is_integer(TimeoutMs), TimeoutMs >= 0 ->
+settle(QuietMs, TimeoutMs) when is_integer(QuietMs), QuietMs >= 0, is_integer(TimeoutMs),
+                                TimeoutMs >= 0, QuietMs =< TimeoutMs ->
     sysport_service:call(?MODULE, {settle, QuietMs, TimeoutMs}, TimeoutMs + 1000);
 settle(_, _) ->
     {error, badarg}.

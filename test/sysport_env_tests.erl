@@ -76,6 +76,9 @@ opts_test() ->
                  sysport_opts:check(s, Schema, #{helper => [{wrapper, 1}]})),
     ?assertMatch({ok, #{helper := [{wrapper, ["strace"]}]}}, sysport_opts:check(s, Schema, [{helper, [{wrapper, ["strace"]}]}])),
     ?assertEqual({error, {invalid_option, s, #{options => 42}}}, sysport_opts:check(s, Schema, 42)),
+    %% An improper list is not a proplist (raised bad_generator in the caller).
+    ?assertEqual({error, {invalid_option, s, #{options => [timeout | 0]}}},
+                 sysport_opts:check(s, Schema, [timeout | 0])),
     ?assertEqual([#{name => timeout, default => 100, doc => <<"t">>}], lists:sublist(sysport_opts:describe(Schema), 1)).
 
 %% Every service's schema: a default for each key that its own check accepts

@@ -14,6 +14,7 @@
          recover_repairs_one_bad_copy/1, single_env_corrupt/1,
          duplicates_and_key_only_entries/1, missing_terminator/1, values_of_any_bytes/1,
          configured_size_differs/1, exactly_full_then_no_space/1, invalid_keys_and_values/1,
+         keys_fw_printenv_cannot_print/1, too_large_refused_helper_lives/1,
          nothing_written_when_nothing_changes/1, put_map_and_delete_list/1,
          dev_host_fallback/1, subscribers_see_changes/1, ab_firmware/1, bad_config/1,
          missing_device/1, inline_locations/1, lock_timeout/1, malformed_requests/1,
@@ -34,7 +35,7 @@ groups() ->
                        recover_repairs_one_bad_copy, single_env_corrupt]},
      {format, [], [duplicates_and_key_only_entries, missing_terminator, values_of_any_bytes,
                    configured_size_differs, exactly_full_then_no_space, invalid_keys_and_values,
-                   nothing_written_when_nothing_changes, put_map_and_delete_list]},
+                   keys_fw_printenv_cannot_print, too_large_refused_helper_lives, nothing_written_when_nothing_changes, put_map_and_delete_list]},
      {service, [], [dev_host_fallback, subscribers_see_changes, ab_firmware, bad_config,
                     missing_device, inline_locations, lock_timeout, malformed_requests,
                     facade_prints_sorted_table]}].
@@ -355,6 +356,67 @@ invalid_keys_and_values(Config) ->
     ?assertEqual({ok, Img}, file:read_file(filename:join(Dir, "env1"))),
     {ok, #{writes := 0}} = sysport_test_lib:flat_status(sysport_kv).
 
+%% fw_printenv prints one `key=value' line per key, and fw_setenv -s,
+%% mkenvimage and U-Boot's env import -t read such lines back, skipping
+%% those starting with `#': a key with a newline, or starting with `#',
+%% would not come back as it went in. A write refuses them; an env that
+%% holds one (written by another tool) can still have it deleted.
+keys_fw_printenv_cannot_print(Config) ->
+    Dir = ?config(dir, Config),
+    Size = ?SIZE,
+    A = filename:join(Dir, "env0"),
+    B = filename:join(Dir, "env1"),
+    Img = sysport_kv_test_lib:image(<<"a=1", 0, "two\nlines=x", 0, 0>>, Size, redundant, 1),
+    ok = file:write_file(A, Img),
+    ok = file:write_file(B, Img),
+    Cfg = write_config(Dir, [{A, 0, Size}, {B, 0, Size}]),
+    start(Cfg),
+    ?assertEqual({ok, #{<<"a">> => <<"1">>, <<"two\nlines">> => <<"x">>}}, sysport_kv:get_all()),
+    [?assertEqual({error, {invalid_key, K}}, sysport_kv:put(K, "v"))
+     || K <- [<<"new\nline">>, <<"\n">>, <<"trailing\n">>, <<"#comment">>, <<"#">>]],
+    ?assertEqual({error, {invalid_key, <<"b\nc">>}}, sysport_kv:put(#{"ok" => "1", <<"b\nc">> => "2"})),
+    {ok, #{writes := 0}} = sysport_test_lib:flat_status(sysport_kv),
+    ?assertEqual({ok, Img}, file:read_file(B)),
+    %% Allowed: '#' after the first byte, spaces, a newline in a value.
+    ok = sysport_kv:put(#{"a#b" => "1", "with space" => "2", "multi" => <<"line\none">>}),
+    {0, Out} = sysport_kv_test_lib:run("fw_printenv", ["-c", Cfg]),
+    ?assertEqual(<<"a=1\na#b=1\nmulti=line\none\ntwo\nlines=x\nwith space=2\n">>, Out),
+    ok = sysport_kv:delete(<<"two\nlines">>),
+    {0, After} = sysport_kv_test_lib:run("fw_printenv", ["-c", Cfg]),
+    ?assertEqual(<<"a=1\na#b=1\nmulti=line\none\nwith space=2\n">>, After),
+    ok = sysport_kv:reload(),
+    ?assertEqual({ok, #{<<"a">> => <<"1">>, <<"a#b">> => <<"1">>, <<"with space">> => <<"2">>,
+                        <<"multi">> => <<"line\none">>}}, sysport_kv:get_all()).
+
+%% A put too large for the helper's frame cap (10 MB) used to make the
+%% helper exit, failing every other caller with helper_exited: it is
+%% refused with too_large before it is sent, as is anything that could
+%% not fit even an empty env; the helper carries on, nothing written.
+too_large_refused_helper_lives(Config) ->
+    Dir = ?config(dir, Config),
+    Cfg = redundant_pair(Dir, [{<<"a">>, <<"1">>}], ?SIZE),
+    start(Cfg),
+    Pid = sysport_kv_test_lib:helper_os_pid(),
+    Self = self(),
+    %% Another caller's write in flight meanwhile.
+    spawn_link(fun() -> Self ! {other, sysport_kv:put("other", "x")} end),
+    ?assertEqual({error, too_large}, sysport_kv:put("big", binary:copy(<<"v">>, 10 bsl 20))),
+    ?assertEqual({error, too_large}, sysport_kv:put(#{"a" => "2", "big" => binary:copy(<<"v">>, ?SIZE)})),
+    %% The largest pair an empty env takes: "k=" V "\0" and the final "\0"
+    %% in 16 KiB less 5 header bytes. One byte more can never fit...
+    Room = ?SIZE - 5 - 4,
+    ?assertEqual({error, too_large}, sysport_kv:put("k", binary:copy(<<"v">>, Room + 1))),
+    %% ...while this one could, beside no other key.
+    ?assertEqual({error, no_space}, sysport_kv:put("k", binary:copy(<<"v">>, Room))),
+    receive {other, R} -> ?assertEqual(ok, R) after 10000 -> ct:fail(other_put) end,
+    ?assertEqual(Pid, sysport_kv_test_lib:helper_os_pid()),
+    {ok, #{helper := #{restarts := 0}, writes := 1}} = sysport_test_lib:flat_status(sysport_kv),
+    ?assertEqual({ok, #{<<"a">> => <<"1">>, <<"other">> => <<"x">>}}, fw_printenv(Cfg)),
+    ok = sysport_kv:delete("other"),
+    ok = sysport_kv:delete("a"),
+    ok = sysport_kv:put("k", binary:copy(<<"v">>, Room)),
+    ?assertEqual({ok, binary:copy(<<"v">>, Room)}, sysport_kv:get("k")).
+
 nothing_written_when_nothing_changes(Config) ->
     Dir = ?config(dir, Config),
     Cfg = redundant_pair(Dir, [{<<"a">>, <<"1">>}], ?SIZE),
@@ -580,7 +642,9 @@ valgrind_clean(Config) ->
     ok = sysport_kv:put("b", "2"),
     ok = sysport_kv:put(#{"c" => "3", "d" => <<255>>}),
     ok = sysport_kv:delete(["a", "b"]),
-    {error, no_space} = sysport_kv:put("big", binary:copy(<<"x">>, 2000)),
+    %% Fits an empty env (too_large otherwise, refused before the helper),
+    %% not this one.
+    {error, no_space} = sysport_kv:put("big", binary:copy(<<"x">>, 1012)),
     {error, {invalid_key, _}} = sysport_kv:put("x=y", "1"),
     OsPid = sysport_kv_test_lib:helper_os_pid(),
     [flip_bit(filename:join(Dir, F), 20) || F <- ["env0", "env1"]],

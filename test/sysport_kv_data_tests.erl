@@ -17,7 +17,11 @@ keys_test() ->
     ?assertEqual({ok, [<<"a">>, <<"b">>]}, sysport_kv_data:keys([<<"a">>, "b"])),
     ?assertEqual({ok, [<<"ab">>]}, sysport_kv_data:keys([$a, <<"b">>])),
     ?assertEqual({ok, []}, sysport_kv_data:keys([])),
-    ?assertEqual({error, {invalid_key, 7}}, sysport_kv_data:keys(7)).
+    ?assertEqual({error, {invalid_key, 7}}, sysport_kv_data:keys(7)),
+    %% Chardata with a binary tail is one key; with any other tail, no key
+    %% (both raised function_clause in the caller).
+    ?assertEqual({ok, [<<"ab">>]}, sysport_kv_data:keys([<<"a">> | <<"b">>])),
+    ?assertMatch({error, {invalid_key, _}}, sysport_kv_data:keys([<<"a">> | 0])).
 
 pairs_test() ->
     {ok, Pairs} = sysport_kv_data:pairs(#{"b" => <<"2">>, <<"a">> => "1"}),

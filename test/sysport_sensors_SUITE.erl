@@ -10,7 +10,7 @@
          init_per_testcase/2, end_per_testcase/2]).
 -export([values_match_sensors_j/1, values_match_with_default_config/1, chips_without_values/1,
          read_one_feature/1, set_limits/1, threshold_hysteresis/1, below_threshold/1,
-         kernel_alarm/1, hotplug_rescan/1, hotplug_uevent/1, kill9_while_polling/1,
+         kernel_alarm/1, thresholds_on_absent_chips/1, hotplug_rescan/1, hotplug_uevent/1, kill9_while_polling/1,
          idle_means_no_polling/1, no_hwmon/1, bad_config/1, bad_requests_to_helper/1,
          bad_arguments/1, shell_prints_like_sensors/1, valgrind_clean/1]).
 
@@ -21,6 +21,7 @@
 all() ->
     [values_match_sensors_j, values_match_with_default_config, chips_without_values,
      read_one_feature, set_limits, threshold_hysteresis, below_threshold, kernel_alarm,
+     thresholds_on_absent_chips,
      hotplug_rescan, hotplug_uevent, kill9_while_polling, idle_means_no_polling, no_hwmon,
      bad_config, bad_requests_to_helper, bad_arguments, shell_prints_like_sensors,
      {group, valgrind}].
@@ -234,6 +235,48 @@ kernel_alarm(Config) ->
     timer:sleep(200),
     ?assertEqual([], events()).
 
+%% Thresholds naming chips that are not there (300 of them, with the
+%% longest names) used to go into every poll's request: over the helper's
+%% 256 names it answered badarg, over its 64 KiB frame it exited, and every
+%% alarm was silently dead. Polls now ask only for chips present; the
+%% others' thresholds are listed as waiting, and armed when the chip comes.
+thresholds_on_absent_chips(Config) ->
+    Tree = ?config(tree, Config),
+    start(Config),
+    %% Alarms of these two chips only: no subscriber asks for every chip.
+    ok = sysport_sensors:subscribe(#{chips => [?LM75, <<"jc42-i2c-1-18">>],
+                                     events => [alarm_raised, alarm_cleared]}),
+    Absent = [iolist_to_binary([binary:copy(<<"x">>, 240), io_lib:format("-i2c-9-~3..0b", [I])])
+              || I <- lists:seq(1, 300)],
+    [ok = sysport_sensors:set_threshold(C, "temp1", #{above => 1.0}) || C <- Absent],
+    ok = sysport_sensors:set_threshold(?LM75, "Board", #{above => 50.0, clear_below => 45.0}),
+    ok = sysport_sensors:set_threshold(?LM75, "no_such", #{above => 1.0}),
+    ok = sysport_sensors:set_threshold(<<"jc42-i2c-1-18">>, "temp1", #{above => 30.0}),
+    sysport_sensors_fake:write_attr(Tree, "hwmon0", "temp1_input", 55000),
+    receive {sysport_sensors, alarm_raised, #{chip := ?LM75, value := 55.0}} -> ok
+    after 5000 -> ct:fail(no_alarm)
+    end,
+    {ok, S} = sysport_test_lib:flat_status(sysport_sensors),
+    ?assertMatch(#{thresholds := 303, poll_errors := 0, helper := #{restarts := 0}}, S),
+    Waiting = maps:get(thresholds_waiting, S),
+    ?assertEqual(302, length(Waiting)),
+    ?assert(lists:member(#{chip => ?LM75, feature => <<"no_such">>, reason => no_such_feature}, Waiting)),
+    ?assert(lists:member(#{chip => <<"jc42-i2c-1-18">>, feature => <<"temp1">>, reason => no_such_chip}, Waiting)),
+    %% The chip comes: its threshold is armed and fires.
+    add_jc42(Tree),
+    {ok, _} = sysport_sensors:rescan(),
+    receive {sysport_sensors, alarm_raised, #{chip := <<"jc42-i2c-1-18">>, value := 33.0}} -> ok
+    after 5000 -> ct:fail(no_alarm_after_chip_came)
+    end,
+    {ok, #{thresholds_waiting := Left}} = sysport_test_lib:flat_status(sysport_sensors),
+    ?assertEqual(301, length(Left)),
+    %% A bounded number of thresholds; replacing one is always allowed.
+    [ok = sysport_sensors:set_threshold(<<"more-i2c-0-", (integer_to_binary(I))/binary>>, "t", #{above => 1})
+     || I <- lists:seq(1, 1024 - 303)],
+    ?assertEqual({error, too_many_thresholds}, sysport_sensors:set_threshold(<<"one-more-i2c-0-1">>, "t", #{above => 1})),
+    ok = sysport_sensors:set_threshold(?LM75, "Board", #{above => 60.0}),
+    ?assertMatch({ok, #{poll_errors := 0, helper := #{restarts := 0}}}, sysport_test_lib:flat_status(sysport_sensors)).
+
 hotplug_rescan(Config) ->
     Tree = ?config(tree, Config),
     start(Config),
@@ -414,11 +457,13 @@ bad_requests_to_helper(Config) ->
                  sysport_port:call(P, {read, [?LM75, <<"nochip-isa-0000">>]})),
     ?assertEqual({ok, {Stamp, []}}, sysport_port:call(P, {read, []})),
     ?assertMatch({ok, {{OsPid, 2}, [_, _, _]}}, sysport_port:call(P, rescan)),
-    %% A frame over the helper's 64 KiB cap ends it (and only it).
-    ?assertMatch({error, {helper_exited, {exit, 65}}},
-                 sysport_port:call(P, {read, [binary:copy(<<"x">>, 70000)]})),
-    ok = sysport_test_lib:wait_until(fun() -> maps:get(state, sysport_port:stats(P)) =:= up end, 5000),
+    %% A frame over the helper's 64 KiB cap would end it: it is refused
+    %% before it is sent.
+    ?assertEqual({error, too_large}, sysport_port:call(P, {read, [binary:copy(<<"x">>, 70000)]})),
+    ?assertEqual({error, too_large},
+                 sysport_port:call(P, {set, ?LM75, binary:copy(<<"x">>, 1 bsl 20), 1.0})),
     ?assertMatch({ok, {_, [_, _, _]}}, sysport_port:call(P, read_all)),
+    ?assertMatch(#{restarts := 0}, sysport_port:stats(P)),
     sysport_port:stop(P).
 
 bad_arguments(Config) ->
@@ -430,6 +475,12 @@ bad_arguments(Config) ->
      || Spec <- [#{}, #{above => hot}, #{clear_below => 40}, #{above => 50, clear_below => 60},
                  #{below => 5, clear_above => 4}, #{above => 50, bogus => 1}, [above, 50]]],
     ?assertEqual({ok, #{}}, sysport_sensors:thresholds()),
+    %% Names longer than libsensors takes (a 1 MB subfeature name once
+    %% ended the helper) are refused before the helper.
+    ?assertEqual({error, too_large}, sysport_sensors:set(?LM75, binary:copy(<<"x">>, 1 bsl 20), 80.0)),
+    ?assertEqual({error, too_large}, sysport_sensors:read(?LM75, binary:copy(<<"x">>, 256))),
+    ?assertEqual({error, too_large}, sysport_sensors:set_threshold(?LM75, binary:copy(<<"x">>, 256), #{above => 1})),
+    ?assertMatch({ok, #{helper := #{restarts := 0}}}, sysport_test_lib:flat_status(sysport_sensors)),
     [?assertMatch({error, {bad_filter, _}}, sysport_sensors:subscribe(F))
      || F <- [#{events => [explosion]}, #{chips => lm75}, #{chips => [binary:copy(<<"x">>, 256)]},
               #{colour => red}, nope]],
@@ -437,7 +488,8 @@ bad_arguments(Config) ->
     %% A chip name the helper could not take is refused here, so no poll
     %% ever sends one.
     [?assertMatch({error, {badarg, _}}, sysport_sensors:set_threshold(Name, "temp1", #{above => 1}))
-     || Name <- [<<>>, binary:copy(<<"x">>, 256), <<"a", 0, "b">>]],
+     || Name <- [<<>>, <<"a", 0, "b">>]],
+    ?assertEqual({error, too_large}, sysport_sensors:set_threshold(binary:copy(<<"x">>, 256), "temp1", #{above => 1})),
     ok = sysport_sensors:set_threshold(<<"later-i2c-0-10">>, "temp1", #{above => 1}),
     ?assertEqual({ok, #{{<<"later-i2c-0-10">>, <<"temp1">>} => #{above => 1.0, clear_below => 1.0}}},
                  sysport_sensors:thresholds()).

@@ -562,6 +562,11 @@ set_time_by_hand(Config) ->
     ?assertEqual({error, {below_floor, Floor}}, sysport_time:set_time(Floor - 10)),
     ?assertEqual({error, badarg}, sysport_time:set_time({{2030, 2, 30}, {0, 0, 0}})),
     ?assertEqual({error, badarg}, sysport_time:set_time(<<"tomorrow">>)),
+    %% Beyond what int64 nanoseconds hold (raised badarith in the server).
+    Server = whereis(sysport_time),
+    [?assertEqual({error, badarg}, sysport_time:set_time(T))
+     || T <- [1.0e300, 1.7976931348623157e308, 1 bsl 64, {{10000, 1, 1}, {0, 0, 0}}]],
+    ?assertEqual(Server, whereis(sysport_time)),
     ?assertEqual({ok, false}, sysport_time:synchronized()).
 
 set_servers(Config) ->

@@ -291,6 +291,9 @@ filters_and_queries(_Config) ->
     ?assertMatch({error, {bad_filter, _}}, sysport_uevent:devices(#{colour => <<"red">>})),
     ?assertMatch({error, {bad_filter, _}}, sysport_uevent:subscribe(#{subsystem => 42})),
     ?assertMatch({error, {bad_filter, _}}, sysport_uevent:subscribe(not_a_map)),
+    ?assertMatch({error, {bad_filter, _}}, sysport_uevent:devices([subsystem | 0])),
+    %% A quiet period longer than the wait cannot be met (hung for 120 s).
+    ?assertEqual({error, badarg}, sysport_uevent:settle(1 bsl 32)),
     %% A filter as a proplist; subscribing again replaces the filter: a
     %% hwmon filter no longer passes lo, a net one does; unsubscribed,
     %% nothing comes.

@@ -5,7 +5,8 @@
 #include <string.h>
 
 /* Undoes the kernel's \xNN escaping; anything else (a lone or truncated
- * backslash) is kept as it is. Never writes more than n bytes. */
+ * backslash) is kept as it is. Never writes more than n bytes: kmsg_parse
+ * makes sure out has room for the whole record. */
 static size_t unescape(const char *src, size_t n, char *out)
 {
     size_t o = 0;
@@ -98,12 +99,15 @@ static void parse_dictionary(const char *p, const char *end, struct kmsg_record 
     }
 }
 
-enum kmsg_parse_status kmsg_parse(const char *buf, size_t len, char *out, struct kmsg_record *rec)
+enum kmsg_parse_status kmsg_parse(const char *buf, size_t len, char *out, size_t out_size, struct kmsg_record *rec)
 {
     const char *end = buf + len, *semi, *text, *nl;
     enum kmsg_parse_status status;
 
     memset(rec, 0, sizeof(*rec));
+    /* The decoded text is never longer than the record. */
+    if (len > KMSG_RECORD_MAX || len > out_size)
+        return KMSG_TOO_LONG;
     if (len == 0 || memchr(buf, ';', len) == NULL) {
         size_t i = 0;
 
@@ -141,6 +145,8 @@ const char *kmsg_status_name(enum kmsg_parse_status status)
         return "bad_timestamp";
     case KMSG_MISSING_FIELDS:
         return "missing_fields";
+    case KMSG_TOO_LONG:
+        return "too_long";
     }
     return "unknown";
 }

@@ -44,14 +44,17 @@ enum kmsg_parse_status {
     KMSG_BAD_SEQ,
     KMSG_BAD_TIMESTAMP,
     KMSG_MISSING_FIELDS, /* fewer than PRI,SEQ,TS before the ';' */
+    KMSG_TOO_LONG,       /* over KMSG_RECORD_MAX bytes: not something the kernel wrote */
 };
 
 /*
  * Parses one record of len bytes (not NUL-terminated). Decoded text goes to
- * out, which must hold len bytes; rec's message/subsystem/device point into
- * it, flags/caller into buf.
+ * out (out_size bytes); rec's message/subsystem/device point into it,
+ * flags/caller into buf. A record over KMSG_RECORD_MAX bytes, or over
+ * out_size, is KMSG_TOO_LONG: /dev/kmsg never returns one, so only a kmsg
+ * file can hold it, and nothing of it is decoded.
  */
-enum kmsg_parse_status kmsg_parse(const char *buf, size_t len, char *out, struct kmsg_record *rec);
+enum kmsg_parse_status kmsg_parse(const char *buf, size_t len, char *out, size_t out_size, struct kmsg_record *rec);
 
 /* The reason as an Erlang atom name: "no_terminator", ... */
 const char *kmsg_status_name(enum kmsg_parse_status status);

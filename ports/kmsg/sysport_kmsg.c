@@ -8,7 +8,8 @@
  *
  * Casts:
  *   {follow, AfterSeq}    from now on every record with seq > AfterSeq (-1:
- *                         all) is sent as it arrives, in {records, ...} events
+ *                         all; any u64 seq) is sent as it arrives, in
+ *                         {records, ...} events
  * Calls:
  *   {dmesg, {Since, MaxLevel, all | <<Facility:8, ...>>}}
  *                         -> {ok, Records}: the records in the buffer now that
@@ -68,7 +69,8 @@ static struct {
     struct source follow;
     int open_errno;
     int following;
-    long long after_seq;
+    int resuming; /* after_seq holds the last seq delivered */
+    unsigned long long after_seq;
     int buffer_size; /* bytes in the kernel ring, 0 when unknown */
     char buf[KMSG_RECORD_MAX + 1];
     char text[KMSG_RECORD_MAX + 1];
@@ -204,12 +206,12 @@ static void pump(void)
             read_err = errno;
             break;
         }
-        status = kmsg_parse(raw, len, k.text, &rec);
+        status = kmsg_parse(raw, len, k.text, sizeof(k.text), &rec);
         if (status != KMSG_OK) {
             send_rejected(status, raw, len);
             continue;
         }
-        if (k.after_seq >= 0 && rec.seq <= (unsigned long long)k.after_seq)
+        if (k.resuming && rec.seq <= k.after_seq)
             continue;
         append_record(&x, &rec, len);
         n++;
@@ -244,13 +246,32 @@ static void pump_file(void *ctx)
     pump();
 }
 
+/* AfterSeq: -1 (from the oldest record), or a seq (the kernel's are u64). */
+static int decode_after(sp_request *req, int *resuming, unsigned long long *after)
+{
+    sp_dec minus_one = req->args;
+    long long v;
+
+    if (sp_dec_long(&minus_one, &v) == 0 && v == -1) {
+        req->args = minus_one;
+        *resuming = 0;
+        *after = 0;
+    } else if (sp_dec_ulong(&req->args, after) == 0) {
+        *resuming = 1;
+    } else {
+        return -1;
+    }
+    return sp_request_end(req);
+}
+
 /* A cast: the owner sends it on every {ready, ...} and has nothing to wait
  * for; a refusal is logged. */
 static enum sp_handled cast_follow(sp_request *req)
 {
-    long long after;
+    unsigned long long after;
+    int resuming;
 
-    if (sp_dec_long(&req->args, &after) < 0 || after < -1 || sp_request_end(req) < 0)
+    if (decode_after(req, &resuming, &after) < 0)
         return SP_BADARG;
     if (k.open_errno) {
         sp_log("error", "sysport_kmsg: cannot follow %s: %s", k.device, strerror(k.open_errno));
@@ -261,6 +282,7 @@ static enum sp_handled cast_follow(sp_request *req)
         return SP_HANDLED;
     }
     k.after_seq = after;
+    k.resuming = resuming;
     k.following = 1;
     if (k.is_file)
         sp_timer_start(0, pump_file, NULL);
@@ -305,7 +327,7 @@ static enum sp_handled call_dmesg(unsigned long long id, sp_request *req)
             return SP_HANDLED;
         }
         limit--;
-        if (kmsg_parse(raw, len, k.text, &rec) != KMSG_OK || !kmsg_filter_match(&filter, &rec))
+        if (kmsg_parse(raw, len, k.text, sizeof(k.text), &rec) != KMSG_OK || !kmsg_filter_match(&filter, &rec))
             continue;
         append_record(&x, &rec, len);
     }

@@ -334,6 +334,11 @@ int kv_key_valid(const char *key, size_t len)
     return len > 0 && !memchr(key, '=', len) && !memchr(key, '\0', len);
 }
 
+int kv_key_writable(const char *key, size_t len)
+{
+    return kv_key_valid(key, len) && key[0] != '#' && !memchr(key, '\n', len);
+}
+
 int kv_value_valid(const char *val, size_t len)
 {
     return !memchr(val, '\0', len);

@@ -82,8 +82,14 @@ size_t kv_env_data_size(const kv_env *env);
  * they do not fit. */
 int kv_env_serialize(const kv_env *env, uint8_t *data, size_t len);
 
-/* Keys are non-empty without '=' or NUL; values have no NUL. */
+/* Keys an image can hold are non-empty without '=' or NUL (what U-Boot
+ * and fw_setenv refuse); values have no NUL. */
 int kv_key_valid(const char *key, size_t len);
+/* Keys a write may add: also round-trip through the env's text form
+ * (fw_printenv's "key=value" lines, fw_setenv -s scripts, mkenvimage and
+ * u-boot-initial-env files, U-Boot's env import -t): no newline, and not
+ * starting with '#' (a comment line there). */
+int kv_key_writable(const char *key, size_t len);
 int kv_value_valid(const char *val, size_t len);
 
 #endif

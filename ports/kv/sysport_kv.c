@@ -308,7 +308,8 @@ static void apply_recover(unsigned long long id, kv_store *s, kv_env *env, void 
 /* What decode_entries found. */
 enum decoded { DECODED, MALFORMED, REFUSED /* already replied: a bad key or value, no memory */ };
 
-/* Decodes [{K, V}] (with_values) or [K] into entries pointing into the
+/* Decodes [{K, V}] (with_values: keys to write) or [K] (keys to delete,
+ * which may be any key an image can hold) into entries pointing into the
  * request. */
 static enum decoded decode_entries(unsigned long long id, sp_dec *d, int with_values, kv_entry **out, size_t *n)
 {
@@ -338,7 +339,8 @@ static enum decoded decode_entries(unsigned long long id, sp_dec *d, int with_va
         return MALFORMED;
     for (size_t i = 0; i < *n; i++) {
         const kv_entry *e = &(*out)[i];
-        const char *bad = !kv_key_valid(e->key, e->key_len)                     ? "invalid_key"
+        int key_ok = with_values ? kv_key_writable(e->key, e->key_len) : kv_key_valid(e->key, e->key_len);
+        const char *bad = !key_ok                                               ? "invalid_key"
                           : with_values && !kv_value_valid(e->val, e->val_len) ? "invalid_value"
                                                                                 : NULL;
         if (bad) {
@@ -419,6 +421,9 @@ static enum sp_handled call_recover(unsigned long long id, sp_request *req)
 static void ready_info(sp_map *m)
 {
     sp_map_bool(m, "redundant", kv.cfg.copies > 1);
+    /* A write whose keys and values could not fit even an empty env is
+     * refused before it is sent (sysport_kv). */
+    sp_map_uint(m, "env_size", kv.cfg.copies ? kv.cfg.loc[0].size : 0);
     if (kv.lock_path)
         sp_map_str(m, "lock_file", kv.lock_path);
     else

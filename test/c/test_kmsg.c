@@ -16,7 +16,7 @@ static char text[1 << 16];
 
 static enum kmsg_parse_status parse(const char *s, struct kmsg_record *rec)
 {
-    return kmsg_parse(s, strlen(s), text, rec);
+    return kmsg_parse(s, strlen(s), text, sizeof(text), rec);
 }
 
 static int span_is(struct kmsg_span span, const char *expected)
@@ -125,8 +125,8 @@ static void empty_and_unterminated(void)
     CHECK(rec.message.ptr != NULL && rec.message.len == 0);
     CHECK_EQ(parse("6,1,2,-;no newline", &rec), KMSG_OK);
     CHECK_SPAN(rec.message, "no newline");
-    CHECK_EQ(kmsg_parse("", 0, text, &rec), KMSG_EMPTY);
-    CHECK_EQ(kmsg_parse("\0\0", 2, text, &rec), KMSG_EMPTY);
+    CHECK_EQ(kmsg_parse("", 0, text, sizeof(text), &rec), KMSG_EMPTY);
+    CHECK_EQ(kmsg_parse("\0\0", 2, text, sizeof(text), &rec), KMSG_EMPTY);
 }
 
 static void malformed_headers(void)
@@ -146,6 +146,29 @@ static void malformed_headers(void)
     CHECK_EQ(parse("6,1;x\n", &rec), KMSG_MISSING_FIELDS);
     CHECK_EQ(parse("6;x\n", &rec), KMSG_MISSING_FIELDS);
     CHECK(strcmp(kmsg_status_name(KMSG_BAD_SEQ), "bad_seq") == 0);
+}
+
+/* A record longer than /dev/kmsg ever returns (a kmsg file can hold one)
+ * is refused before anything is decoded: the helper decodes into a buffer
+ * of KMSG_RECORD_MAX + 1 bytes, allocated here exactly so for ASan. */
+static void record_over_the_cap(void)
+{
+    struct kmsg_record rec;
+    size_t len = 3 * KMSG_RECORD_MAX;
+    char *raw = malloc(len), *out = malloc(KMSG_RECORD_MAX + 1);
+    static const char header[] = "6,2,200,-;";
+
+    memset(raw, 'A', len);
+    memcpy(raw, header, sizeof(header) - 1);
+    CHECK_EQ(kmsg_parse(raw, len, out, KMSG_RECORD_MAX + 1, &rec), KMSG_TOO_LONG);
+    CHECK(strcmp(kmsg_status_name(KMSG_TOO_LONG), "too_long") == 0);
+    /* The longest record the kernel writes still parses whole... */
+    CHECK_EQ(kmsg_parse(raw, KMSG_RECORD_MAX, out, KMSG_RECORD_MAX + 1, &rec), KMSG_OK);
+    CHECK_EQ(rec.message.len, KMSG_RECORD_MAX - (sizeof(header) - 1));
+    /* ...and a buffer smaller than the record is never written past. */
+    CHECK_EQ(kmsg_parse(raw, 100, out, 99, &rec), KMSG_TOO_LONG);
+    free(raw);
+    free(out);
 }
 
 static char *read_fixture(const char *name, size_t *len)
@@ -182,7 +205,7 @@ static int parse_fixture(const char *name, struct kmsg_record *recs, int max, in
 
         memcpy(copy, raw, rec_len);
         out += rec_len;
-        if (kmsg_parse(copy, rec_len, out, &recs[n]) == KMSG_OK) {
+        if (kmsg_parse(copy, rec_len, out, rec_len, &recs[n]) == KMSG_OK) {
             n++;
             out += rec_len;
         } else {
@@ -441,6 +464,7 @@ int main(void)
     RUN(dictionary);
     RUN(empty_and_unterminated);
     RUN(malformed_headers);
+    RUN(record_over_the_cap);
     RUN(file_splitting);
     RUN(fixture_kernel);
     RUN(fixture_extensions);

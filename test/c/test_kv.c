@@ -223,6 +223,11 @@ static void test_key_value_rules(void)
     CHECK(!kv_key_valid(LIT("")));
     CHECK(!kv_key_valid(LIT("a=b")));
     CHECK(!kv_key_valid(LIT("a\0b")));
+    /* A newline or a leading '#' can be in an image, not in a write. */
+    CHECK(kv_key_valid(LIT("a\nb")) && !kv_key_writable(LIT("a\nb")));
+    CHECK(kv_key_valid(LIT("#a")) && !kv_key_writable(LIT("#a")));
+    CHECK(!kv_key_writable(LIT("\n")) && !kv_key_writable(LIT("a=b")) && !kv_key_writable(LIT("")));
+    CHECK(kv_key_writable(LIT("a#b")) && kv_key_writable(LIT("with space")) && kv_key_writable(LIT("\xff\xfe")));
     CHECK(kv_value_valid(LIT("")));
     CHECK(kv_value_valid(LIT("x=y \xff")));
     CHECK(!kv_value_valid(LIT("a\0b")));
