@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 int ringlog_writer_init(struct ringlog_writer *w, int fd, struct ringlog_recovery *rc, uint64_t boot)
@@ -163,6 +164,13 @@ int ringlog_writer_append(struct ringlog_writer *w, const struct ringlog_record 
 
 int ringlog_writer_sync(struct ringlog_writer *w)
 {
+    struct stat st;
+
+    if (w->must_be_linked && fstat(w->fd, &st) == 0 && st.st_nlink == 0) {
+        w->last_errno = ENOENT;
+        w->io_errors++;
+        return -1;
+    }
     if (ringlog_writer_flush(w) < 0)
         return -1;
     if (w->unsynced_bytes == 0)

@@ -32,6 +32,7 @@ struct ringlog_writer {
     uint32_t fill;                   /* bytes laid out in buf */
     uint32_t written;                /* bytes of buf already in the file */
     int in_block;                    /* 0 until this session starts its first block */
+    int must_be_linked;              /* a sync of a file no longer in any directory fails */
     uint64_t block_first_seq;        /* of the first record in buf */
     uint64_t last_seq;               /* appended */
     uint64_t synced_seq;             /* every record up to here is on stable storage */
@@ -64,7 +65,9 @@ int ringlog_writer_append(struct ringlog_writer *w, const struct ringlog_record 
 /* Writes a failed block waiting for a retry, then what is laid out but not
  * yet in the file. 0 or -1. */
 int ringlog_writer_flush(struct ringlog_writer *w);
-/* Flush, then fdatasync. 0 or -1. */
+/* Flush, then fdatasync. 0 or -1 (ENOENT when must_be_linked and the file
+ * was deleted: what it holds is gone at the next boot, so nothing counts as
+ * synced). */
 int ringlog_writer_sync(struct ringlog_writer *w);
 
 #endif

@@ -120,7 +120,7 @@ static void report_lost(void)
     sp_send(&x);
 }
 
-static void sync_now(void)
+static int sync_now(void)
 {
     ei_x_buff x;
 
@@ -130,7 +130,7 @@ static void sync_now(void)
     }
     if (ringlog_writer_sync(&spool.w) < 0) {
         report_io_error();
-        return;
+        return -1;
     }
     if (spool.w.synced_seq != spool.reported_seq) {
         spool.reported_seq = spool.w.synced_seq;
@@ -140,13 +140,14 @@ static void sync_now(void)
         ei_x_encode_ulonglong(&x, spool.w.synced_seq);
         sp_send(&x);
     }
+    return 0;
 }
 
 static void on_sync_timer(void *ctx)
 {
     (void)ctx;
     spool.timer = 0;
-    sync_now();
+    (void)sync_now();
 }
 
 static void append_batch(const uint8_t *p, size_t len)
@@ -171,7 +172,7 @@ static void append_batch(const uint8_t *p, size_t len)
         sp_log("warning", "sysport_ringlog: malformed batch entry at byte %zu of %zu; rest dropped", off, len);
     }
     if (urgent || spool.w.unsynced_bytes >= spool.sync_bytes)
-        sync_now();
+        (void)sync_now();
     else if (spool.w.unsynced_bytes > 0 && !spool.timer)
         spool.timer = sp_timer_start(spool.sync_ms, on_sync_timer, NULL);
 }
@@ -312,8 +313,7 @@ static enum sp_handled call_sync(unsigned long long id, sp_request *req)
     ei_x_buff x;
 
     (void)req;
-    sync_now();
-    if (spool.w.unsynced_bytes) {
+    if (sync_now() < 0) {
         sp_reply_errno(id, spool.w.last_errno);
         return SP_HANDLED;
     }
@@ -350,7 +350,7 @@ static enum sp_handled cast_append(sp_request *req)
 
 static void shutdown_spool(void)
 {
-    sync_now();
+    (void)sync_now();
 }
 
 static void ready_info(sp_map *m)
@@ -486,6 +486,7 @@ static void open_spool(void)
             spool.boot_last_seq = spool.rc.blocks[i].max_seq;
     if (ringlog_writer_init(&spool.w, spool.fd, &spool.rc, spool.boot) < 0)
         sp_fatal(SP_EXIT_OSERR, "sysport_ringlog: out of memory");
+    spool.w.must_be_linked = 1;
     spool.w.synced_seq = spool.reported_seq = spool.boot_last_seq;
 }
 
