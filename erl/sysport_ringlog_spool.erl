@@ -120,6 +120,9 @@ handle({event, {synced, Seq}}, Sp) ->
     {ok, Sp#spool{synced_seq = Seq}};
 handle({event, {io_error, Reason}}, Sp) ->
     {ok, Sp#spool{error = {io_error, Reason}}};
+handle({event, {lost, Records, FirstSeq, LastSeq}}, Sp) ->
+    %% The helper logged it too; the status keeps saying so.
+    {ok, Sp#spool{error = {records_lost, #{records => Records, first_seq => FirstSeq, last_seq => LastSeq}}}};
 handle({exited, Status}, Sp) ->
     {ok, cancel(Sp#spool{up = false, error = {helper_exited, Status}, batch = [], batch_bytes = 0})};
 handle(_Other, Sp) ->
@@ -154,6 +157,8 @@ status(#spool{opts = Opts, port = Port} = Sp) ->
       record_bytes => maps:get(record_bytes, Helper, 0),
       syncs => maps:get(syncs, Helper, 0),
       io_errors => maps:get(io_errors, Helper, 0),
+      block_retries => maps:get(block_retries, Helper, 0),
+      lost_records => maps:get(lost_records, Helper, 0),
       recovery => maps:with([recovered, discarded_bytes, bad_records, bad_headers, lost_blocks,
                              short_bytes, created, mode_fixed], Sp#spool.info)}.
 

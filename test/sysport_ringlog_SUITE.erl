@@ -13,7 +13,7 @@
          queries/1, boots_and_boundary/1, save_to_file/1, attach_prints_to_shell/1, config_at_runtime/1,
          bad_options/1, overload_drops_counted/1, burst_limit_spares_errors/1,
          helper_killed_nothing_lost/1, spool_unwritable/1, file_mode_0600/1, facade_prints/1,
-         helper_under_valgrind/1]).
+         helper_under_valgrind/1, full_disk_sync_is_honest/1]).
 
 -define(SVC, sysport_ringlog).
 
@@ -22,7 +22,7 @@ all() ->
      odd_metadata, write_amplification, queries, boots_and_boundary, save_to_file,
      attach_prints_to_shell, config_at_runtime, bad_options, overload_drops_counted,
      burst_limit_spares_errors, helper_killed_nothing_lost, spool_unwritable, file_mode_0600,
-     facade_prints, helper_under_valgrind].
+     facade_prints, helper_under_valgrind, full_disk_sync_is_honest].
 
 groups() ->
     [{corruption, [], [bit_flips, zeroed_block, truncated_to_half]}].
@@ -757,3 +757,75 @@ oracle_1024(Image) ->
     [R || Off <- lists:seq(0, byte_size(Image) - 1024, 1024),
           <<"SPLB", 1, 10, 0:16, _:64, FileId:64/little, 0:32, _:32, Rest/binary>> <- [binary:part(Image, Off, 1024)],
           R <- oracle_records(Rest, FileId, Off + 32)].
+
+%%% A full disk under a sparse spool
+
+%% The spool's blocks alternate between allocated ones and holes (punched
+%% with fallocate -p) on a full tmpfs, mounted in a mount namespace of the
+%% helper's own: every write into a hole fails with ENOSPC. Whatever sync()
+%% returned must be in the file when it is opened again; a failed block is
+%% retried, and written once space is freed; blocks given up are counted.
+full_disk_sync_is_honest(Config) ->
+    Dir = filename:join(?config(priv_dir, Config), "fullfs"),
+    ok = filelib:ensure_dir(filename:join(Dir, "x")),
+    Script = "set -e; d=$1; shift; mount -t tmpfs -o size=256k tmpfs \"$d\"; "
+             "fallocate -l 131072 \"$d/s.spool\"; "
+             "for i in 1 3 5 7 9 11 13 15 17 19 21 23 25 27 29 31; do "
+             "fallocate -p -o $((i * 4096)) -l 4096 \"$d/s.spool\"; done; "
+             "dd if=/dev/zero of=\"$d/fill\" bs=4096 2>/dev/null || true; exec \"$@\"",
+    {ok, P} = sysport_port:start_link(
+                #{helper => "sysport_ringlog",
+                  args => ["--file=" ++ filename:join(Dir, "s.spool"), "--boot=77", "--size=131072",
+                           "--block=4096", "--sync-ms=3600000", "--sync-bytes=100000000", "--sync-level=0"],
+                  wrapper => ["unshare", "-m", "--propagation", "private", "sh", "-c", Script, "sh", Dir],
+                  backoff_min => 60000}),
+    #{os_pid := Os} = sysport_port:stats(P),
+    Inside = "/proc/" ++ integer_to_list(Os) ++ "/root" ++ Dir,
+    Append = fun(From, N) ->
+                     Batch = iolist_to_binary([[<<S:64, S:64, S:64, 6, 200:16>>, binary:copy(<<(S rem 251)>>, 200)]
+                                               || S <- lists:seq(From, From + N - 1)]),
+                     ok = sysport_port:cast(P, {append, Batch}),
+                     sysport_port:call(P, sync, 10000)
+             end,
+    %% Phase 1: log and sync until a sync fails (a block landed in a hole).
+    {Failed, Synced1} = until_sync_fails(Append, 1, 0),
+    ct:log("first failed sync after seq ~b (synced ~b)", [Failed, Synced1]),
+    {ok, #{block_waiting := Waiting}} = sysport_port:call(P, status),
+    %% Space comes back: the waiting block is retried and everything syncs.
+    ok = file:delete(filename:join(Inside, "fill")),
+    ?assertEqual({ok, Failed}, sysport_port:call(P, sync, 10000)),
+    ct:log("block waiting before space came back: ~p", [Waiting]),
+    %% Phase 2: the disk is full again; the blocks not yet written are holes.
+    {0, _} = sysport_test_lib:os_cmd("dd if=/dev/zero of=" ++ Inside ++ "/fill bs=4096 2>/dev/null; true"),
+    Results = [Append(S, 4) || S <- lists:seq(Failed + 1, Failed + 240, 4)],
+    Synced = lists:max([Synced1, Failed | [S || {ok, S} <- Results]]),
+    {ok, #{lost_records := Lost, lost_first_seq := LostFirst, io_errors := Errors}} = sysport_port:call(P, status),
+    ct:log("phase 2: ~b syncs failed, synced ~b, lost ~b from ~b, io_errors ~b",
+           [length([E || {error, _} = E <- Results]), Synced, Lost, LostFirst, Errors]),
+    %% The file as the disk holds it, opened again (a power cut now).
+    {ok, Image} = file:read_file(filename:join(Inside, "s.spool")),
+    sysport_port:stop(P),
+    Copy = filename:join(?config(priv_dir, Config), "fullfs.spool"),
+    ok = file:write_file(Copy, Image),
+    {ok, Q} = sysport_port:start_link(#{helper => "sysport_ringlog",
+                                        args => ["--file=" ++ Copy, "--boot=78", "--size=131072", "--block=4096"]}),
+    {ok, {Recs, _}} = sysport_port:call(Q, {read, 77, 1, 1024}, 10000),
+    sysport_port:stop(Q),
+    Found = [S || {S, _, _, 6, _} <- Recs],
+    ct:log("found ~b records after the restart, up to ~p", [length(Found), lists:max([0 | Found])]),
+    ?assertEqual([], lists:seq(1, Synced) -- Found),
+    %% What could not be written is said out loud.
+    ?assert(Errors > 0),
+    ?assert(Lost > 0),
+    ?assert(Synced < LostFirst),
+    receive {sysport_port, P, {event, {lost, Lost, LostFirst, _}}} -> ok
+    after 5000 -> ct:fail(no_lost_event)
+    end.
+
+until_sync_fails(Append, From, Synced) when From < 400 ->
+    case Append(From, 4) of
+        {ok, S} -> until_sync_fails(Append, From + 4, S);
+        {error, _} -> {From + 3, Synced}
+    end;
+until_sync_fails(_Append, From, _Synced) ->
+    ct:fail({no_sync_failed, From}).

@@ -4,14 +4,18 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 int ringlog_writer_init(struct ringlog_writer *w, int fd, struct ringlog_recovery *rc, uint64_t boot)
 {
     memset(w, 0, sizeof(*w));
     w->buf = calloc(1, rc->block_size);
-    if (!w->buf)
+    w->retry.buf = calloc(1, rc->block_size);
+    if (!w->buf || !w->retry.buf) {
+        ringlog_writer_free(w);
         return -1;
+    }
     w->fd = fd;
     w->file_id = rc->file_id;
     w->boot = boot;
@@ -26,13 +30,16 @@ int ringlog_writer_init(struct ringlog_writer *w, int fd, struct ringlog_recover
 void ringlog_writer_free(struct ringlog_writer *w)
 {
     free(w->buf);
-    w->buf = NULL;
+    free(w->retry.buf);
+    w->buf = w->retry.buf = NULL;
 }
 
-static int write_all(struct ringlog_writer *w, const uint8_t *p, size_t len, off_t off)
+/* Writes buf[*written..fill) to the block at base, moving *written over
+ * what reached the file. */
+static int write_all(struct ringlog_writer *w, const uint8_t *buf, uint32_t *written, uint32_t fill, off_t base)
 {
-    while (len > 0) {
-        ssize_t n = pwrite(w->fd, p, len, off);
+    while (*written < fill) {
+        ssize_t n = pwrite(w->fd, buf + *written, fill - *written, base + *written);
 
         if (n < 0) {
             if (errno == EINTR)
@@ -42,23 +49,64 @@ static int write_all(struct ringlog_writer *w, const uint8_t *p, size_t len, off
             return -1;
         }
         w->write_bytes += (uint64_t)n;
-        p += n;
-        len -= (size_t)n;
-        off += n;
+        *written += (uint32_t)n;
     }
+    return 0;
+}
+
+/* The waiting block's records will never reach the file: count them lost,
+ * and keep queries from looking for them there. */
+static void give_up_retry(struct ringlog_writer *w)
+{
+    if (!w->retry.waiting)
+        return;
+    w->lost_records += w->retry.records;
+    if (!w->lost_first_seq || w->retry.first_seq < w->lost_first_seq)
+        w->lost_first_seq = w->retry.first_seq;
+    if (w->retry.last_seq > w->lost_last_seq)
+        w->lost_last_seq = w->retry.last_seq;
+    w->blocks[w->retry.block] = (struct ringlog_block_info){.state = RINGLOG_BLK_LOST};
+    w->retry.waiting = 0;
+}
+
+static int retry_block(struct ringlog_writer *w)
+{
+    if (!w->retry.waiting)
+        return 0;
+    w->block_retries++;
+    if (write_all(w, w->retry.buf, &w->retry.written, w->retry.fill, (off_t)w->retry.block * w->block_size) < 0)
+        return -1;
+    w->retry.waiting = 0;
     return 0;
 }
 
 int ringlog_writer_flush(struct ringlog_writer *w)
 {
-    off_t base = (off_t)w->block * w->block_size;
+    int rc = retry_block(w);
 
-    if (!w->in_block || w->written == w->fill)
-        return 0;
-    if (write_all(w, w->buf + w->written, w->fill - w->written, base + w->written) < 0)
-        return -1;
-    w->written = w->fill;
-    return 0;
+    if (w->in_block &&
+        write_all(w, w->buf, &w->written, w->fill, (off_t)w->block * w->block_size) < 0)
+        rc = -1;
+    return rc;
+}
+
+/* The full block could not be written: it waits for a retry in the spare
+ * buffer, giving up the one waiting before it (a failing disk must not
+ * grow memory). */
+static void park_block(struct ringlog_writer *w)
+{
+    uint8_t *spare = w->retry.buf;
+
+    give_up_retry(w);
+    w->retry.buf = w->buf;
+    w->buf = spare;
+    w->retry.block = w->block;
+    w->retry.fill = w->fill;
+    w->retry.written = w->written;
+    w->retry.first_seq = w->block_first_seq;
+    w->retry.last_seq = w->last_seq;
+    w->retry.records = w->blocks[w->block].records;
+    w->retry.waiting = 1;
 }
 
 /* The next block gets a new generation; whatever an older lap left past
@@ -70,6 +118,8 @@ static void start_block(struct ringlog_writer *w)
     struct ringlog_block_info *b;
 
     w->block = w->block + 1 == w->nblocks ? 0 : w->block + 1;
+    if (w->retry.waiting && w->retry.block == w->block)
+        give_up_retry(w); /* the ring came round to it: it would be overwritten now anyway */
     b = &w->blocks[w->block];
     *b = (struct ringlog_block_info){.gen = h.generation, .state = RINGLOG_BLK_VALID,
                                    .mixed = b->records > 0 || b->mixed};
@@ -90,12 +140,18 @@ int ringlog_writer_append(struct ringlog_writer *w, const struct ringlog_record 
         return -2;
     rec.boot = w->boot;
     if (!w->in_block || w->fill + size > w->block_size) {
-        /* A failed write of the full block is counted and reported; the ring
-         * moves on rather than stall every later record behind it. */
-        if (w->in_block && ringlog_writer_flush(w) < 0)
+        /* A failed write of the full block is counted and reported; the
+         * block waits for a retry and the ring moves on rather than stall
+         * every later record behind it. */
+        if (w->in_block && ringlog_writer_flush(w) < 0) {
             rc = -1;
+            if (w->written < w->fill)
+                park_block(w);
+        }
         start_block(w);
     }
+    if (w->fill == RINGLOG_BLOCK_HDR)
+        w->block_first_seq = rec.seq;
     ringlog_record_encode(w->buf + w->fill, w->block_size - w->fill, w->file_id, &rec);
     w->fill += (uint32_t)size;
     ringlog_block_note(&w->blocks[w->block], &rec);
@@ -108,6 +164,13 @@ int ringlog_writer_append(struct ringlog_writer *w, const struct ringlog_record 
 
 int ringlog_writer_sync(struct ringlog_writer *w)
 {
+    struct stat st;
+
+    if (w->must_be_linked && fstat(w->fd, &st) == 0 && st.st_nlink == 0) {
+        w->last_errno = ENOENT;
+        w->io_errors++;
+        return -1;
+    }
     if (ringlog_writer_flush(w) < 0)
         return -1;
     if (w->unsynced_bytes == 0)
@@ -119,6 +182,12 @@ int ringlog_writer_sync(struct ringlog_writer *w)
     }
     w->syncs++;
     w->unsynced_bytes = 0;
-    w->synced_seq = w->last_seq;
+    /* Never over a lost record: after a loss the floor stays below it. */
+    if (w->lost_first_seq && w->lost_first_seq <= w->last_seq) {
+        if (w->lost_first_seq - 1 > w->synced_seq)
+            w->synced_seq = w->lost_first_seq - 1;
+    } else {
+        w->synced_seq = w->last_seq;
+    }
     return 0;
 }

@@ -14,7 +14,9 @@
  *   {call, Id, status}                        -> {ok, #{...}}
  *   {call, Id, {set_sync, Ms, Bytes, Level}}  -> ok
  * Events: {synced, Seq} when an fdatasync made records durable up to Seq;
- *         {io_error, Errno} when a write or sync fails.
+ *         {io_error, Errno} when a write or sync fails;
+ *         {lost, Records, FirstSeq, LastSeq} when a block that could not be
+ *         written was given up (see ringlog_writer.h).
  *
  * Records are synced SyncMs after the first unsynced one, as soon as
  * SyncBytes are unsynced, and right after a batch holding a record at
@@ -61,6 +63,7 @@ static struct {
     uint8_t *scratch;
     int timer;
     uint64_t reported_seq;
+    uint64_t reported_lost;
     uint64_t batches, rejected;
 } spool = {.size = 4 << 20, .block_size = 4096, .sync_ms = 1000, .sync_bytes = 256 * 1024, .sync_level = 3,
            .fd = -1};
@@ -96,7 +99,28 @@ static void report_io_error(void)
     sp_send(&x);
 }
 
-static void sync_now(void)
+/* Records given up are said out loud: logged, an event, and in status. */
+static void report_lost(void)
+{
+    const struct ringlog_writer *w = &spool.w;
+    ei_x_buff x;
+
+    if (w->lost_records == spool.reported_lost)
+        return;
+    sp_log("error", "sysport_ringlog: %s: %llu records lost (seq %llu..%llu): %s", spool.path,
+           (unsigned long long)(w->lost_records - spool.reported_lost), (unsigned long long)w->lost_first_seq,
+           (unsigned long long)w->lost_last_seq, strerror(w->last_errno));
+    spool.reported_lost = w->lost_records;
+    sp_event_begin(&x);
+    ei_x_encode_tuple_header(&x, 4);
+    ei_x_encode_atom(&x, "lost");
+    ei_x_encode_ulonglong(&x, w->lost_records);
+    ei_x_encode_ulonglong(&x, w->lost_first_seq);
+    ei_x_encode_ulonglong(&x, w->lost_last_seq);
+    sp_send(&x);
+}
+
+static int sync_now(void)
 {
     ei_x_buff x;
 
@@ -106,7 +130,7 @@ static void sync_now(void)
     }
     if (ringlog_writer_sync(&spool.w) < 0) {
         report_io_error();
-        return;
+        return -1;
     }
     if (spool.w.synced_seq != spool.reported_seq) {
         spool.reported_seq = spool.w.synced_seq;
@@ -116,13 +140,14 @@ static void sync_now(void)
         ei_x_encode_ulonglong(&x, spool.w.synced_seq);
         sp_send(&x);
     }
+    return 0;
 }
 
 static void on_sync_timer(void *ctx)
 {
     (void)ctx;
     spool.timer = 0;
-    sync_now();
+    (void)sync_now();
 }
 
 static void append_batch(const uint8_t *p, size_t len)
@@ -141,12 +166,13 @@ static void append_batch(const uint8_t *p, size_t len)
             spool.rejected++;
         urgent |= r.level <= spool.sync_level;
     }
+    report_lost();
     if (st < 0) {
         spool.rejected++;
         sp_log("warning", "sysport_ringlog: malformed batch entry at byte %zu of %zu; rest dropped", off, len);
     }
     if (urgent || spool.w.unsynced_bytes >= spool.sync_bytes)
-        sync_now();
+        (void)sync_now();
     else if (spool.w.unsynced_bytes > 0 && !spool.timer)
         spool.timer = sp_timer_start(spool.sync_ms, on_sync_timer, NULL);
 }
@@ -267,6 +293,11 @@ static enum sp_handled call_status(unsigned long long id, sp_request *req)
     sp_map_uint(&m, "records", spool.w.records);
     sp_map_uint(&m, "syncs", spool.w.syncs);
     sp_map_uint(&m, "io_errors", spool.w.io_errors);
+    sp_map_uint(&m, "block_retries", spool.w.block_retries);
+    sp_map_bool(&m, "block_waiting", spool.w.retry.waiting);
+    sp_map_uint(&m, "lost_records", spool.w.lost_records);
+    sp_map_uint(&m, "lost_first_seq", spool.w.lost_first_seq);
+    sp_map_uint(&m, "lost_last_seq", spool.w.lost_last_seq);
     sp_map_uint(&m, "batches", spool.batches);
     sp_map_uint(&m, "rejected", spool.rejected);
     sp_map_uint(&m, "sync_ms", (uint64_t)spool.sync_ms);
@@ -282,8 +313,7 @@ static enum sp_handled call_sync(unsigned long long id, sp_request *req)
     ei_x_buff x;
 
     (void)req;
-    sync_now();
-    if (spool.w.unsynced_bytes) {
+    if (sync_now() < 0) {
         sp_reply_errno(id, spool.w.last_errno);
         return SP_HANDLED;
     }
@@ -320,7 +350,7 @@ static enum sp_handled cast_append(sp_request *req)
 
 static void shutdown_spool(void)
 {
-    sync_now();
+    (void)sync_now();
 }
 
 static void ready_info(sp_map *m)
@@ -456,6 +486,7 @@ static void open_spool(void)
             spool.boot_last_seq = spool.rc.blocks[i].max_seq;
     if (ringlog_writer_init(&spool.w, spool.fd, &spool.rc, spool.boot) < 0)
         sp_fatal(SP_EXIT_OSERR, "sysport_ringlog: out of memory");
+    spool.w.must_be_linked = 1;
     spool.w.synced_seq = spool.reported_seq = spool.boot_last_seq;
 }
 

@@ -1,6 +1,8 @@
 /* Unit tests of the spool format, the recovery scan, the index and the
  * writer (over a memfd, so the writer's real pwrite/fdatasync path runs). */
+#include <errno.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -447,6 +449,33 @@ static void duplicates_read_once(void)
     close(f.fd);
 }
 
+/* A spool deleted under the writer: its records are gone at the next
+ * boot, so a sync must fail rather than count them synced. */
+static void deleted_file_does_not_sync(void)
+{
+    struct ringlog_file f;
+    const uint64_t size = 16 * 1024;
+    const char *dir = getenv("TMPDIR");
+    char path[4096];
+
+    snprintf(path, sizeof(path), "%s/test_ringlog.XXXXXX", dir ? dir : "/tmp");
+    f.fd = mkstemp(path);
+    CHECK(f.fd >= 0);
+    CHECK_EQ(ftruncate(f.fd, (off_t)size), 0);
+    CHECK_EQ(recover(&f, size, 1024, BOOT), 0);
+    f.w.must_be_linked = 1;
+    write_records(&f, 1, 10);
+    CHECK_EQ(ringlog_writer_sync(&f.w), 0);
+    CHECK_EQ(f.w.synced_seq, 10);
+    CHECK_EQ(unlink(path), 0);
+    write_records(&f, 11, 10);
+    CHECK_EQ(ringlog_writer_sync(&f.w), -1);
+    CHECK_EQ(f.w.last_errno, ENOENT);
+    CHECK_EQ(f.w.synced_seq, 10);
+    close_session(&f);
+    close(f.fd);
+}
+
 static void empty_and_garbage_files(void)
 {
     struct ringlog_recovery rc;
@@ -481,5 +510,6 @@ int main(void)
     RUN(torn_tail_record);
     RUN(duplicates_read_once);
     RUN(empty_and_garbage_files);
+    RUN(deleted_file_does_not_sync);
     return sp_test_report("test_ringlog");
 }
