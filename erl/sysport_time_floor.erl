@@ -64,15 +64,8 @@ read_file(Path) ->
         {error, _} = Error -> Error
     end.
 
-%% @doc Stores Secs in the time file, creating it if needed.
--spec touch(file:filename_all(), integer()) -> ok | {error, file:posix() | badarg}.
+%% @doc Stores Secs in the time file, creating it (mode 0600) if needed:
+%% never through a symlink, never on a file not the VM's user's.
+-spec touch(file:filename_all(), integer()) -> ok | {error, term()}.
 touch(Path, Secs) ->
-    Info = #file_info{mtime = Secs, atime = Secs},
-    case file:write_file_info(Path, Info, [{time, posix}]) of
-        {error, enoent} ->
-            case file:write_file(Path, <<>>) of
-                ok -> file:write_file_info(Path, Info, [{time, posix}]);
-                Error -> Error
-            end;
-        Result -> Result
-    end.
+    sysport_file:touch(Path, Secs).

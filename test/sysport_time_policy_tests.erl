@@ -223,3 +223,25 @@ time_file_round_trip_test() ->
         file:delete(Path)
     end,
     ?assertEqual({error, eisdir}, sysport_time_floor:read_file("/")).
+
+%% A symlink or a hard link planted where the time file goes: the time
+%% is not stored through it, the file it points at keeps its time.
+time_file_never_touched_through_links_test() ->
+    Dir = filename:join(os:getenv("TMPDIR", "/tmp"),
+                        "sysport_time_links_" ++ integer_to_list(erlang:unique_integer([positive]))),
+    ok = file:make_dir(Dir),
+    Victim = filename:join(Dir, "victim"),
+    Stamp = filename:join(Dir, "stamp"),
+    try
+        ok = file:write_file(Victim, <<"root's">>),
+        ok = sysport_time_floor:touch(Victim, 1600000000),
+        ok = file:make_symlink(Victim, Stamp),
+        ?assertMatch({error, {symlink, _}}, sysport_time_floor:touch(Stamp, 1800000000)),
+        ok = file:delete(Stamp),
+        ok = file:make_link(Victim, Stamp),
+        ?assertMatch({error, {hard_linked, _}}, sysport_time_floor:touch(Stamp, 1800000000)),
+        ?assertEqual({ok, 1600000000}, sysport_time_floor:read_file(Victim)),
+        ?assertEqual({ok, <<"root's">>}, file:read_file(Victim))
+    after
+        os:cmd("rm -rf " ++ Dir)
+    end.
