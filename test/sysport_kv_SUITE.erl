@@ -547,8 +547,8 @@ lock_dir_missing_works_unlocked(Config) ->
         sysport_test_lib:stop_capture_logs()
     end.
 
-%% The lock sits in a world-writable, sticky directory (as /var/lock is).
-%% A local user plants a symlink where the lock file goes, dangling (O_CREAT
+%% The lock sits in a world-writable directory (as /var/lock is). A local
+%% user plants a symlink where the lock file goes, dangling (O_CREAT
 %% through it would create a file of root's anywhere) or to a file of
 %% root's: the helper opens neither, and writes go through unlocked.
 planted_lock_symlink_not_followed(Config) ->
@@ -556,7 +556,7 @@ planted_lock_symlink_not_followed(Config) ->
     Cfg = redundant_pair(Dir, [{<<"a">>, <<"1">>}], ?SIZE),
     LockDir = filename:join(Dir, "var-lock"),
     ok = file:make_dir(LockDir),
-    ok = file:change_mode(LockDir, 8#1777),
+    ok = file:change_mode(LockDir, 8#777),
     ok = file:change_mode(Dir, 8#755),
     Lock = filename:join(LockDir, "fw_printenv.lock"),
     Victim = filename:join(Dir, "root-only"),
