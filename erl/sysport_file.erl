@@ -43,7 +43,7 @@ write(Path, Data) ->
 %% is created in it, so nobody else can open the file before it is
 %% complete. Then the file is renamed over Path.
 staged(Dir, Make, Path) ->
-    Stage = filename:join(Dir, io_lib:format(".sysport-~s-~b", [os:getpid(), erlang:unique_integer([positive])])),
+    Stage = filename:join(Dir, lists:flatten(io_lib:format(".sysport-~s-~b", [os:getpid(), erlang:unique_integer([positive])]))),
     case file:make_dir(Stage) of
         ok ->
             Tmp = filename:join(Stage, "new"),
