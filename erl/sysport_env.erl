@@ -12,7 +12,8 @@
 
 %% @doc The data directory: app env `data_dir', else `$SYSPORT_DATA_DIR',
 %% else `/data/sysport' when `/data' is writable (the Nerves convention),
-%% else `$XDG_STATE_HOME/sysport' or `~/.local/state/sysport'.
+%% else `$XDG_STATE_HOME/sysport' or `~/.local/state/sysport', else (no
+%% `HOME') `/var/lib/sysport'.
 -spec data_dir() -> binary().
 data_dir() ->
     Dir = case application:get_env(sysport, data_dir) of
@@ -21,16 +22,39 @@ data_dir() ->
           end,
     unicode:characters_to_binary(Dir).
 
-%% @doc The data directory, created (mode 0700) if missing.
--spec ensure_data_dir() -> {ok, binary()} | {error, {data_dir, binary(), file:posix()}}.
+%% @doc The data directory, created (mode 0700) if missing, and checked:
+%% it must be the VM's user's, and no other user may be able to replace it
+%% or anything above it (so never under /tmp). Nothing is created under a
+%% directory that fails the check.
+-spec ensure_data_dir() -> {ok, binary()} | {error, {data_dir, binary(), term()}}.
 ensure_data_dir() ->
-    Dir = data_dir(),
-    case filelib:ensure_dir(filename:join(Dir, "x")) of
-        ok ->
-            _ = file:change_mode(Dir, 8#700),
-            {ok, Dir};
-        {error, Reason} ->
-            {error, {data_dir, Dir, Reason}}
+    Dir = filename:absname(data_dir()),
+    Existing = existing_prefix(Dir),
+    Steps = [fun() -> sysport_file:check_dir(Existing, any) end,
+             fun() -> make_dirs(Existing, Dir) end,
+             fun() -> file:change_mode(Dir, 8#700) end,
+             fun() -> sysport_file:check_dir(Dir, own) end],
+    case lists:foldl(fun(Step, ok) -> Step(); (_, Error) -> Error end, ok, Steps) of
+        ok -> {ok, Dir};
+        {error, Reason} -> {error, {data_dir, Dir, Reason}}
+    end.
+
+existing_prefix(Dir) ->
+    case filelib:is_dir(Dir) of
+        true -> Dir;
+        false -> existing_prefix(filename:dirname(Dir))
+    end.
+
+%% mkdir, one level at a time, from an existing (and checked) directory.
+make_dirs(Dir, Dir) ->
+    ok;
+make_dirs(From, Dir) ->
+    [Next | _] = filename:split(string:prefix(Dir, From)) -- [<<"/">>],
+    Sub = filename:join(From, Next),
+    case file:make_dir(Sub) of
+        ok -> make_dirs(Sub, Dir);
+        {error, eexist} -> make_dirs(Sub, Dir);  % made meanwhile: checked at the end
+        Error -> Error
     end.
 
 default_data_dir() ->
@@ -44,14 +68,11 @@ default_data_dir() ->
     end.
 
 xdg_state_home() ->
-    case os:getenv("XDG_STATE_HOME") of
-        V when is_list(V), V =/= "" -> V;
-        _ ->
-            Home = case os:getenv("HOME") of
-                       H when is_list(H), H =/= "" -> H;
-                       _ -> "/tmp"
-                   end,
-            filename:join([Home, ".local", "state"])
+    case {os:getenv("XDG_STATE_HOME"), os:getenv("HOME")} of
+        {V, _} when is_list(V), V =/= "" -> V;
+        {_, H} when is_list(H), H =/= "" -> filename:join([H, ".local", "state"]);
+        %% No home (a boot script, a service): system state, never /tmp.
+        _ -> "/var/lib"
     end.
 
 writable_dir(Dir) ->

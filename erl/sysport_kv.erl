@@ -272,7 +272,8 @@ dev_source() ->
 write_if_changed(Path, Bin) ->
     case file:read_file(Path) of
         {ok, Bin} -> ok;
-        _ -> file:write_file(Path, Bin)
+        %% Mode 0600, never through a symlink, never half-written.
+        _ -> sysport_file:write(Path, Bin)
     end.
 
 lock_args(#{lock_file := none}) ->

@@ -88,10 +88,8 @@ matches(#{msg := Msg}, {re, MP}) -> re:run(Msg, MP, [{capture, none}]) =:= match
           ok | {error, term()}.
 save(Path, Records, Formatter) ->
     Text = unicode:characters_to_binary(lines(Records, Formatter)),
-    case file:write_file(Path, Text) of
-        ok -> _ = file:change_mode(Path, 8#600), ok;
-        Error -> Error
-    end.
+    %% Mode 0600 from the start, never through a symlink.
+    sysport_file:write(Path, Text).
 
 %% @doc The process behind attach, a subscriber of the ring log: prints
 %% each record to the owner's group leader, and ends with the owner, on

@@ -7,7 +7,12 @@
 %% and the first complete burst synchronizes the clock (within about 1 s
 %% when a server answers). After that each server is polled on its own
 %% adaptive interval (16 s to 1024 s by default) and the clock follows the
-%% server with the lowest root distance (see {@link sysport_time_ntp}).
+%% server with the lowest root distance among those that agree (see
+%% {@link sysport_time_ntp}): with three or more servers configured, no
+%% single one can move the clock. An answer below the floor or beyond the
+%% ceiling (see {@link sysport_time_floor}) is refused; so is one whose
+%% exchange spanned a step of the clock, or whose round trip comes out
+%% negative.
 %% Without a usable answer for `sync_lost_after' the clock is no longer
 %% synchronized. While synchronized the time file is touched every minute
 %% and the RTC written every 11 minutes (and after every step).
@@ -45,7 +50,7 @@
 -define(STRAY, [short_packet, bad_version, bad_mode, bogus_origin, wrong_source]).
 %% The server's answer said no (RFC 5905's sanity tests).
 -define(REFUSED, [unsynchronized, bad_stratum, zero_timestamp, bad_timestamps, root_distance,
-                  too_many_strays]).
+                  too_many_strays, negative_delay, below_floor, beyond_window]).
 
 -record(st, {opts :: map(),
              port :: pid(),
@@ -57,10 +62,16 @@
              inflight = #{} :: #{non_neg_integer() => true},
              poll_timers = #{} :: #{non_neg_integer() => reference()},
              selected :: non_neg_integer() | undefined,
+             truechimers = [] :: [non_neg_integer()],
+             falsetickers = [] :: [non_neg_integer()],
+             insane = #{} :: #{non_neg_integer() => below_floor | beyond_window},
+             refused_step :: panic | undefined,
+             ever_synchronized = false :: boolean(),
              sync :: sysport_time_ntp:sync(),
              used :: sysport_time_ntp:estimate() | undefined,
              last_sync :: integer() | undefined,
              floor = 0 :: integer(),
+             ceiling = 0 :: integer(),
              floor_source = build_time :: sysport_time_floor:source(),
              floor_applied :: map() | undefined,
              unresolved = #{} :: #{non_neg_integer() => true},
@@ -97,10 +108,11 @@ options() -> sysport_time_opts:options().
 
 %% @doc The base keys of {@link sysport_service} and `synchronized',
 %% `offset_ms', `delay_ms', `jitter_ms', `stratum', `server', `poll_ms',
-%% `last_sync' and `floor' (Unix seconds), `rtc' (a map), `kernel'
-%% (adjtimex: the kernel's own synchronized flag, PLL offset and
-%% frequency), `rejected_reasons' (refused replies by reason) and
-%% `counters'.
+%% `last_sync', `floor' and `ceiling' (Unix seconds), `truechimers' (how
+%% many servers agree now), `falsetickers' (the hosts that disagree with
+%% them), `rtc' (a map), `kernel' (adjtimex: the kernel's own synchronized
+%% flag, PLL offset and frequency), `rejected_reasons' (refused replies and
+%% steps by reason) and `counters'.
 -spec status() -> {ok, map()} | {error, term()}.
 status() -> sysport_service:status(?MODULE).
 
@@ -241,7 +253,7 @@ terminate(_Reason, St) ->
 %%% Sane time at start
 
 apply_floor(#st{opts = Opts, info = Info} = St) ->
-    Window = maps:get(sane_window, Opts),
+    Windows = maps:with([sane_window, time_file_window], Opts),
     Build = case maps:get(build_time, Opts) of
                 helper -> maps:get(build_time, Info, 0);
                 B -> B
@@ -255,17 +267,18 @@ apply_floor(#st{opts = Opts, info = Info} = St) ->
                             end,
     St1 = rtc_checked(helper(St, rtc_read, 5000), St),
     RtcTime = case St1#st.rtc of #{trusted := true, time := T1} -> T1; _ -> undefined end,
-    #{floor := Floor, source := Source, ignored := Ignored} =
-        sysport_time_floor:compute(Build, FileTime, RtcTime, Window),
+    #{floor := Floor, ceiling := Ceiling, source := Source, ignored := Ignored} =
+        sysport_time_floor:compute(Build, FileTime, RtcTime, Windows),
     [logger:warning("sysport_time: ~p is more than ~b years past the build time; ignored as corrupt",
-                    [I, Window div ?YEAR]) || I <- Ignored],
-    St2 = St1#st{floor = Floor, floor_source = Source,
+                    [I, maps:get(case I of time_file -> time_file_window; rtc -> sane_window end, Opts) div ?YEAR])
+     || I <- Ignored],
+    St2 = St1#st{floor = Floor, ceiling = Ceiling, floor_source = Source,
                  time_file_state = case lists:member(time_file, Ignored) of
                                        true -> corrupt;
                                        false -> FileState
                                    end},
     Now = now_ns(St2),
-    case sysport_time_floor:check_clock(Now, Floor, Window) of
+    case sysport_time_floor:check_clock(Now, Floor, Ceiling) of
         ok -> St2;
         {step, Ns, Why} ->
             case helper(St2, {step, Ns}) of
@@ -404,19 +417,25 @@ async_done({set_time, From, Step}, Result, St) ->
         _ -> St
     end.
 
-sntp_result(Key, {ok, Sample}, #st{servers = Servers, opts = Opts} = St) ->
-    Now = erlang:monotonic_time(millisecond),
-    S0 = maps:get(Key, Servers),
-    Filtered = maps:merge(maps:with([offset, root_delay, root_dispersion, stratum, leap, refid], Sample),
-                          #{delay => max(0, maps:get(delay, Sample)), at => Now}),
-    {Verdict, S1} = sysport_time_ntp:add_sample(S0, Filtered, maps:get(poll, S0)),
-    S2 = case Verdict of
-             accepted -> sysport_time_ntp:adapt_poll(S1, maps:get(offset, Sample), limits(Opts));
-             held -> S1
-         end,
-    St1 = bump(samples, St#st{servers = Servers#{Key := S2}}),
-    St2 = case Verdict of held -> bump(held, St1); accepted -> St1 end,
-    after_result(Key, reschedule_if_slower(Key, S0, S2, still_synchronized(St2)));
+%% A server whose answer puts the time below the floor or beyond the
+%% ceiling is refused like one that says it has no time.
+sntp_result(Key, {ok, #{t4 := T4, offset := Offset} = Sample}, #st{insane = Insane} = St) ->
+    case sysport_time_floor:check_time(T4 + Offset, St#st.floor, St#st.ceiling) of
+        ok ->
+            sample_result(Key, Sample, St#st{insane = maps:remove(Key, Insane)});
+        Why ->
+            #{host := Host} = maps:get(Key, St#st.servers),
+            [logger:warning("sysport_time: ~ts answered an offset of ~.1f s, ~ts: refused",
+                            [Host, Offset / 1.0e9, case Why of
+                                                        below_floor -> "below the floor";
+                                                        beyond_window -> "beyond the sane window"
+                                                    end])
+             || maps:get(Key, Insane, none) =/= Why],
+            sntp_result(Key, {error, Why}, St#st{insane = Insane#{Key => Why}})
+    end;
+sntp_result(Key, {error, clock_changed}, St) ->
+    %% The exchange spanned a step: the server is not to blame.
+    after_result(Key, count_rejected(clock_changed, St));
 sntp_result(Key, {error, {kod, Code}}, #st{servers = Servers} = St) ->
     #{host := Host} = S0 = maps:get(Key, Servers),
     S1 = sysport_time_ntp:kod(S0, Code),
@@ -450,6 +469,20 @@ sntp_result(Key, {error, Reason}, #st{servers = Servers} = St) ->
           end,
     after_result(Key, St3).
 
+sample_result(Key, Sample, #st{servers = Servers, opts = Opts} = St) ->
+    Now = erlang:monotonic_time(millisecond),
+    S0 = maps:get(Key, Servers),
+    Filtered = maps:merge(maps:with([offset, delay, root_delay, root_dispersion, stratum, leap, refid], Sample),
+                          #{at => Now}),
+    {Verdict, S1} = sysport_time_ntp:add_sample(S0, Filtered, maps:get(poll, S0)),
+    S2 = case Verdict of
+             accepted -> sysport_time_ntp:adapt_poll(S1, maps:get(offset, Sample), limits(Opts));
+             held -> S1
+         end,
+    St1 = bump(samples, St#st{servers = Servers#{Key := S2}}),
+    St2 = case Verdict of held -> bump(held, St1); accepted -> St1 end,
+    after_result(Key, reschedule_if_slower(Key, S0, S2, St2)).
+
 %% A server that slowed down (RATE, a longer poll) waits its new poll.
 reschedule_if_slower(Key, #{poll := Old}, #{poll := New}, St) when New > Old ->
     case maps:is_key(Key, St#st.bursts) of
@@ -471,8 +504,9 @@ after_result(Key, St) ->
 
 update_clock(#st{servers = Servers, selected = Old, sync = Sync} = St) ->
     Now = erlang:monotonic_time(millisecond),
-    Selected = sysport_time_ntp:select(Servers, Old, Now),
-    St1 = St#st{selected = Selected},
+    St0 = agreement(sysport_time_ntp:truechimers(Servers, Now), Now, St),
+    Selected = sysport_time_ntp:select(maps:with(St0#st.truechimers, Servers), Old, Now),
+    St1 = St0#st{selected = Selected},
     [logger:notice("sysport_time: now following ~ts", [maps:get(host, maps:get(Selected, Servers))])
      || Selected =/= undefined, Selected =/= Old],
     case Selected of
@@ -480,14 +514,46 @@ update_clock(#st{servers = Servers, selected = Old, sync = Sync} = St) ->
         _ ->
             Est = sysport_time_ntp:estimate(maps:get(Selected, Servers), Now),
             {Action, Sync1} = sysport_time_ntp:discipline(Sync, Est, Now),
-            St2 = St1#st{sync = Sync1},
-            Acquired = not maps:get(synchronized, Sync) andalso maps:get(synchronized, Sync1),
-            St3 = adjust(Action, Est, St2),
-            case Acquired of
-                true -> synchronized_now(Est, St3);
-                false -> St3
+            case allowed(Action, St1) of
+                ok ->
+                    Acquired = not maps:get(synchronized, Sync) andalso maps:get(synchronized, Sync1),
+                    St3 = adjust(Action, Est, still_synchronized(St1#st{sync = Sync1, refused_step = undefined})),
+                    case Acquired of
+                        true -> synchronized_now(Est, St3);
+                        false -> St3
+                    end;
+                {refused, Why} ->
+                    %% Not applied: the clock is as synchronized as it was.
+                    refused_step(Why, Action, St1#st{sync = Sync1#{synchronized := maps:get(synchronized, Sync)}})
             end
     end.
+
+%% Who agrees now; newly found falsetickers are said once.
+agreement(True, Now, #st{servers = Servers, falsetickers = OldFalse} = St) ->
+    Answering = [K || {K, S} <- maps:to_list(Servers), sysport_time_ntp:estimate(S, Now) =/= undefined],
+    %% Without a majority nobody is newly outvoted; a falseticker that has
+    %% no estimate now (samples cleared after a step) stays one until it
+    %% answers again.
+    False = case True of
+                [] -> OldFalse;
+                _ -> lists:usort((Answering -- True) ++ (OldFalse -- Answering))
+            end,
+    New = False -- OldFalse,
+    [logger:warning("sysport_time: ~ts disagrees with ~b other servers (offset ~.3f s): not used",
+                    [maps:get(host, S), length(True), maps:get(offset, sysport_time_ntp:estimate(S, Now)) / 1.0e9])
+     || K <- New, S <- [maps:get(K, Servers)]],
+    lists:foldl(fun(_, Acc) -> bump(falsetickers, Acc) end, St#st{truechimers = True, falsetickers = False}, New).
+
+allowed({step, O}, #st{opts = #{panic_threshold := Panic}} = St) ->
+    sysport_time_ntp:step_allowed(O, length(St#st.truechimers), St#st.ever_synchronized, Panic * 1000000000);
+allowed(_, _) ->
+    ok.
+
+refused_step(Why, {step, O}, #st{refused_step = Last, opts = #{panic_threshold := Panic}} = St) ->
+    [logger:warning("sysport_time: a step of ~.3f s refused: ~b server(s) agree, and after the first sync "
+                    "a step over the panic threshold (~b s) needs three", [O / 1.0e9, length(St#st.truechimers), Panic])
+     || Last =/= Why],
+    count_rejected(Why, St#st{refused_step = Why}).
 
 adjust(stale, _Est, St) ->
     St;
@@ -516,8 +582,8 @@ adjust({slew, O}, Est, #st{servers = Servers, selected = Sel} = St) ->
 used(Est, St) ->
     St#st{used = Est, last_sync = now_ns(St) div 1000000000}.
 
-%% A good answer while synchronized confirms the clock, whether or not it
-%% moves it: silence is what loses synchronization.
+%% Servers that agree while synchronized confirm the clock, whether or not
+%% they move it: silence (or disagreement) is what loses synchronization.
 still_synchronized(#st{sync = #{synchronized := true}} = St) ->
     lost_timer(St#st{last_sync = now_ns(St) div 1000000000});
 still_synchronized(St) ->
@@ -535,7 +601,8 @@ after_step(O, Reason, #st{servers = Servers} = St) ->
         manual -> St3
     end.
 
-synchronized_now(Est, St) ->
+synchronized_now(Est, St0) ->
+    St = St0#st{ever_synchronized = true},
     notify(sync_acquired, #{server => host(St), offset => maps:get(offset, Est) / 1.0e9,
                             stratum => maps:get(stratum, Est)}, St),
     St1 = store_time(St),
@@ -631,7 +698,10 @@ status(#st{sync = Sync, used = Used, opts = Opts} = St) ->
       server => host(St),
       address => case Sel of #{addr := A} when A =/= undefined -> list_to_binary(inet:ntoa(A)); _ -> undefined end,
       poll_ms => case Sel of #{poll := P} -> P; _ -> undefined end,
-      last_sync => St#st.last_sync, floor => St#st.floor, floor_source => St#st.floor_source,
+      last_sync => St#st.last_sync, floor => St#st.floor, ceiling => St#st.ceiling,
+      floor_source => St#st.floor_source,
+      truechimers => length(St#st.truechimers),
+      falsetickers => [maps:get(host, maps:get(K, St#st.servers)) || K <- St#st.falsetickers],
       floor_applied => St#st.floor_applied,
       rtc => St#st.rtc, clock => maps:get(clock, St#st.info, unknown),
       clock_forced => maps:get(clock_forced, Opts),
@@ -641,12 +711,13 @@ status(#st{sync = Sync, used = Used, opts = Opts} = St) ->
       rejected_reasons => St#st.rejected,
       counters => (St#st.counters)#{rejected => lists:sum(maps:values(St#st.rejected))}}.
 
-server_info(Key, S, #st{selected = Sel}) ->
+server_info(Key, S, #st{selected = Sel, falsetickers = False}) ->
     Now = erlang:monotonic_time(millisecond),
     Est = sysport_time_ntp:estimate(S, Now),
     Base = maps:with([host, port, state, reach, kod], S),
     Base#{address => case maps:get(addr, S) of undefined -> undefined; A -> list_to_binary(inet:ntoa(A)) end,
           poll => maps:get(poll, S) / 1000, selected => Key =:= Sel, spikes => maps:get(spikes, S),
+          falseticker => lists:member(Key, False),
           offset => est(offset, Est), delay => est(delay, Est), jitter => est(jitter, Est),
           stratum => case Est of #{stratum := St} -> St; _ -> undefined end,
           distance => case Est of undefined -> undefined; _ -> sysport_time_ntp:distance(Est, Now) / 1.0e9 end}.

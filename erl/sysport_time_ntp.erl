@@ -6,16 +6,23 @@
 %% others' offsets from it its jitter. A popcorn spike (an estimate further
 %% than 3 of the last jitters, and 300 us, from the last one, within 2
 %% polls of it) is held back, as ntpd does.
-%% Across servers the lowest root distance wins. The discipline steps an
-%% offset above the step threshold when not synchronized, and while
-%% synchronized only once it has persisted for `stepout'; smaller offsets
-%% are slewed. The poll interval doubles after 4 good samples in a row (an
+%% Across servers, no single one decides (RFC 5905 section 11.2.1): each
+%% estimate is a correctness interval, offset plus or minus root distance;
+%% the servers whose intervals share a point with those of a majority of
+%% the answering servers are the truechimers (Marzullo's algorithm), the
+%% others falsetickers; with three or more servers configured at least two
+%% must agree. Among the truechimers the lowest root distance wins. The
+%% discipline steps an offset above the step threshold when not
+%% synchronized, and while synchronized only once it has persisted for
+%% `stepout'; smaller offsets are slewed. Once the clock has been
+%% synchronized, a step larger than the panic threshold needs three
+%% truechimers. The poll interval doubles after 4 good samples in a row (an
 %% offset within 4 jitters) and halves after a bad one.
 %% @private
 -module(sysport_time_ntp).
 
--export([new_server/3, add_sample/3, miss/1, kod/2, estimate/2, distance/2, select/3,
-         discipline/3, adapt_poll/3, clear_samples/1, time_constant/1]).
+-export([new_server/3, add_sample/3, miss/1, kod/2, estimate/2, distance/2, truechimers/2, select/3,
+         discipline/3, step_allowed/4, adapt_poll/3, clear_samples/1, time_constant/1]).
 -export_type([server/0, sample/0, estimate/0, sync/0, limits/0]).
 
 -define(FILTER, 8).
@@ -29,6 +36,9 @@
 -define(GOOD_TO_RAISE, 4).
 %% RATE kiss: never poll more often than this again (ntpd's 2^17 s cap).
 -define(MAX_RATE_POLL, 131072000).
+%% Fewer truechimers than this cannot outvote a liar: they may step the
+%% clock by more than the panic threshold only before the first sync.
+-define(PANIC_QUORUM, 3).
 
 -type sample() :: #{offset := integer(), delay := non_neg_integer(), root_delay := integer(),
                     root_dispersion := integer(), stratum := 1..15, leap := 0..2,
@@ -135,6 +145,25 @@ estimate(_, _) -> undefined.
 distance(#{root_delay := RD, delay := D, root_dispersion := Disp, jitter := J, at := At}, Now) ->
     max(0, (RD + D) div 2 + Disp + J + max(0, Now - At) * ?PHI_PPM).  % ppm of a ms = ns
 
+%% @doc The truechimers among Servers (the configured ones, answering or
+%% not): the keys of the servers whose correctness intervals contain the
+%% point most intervals share, when those are a majority of the servers
+%% with an estimate and, with three or more configured, at least two. `[]'
+%% when there is no such agreement: then nothing moves the clock.
+-spec truechimers(#{Key => server()}, integer()) -> [Key].
+truechimers(Servers, Now) ->
+    Intervals = [{O - D, O + D, K} || {K, S} <- maps:to_list(Servers),
+                                      (E = estimate(S, Now)) =/= undefined,
+                                      O <- [maps:get(offset, E)], D <- [distance(E, Now)]],
+    MinAgree = case map_size(Servers) >= 3 of true -> 2; false -> 1 end,
+    %% The most shared point is always some interval's low end; the lowest
+    %% such point on a tie. A handful of servers: quadratic is fine.
+    Sharing = [[K || {Lo, Hi, K} <- Intervals, Lo =< P, P =< Hi] || {P, _, _} <- lists:sort(Intervals)],
+    case lists:foldl(fun(Ks, Best) when length(Ks) > length(Best) -> Ks; (_, Best) -> Best end, [], Sharing) of
+        Agree when 2 * length(Agree) > length(Intervals), length(Agree) >= MinAgree -> lists:sort(Agree);
+        _ -> []
+    end.
+
 %% @doc The key of the server with the lowest root distance, or undefined.
 -spec select(#{Key => server()}, Key | undefined, integer()) -> Key | undefined.
 select(Servers, Current, Now) ->
@@ -172,6 +201,17 @@ discipline(Sync, #{offset := O, at := At}, _Now) ->
 
 adjust(O, T) when abs(O) > T -> {step, O};
 adjust(O, _) -> {slew, O}.
+
+%% @doc Whether a step of Ns (nanoseconds) may be made on the word of
+%% Agreeing truechimers: before the clock was ever synchronized any step
+%% may (the floor and the ceiling bound it already), after that one larger
+%% than PanicNs needs three.
+-spec step_allowed(integer(), non_neg_integer(), boolean(), pos_integer()) -> ok | {refused, panic}.
+step_allowed(Ns, Agreeing, EverSynchronized, PanicNs)
+  when EverSynchronized, abs(Ns) > PanicNs, Agreeing < ?PANIC_QUORUM ->
+    {refused, panic};
+step_allowed(_, _, _, _) ->
+    ok.
 
 %% @doc Doubles or halves the server's poll after a sample with this
 %% offset, within [its min_poll, poll_max].

@@ -15,7 +15,8 @@
 -define(YEAR, 31556952).
 
 %% @doc The options of sysport_time: durations in milliseconds,
-%% `sane_window' and `build_time' in seconds. `rtc' and `time_file'
+%% `sane_window', `time_file_window', `panic_threshold' and `build_time'
+%% in seconds. `rtc' and `time_file'
 %% default to `/dev/rtc0' and a file in the data directory with the system
 %% clock, to none with the recording one: a clock that is not the
 %% machine's must not write the machine's RTC or time file.
@@ -33,7 +34,12 @@ options() ->
      {time_file, default, Path([default, none]),
       <<"a file touched while synchronized (default sysport_time.stamp in data_dir with the system clock), or none">>},
      {build_time, helper, {any_of, [integer, {enum, [helper]}]}, <<"the floor's build time (Unix s), or the helper's">>},
-     {sane_window, 20 * ?YEAR, pos_integer, <<"a time this far past the floor is corrupt (s)">>},
+     {sane_window, 20 * ?YEAR, pos_integer,
+      <<"a time this far past the build time is corrupt: the clock, the RTC and NTP answers beyond it are not believed (s)">>},
+     {time_file_window, 2 * ?YEAR, pos_integer,
+      <<"the time file raises the floor at most this far past the build time (s)">>},
+     {panic_threshold, 1000, pos_integer,
+      <<"after the first sync, a step larger than this needs three servers that agree (s)">>},
      {step_threshold, 400, pos_integer, <<"offsets above this step the clock, smaller ones slew it (ms)">>},
      {stepout, 300000, non_neg_integer, <<"while synchronized, how long an offset persists before a step (ms)">>},
      {burst, 4, pos_integer, <<"queries per server at start">>},

@@ -33,13 +33,35 @@ data_dir_precedence_test_() ->
                                         {"HOME", "/home/u"}], fun sysport_env:data_dir/0)) || NoData].
 
 ensure_data_dir_creates_private_dir_test() ->
-    Dir = filename:join(["/tmp", "sysport_env_test_" ++ os:getpid(), "a", "b"]),
-    {ok, Bin} = with_env(Dir, [], fun sysport_env:ensure_data_dir/0),
-    ?assertEqual(list_to_binary(Dir), Bin),
-    ?assert(filelib:is_dir(Dir)),
-    {ok, Info} = file:read_file_info(Dir),
-    ?assertEqual(8#700, element(8, Info) band 8#777),
-    os:cmd("rm -rf /tmp/sysport_env_test_" ++ os:getpid()).
+    %% Below the project's own _build: directories only root (or the VM's
+    %% user) can change, all the way up.
+    Top = filename:absname(filename:join(["_build", "sysport_env_test_" ++ os:getpid()])),
+    Dir = filename:join([Top, "a", "b"]),
+    try
+        {ok, Bin} = with_env(Dir, [], fun sysport_env:ensure_data_dir/0),
+        ?assertEqual(list_to_binary(Dir), Bin),
+        ?assert(filelib:is_dir(Dir)),
+        {ok, Info} = file:read_file_info(Dir),
+        ?assertEqual(8#700, element(8, Info) band 8#777)
+    after
+        os:cmd("rm -rf " ++ Top)
+    end.
+
+%% /tmp (or anything others can write to) is refused before anything is
+%% created there: another user could have planted the directory, or a
+%% symlink in its place.
+ensure_data_dir_refuses_shared_dirs_test() ->
+    Dir = filename:join(["/tmp", "sysport_env_test_" ++ os:getpid(), "a"]),
+    ?assertEqual({error, {data_dir, list_to_binary(Dir), {writable_by_others, <<"/tmp">>}}},
+                 with_env(Dir, [], fun sysport_env:ensure_data_dir/0)),
+    ?assertNot(filelib:is_dir(filename:dirname(Dir))).
+
+%% Without HOME the fallback is system state, never /tmp.
+data_dir_without_home_is_not_tmp_test() ->
+    NoData = not filelib:is_dir("/data"),
+    [?assertEqual(<<"/var/lib/sysport">>,
+                  with_env(undefined, [{"SYSPORT_DATA_DIR", false}, {"XDG_STATE_HOME", false}, {"HOME", false}],
+                           fun sysport_env:data_dir/0)) || NoData].
 
 exit_status_test_() ->
     [?_assertEqual({exit, 0}, sysport_port:exit_status(0)),

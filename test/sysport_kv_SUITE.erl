@@ -6,6 +6,7 @@
 -module(sysport_kv_SUITE).
 -include_lib("common_test/include/ct.hrl").
 -include_lib("stdlib/include/assert.hrl").
+-include_lib("kernel/include/file.hrl").
 
 -export([all/0, groups/0, init_per_suite/1, end_per_suite/1, init_per_testcase/2, end_per_testcase/2]).
 -export([mkenvimage_single/1, mkenvimage_redundant/1, fw_setenv_300_generations/1,
@@ -17,7 +18,8 @@
          keys_fw_printenv_cannot_print/1, too_large_refused_helper_lives/1,
          nothing_written_when_nothing_changes/1, put_map_and_delete_list/1,
          dev_host_fallback/1, subscribers_see_changes/1, ab_firmware/1, bad_config/1,
-         missing_device/1, inline_locations/1, lock_timeout/1, malformed_requests/1,
+         missing_device/1, inline_locations/1, lock_timeout/1, lock_dir_missing_works_unlocked/1,
+         planted_lock_symlink_not_followed/1, malformed_requests/1,
          facade_prints_sorted_table/1, valgrind_clean/1]).
 
 -import(sysport_kv_test_lib, [write_config/2, mkenvimage/4, image/3, redundant_pair/3,
@@ -37,7 +39,8 @@ groups() ->
                    configured_size_differs, exactly_full_then_no_space, invalid_keys_and_values,
                    keys_fw_printenv_cannot_print, too_large_refused_helper_lives, nothing_written_when_nothing_changes, put_map_and_delete_list]},
      {service, [], [dev_host_fallback, subscribers_see_changes, ab_firmware, bad_config,
-                    missing_device, inline_locations, lock_timeout, malformed_requests,
+                    missing_device, inline_locations, lock_timeout, lock_dir_missing_works_unlocked,
+                    planted_lock_symlink_not_followed, malformed_requests,
                     facade_prints_sorted_table]}].
 
 init_per_suite(Config) ->
@@ -588,6 +591,60 @@ lock_timeout(Config) ->
     ok = sysport_kv:put("a", "3"),
     ?assertEqual({ok, #{<<"a">> => <<"3">>}}, fw_printenv(Cfg)),
     {ok, #{writes := 1, lock := ok}} = sysport_test_lib:flat_status(sysport_kv).
+
+%% The lock file's directory does not exist (no /var/lock on a small
+%% rootfs): writes go through unlocked, and the helper says so once.
+lock_dir_missing_works_unlocked(Config) ->
+    Dir = ?config(dir, Config),
+    Cfg = redundant_pair(Dir, [{<<"a">>, <<"1">>}], ?SIZE),
+    sysport_test_lib:capture_logs(),
+    try
+        start(Cfg, #{lock_file => filename:join([Dir, "no-such-dir", "lock"])}),
+        ok = sysport_kv:put("a", "2"),
+        ok = sysport_kv:put("b", "3"),
+        ?assertEqual({ok, #{<<"a">> => <<"2">>, <<"b">> => <<"3">>}}, fw_printenv(Cfg)),
+        {ok, warning, _, _} = sysport_test_lib:wait_log("working without the lock", 5000),
+        {ok, #{writes := 2, lock := enoent}} = sysport_test_lib:flat_status(sysport_kv)
+    after
+        sysport_test_lib:stop_capture_logs()
+    end.
+
+%% The lock sits in a world-writable directory (as /var/lock is). A local
+%% user plants a symlink where the lock file goes, dangling (O_CREAT
+%% through it would create a file of root's anywhere) or to a file of
+%% root's: the helper opens neither, and writes go through unlocked.
+planted_lock_symlink_not_followed(Config) ->
+    Dir = ?config(dir, Config),
+    Cfg = redundant_pair(Dir, [{<<"a">>, <<"1">>}], ?SIZE),
+    LockDir = filename:join(Dir, "var-lock"),
+    ok = file:make_dir(LockDir),
+    ok = file:change_mode(LockDir, 8#777),
+    ok = file:change_mode(Dir, 8#755),
+    Lock = filename:join(LockDir, "fw_printenv.lock"),
+    Victim = filename:join(Dir, "root-only"),
+    ok = file:write_file(Victim, <<"secret">>),
+    ok = file:change_mode(Victim, 8#600),
+    Created = filename:join(Dir, "created-by-root"),
+    lists:foreach(
+      fun({Target, Value}) ->
+              _ = file:delete(Lock),
+              as_nobody("ln -s " ++ Target ++ " " ++ Lock),
+              {ok, #file_info{type = symlink, uid = Nobody}} = file:read_link_info(Lock),
+              ?assertNotEqual(0, Nobody),
+              start(Cfg, #{lock_file => Lock}),
+              ok = sysport_kv:put("a", Value),
+              {ok, #{lock := eloop}} = sysport_test_lib:flat_status(sysport_kv),
+              ok = sysport_kv:stop()
+      end, [{Created, "2"}, {Victim, "3"}]),
+    ?assertEqual({ok, #{<<"a">> => <<"3">>}}, fw_printenv(Cfg)),
+    ?assertEqual({error, enoent}, file:read_file_info(Created)),
+    ?assertMatch({ok, #file_info{size = 6, mode = M}} when M band 8#777 =:= 8#600, file:read_file_info(Victim)),
+    ?assertEqual({ok, <<"secret">>}, file:read_file(Victim)).
+
+as_nobody(Cmd) ->
+    {0, _} = sysport_kv_test_lib:run("setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups",
+                                                 "sh", "-c", Cmd]),
+    ok.
 
 %% The helper alone: requests of the wrong shape get errors, not crashes.
 malformed_requests(Config) ->

@@ -17,6 +17,9 @@
          skew_5s_steps_once/1, skew_100ms_slews/1, kod_rate_backs_off/1, kod_deny_fails_over/1,
          bad_replies_rejected/1, failover_to_next_address/1, silence_loses_sync/1,
          spike_waits_for_stepout/1,
+         liar_of_four_never_selected/1, one_server_years_behind_refused/1,
+         one_server_30_years_ahead_refused/1, big_step_after_sync_needs_three/1,
+         reply_across_a_step_dropped/1, negative_delay_rejected/1,
          floor_from_time_file/1, clock_at_epoch_moves_to_build_time/1,
          far_future_time_file_ignored/1, clock_beyond_window_moves_back/1, time_file_follows_sync/1,
          rtc_read_ioctl/1, rtc_torn_read/1, rtc_write_aligned/1, rtc_write_aligned_cmos/1,
@@ -29,13 +32,17 @@
 -define(S, 1000000000).
 
 all() ->
-    [{group, chronyd}, {group, scripted}, {group, sane_time}, {group, rtc}, {group, misc}].
+    [{group, chronyd}, {group, scripted}, {group, agreement}, {group, sane_time}, {group, rtc},
+     {group, misc}].
 
 groups() ->
     [{chronyd, [], [chronyd_ipv4, chronyd_ipv6]},
      {scripted, [], [skew_5s_steps_once, skew_100ms_slews, kod_rate_backs_off, kod_deny_fails_over,
                      bad_replies_rejected, failover_to_next_address, silence_loses_sync,
                      spike_waits_for_stepout]},
+     {agreement, [], [liar_of_four_never_selected, one_server_years_behind_refused,
+                      one_server_30_years_ahead_refused, big_step_after_sync_needs_three,
+                      reply_across_a_step_dropped, negative_delay_rejected]},
      {sane_time, [], [floor_from_time_file, clock_at_epoch_moves_to_build_time,
                       far_future_time_file_ignored, clock_beyond_window_moves_back,
                       time_file_follows_sync]},
@@ -327,6 +334,113 @@ spike_waits_for_stepout(Config) ->
     ?assert(erlang:monotonic_time(millisecond) - T0 >= 2500),
     ?assert(abs(Step - 2 * ?S) =< 1000000),
     ?assert(maps:get(spikes, maps:get(counters, status())) >= 1).
+
+%%% No single server decides
+
+-define(YEAR, 31556952).
+
+liar_of_four_never_selected(Config) ->
+    %% Three honest servers 5 s ahead of the host, and one a year ahead
+    %% that looks best of all: stratum 1, the smallest root distance.
+    Honest = [element(2, responder(#{skew => 5 * ?S})) || _ <- [1, 2, 3]],
+    {Liar, LiarPort} = responder(#{skew => ?YEAR * ?S, stratum => 1, root_dispersion => 1}),
+    subscribed(Config, #{servers => [{"127.0.0.1", P} || P <- [LiarPort | Honest]]}),
+    #{reason := ntp, ns := Step} = wait_event(clock_step, 5000),
+    wait_event(sync_acquired, 1000),
+    ?assert(abs(Step - 5 * ?S) =< 1000000),
+    %% The liar keeps answering; it is found out and never followed.
+    N = sysport_time_responder:requests(Liar),
+    wait_until(fun() -> sysport_time_responder:requests(Liar) >= N + 3 end, 10000),
+    wait_until(fun() -> maps:get(falseticker, server(LiarPort)) end, 5000),
+    ?assertMatch(#{selected := false, falseticker := true}, server(LiarPort)),
+    ?assertMatch(#{truechimers := 3, falsetickers := [<<"127.0.0.1">>]}, status()),
+    ?assert(lists:any(fun(P) -> maps:get(selected, server(P)) end, Honest)),
+    ?assertMatch([#{ns := Step}], recorded(step)),
+    ?assertEqual([], [R || #{ns := Ns} = R <- recorded(slew), abs(Ns) > ?S]),
+    %% Counted each time it is found out again (after it had no estimate).
+    ?assert(maps:get(falsetickers, maps:get(counters, status())) >= 1).
+
+%% One server whose time is below the floor (the build time: no stamp
+%% file here) is refused however it answers; the clock stays.
+one_server_years_behind_refused(Config) ->
+    lists:foreach(
+      fun(Years) ->
+              {R, Port} = responder(#{skew => -Years * ?YEAR * ?S}),
+              start(Config, #{servers => [{"127.0.0.1", Port}]}),
+              wait_until(fun() -> rejected(below_floor) >= 5 end, 10000),
+              ?assertMatch(#{synchronized := false, server := undefined}, status()),
+              ?assertEqual({ok, []}, sysport_time:recorded()),
+              ?assertEqual(0, maps:get(samples, maps:get(counters, status()), 0)),
+              ok = sysport_time:stop(),
+              sysport_time_responder:stop(R)
+      end, [5, 40]).
+
+one_server_30_years_ahead_refused(Config) ->
+    {_, Port} = responder(#{skew => 30 * ?YEAR * ?S}),
+    start(Config, #{servers => [{"127.0.0.1", Port}]}),
+    wait_until(fun() -> rejected(beyond_window) >= 5 end, 10000),
+    ?assertMatch(#{synchronized := false}, status()),
+    ?assertEqual({ok, []}, sysport_time:recorded()),
+    %% The ceiling is the build time plus the sane window.
+    #{ceiling := Ceiling} = status(),
+    Build = maps:get(build_time, sysport_port:info(port_of())),
+    ?assertEqual(Build + 20 * ?YEAR, Ceiling).
+
+%% After the first sync, one server (or two) cannot step the clock by more
+%% than the panic threshold; three that agree can.
+big_step_after_sync_needs_three(Config) ->
+    {R, Port} = responder(#{}),
+    subscribed(Config, #{servers => [{"127.0.0.1", Port}], stepout => 500, panic_threshold => 1000}),
+    wait_event(sync_acquired, 5000),
+    ok = sysport_time_responder:set(R, #{skew => 2000 * ?S}),
+    wait_until(fun() -> rejected(panic) >= 1 end, 30000),
+    ?assertEqual([], recorded(step)),
+    ?assertEqual({ok, true}, sysport_time:synchronized()),
+    %% Below the threshold a single server still steps (after stepout).
+    ok = sysport_time_responder:set(R, #{skew => 900 * ?S}),
+    #{ns := Step} = wait_event(clock_step, 15000),
+    ?assert(abs(Step - 900 * ?S) =< 1000000),
+    ok = sysport_time:stop(),
+    flush_events(),
+    [sysport_time_responder:stop(P) || {responder, P} <- get()],
+    erase(),
+    %% A fresh node: the time file the first one touched 900 s ahead would
+    %% put the floor above these servers' time.
+    Rs = [responder(#{}) || _ <- [1, 2, 3]],
+    subscribed(Config, #{servers => [{"127.0.0.1", P} || {_, P} <- Rs], stepout => 500,
+                         panic_threshold => 1000, time_file => none}),
+    wait_event(sync_acquired, 5000),
+    [ok = sysport_time_responder:set(Ri, #{skew => 2000 * ?S}) || {Ri, _} <- Rs],
+    #{ns := Big} = wait_event(clock_step, 15000),
+    ?assert(abs(Big - 2000 * ?S) =< 1000000).
+
+flush_events() ->
+    receive {sysport_time, _, _} -> flush_events() after 0 -> ok end.
+
+%% The helper itself: an answer that comes back after the clock was stepped
+%% mixes two clocks and is refused; the same exchange without a step is
+%% fine.
+reply_across_a_step_dropped(_Config) ->
+    {_, Port} = responder(#{delay => 1000}),
+    Helper = sysport_env:helper_path("sysport_time"),
+    {ok, P} = sysport_port:start_link(#{helper => Helper, args => ["--clock=recording", "--rtc=none"]}),
+    Query = {sntp, <<"127.0.0.1">>, Port, 5000},
+    ?assertMatch({ok, #{offset := _}}, sysport_port:call(P, Query, 10000)),
+    ok = sysport_port:request(P, Query, 10000, across),
+    ok = sysport_port:call(P, {step, 3 * ?S}),
+    receive {sysport_port, P, {reply, across, Result}} -> ?assertEqual({error, clock_changed}, Result)
+    after 10000 -> ct:fail(no_reply)
+    end,
+    sysport_port:stop(P).
+
+negative_delay_rejected(Config) ->
+    %% The server says it held the request a second; the round trip took a
+    %% millisecond.
+    {_, Port} = responder(#{hold => ?S}),
+    start(Config, #{servers => [{"127.0.0.1", Port}]}),
+    wait_until(fun() -> rejected(negative_delay) >= 2 end, 10000),
+    ?assertEqual({ok, []}, sysport_time:recorded()),
+    ?assertMatch(#{synchronized := false}, status()).
 
 %%% Sane time
 

@@ -150,24 +150,64 @@ time_constant_test() ->
 
 floor_is_the_latest_sane_time_test() ->
     W = 20 * 31556952,
-    ?assertEqual(#{floor => 1000, source => build_time, ignored => []},
-                 sysport_time_floor:compute(1000, undefined, undefined, W)),
-    ?assertEqual(#{floor => 2000, source => time_file, ignored => []},
-                 sysport_time_floor:compute(1000, 2000, 1500, W)),
-    ?assertEqual(#{floor => 3000, source => rtc, ignored => []},
-                 sysport_time_floor:compute(1000, 2000, 3000, W)),
-    %% Beyond the window after the build: corrupt, ignored.
-    ?assertEqual(#{floor => 1500, source => rtc, ignored => [time_file]},
-                 sysport_time_floor:compute(1000, 1000 + W + 1, 1500, W)),
-    ?assertEqual(#{floor => 1000, source => build_time, ignored => [time_file, rtc]},
-                 sysport_time_floor:compute(1000, 1000 + W + 1, 1000 + W + 5, W)).
+    FW = 2 * 31556952,
+    Windows = #{sane_window => W, time_file_window => FW},
+    Floor = fun(File, Rtc) -> sysport_time_floor:compute(1000, File, Rtc, Windows) end,
+    ?assertEqual(#{floor => 1000, ceiling => 1000 + W, source => build_time, ignored => []},
+                 Floor(undefined, undefined)),
+    ?assertMatch(#{floor := 2000, source := time_file, ignored := []}, Floor(2000, 1500)),
+    ?assertMatch(#{floor := 3000, source := rtc, ignored := []}, Floor(2000, 3000)),
+    %% Beyond its window after the build: corrupt, ignored. The time file's
+    %% window is the shorter one.
+    ?assertMatch(#{floor := 1500, source := rtc, ignored := [time_file]}, Floor(1000 + FW + 1, 1500)),
+    ?assertMatch(#{floor := FloorT, source := time_file, ignored := []} when FloorT =:= 1000 + FW,
+                 Floor(1000 + FW, undefined)),
+    ?assertMatch(#{floor := FloorR, source := rtc, ignored := [time_file]} when FloorR =:= 1000 + W,
+                 Floor(1000 + FW + 1, 1000 + W)),
+    ?assertMatch(#{floor := 1000, source := build_time, ignored := [time_file, rtc]},
+                 Floor(1000 + W + 1, 1000 + W + 5)).
 
 clock_against_floor_test() ->
     S = 1000000000,
-    ?assertEqual({step, 10 * S, below_floor}, sysport_time_floor:check_clock(990 * S, 1000, 100)),
-    ?assertEqual(ok, sysport_time_floor:check_clock(1000 * S, 1000, 100)),
-    ?assertEqual(ok, sysport_time_floor:check_clock(1100 * S, 1000, 100)),
-    ?assertEqual({step, -101 * S, beyond_window}, sysport_time_floor:check_clock(1101 * S, 1000, 100)).
+    ?assertEqual({step, 10 * S, below_floor}, sysport_time_floor:check_clock(990 * S, 1000, 1100)),
+    ?assertEqual(ok, sysport_time_floor:check_clock(1000 * S, 1000, 1100)),
+    ?assertEqual(ok, sysport_time_floor:check_clock(1100 * S, 1000, 1100)),
+    ?assertEqual({step, -101 * S, beyond_window}, sysport_time_floor:check_clock(1101 * S, 1000, 1100)),
+    ?assertEqual(below_floor, sysport_time_floor:check_time(999999999999, 1000, 1100)),
+    ?assertEqual(beyond_window, sysport_time_floor:check_time(1100 * S + 1, 1000, 1100)).
+
+%% Servers with one sample each: offset O ms, root distance D ms.
+servers(Specs) ->
+    maps:from_list([{K, element(2, sysport_time_ntp:add_sample(
+                                       server(), (sample(O * ?MS, 0, 0))#{root_dispersion => D * ?MS}, 16000))}
+                    || {K, O, D} <- Specs]).
+
+truechimers_are_the_majority_test() ->
+    True = fun(Specs) -> sysport_time_ntp:truechimers(servers(Specs), 0) end,
+    %% One liar a year off, with the smallest root distance, among three.
+    Year = 31556952000,
+    ?assertEqual([b, c, d], True([{a, Year, 1}, {b, 0, 10}, {c, 3, 10}, {d, -2, 10}])),
+    %% Overlapping, not identical: 0 +- 5 and 8 +- 5 share [3, 5].
+    ?assertEqual([a, b, c], True([{a, 0, 5}, {b, 8, 5}, {c, 4, 1}])),
+    %% Two against two: no majority, nothing moves the clock.
+    ?assertEqual([], True([{a, 0, 1}, {b, 0, 1}, {c, 1000, 1}, {d, 1000, 1}])),
+    %% Configured three or more, one answering: not enough on its own...
+    ?assertEqual([], sysport_time_ntp:truechimers((servers([{a, 0, 1}]))#{b => server(), c => server()}, 0)),
+    %% ...two that agree are.
+    ?assertEqual([a, b], sysport_time_ntp:truechimers((servers([{a, 0, 1}, {b, 1, 1}]))#{c => server()}, 0)),
+    %% And two configured that disagree: neither.
+    ?assertEqual([], True([{a, 0, 1}, {b, 1000, 1}])),
+    %% One configured, one answering: it is the majority.
+    ?assertEqual([a], True([{a, 0, 1}])),
+    ?assertEqual([], True([])).
+
+panic_needs_three_test() ->
+    P = 1000 * 1000000000,
+    ?assertEqual(ok, sysport_time_ntp:step_allowed(2 * P, 1, false, P)),
+    ?assertEqual({refused, panic}, sysport_time_ntp:step_allowed(2 * P, 2, true, P)),
+    ?assertEqual({refused, panic}, sysport_time_ntp:step_allowed(-2 * P, 1, true, P)),
+    ?assertEqual(ok, sysport_time_ntp:step_allowed(P, 1, true, P)),
+    ?assertEqual(ok, sysport_time_ntp:step_allowed(2 * P, 3, true, P)).
 
 time_file_round_trip_test() ->
     Path = filename:join(os:getenv("TMPDIR", "/tmp"),
@@ -183,3 +223,25 @@ time_file_round_trip_test() ->
         file:delete(Path)
     end,
     ?assertEqual({error, eisdir}, sysport_time_floor:read_file("/")).
+
+%% A symlink or a hard link planted where the time file goes: the time
+%% is not stored through it, the file it points at keeps its time.
+time_file_never_touched_through_links_test() ->
+    Dir = filename:join(os:getenv("TMPDIR", "/tmp"),
+                        "sysport_time_links_" ++ integer_to_list(erlang:unique_integer([positive]))),
+    ok = file:make_dir(Dir),
+    Victim = filename:join(Dir, "victim"),
+    Stamp = filename:join(Dir, "stamp"),
+    try
+        ok = file:write_file(Victim, <<"root's">>),
+        ok = sysport_time_floor:touch(Victim, 1600000000),
+        ok = file:make_symlink(Victim, Stamp),
+        ?assertMatch({error, {symlink, _}}, sysport_time_floor:touch(Stamp, 1800000000)),
+        ok = file:delete(Stamp),
+        ok = file:make_link(Victim, Stamp),
+        ?assertMatch({error, {hard_linked, _}}, sysport_time_floor:touch(Stamp, 1800000000)),
+        ?assertEqual({ok, 1600000000}, sysport_time_floor:read_file(Victim)),
+        ?assertEqual({ok, <<"root's">>}, file:read_file(Victim))
+    after
+        os:cmd("rm -rf " ++ Dir)
+    end.

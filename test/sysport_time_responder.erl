@@ -7,6 +7,9 @@
 %%                         started, run on by the monotonic clock: stepping
 %%                         the real clock does not move the server's
 %%   stratum, li, mode, version, root_dispersion (16.16 short)
+%%   delay => Ms           answers Ms after the request came (a slow path)
+%%   hold => Ns            says it held the request Ns longer than it did
+%%                         (its transmit time is that much later)
 %%   reply => normal | silent | short | wrong_origin | wrong_port
 %%          | zero_rx | zero_tx | {kod, <<"RATE">>}
 -module(sysport_time_responder).
@@ -84,7 +87,8 @@ loop(#{sock := Sock, behaviour := B, requests := N} = St) ->
 answer(silent, _, _, _, _, _) ->
     ok;
 answer(Reply, Cookie, Rx, Addr, Port, #{sock := Sock, other := Other, behaviour := B} = St) ->
-    Tx = server_now(St),
+    timer:sleep(maps:get(delay, B, 0)),
+    Tx = server_now(St) + maps:get(hold, B, 0),
     Packet = packet(Reply, Cookie, Rx, Tx, B),
     case Reply of
         wrong_port -> gen_udp:send(Other, Addr, Port, Packet);

@@ -8,8 +8,9 @@
 #define KV_LOCK_H
 
 /* Opens (creating it if needed) and flocks the lock file, shared or
- * exclusive, waiting up to timeout_ms. Returns the fd, -ETIMEDOUT when
- * another holder kept it, or -errno when the file cannot be opened. */
+ * exclusive, waiting up to timeout_ms. Never follows a symlink. Returns the
+ * fd, -ETIMEDOUT when another holder kept it, -EINVAL when it is not a
+ * regular file, or -errno when it cannot be opened (-ELOOP: a symlink). */
 int kv_lock_acquire(const char *path, int exclusive, long long timeout_ms);
 void kv_lock_release(int fd);
 

@@ -88,25 +88,29 @@ static void add_location(const char *line)
         config_error("location \"%s\": %s", line, why);
 }
 
-/* Takes the lock; without a lock file to open, carries on unlocked as
- * libubootenv does, and says so once. Returns the fd, -1 without a lock,
- * or -2 on timeout. */
+enum { UNLOCKED = -1, LOCK_TIMEOUT = -2 };
+
+/* Takes the lock; without a lock file to open (its directory missing, a
+ * symlink planted in its place) carries on unlocked, and says so once.
+ * Returns the fd, UNLOCKED or LOCK_TIMEOUT. */
 static int lock(int exclusive)
 {
     int fd;
 
     if (!kv.lock_path)
-        return -1;
+        return UNLOCKED;
     fd = kv_lock_acquire(kv.lock_path, exclusive, kv.lock_timeout_ms);
     if (fd == -ETIMEDOUT)
-        return -2;
+        return LOCK_TIMEOUT;
     kv.lock_err = fd < 0 ? -fd : 0;
-    if (fd < 0 && !kv.lock_warned) {
+    if (fd >= 0)
+        return fd;
+    if (!kv.lock_warned) {
         sp_log("warning", "cannot open lock file %s (%s): working without the lock", kv.lock_path,
-               strerror(kv.lock_err));
+               kv.lock_err == EINVAL ? "not a regular file" : strerror(kv.lock_err));
         kv.lock_warned = 1;
     }
-    return fd;
+    return UNLOCKED;
 }
 
 static void reply_snapshot(unsigned long long id, const kv_store *s, const kv_env *env, int with_entries,
@@ -199,7 +203,7 @@ static void with_env(unsigned long long id, int exclusive, with_env_fn then, voi
     kv_env env;
     int fd = lock(exclusive);
 
-    if (fd == -2) {
+    if (fd == LOCK_TIMEOUT) {
         sp_reply_error(id, "lock_timeout");
         return;
     }

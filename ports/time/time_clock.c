@@ -18,6 +18,7 @@ static struct {
     int64_t slew_ns, slew_start;
     struct time_clock_record records[MAX_RECORDS];
     int nrecords;
+    unsigned long steps; /* steps and sets made, successful or not */
 } ck;
 
 static int64_t read_ns(clockid_t id)
@@ -99,8 +100,15 @@ static void settle_slew(void)
     ck.slew_start = read_ns(CLOCK_MONOTONIC);
 }
 
+unsigned long time_clock_steps(void)
+{
+    return ck.steps;
+}
+
 int time_clock_step(int64_t ns)
 {
+    /* Counted even when it fails: the kernel may have applied part of it. */
+    ck.steps++;
     if (ck.backend == TIME_CLOCK_BACKEND_SYSTEM) {
         /* ADJ_SETOFFSET adds to the clock inside the kernel: no window
          * between reading the time and writing it back. */
@@ -123,6 +131,7 @@ int time_clock_step(int64_t ns)
 
 int time_clock_set(int64_t unix_ns)
 {
+    ck.steps++;
     if (ck.backend == TIME_CLOCK_BACKEND_SYSTEM) {
         struct timespec ts = {.tv_sec = (time_t)(unix_ns / NS_PER_S), .tv_nsec = (long)(unix_ns % NS_PER_S)};
 

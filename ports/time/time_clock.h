@@ -53,6 +53,10 @@ int64_t time_clock_from_kernel(const struct timespec *ts);
 /* The kernel CLOCK_REALTIME instant at which the backend reads t_ns. */
 int64_t time_clock_to_kernel_ns(int64_t t_ns);
 
+/* How many steps and sets this helper has made: a measurement that began
+ * at another count spans a jump of the clock. */
+unsigned long time_clock_steps(void);
+
 /* Each returns 0 or -errno. */
 int time_clock_step(int64_t ns);
 int time_clock_set(int64_t unix_ns);

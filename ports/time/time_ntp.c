@@ -124,7 +124,11 @@ enum time_ntp_verdict time_ntp_parse_reply(const uint8_t *buf, size_t len, uint6
     /* The halves are rounded separately so the sum cannot overflow. */
     out->offset_ns = (out->t2 - out->t1) / 2 + (out->t3 - out->t4) / 2;
     out->delay_ns = (out->t4 - out->t1) - (out->t3 - out->t2);
-    distance = (out->root_delay_ns + (out->delay_ns > 0 ? out->delay_ns : 0)) / 2 + out->root_dispersion_ns;
+    /* Timestamps that cannot all be true (a server clock running wild, or
+     * a reply forged to look closer than it is): nothing to believe. */
+    if (out->delay_ns < 0)
+        return TIME_NTP_NEGATIVE_DELAY;
+    distance = (out->root_delay_ns + out->delay_ns) / 2 + out->root_dispersion_ns;
     if (distance > TIME_NTP_MAX_DISTANCE_NS)
         return TIME_NTP_ROOT_DISTANCE;
     return TIME_NTP_OK;
@@ -143,6 +147,7 @@ const char *time_ntp_verdict_name(enum time_ntp_verdict v)
     case TIME_NTP_BAD_STRATUM: return "bad_stratum";
     case TIME_NTP_ZERO_TIMESTAMP: return "zero_timestamp";
     case TIME_NTP_BAD_TIMESTAMPS: return "bad_timestamps";
+    case TIME_NTP_NEGATIVE_DELAY: return "negative_delay";
     case TIME_NTP_ROOT_DISTANCE: return "root_distance";
     }
     return "unknown";

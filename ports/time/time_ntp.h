@@ -37,6 +37,7 @@ enum time_ntp_verdict {
     TIME_NTP_BAD_STRATUM,    /* stratum above 15 */
     TIME_NTP_ZERO_TIMESTAMP, /* receive or transmit timestamp is zero */
     TIME_NTP_BAD_TIMESTAMPS, /* server transmitted before it received */
+    TIME_NTP_NEGATIVE_DELAY, /* the server took longer than the round trip */
     TIME_NTP_ROOT_DISTANCE,  /* root distance above TIME_NTP_MAX_DISTANCE_NS */
 };
 

@@ -24,6 +24,7 @@ struct exchange {
     socklen_t peer_len;
     uint64_t cookie;
     int64_t t1;
+    unsigned long steps; /* time_clock_steps() when t1 was taken */
     int strays;
     const char *last_stray; /* the reason the last stray was refused */
 };
@@ -163,7 +164,9 @@ static int handle_datagram(struct exchange *e, const uint8_t *buf, size_t len, c
         stray(e, time_ntp_verdict_name(v));
         return 0;
     }
-    if (v == TIME_NTP_OK)
+    if (time_clock_steps() != e->steps)
+        sp_reply_error(e->id, "clock_changed"); /* t1 and t4 are on different clocks */
+    else if (v == TIME_NTP_OK)
         reply_sample(e, &r);
     else
         reply_refusal(e, v, &r);
@@ -269,6 +272,7 @@ int time_sntp_start(unsigned long long id, const char *addr, int port, long time
     time_ntp_build_request(request, e->cookie);
     /* T1 is taken as late as possible before the packet leaves. */
     e->t1 = time_clock_now_ns();
+    e->steps = time_clock_steps();
     if (sendto(e->fd, request, sizeof(request), 0, (struct sockaddr *)&e->peer, e->peer_len) < 0) {
         rc = -errno;
         finish(e);

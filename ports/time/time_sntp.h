@@ -12,6 +12,9 @@
  * Replies to the call id:
  *   {ok, #{offset, delay, t1..t4, stratum, leap, ...}}
  *   {error, timeout | Reason | {kod, Code} | Errno}
+ * An answer that arrives after this helper stepped or set the clock since
+ * the request left is {error, clock_changed}: its offset would mix the two
+ * clocks.
  */
 #ifndef TIME_SNTP_H
 #define TIME_SNTP_H

@@ -150,6 +150,8 @@ static void m_tx_zero(uint8_t *p) { memset(p + 40, 0, 8); }
 static void m_tx_before_rx(uint8_t *p) { put64(p + 40, 1 + ((uint64_t)p[32] << 56)); memcpy(p + 40, p + 32, 4); p[44] = 0; }
 static void m_root_disp(uint8_t *p) { put32(p + 8, 0x00018000); } /* 1.5 s */
 static void m_root_delay(uint8_t *p) { put32(p + 4, 0x00020200); } /* 2.0078 s: half is over 1 s */
+/* The server says it held the request 20 us; the round trip took 10 us. */
+static void m_slow_server(uint8_t *p) { put64(p + 40, time_ntp_ts_from_unix_ns(1700000000LL * S + 25000)); }
 
 static void sanity_tests(void)
 {
@@ -171,6 +173,7 @@ static void sanity_tests(void)
     CHECK_EQ(verdict_of(m_tx_before_rx, TIME_NTP_PACKET_LEN), TIME_NTP_BAD_TIMESTAMPS);
     CHECK_EQ(verdict_of(m_root_disp, TIME_NTP_PACKET_LEN), TIME_NTP_ROOT_DISTANCE);
     CHECK_EQ(verdict_of(m_root_delay, TIME_NTP_PACKET_LEN), TIME_NTP_ROOT_DISTANCE);
+    CHECK_EQ(verdict_of(m_slow_server, TIME_NTP_PACKET_LEN), TIME_NTP_NEGATIVE_DELAY);
     /* Which ones mean "not for us, keep waiting". */
     CHECK(time_ntp_verdict_is_stray(TIME_NTP_SHORT) && time_ntp_verdict_is_stray(TIME_NTP_BOGUS_ORIGIN));
     CHECK(time_ntp_verdict_is_stray(TIME_NTP_BAD_MODE) && time_ntp_verdict_is_stray(TIME_NTP_BAD_VERSION));

@@ -49,7 +49,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (v == TIME_NTP_OK) {
         if (r.offset_ns != (r.t2 - r.t1) / 2 + (r.t3 - r.t4) / 2 || r.delay_ns != (r.t4 - r.t1) - (r.t3 - r.t2))
             abort();
-        if (r.t3 < r.t2 || llabs(r.t2 - t1) > 69LL * 366 * 86400 * S)
+        if (r.t3 < r.t2 || r.delay_ns < 0 || llabs(r.t2 - t1) > 69LL * 366 * 86400 * S)
             abort();
     }
     if (v == TIME_NTP_KOD && strlen(r.kiss) > 4)
