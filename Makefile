@@ -92,16 +92,16 @@ shell: deps
 ## ASan+UBSan, then run under valgrind.
 
 $(REL)/test_%: test/c/test_%.c $(LIB_SRCS) $(LIB_HDRS) $$(call mods_of,test_$$*) | $(REL)
-	$(CC) $(REL_CFLAGS) $(call incs_of,test_$*) $(SP_LDFLAGS) -o $@ $< $(call mods_of,test_$*) $(LIB_SRCS) $(call libs_of,test_$*) $(SP_EI_LIBS)
+	$(CC) $(REL_CFLAGS) $(call incs_of,test_$*) $(SP_LDFLAGS) -o $@ $< $(call mods_of,test_$*) $(LIB_SRCS) $(call libs_of,test_$*) $(SP_RUNTIME_LIBS)
 $(SAN)/test_%: test/c/test_%.c $(LIB_SRCS) $(LIB_HDRS) $$(call mods_of,test_$$*) | $(SAN)
-	clang $(SAN_CFLAGS) $(call incs_of,test_$*) -o $@ $< $(call mods_of,test_$*) $(LIB_SRCS) $(call libs_of,test_$*) $(SP_EI_LIBS)
+	clang $(SAN_CFLAGS) $(call incs_of,test_$*) -o $@ $< $(call mods_of,test_$*) $(LIB_SRCS) $(call libs_of,test_$*) $(SP_RUNTIME_LIBS)
 $(REL)/sysport_testhelper: test/c/sysport_testhelper.c $(LIB_SRCS) $(LIB_HDRS) | $(REL)
-	$(CC) $(REL_CFLAGS) $(SP_LDFLAGS) -o $@ $< $(LIB_SRCS) $(SP_EI_LIBS)
+	$(CC) $(REL_CFLAGS) $(SP_LDFLAGS) -o $@ $< $(LIB_SRCS) $(SP_RUNTIME_LIBS)
 	strip -o $@.stripped $@
 $(SAN)/sysport_testhelper: test/c/sysport_testhelper.c $(LIB_SRCS) $(LIB_HDRS) | $(SAN)
-	clang $(SAN_CFLAGS) -o $@ $< $(LIB_SRCS) $(SP_EI_LIBS)
+	clang $(SAN_CFLAGS) -o $@ $< $(LIB_SRCS) $(SP_RUNTIME_LIBS)
 $(FUZZ_DIR)/fuzz_%: test/fuzz/fuzz_%.c $(LIB_SRCS) $(LIB_HDRS) $$(call mods_of,fuzz_$$*) | $(FUZZ_DIR)
-	clang $(FUZZ_CFLAGS) $(call incs_of,fuzz_$*) -o $@ $< $(call mods_of,fuzz_$*) $(LIB_SRCS) $(call libs_of,fuzz_$*) $(SP_EI_LIBS)
+	clang $(FUZZ_CFLAGS) $(call incs_of,fuzz_$*) -o $@ $< $(call mods_of,fuzz_$*) $(LIB_SRCS) $(call libs_of,fuzz_$*) $(SP_RUNTIME_LIBS)
 $(REL) $(SAN) $(FUZZ_DIR) $(SAN_LOGS):
 	mkdir -p $@
 
