@@ -67,7 +67,7 @@ SAN_ENV := ASAN_OPTIONS=detect_leaks=1:log_path=$(SAN_LOGS)/asan:exitcode=86 \
 VALGRIND := valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite
 
 .PHONY: all build ports shell deps deps-test test check fresh-test ctest ctest-san ctest-valgrind \
-        fuzz fuzz-check helpers-san testhelpers eunit ct check-san-logs dialyzer xref docs \
+        fuzz fuzz-check helpers-san helpers-fallback testhelpers eunit ct check-san-logs dialyzer xref docs \
         interop release-test cross-test system-test bench clean
 
 all: build
@@ -120,6 +120,11 @@ testhelpers: $(REL)/sysport_testhelper $(SAN)/sysport_testhelper
 helpers-san:
 	$(MAKE) -C ports SAN=1 O=$(SAN)/obj PRIV=$(SAN)/priv
 
+# Release helpers as a machine without libcap-ng and libseccomp builds them
+# (capabilities by capset, no filter): sysport_sandbox_SUITE's fallback group.
+helpers-fallback:
+	$(MAKE) -C ports SP_SANDBOX_LIBS=fallback O=$(C_BUILD)/fallback/obj PRIV=$(C_BUILD)/fallback/priv
+
 ## Fuzzing: every target runs FUZZ_SECONDS in `make test`; `make fuzz` longer.
 ## New inputs go to a scratch corpus; the committed seeds stay as they are.
 
@@ -143,7 +148,7 @@ eunit:
 
 # common_test runs every service against its sanitizer-built helper; any
 # sanitizer report left in the log directory fails the run.
-ct: testhelpers helpers-san | $(SAN_LOGS)
+ct: testhelpers helpers-san helpers-fallback | $(SAN_LOGS)
 	rm -f $(SAN_LOGS)/*
 	SYSPORT_HELPER_DIR=$(SAN)/priv SYSPORT_TEST_BIN=$(C_BUILD) $(SAN_ENV) $(REBAR) ct $(CT_ARGS)
 	@$(MAKE) --no-print-directory check-san-logs

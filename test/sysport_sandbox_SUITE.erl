@@ -7,7 +7,10 @@
 %% Two groups: `sanitizer' runs the ASan builds `make ct' points
 %% SYSPORT_HELPER_DIR at (their wider `sanitizer' list, and the test-only
 %% request sandbox_violate); `release' runs the release helpers of priv/
-%% (the `production' list; no sandbox_violate in them).
+%% (the `production' list; no sandbox_violate in them); `fallback' runs
+%% release helpers built without libcap-ng and libseccomp (`make
+%% helpers-fallback', SP_SANDBOX_LIBS=fallback): the same capabilities
+%% dropped through capset, no_new_privs, no filter, and saying so.
 -module(sysport_sandbox_SUITE).
 
 -include_lib("common_test/include/ct.hrl").
@@ -20,12 +23,13 @@
 
 -define(SERVICES, [ringlog, kmsg, uevent, time, kv, sensors]).
 
-all() -> [{group, sanitizer}, {group, release}].
+all() -> [{group, sanitizer}, {group, release}, {group, fallback}].
 
 groups() ->
     Common = [helpers_confined, helpers_work_confined, autoload_process_alone_loads_modules, status_shows_sandbox],
     [{sanitizer, [sequence], Common ++ [forbidden_syscall_kills]},
-     {release, [sequence], Common ++ [no_test_request_in_release]}].
+     {release, [sequence], Common ++ [no_test_request_in_release]},
+     {fallback, [sequence], Common}].
 
 init_per_group(sanitizer, Config) ->
     case os:getenv("SYSPORT_HELPER_DIR") of
@@ -33,7 +37,14 @@ init_per_group(sanitizer, Config) ->
         _ -> {skip, "SYSPORT_HELPER_DIR (make ct) names no sanitizer build"}
     end;
 init_per_group(release, Config) ->
-    [{helper_dir, filename:join(sysport_test_lib:project_root(), "priv")}, {list, production} | Config].
+    [{helper_dir, filename:join(sysport_test_lib:project_root(), "priv")}, {list, production} | Config];
+init_per_group(fallback, Config) ->
+    Dir = filename:join([sysport_test_lib:c_build(), "fallback", "priv"]),
+    case {filelib:is_regular(filename:join(Dir, "sysport_kv")), os:getenv("SYSPORT_TEST_BIN")} of
+        {true, _} -> [{helper_dir, Dir}, {list, fallback} | Config];
+        {false, false} -> {skip, "no fallback build: make helpers-fallback (make ct builds it)"};
+        {false, _} -> ct:fail({no_fallback_build, Dir})
+    end.
 
 end_per_group(_, _Config) -> ok.
 
@@ -162,13 +173,16 @@ status_shows_sandbox(Config) ->
     Text = capture(fun sysport:status/0),
     Rows = [R || R <- string:split(Text, "\n", all), lists:any(fun(S) -> string:prefix(R, atom_to_list(S)) =/= nomatch end, ?SERVICES)],
     ?assertEqual(length(?SERVICES), length(Rows)),
-    Cell = case ?config(list, Config) of
-               production -> "seccomp";
-               sanitizer -> "seccomp (sanitizer list)"
-           end,
+    {Cell, Seccomp} = case ?config(list, Config) of
+                          production -> {"seccomp", filter};
+                          sanitizer -> {"seccomp (sanitizer list)", filter};
+                          fallback -> {"no seccomp: built without libseccomp",
+                                       {unavailable, <<"built without libseccomp">>}}
+                      end,
     [?assertNotEqual(nomatch, string:find(R, Cell), R) || R <- Rows],
     [?assertNotEqual(nomatch, string:find(R, "uid 0"), R) || R <- Rows, os:cmd("id -u") =:= "0\n"],
-    ?assertMatch(#{helper := #{sandbox := #{seccomp := filter, caps := []}}}, element(2, sysport_kv:status())).
+    {ok, #{helper := #{sandbox := KvSandbox}}} = sysport_kv:status(),
+    ?assertMatch(#{seccomp := Seccomp, caps := [], no_new_privs := true}, KvSandbox).
 
 %%% Helpers
 

@@ -23,9 +23,17 @@ kept(_) -> [].
 
 %% Checks the helper OsPid of Service against /proc and against the
 %% sandbox map of its ready info, which must name List (production,
-%% sanitizer, valgrind). ok or {error, What}.
+%% sanitizer, valgrind), or, for `fallback' (a build without libcap-ng and
+%% libseccomp), the same capabilities dropped by capset and no filter,
+%% saying why. ok or {error, What}.
 -spec check(atom(), non_neg_integer(), {map() | none, atom()}) -> ok | {error, term()}.
+check(Service, OsPid, {Sandbox, fallback}) ->
+    check(Service, OsPid, Sandbox, 0,
+          #{seccomp => {unavailable, <<"built without libseccomp">>}, syscalls => production, caps_via => capset});
 check(Service, OsPid, {Sandbox, List}) ->
+    check(Service, OsPid, Sandbox, 2, #{seccomp => filter, syscalls => List}).
+
+check(Service, OsPid, Sandbox, SeccompMode, WantFilter) ->
     Vm = proc_status(list_to_integer(os:getpid())),
     Held = [{N, Name} || {N, Name} <- kept(Service), has_cap(N, maps:get('CapPrm', Vm))],
     Mask = cap_mask([N || {N, _} <- Held]),
@@ -34,10 +42,9 @@ check(Service, OsPid, {Sandbox, List}) ->
               false -> maps:get('CapBnd', Vm)
           end,
     Want = #{'CapEff' => Mask, 'CapPrm' => Mask, 'CapInh' => 0, 'CapAmb' => 0, 'CapBnd' => Bnd,
-             'NoNewPrivs' => 1, 'Seccomp' => 2, 'Seccomp_filters' => 1},
+             'NoNewPrivs' => 1, 'Seccomp' => SeccompMode, 'Seccomp_filters' => SeccompMode div 2},
     Got = maps:with(maps:keys(Want), proc_status(OsPid)),
-    WantMap = #{uid => uid(Vm), caps => [Name || {_, Name} <- Held], no_new_privs => true,
-                seccomp => filter, syscalls => List},
+    WantMap = WantFilter#{uid => uid(Vm), caps => [Name || {_, Name} <- Held], no_new_privs => true},
     GotMap = case Sandbox of
                  #{} -> maps:with(maps:keys(WantMap), Sandbox);
                  _ -> Sandbox

@@ -27,6 +27,7 @@
  * malloc, err/exit): the poll loop, protocol I/O, timers, the self-pipe,
  * memory. clock_gettime and gettimeofday are vDSO calls that may fall
  * back to the syscall. */
+#ifdef SP_HAVE_LIBSECCOMP
 static const char *const runtime_syscalls[] = {
     "read", "write", "writev", "readv", "poll", "ppoll", "close", "fcntl",
     "clock_gettime", "clock_getres", "gettimeofday", "time",
@@ -35,6 +36,7 @@ static const char *const runtime_syscalls[] = {
     "getpid", "gettid", "getuid", "geteuid", "exit", "exit_group",
     NULL,
 };
+#endif
 
 #ifdef SP_SANDBOX_SANITIZER
 /* What the ASan/UBSan/LSan runtimes call after the filter is in place:
