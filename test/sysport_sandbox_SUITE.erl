@@ -152,7 +152,7 @@ autoload_process_alone_loads_modules(Config) ->
     %% An add event with a MODALIAS runs the fake modprobe.
     {ok, WithAlias} = sysport_uevent:devices(#{}),
     [{Dev, _} | _] = lists:sort([{D, A} || {D, #{<<"MODALIAS">> := A}} <- maps:to_list(WithAlias)]),
-    ok = file:write_file(["/sys", Dev, "/uevent"], "add"),
+    ok = file:write_file(<<"/sys", Dev/binary, "/uevent">>, "add"),
     Report = filename:join(Data, "modprobe.report"),
     ok = sysport_test_lib:wait_until(fun() -> filelib:is_regular(Report) end, 10000),
     ok = sysport_test_lib:wait_until(
