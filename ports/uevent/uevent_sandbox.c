@@ -22,7 +22,6 @@ const sp_sandbox_policy uevent_sandbox = {
         "openat", "open", "newfstatat", "fstat", "stat", "lstat", "statx", "lseek",
         "getdents64", "readlink", "readlinkat", "access", "faccessat", "faccessat2",
         "pread64", "getrandom", "statfs", "fstatfs", "futex",
-        "sysinfo", /* the child's: glibc's qsort sizes its buffer by the RAM */
         NULL,
     },
 };
@@ -34,6 +33,5 @@ const char *const uevent_enum_syscalls[] = {
     "pread64", "getrandom", "prctl",
     "statfs", "fstatfs", /* libudev: is /sys a sysfs? */
     "futex",             /* libudev's once-only initialisation */
-    "sysinfo",           /* glibc's qsort (libudev sorts the devices): sysconf(_SC_PHYS_PAGES) */
     NULL,
 };
