@@ -68,7 +68,7 @@ SAN_ENV := ASAN_OPTIONS=detect_leaks=1:log_path=$(SAN_LOGS)/asan:exitcode=86 \
 VALGRIND := valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite
 
 .PHONY: all build ports shell deps deps-test test check fresh-test ctest ctest-san ctest-valgrind \
-        fuzz fuzz-check helpers-san testhelpers eunit ct check-san-logs dialyzer xref docs doc-chunks \
+        fuzz fuzz-check helpers-san helpers-fallback testhelpers eunit ct check-san-logs dialyzer xref docs doc-chunks \
         interop release-test cross-test system-test bench readme-options clean
 
 all: build
@@ -93,16 +93,16 @@ shell: deps
 ## ASan+UBSan, then run under valgrind.
 
 $(REL)/test_%: test/c/test_%.c $(LIB_SRCS) $(LIB_HDRS) $$(call mods_of,test_$$*) | $(REL)
-	$(CC) $(REL_CFLAGS) $(call incs_of,test_$*) $(SP_LDFLAGS) -o $@ $< $(call mods_of,test_$*) $(LIB_SRCS) $(call libs_of,test_$*) $(SP_EI_LIBS)
+	$(CC) $(REL_CFLAGS) $(call incs_of,test_$*) $(SP_LDFLAGS) -o $@ $< $(call mods_of,test_$*) $(LIB_SRCS) $(call libs_of,test_$*) $(SP_RUNTIME_LIBS)
 $(SAN)/test_%: test/c/test_%.c $(LIB_SRCS) $(LIB_HDRS) $$(call mods_of,test_$$*) | $(SAN)
-	clang $(SAN_CFLAGS) $(call incs_of,test_$*) -o $@ $< $(call mods_of,test_$*) $(LIB_SRCS) $(call libs_of,test_$*) $(SP_EI_LIBS)
+	clang $(SAN_CFLAGS) $(call incs_of,test_$*) -o $@ $< $(call mods_of,test_$*) $(LIB_SRCS) $(call libs_of,test_$*) $(SP_RUNTIME_LIBS)
 $(REL)/sysport_testhelper: test/c/sysport_testhelper.c $(LIB_SRCS) $(LIB_HDRS) | $(REL)
-	$(CC) $(REL_CFLAGS) $(SP_LDFLAGS) -o $@ $< $(LIB_SRCS) $(SP_EI_LIBS)
+	$(CC) $(REL_CFLAGS) $(SP_LDFLAGS) -o $@ $< $(LIB_SRCS) $(SP_RUNTIME_LIBS)
 	strip -o $@.stripped $@
 $(SAN)/sysport_testhelper: test/c/sysport_testhelper.c $(LIB_SRCS) $(LIB_HDRS) | $(SAN)
-	clang $(SAN_CFLAGS) -o $@ $< $(LIB_SRCS) $(SP_EI_LIBS)
+	clang $(SAN_CFLAGS) -o $@ $< $(LIB_SRCS) $(SP_RUNTIME_LIBS)
 $(FUZZ_DIR)/fuzz_%: test/fuzz/fuzz_%.c $(LIB_SRCS) $(LIB_HDRS) $$(call mods_of,fuzz_$$*) | $(FUZZ_DIR)
-	clang $(FUZZ_CFLAGS) $(call incs_of,fuzz_$*) -o $@ $< $(call mods_of,fuzz_$*) $(LIB_SRCS) $(call libs_of,fuzz_$*) $(SP_EI_LIBS)
+	clang $(FUZZ_CFLAGS) $(call incs_of,fuzz_$*) -o $@ $< $(call mods_of,fuzz_$*) $(LIB_SRCS) $(call libs_of,fuzz_$*) $(SP_RUNTIME_LIBS)
 $(REL) $(SAN) $(FUZZ_DIR) $(SAN_LOGS):
 	mkdir -p $@
 
@@ -120,6 +120,11 @@ testhelpers: $(REL)/sysport_testhelper $(SAN)/sysport_testhelper
 # The production helpers built with ASan+UBSan: common_test runs against these.
 helpers-san:
 	$(MAKE) -C ports SAN=1 O=$(SAN)/obj PRIV=$(SAN)/priv
+
+# Release helpers as a machine without libcap-ng and libseccomp builds them
+# (capabilities by capset, no filter): sysport_sandbox_SUITE's fallback group.
+helpers-fallback:
+	$(MAKE) -C ports SP_SANDBOX_LIBS=fallback O=$(C_BUILD)/fallback/obj PRIV=$(C_BUILD)/fallback/priv
 
 ## Fuzzing: every target runs FUZZ_SECONDS in `make test`; `make fuzz` longer.
 ## New inputs go to a scratch corpus; the committed seeds stay as they are.
@@ -144,7 +149,7 @@ eunit:
 
 # common_test runs every service against its sanitizer-built helper; any
 # sanitizer report left in the log directory fails the run.
-ct: testhelpers helpers-san | $(SAN_LOGS)
+ct: testhelpers helpers-san helpers-fallback | $(SAN_LOGS)
 	rm -f $(SAN_LOGS)/*
 	SYSPORT_HELPER_DIR=$(SAN)/priv SYSPORT_TEST_BIN=$(C_BUILD) $(SAN_ENV) $(REBAR) ct $(CT_ARGS)
 	@$(MAKE) --no-print-directory check-san-logs

@@ -38,7 +38,7 @@ status() ->
             io:format("sysport: no services running (application env `services' is empty "
                       "or sysport is not started)~n");
         Services ->
-            Header = ["service", "state", "helper", "os pid", "restarts", "last exit", "uptime"],
+            Header = ["service", "state", "helper", "os pid", "restarts", "last exit", "uptime", "sandbox"],
             Rows = [status_row(S) || S <- Services],
             print_table(Header, Rows)
     end,
@@ -181,10 +181,10 @@ device_name(_, #{<<"INTERFACE">> := Name}) -> Name;
 device_name(DevPath, _) -> filename:basename(DevPath).
 
 status_row(#{service := Name, status := {error, Reason}}) ->
-    [atom_to_list(Name), io_lib:format("~0p", [Reason]), "", "", "", "", ""];
+    [atom_to_list(Name), io_lib:format("~0p", [Reason]), "", "", "", "", "", ""];
 status_row(#{service := Name, status := #{state := failed} = Status}) ->
     [atom_to_list(Name), "failed", "-", "-", integer_to_list(maps:get(restarts, Status)),
-     io_lib:format("~0tP", [maps:get(last_error, Status), 8]), format_uptime(maps:get(uptime_ms, Status))];
+     io_lib:format("~0tP", [maps:get(last_error, Status), 8]), format_uptime(maps:get(uptime_ms, Status)), "-"];
 status_row(#{service := Name, status := Status}) ->
     case maps:get(helper, Status, undefined) of
         #{} = H ->
@@ -192,10 +192,28 @@ status_row(#{service := Name, status := Status}) ->
              case maps:get(os_pid, H) of undefined -> "-"; P -> integer_to_list(P) end,
              integer_to_list(maps:get(restarts, H)),
              format_exit(maps:get(last_exit, H)),
-             format_uptime(maps:get(uptime_ms, H))];
+             format_uptime(maps:get(uptime_ms, H)),
+             format_sandbox(maps:get(sandbox, H, none))];
         _ ->
-            [atom_to_list(Name), "up", "-", "-", "-", "-", "-"]
+            [atom_to_list(Name), "up", "-", "-", "-", "-", "-", "-"]
     end.
+
+%% One cell: "uid 0, caps sys_time, seccomp" (the list named when it is not
+%% the production one), or what is missing.
+format_sandbox(#{uid := Uid, caps := Caps, no_new_privs := Nnp, seccomp := Seccomp, syscalls := List}) ->
+    CapsText = case Caps of
+                   [] -> "no caps";
+                   _ -> ["caps ", lists:join("+", [atom_to_list(C) || C <- Caps])]
+               end,
+    SeccompText = case {Seccomp, List} of
+                      {filter, production} -> "seccomp";
+                      {filter, _} -> ["seccomp (", atom_to_list(List), " list)"];
+                      {{unavailable, Why}, _} -> ["no seccomp: ", Why]
+                  end,
+    NnpText = case Nnp of true -> []; false -> [", new privileges possible"] end,
+    lists:flatten(io_lib:format("uid ~b, ~ts, ~ts~ts", [Uid, CapsText, SeccompText, NnpText]));
+format_sandbox(_) ->
+    "none".
 
 %% Words rather than Erlang terms: the table is read in IEx too.
 format_exit({exit, Status}) -> io_lib:format("exit ~b", [Status]);

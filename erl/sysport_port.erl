@@ -24,7 +24,7 @@
          exit_status/1]).
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2, terminate/2]).
 
--export_type([opts/0, status/0, stats/0]).
+-export_type([opts/0, status/0, stats/0, sandbox/0]).
 
 -type opts() :: #{helper := file:filename_all(),
                   args => [iodata()],
@@ -53,7 +53,17 @@
                    pending := non_neg_integer(), protocol_errors := non_neg_integer(),
                    late_replies := non_neg_integer(), too_large := non_neg_integer(),
                    next_backoff_ms := pos_integer(),
-                   recent_backoffs_ms := [pos_integer()]}.
+                   recent_backoffs_ms := [pos_integer()], sandbox := sandbox()}.
+%% What the helper holds once set up, as its last `ready' said (`none'
+%% before the first): its uid, the capabilities it kept, whether
+%% no_new_privs is set, and its seccomp filter with the syscall list in
+%% force (`production'; `sanitizer' in ASan builds; `valgrind' when a
+%% release helper finds itself under valgrind) or why there is none.
+-type sandbox() :: #{uid := non_neg_integer(), caps := [atom()], caps_via := atom(),
+                     bounding_cleared := boolean(), no_new_privs := boolean(),
+                     seccomp := filter | {unavailable, binary()},
+                     syscalls := production | sanitizer | valgrind}
+                 | none.
 
 -type from() :: gen_server:from() | {reply_to, pid(), term()}.
 
@@ -505,7 +515,8 @@ stats_map(#st{} = St) ->
       pending => map_size(St#st.pending), protocol_errors => St#st.protocol_errors,
       late_replies => St#st.late_replies, too_large => St#st.too_large,
       next_backoff_ms => St#st.backoff,
-      recent_backoffs_ms => lists:reverse(St#st.recent_backoffs)}.
+      recent_backoffs_ms => lists:reverse(St#st.recent_backoffs),
+      sandbox => maps:get(sandbox, St#st.info, none)}.
 
 meta(St) ->
     #{domain => [sysport, helper], sysport_helper => St#st.label, os_pid => St#st.os_pid}.
@@ -525,4 +536,5 @@ signal_name(11) -> sigsegv;
 signal_name(13) -> sigpipe;
 signal_name(14) -> sigalrm;
 signal_name(15) -> sigterm;
+signal_name(31) -> sigsys;
 signal_name(N) -> N.

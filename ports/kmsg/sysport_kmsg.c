@@ -40,6 +40,7 @@
 #include <unistd.h>
 
 #include "kmsg_record.h"
+#include "kmsg_sandbox.h"
 #include "kmsg_term.h"
 #include "sp_args.h"
 #include "sp_loop.h"
@@ -384,5 +385,6 @@ int main(int argc, char **argv)
         k.open_errno = errno;
     if (!k.is_file)
         k.buffer_size = klogctl(SYSLOG_ACTION_SIZE_BUFFER, NULL, 0);
+    sp_sandbox_enter(&kmsg_sandbox);
     sp_run(&helper);
 }

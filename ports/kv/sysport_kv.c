@@ -38,6 +38,7 @@
 #include "kv_env.h"
 #include "kv_lock.h"
 #include "kv_store.h"
+#include "kv_sandbox.h"
 #include "sp_args.h"
 #include "sp_loop.h"
 
@@ -478,5 +479,6 @@ int main(int argc, char **argv)
         kv.lock_path = NULL;
     /* A frame carries at most a whole env's worth of keys and values. */
     helper.max_frame = 2 * (kv.cfg.copies ? kv.cfg.loc[0].size : 0) + SP_DEFAULT_MAX_FRAME;
+    sp_sandbox_enter(&kv_sandbox);
     sp_run(&helper);
 }

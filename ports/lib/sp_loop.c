@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "sp_frame.h"
+#include "sp_sandbox.h"
 
 #define SP_MAX_WATCHES 32
 /* More than any helper's tables hold. */
@@ -248,6 +249,8 @@ static void send_ready(const sp_helper *h)
     sp_map_uint(&m, "max_frame", (unsigned long long)rt.in.cap);
     sp_map_key(&m, "capabilities");
     sp_x_atoms(&x, caps, ncaps);
+    sp_map_key(&m, "sandbox");
+    sp_sandbox_encode(&x);
     if (h->ready_info)
         h->ready_info(&m);
     sp_map_end(&m);
@@ -300,6 +303,19 @@ static void reply_unknown(unsigned long long id, const char *name)
 static void dispatch_call(const sp_helper *h, unsigned long long id, sp_request *req)
 {
     const sp_call *c = h->calls;
+
+#ifdef SP_SANDBOX_TEST_REQUEST
+    /* Test builds only: proves that a syscall outside the lists kills. */
+    if (strcmp(req->name, "sandbox_violate") == 0 && req->argc == 0) {
+        int rc = sp_sandbox_violate();
+
+        if (rc < 0)
+            sp_reply_errno(id, -rc);
+        else
+            sp_reply_ok(id);
+        return;
+    }
+#endif
 
     while (c && c->name && strcmp(c->name, req->name) != 0)
         c++;

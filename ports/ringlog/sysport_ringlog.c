@@ -38,6 +38,7 @@
 #include "ringlog_batch.h"
 #include "ringlog_index.h"
 #include "ringlog_writer.h"
+#include "ringlog_sandbox.h"
 #include "sp_args.h"
 #include "sp_loop.h"
 
@@ -513,5 +514,6 @@ int main(int argc, char **argv)
     sp_init(helper.name);
     parse_args(argc, argv);
     open_spool();
+    sp_sandbox_enter(&ringlog_sandbox);
     sp_run(&helper);
 }

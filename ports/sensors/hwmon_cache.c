@@ -12,6 +12,7 @@
 
 #include "hwmon_config.h"
 #include "hwmon_names.h"
+#include "hwmon_value.h"
 #include "sp_loop.h"
 
 /* libsensors' default configuration (lib/init.c) */
@@ -248,19 +249,14 @@ int hwmon_cache_open_files(void)
  * "cannot read". */
 static int read_kept(int fd, const sensors_subfeature *sub, double *value, int *saved_errno)
 {
-    char buf[128], *end;
+    char buf[128];
     ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
 
     if (n < 0) {
         *saved_errno = errno;
         return -SENSORS_ERR_KERNEL;
     }
-    buf[n] = 0;
-    *value = strtod(buf, &end);
-    if (end == buf)
-        return -SENSORS_ERR_ACCESS_R;
-    *value /= hwmon_sysfs_scale(sub->type);
-    return 0;
+    return hwmon_value_parse(buf, (size_t)n, sub->type, value);
 }
 
 static void x_reading(ei_x_buff *x, const sensors_chip_name *chip, const struct sub_entry *s)

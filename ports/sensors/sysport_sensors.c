@@ -32,6 +32,7 @@
 #include "hwmon_cache.h"
 #include "hwmon_names.h"
 #include "hwmon_request.h"
+#include "hwmon_sandbox.h"
 #include "sp_args.h"
 #include "sp_loop.h"
 
@@ -229,5 +230,6 @@ int main(int argc, char **argv)
     sensors_parse_error_wfn = on_parse_error;
     sensors_fatal_error = on_fatal_error;
     init_sensors();
+    sp_sandbox_enter(&hwmon_sandbox);
     sp_run(&helper);
 }

@@ -30,6 +30,7 @@
 #include "time_clock.h"
 #include "time_rtc.h"
 #include "time_rtcjob.h"
+#include "time_sandbox.h"
 #include "time_sntp.h"
 
 #define NS_PER_S 1000000000LL
@@ -296,5 +297,6 @@ int main(int argc, char **argv)
     time_rtcjob_init(&rtc);
     if (opt.forced_recording)
         sp_log("notice", "SYSPORT_TIME_CLOCK=recording: the recording clock backend replaces the system one");
+    sp_sandbox_enter(&time_sandbox);
     sp_run(&helper);
 }

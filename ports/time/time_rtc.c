@@ -49,12 +49,15 @@ void time_rtc_civil_from_days(int64_t z, int *year, int *month, int *day)
 int time_rtc_tm_valid(const struct rtc_time *tm)
 {
     static const int days[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    int year = tm->tm_year + 1900;
 
+    /* tm_year is years since 1900, any int a driver returns: compared
+     * before 1900 is added, which could overflow. */
     if (tm->tm_sec < 0 || tm->tm_sec > 59 || tm->tm_min < 0 || tm->tm_min > 59 || tm->tm_hour < 0 ||
-        tm->tm_hour > 23 || tm->tm_mon < 0 || tm->tm_mon > 11 || year < 1970 || year > 2199)
+        tm->tm_hour > 23 || tm->tm_mon < 0 || tm->tm_mon > 11 || tm->tm_year < 1970 - 1900 ||
+        tm->tm_year > 2199 - 1900)
         return 0;
-    return tm->tm_mday >= 1 && tm->tm_mday <= days[tm->tm_mon] + (tm->tm_mon == 1 && leap_year(year));
+    return tm->tm_mday >= 1 &&
+           tm->tm_mday <= days[tm->tm_mon] + (tm->tm_mon == 1 && leap_year(tm->tm_year + 1900));
 }
 
 int time_rtc_tm_to_unix(const struct rtc_time *tm, int local, int64_t *secs)
@@ -78,10 +81,14 @@ int time_rtc_tm_to_unix(const struct rtc_time *tm, int local, int64_t *secs)
 
 int time_rtc_tm_from_unix(int64_t secs, int local, struct rtc_time *tm)
 {
-    int64_t days = secs / 86400 - (secs % 86400 < 0), rest = secs - days * 86400;
+    int64_t days, rest;
     int y, m, d;
 
     memset(tm, 0, sizeof(*tm));
+    /* Outside the years an RTC holds (time_rtc_tm_valid) the year would
+     * not even fit an int. */
+    if (!local && (secs < 0 || secs > TIME_RTC_MAX_SECS))
+        return -EINVAL;
     if (local) {
         time_t v = (time_t)secs;
         struct tm t;
@@ -97,6 +104,9 @@ int time_rtc_tm_from_unix(int64_t secs, int local, struct rtc_time *tm)
         tm->tm_wday = t.tm_wday;
         tm->tm_yday = t.tm_yday;
     } else {
+        /* secs is within 1970..2199 here: days * 86400 cannot overflow. */
+        days = secs / 86400;
+        rest = secs - days * 86400;
         time_rtc_civil_from_days(days, &y, &m, &d);
         tm->tm_sec = (int)(rest % 60);
         tm->tm_min = (int)(rest / 60 % 60);
@@ -195,6 +205,14 @@ int time_rtc_set(int fd, const struct rtc_time *tm)
     return ioctl(fd, RTC_SET_TIME, &copy) < 0 ? -errno : 0;
 }
 
+/* sysfs attributes end in a newline. */
+static size_t trimmed(const char *text, size_t len)
+{
+    while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == ' '))
+        len--;
+    return len;
+}
+
 static int read_sysfs(const char *dir, const char *attr, char *out, int size)
 {
     char path[512];
@@ -209,24 +227,27 @@ static int read_sysfs(const char *dir, const char *attr, char *out, int size)
     close(fd);
     if (n < 0)
         return -errno;
-    while (n > 0 && (out[n - 1] == '\n' || out[n - 1] == ' '))
-        n--;
+    n = (int)trimmed(out, (size_t)n);
     out[n] = 0;
     return n;
+}
+
+int time_rtc_parse_since_epoch(const char *text, size_t len, int64_t *secs)
+{
+    unsigned long long v;
+
+    if (sp_parse_uint(text, trimmed(text, len), 10, INT64_MAX, &v) < 0)
+        return -EINVAL;
+    *secs = (int64_t)v;
+    return 0;
 }
 
 int time_rtc_sysfs_since_epoch(const char *sysfs_dir, int64_t *secs)
 {
     char buf[32];
-    unsigned long long v;
     int n = read_sysfs(sysfs_dir, "since_epoch", buf, sizeof(buf));
 
-    if (n < 0)
-        return n;
-    if (sp_parse_uint(buf, (size_t)n, 10, INT64_MAX, &v) < 0)
-        return -EINVAL;
-    *secs = (int64_t)v;
-    return 0;
+    return n < 0 ? n : time_rtc_parse_since_epoch(buf, (size_t)n, secs);
 }
 
 int time_rtc_sysfs_name(const char *sysfs_dir, char *out, int size)

@@ -15,11 +15,14 @@
 #define TIME_RTC_H
 
 #include <linux/rtc.h>
+#include <stddef.h>
 #include <stdint.h>
 
 /* How long after the write an RTC counts its next second is 1 s minus
  * this: 0 for most drivers, 0.5 s for rtc_cmos. */
 #define TIME_RTC_CMOS_DELAY_NS 500000000LL
+/* 2199-12-31 23:59:59 UTC: the last second time_rtc_tm_valid accepts. */
+#define TIME_RTC_MAX_SECS 7258118399LL
 
 /* Pure. Days from 1970-01-01 to a proleptic Gregorian date (month 1..12),
  * and back (H. Hinnant's algorithms): no libc time code, whose tz and
@@ -35,6 +38,9 @@ int time_rtc_tm_from_unix(int64_t secs, int local, struct rtc_time *tm);
 /* When to write: for the clock at now_ns and a driver delay (0 or
  * TIME_RTC_CMOS_DELAY_NS), how long to wait and which second to write then. */
 void time_rtc_write_plan(int64_t now_ns, int64_t delay_ns, int64_t *wait_ns, int64_t *value_secs);
+/* Pure. A sysfs since_epoch attribute's text (decimal seconds, maybe a
+ * trailing newline) to seconds. 0, or -EINVAL for anything else. */
+int time_rtc_parse_since_epoch(const char *text, size_t len, int64_t *secs);
 /* The names of RTC_VL_READ's flag bits set in flags, for reporting. */
 int time_rtc_vl_names(unsigned flags, const char *names[], int max);
 

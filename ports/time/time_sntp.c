@@ -11,6 +11,7 @@
 #include "sp_loop.h"
 #include "time_clock.h"
 #include "time_ntp.h"
+#include "time_sntp_recv.h"
 
 /* A flood of strays ends the exchange rather than the helper's evening. */
 #define MAX_STRAYS 64
@@ -70,20 +71,6 @@ static int parse_address(const char *addr, int port, struct sockaddr_storage *ss
         return 0;
     }
     return -EINVAL;
-}
-
-static int same_peer(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
-{
-    if (a->ss_family != b->ss_family)
-        return 0;
-    if (a->ss_family == AF_INET) {
-        const struct sockaddr_in *x = (const void *)a, *y = (const void *)b;
-
-        return x->sin_port == y->sin_port && x->sin_addr.s_addr == y->sin_addr.s_addr;
-    }
-    const struct sockaddr_in6 *x = (const void *)a, *y = (const void *)b;
-
-    return x->sin6_port == y->sin6_port && memcmp(&x->sin6_addr, &y->sin6_addr, sizeof(x->sin6_addr)) == 0;
 }
 
 static void finish(struct exchange *e)
@@ -155,7 +142,7 @@ static int handle_datagram(struct exchange *e, const uint8_t *buf, size_t len, c
     struct time_ntp_reply r;
     enum time_ntp_verdict v;
 
-    if (!same_peer(&e->peer, from)) {
+    if (!time_sntp_recv_same_peer(&e->peer, from)) {
         stray(e, "wrong_source");
         return 0;
     }
@@ -190,7 +177,8 @@ static void on_readable(int fd, short revents, void *ctx)
         struct msghdr msg = {.msg_name = &from, .msg_namelen = sizeof(from), .msg_iov = &iov, .msg_iovlen = 1,
                              .msg_control = control.buf, .msg_controllen = sizeof(control.buf)};
         ssize_t n = recvmsg(e->fd, &msg, MSG_DONTWAIT);
-        int64_t t4 = -1;
+        struct timespec ts;
+        int64_t t4;
 
         if (n < 0) {
             if (errno == EINTR)
@@ -203,15 +191,8 @@ static void on_readable(int fd, short revents, void *ctx)
             finish(e);
             return;
         }
-        for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c))
-            if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS) {
-                struct timespec ts;
-
-                memcpy(&ts, CMSG_DATA(c), sizeof(ts));
-                t4 = time_clock_from_kernel(&ts);
-            }
-        if (t4 < 0)
-            t4 = time_clock_now_ns();
+        t4 = time_sntp_recv_stamp(msg.msg_control, msg.msg_controllen, &ts) ? time_clock_from_kernel(&ts)
+                                                                            : time_clock_now_ns();
         if (handle_datagram(e, buf, (size_t)n, &from, t4)) {
             finish(e);
             return;

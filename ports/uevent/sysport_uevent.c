@@ -44,6 +44,7 @@
 #include "uevent_modprobe.h"
 #include "uevent_netlink.h"
 #include "uevent_parse.h"
+#include "uevent_sandbox.h"
 #include "uevent_seq.h"
 
 #define DEFAULT_RCVBUF (8 * 1024 * 1024)
@@ -220,6 +221,8 @@ static void run_child(const char *what, void (*body)(void *), void *ctx)
     if (pid == 0) {
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         close(uevent_netlink_fd());
+        if (sp_sandbox_restrict(uevent_enum_syscalls) < 0)
+            _exit(SP_EXIT_OSERR);
         body(ctx);
         _exit(sp_flush() < 0 ? SP_EXIT_IO : 0);
     }
@@ -384,6 +387,8 @@ static void ready_info(sp_map *m)
     sp_map_bool(m, "rcvbuf_capped", uevent_netlink_rcvbuf_capped());
     sp_map_uint(m, "portid", uevent_netlink_portid());
     sp_map_bool(m, "autoload", uevent_modprobe_enabled());
+    if (uevent_modprobe_enabled())
+        sp_map_int(m, "autoload_pid", uevent_modprobe_pid());
 }
 
 static enum sp_handled call_stats(unsigned long long id, sp_request *req)
@@ -413,12 +418,6 @@ static enum sp_handled cast_trigger(sp_request *req)
     return SP_HANDLED;
 }
 
-static void on_signal(int signo)
-{
-    if (signo == SIGCHLD)
-        uevent_modprobe_reap();
-}
-
 int main(int argc, char **argv)
 {
     static const sp_call calls[] = {{"stats", 0, call_stats}, {0}};
@@ -429,7 +428,6 @@ int main(int argc, char **argv)
         .calls = calls,
         .casts = casts,
         .ready_info = ready_info,
-        .signal = on_signal,
     };
     uint64_t rcvbuf = DEFAULT_RCVBUF;
     const char *modprobe = NULL;
@@ -443,6 +441,7 @@ int main(int argc, char **argv)
     sp_args(options, argc, argv, "usage: sysport_uevent [--rcvbuf=BYTES] [--modprobe=PROGRAM]");
     uevent_netlink_open((int)rcvbuf);
     uevent_modprobe_setup(modprobe);
+    sp_sandbox_enter(&uevent_sandbox);
     /* The first snapshot goes right after {ready}; the socket is watched
      * from then on, and whatever queued meanwhile is in the snapshot. */
     if (sp_timer_start(0, start, NULL) < 0)

@@ -11,6 +11,7 @@
 #include <libmnl/libmnl.h>
 
 #include "sp_loop.h"
+#include "uevent_cred.h"
 
 #define UEVENT_NETLINK_GROUP_KERNEL 1u
 
@@ -76,22 +77,6 @@ uint32_t uevent_netlink_drops(void)
     return mem[SK_MEMINFO_DROPS];
 }
 
-static void read_sender(struct msghdr *msg, const struct sockaddr_nl *addr, uevent_netlink_sender *who)
-{
-    memset(who, 0, sizeof(*who));
-    who->nl_pid = addr->nl_pid;
-    for (struct cmsghdr *c = CMSG_FIRSTHDR(msg); c; c = CMSG_NXTHDR(msg, c))
-        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_CREDENTIALS &&
-            c->cmsg_len >= CMSG_LEN(sizeof(struct ucred))) {
-            struct ucred cred;
-
-            memcpy(&cred, CMSG_DATA(c), sizeof(cred));
-            who->has_cred = 1;
-            who->pid = cred.pid;
-            who->uid = cred.uid;
-        }
-}
-
 /* recvmsg without blocking, retrying EINTR. */
 static ssize_t receive(void *buf, size_t len, int flags, struct sockaddr_nl *addr, void *control,
                        size_t control_len, struct msghdr *msg)
@@ -130,9 +115,9 @@ int uevent_netlink_receive(uevent_netlink_datagram *d)
             return UEVENT_NETLINK_OVERRUN;
         return -1;
     }
-    read_sender(&msg, &addr, &d->sender);
+    uevent_cred_parse(addr.nl_pid, msg.msg_control, msg.msg_controllen, &d->sender);
     d->wire_len = (size_t)wire;
-    if (addr.nl_pid != 0 || !d->sender.has_cred || d->sender.uid != 0) {
+    if (!uevent_cred_is_kernel(&d->sender)) {
         if (receive(NULL, 0, MSG_TRUNC, &addr, NULL, 0, &msg) < 0)
             return errno == ENOBUFS ? UEVENT_NETLINK_OVERRUN : -1;
         d->data = NULL;

@@ -8,6 +8,7 @@
 #include "hwmon_config.h"
 #include "hwmon_names.h"
 #include "hwmon_request.h"
+#include "hwmon_value.h"
 #include "sp_term.h"
 #include "sp_test.h"
 
@@ -337,12 +338,39 @@ static void compute_statements(void)
     CHECK_STR(computes("compute in1", 9), "i");
 }
 
+static void sysfs_values(void)
+{
+    double v = -1;
+    char big[300];
+
+    CHECK_EQ(hwmon_value_parse("45500\n", 6, SENSORS_SUBFEATURE_TEMP_INPUT, &v), 0);
+    CHECK(v == 45.5);
+    CHECK_EQ(hwmon_value_parse("-12000\n", 7, SENSORS_SUBFEATURE_IN_INPUT, &v), 0);
+    CHECK(v == -12.0);
+    CHECK_EQ(hwmon_value_parse("2400\n", 5, SENSORS_SUBFEATURE_FAN_INPUT, &v), 0);
+    CHECK(v == 2400.0);
+    CHECK_EQ(hwmon_value_parse("1\n", 2, SENSORS_SUBFEATURE_TEMP_ALARM, &v), 0);
+    CHECK(v == 1.0);
+    /* Only len bytes are read: no NUL needed. */
+    CHECK_EQ(hwmon_value_parse("45500999", 5, SENSORS_SUBFEATURE_TEMP_INPUT, &v), 0);
+    CHECK(v == 45.5);
+    v = 7;
+    CHECK_EQ(hwmon_value_parse("", 0, SENSORS_SUBFEATURE_TEMP_INPUT, &v), -SENSORS_ERR_ACCESS_R);
+    CHECK_EQ(hwmon_value_parse("\n", 1, SENSORS_SUBFEATURE_TEMP_INPUT, &v), -SENSORS_ERR_ACCESS_R);
+    CHECK_EQ(hwmon_value_parse("N/A\n", 4, SENSORS_SUBFEATURE_TEMP_INPUT, &v), -SENSORS_ERR_ACCESS_R);
+    /* A planted file longer than any value: the first 127 bytes are read. */
+    memset(big, '1', sizeof(big));
+    CHECK_EQ(hwmon_value_parse(big, sizeof(big), SENSORS_SUBFEATURE_FAN_INPUT, &v), 0);
+    CHECK(v > 1e126 && v < 1.2e127);
+}
+
 int main(void)
 {
     RUN(subfeature_kinds);
     RUN(type_atoms);
     RUN(error_reasons);
     RUN(readings);
+    RUN(sysfs_values);
     RUN(write_range);
     RUN(name_lists);
     RUN(name_lists_refused);

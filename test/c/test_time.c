@@ -2,6 +2,8 @@
  * sanity tests, KoD, era rollover), RTC field conversions and write
  * alignment, and the recording clock backend. */
 #include <errno.h>
+#include <limits.h>
+#include <netinet/in.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <time.h>
@@ -11,6 +13,7 @@
 #include "time_clock.h"
 #include "time_ntp.h"
 #include "time_rtc.h"
+#include "time_sntp_recv.h"
 
 #define S 1000000000LL
 /* 2036-02-07T06:28:16Z: NTP era 0 ends, seconds wrap to 0. */
@@ -222,6 +225,16 @@ static void rtc_fields(void)
     CHECK(!time_rtc_tm_valid(&tm)); /* 1969: a reset chip, not a time */
     tm = (struct rtc_time){.tm_mday = 0, .tm_year = 124};
     CHECK(!time_rtc_tm_valid(&tm));
+    /* Any int a driver returns, the largest too (1900 added to it would
+     * overflow). */
+    tm = (struct rtc_time){.tm_mday = 1, .tm_year = INT_MAX};
+    CHECK(!time_rtc_tm_valid(&tm));
+    tm = (struct rtc_time){.tm_mday = 1, .tm_year = INT_MIN};
+    CHECK(!time_rtc_tm_valid(&tm));
+    tm = (struct rtc_time){.tm_mday = 31, .tm_mon = 11, .tm_year = 299};
+    CHECK(time_rtc_tm_valid(&tm));
+    tm.tm_year = 300;
+    CHECK(!time_rtc_tm_valid(&tm));
     CHECK_EQ(time_rtc_tm_from_unix(ERA1_UNIX, 0, &tm), 0);
     CHECK(tm.tm_year == 136 && tm.tm_mon == 1 && tm.tm_mday == 7 && tm.tm_hour == 6 && tm.tm_min == 28 &&
           tm.tm_sec == 16);
@@ -236,6 +249,124 @@ static void rtc_fields(void)
     CHECK_EQ(secs, 1709164800);
     unsetenv("TZ");
     tzset();
+}
+
+static void rtc_years_out_of_range(void)
+{
+    struct rtc_time tm;
+
+    /* A clock before 1970 or past 2199 has no RTC fields (the year of
+     * INT64_MAX seconds would not fit an int). */
+    CHECK_EQ(time_rtc_tm_from_unix(-1, 0, &tm), -EINVAL);
+    CHECK_EQ(time_rtc_tm_from_unix(TIME_RTC_MAX_SECS + 1, 0, &tm), -EINVAL);
+    CHECK_EQ(time_rtc_tm_from_unix(INT64_MAX, 0, &tm), -EINVAL);
+    CHECK_EQ(time_rtc_tm_from_unix(TIME_RTC_MAX_SECS, 0, &tm), 0);
+    CHECK(tm.tm_year == 299 && tm.tm_mon == 11 && tm.tm_mday == 31 && tm.tm_hour == 23 && tm.tm_sec == 59);
+}
+
+static void rtc_since_epoch_text(void)
+{
+    int64_t secs = -1;
+
+    CHECK_EQ(time_rtc_parse_since_epoch("1709164800\n", 11, &secs), 0);
+    CHECK_EQ(secs, 1709164800);
+    CHECK_EQ(time_rtc_parse_since_epoch("0", 1, &secs), 0);
+    CHECK_EQ(secs, 0);
+    /* Only the given length is read: no NUL needed. */
+    CHECK_EQ(time_rtc_parse_since_epoch("17091648009999", 10, &secs), 0);
+    CHECK_EQ(secs, 1709164800);
+    secs = 7;
+    CHECK_EQ(time_rtc_parse_since_epoch("", 0, &secs), -EINVAL);
+    CHECK_EQ(time_rtc_parse_since_epoch("\n", 1, &secs), -EINVAL);
+    CHECK_EQ(time_rtc_parse_since_epoch("-1\n", 3, &secs), -EINVAL);
+    CHECK_EQ(time_rtc_parse_since_epoch("12x\n", 4, &secs), -EINVAL);
+    CHECK_EQ(time_rtc_parse_since_epoch(" 12", 3, &secs), -EINVAL);
+    CHECK_EQ(time_rtc_parse_since_epoch("9223372036854775808", 19, &secs), -EINVAL);
+    CHECK_EQ(secs, 7);
+}
+
+/* A control buffer as recvmsg leaves it: cmsg headers and their data. */
+union control {
+    char buf[256];
+    struct cmsghdr align;
+};
+
+static struct cmsghdr *put_cmsg(union control *c, size_t *len, int level, int type, const void *data,
+                                size_t data_len)
+{
+    struct cmsghdr *h = (struct cmsghdr *)(c->buf + *len);
+
+    h->cmsg_level = level;
+    h->cmsg_type = type;
+    h->cmsg_len = CMSG_LEN(data_len);
+    memcpy(CMSG_DATA(h), data, data_len);
+    *len += CMSG_SPACE(data_len);
+    return h;
+}
+
+static void sntp_receive_stamp(void)
+{
+    union control c;
+    struct timespec ts = {0}, want = {.tv_sec = 1700000000, .tv_nsec = 123456789}, other = {.tv_sec = 5};
+    int one = 1;
+    size_t len = 0;
+    struct cmsghdr *h;
+
+    memset(&c, 0, sizeof(c));
+    CHECK_EQ(time_sntp_recv_stamp(c.buf, 0, &ts), 0);
+    put_cmsg(&c, &len, SOL_IP, IP_TTL, &one, sizeof(one));
+    CHECK_EQ(time_sntp_recv_stamp(c.buf, len, &ts), 0);
+    put_cmsg(&c, &len, SOL_SOCKET, SCM_TIMESTAMPNS, &want, sizeof(want));
+    CHECK_EQ(time_sntp_recv_stamp(c.buf, len, &ts), 1);
+    CHECK(ts.tv_sec == want.tv_sec && ts.tv_nsec == want.tv_nsec);
+    /* The stamp cut short by MSG_CTRUNC: its header claims more than the
+     * buffer holds, so it is not read (the clock is read instead). */
+    memset(&ts, 0, sizeof(ts));
+    CHECK_EQ(time_sntp_recv_stamp(c.buf, len - 4, &ts), 0);
+    CHECK_EQ(ts.tv_sec, 0);
+    /* A header too short for a timespec. */
+    len = 0;
+    h = put_cmsg(&c, &len, SOL_SOCKET, SCM_TIMESTAMPNS, &other, sizeof(other));
+    h->cmsg_len = CMSG_LEN(sizeof(other) - 1);
+    CHECK_EQ(time_sntp_recv_stamp(c.buf, len, &ts), 0);
+    /* A header whose length runs far past the buffer. */
+    h->cmsg_len = (size_t)1 << 40;
+    CHECK_EQ(time_sntp_recv_stamp(c.buf, len, &ts), 0);
+}
+
+static void sntp_same_peer(void)
+{
+    struct sockaddr_storage a, b;
+    struct sockaddr_in *a4 = (void *)&a, *b4 = (void *)&b;
+    struct sockaddr_in6 *a6 = (void *)&a, *b6 = (void *)&b;
+
+    memset(&a, 0, sizeof(a));
+    a4->sin_family = AF_INET;
+    a4->sin_port = htons(123);
+    a4->sin_addr.s_addr = htonl(0x7f000001);
+    b = a;
+    CHECK(time_sntp_recv_same_peer(&a, &b));
+    b4->sin_port = htons(124);
+    CHECK(!time_sntp_recv_same_peer(&a, &b));
+    b = a;
+    b4->sin_addr.s_addr = htonl(0x7f000002);
+    CHECK(!time_sntp_recv_same_peer(&a, &b));
+    memset(&a, 0, sizeof(a));
+    a6->sin6_family = AF_INET6;
+    a6->sin6_port = htons(123);
+    a6->sin6_addr = in6addr_loopback;
+    b = a;
+    CHECK(time_sntp_recv_same_peer(&a, &b));
+    b6->sin6_addr.s6_addr[0] = 0xfe;
+    CHECK(!time_sntp_recv_same_peer(&a, &b));
+    b = a;
+    b.ss_family = AF_INET;
+    CHECK(!time_sntp_recv_same_peer(&a, &b));
+    /* Neither family: never the peer, even byte for byte the same. */
+    memset(&a, 0, sizeof(a));
+    a.ss_family = AF_UNIX;
+    b = a;
+    CHECK(!time_sntp_recv_same_peer(&a, &b));
 }
 
 static void civil_dates_match_libc(void)
@@ -358,9 +489,13 @@ int main(void)
     RUN(sanity_tests);
     RUN(kiss_of_death);
     RUN(rtc_fields);
+    RUN(rtc_years_out_of_range);
+    RUN(rtc_since_epoch_text);
     RUN(civil_dates_match_libc);
     RUN(rtc_write_alignment);
     RUN(rtc_flag_names);
     RUN(recording_backend);
+    RUN(sntp_receive_stamp);
+    RUN(sntp_same_peer);
     return sp_test_report("test_time");
 }

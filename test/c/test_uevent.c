@@ -2,10 +2,12 @@
  * file parsers, the property encoder, the SEQNUM bookkeeping and the
  * modprobe queue. */
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include "sp_term.h"
 #include "sp_test.h"
 #include "uevent_aliasq.h"
+#include "uevent_cred.h"
 #include "uevent_encode.h"
 #include "uevent_enum.h"
 #include "uevent_parse.h"
@@ -417,6 +419,84 @@ static void which_kobjects_are_devices(void)
     CHECK(uevent_enum_seqnum() > 0);
 }
 
+/* The control buffer recvmsg fills for a netlink datagram: SCM_CREDENTIALS
+ * (SO_PASSCRED), sometimes after another message. */
+union control {
+    char buf[128];
+    struct cmsghdr align;
+};
+
+static struct cmsghdr *put_cred(union control *c, size_t *len, int type, pid_t pid, uid_t uid)
+{
+    struct cmsghdr *h = (struct cmsghdr *)(c->buf + *len);
+    struct ucred cred = {.pid = pid, .uid = uid, .gid = 0};
+
+    h->cmsg_level = SOL_SOCKET;
+    h->cmsg_type = type;
+    h->cmsg_len = CMSG_LEN(sizeof(cred));
+    memcpy(CMSG_DATA(h), &cred, sizeof(cred));
+    *len += CMSG_SPACE(sizeof(cred));
+    return h;
+}
+
+static void only_the_kernel_is_believed(void)
+{
+    union control c;
+    uevent_netlink_sender who;
+    size_t len = 0;
+
+    memset(&c, 0, sizeof(c));
+    put_cred(&c, &len, SCM_CREDENTIALS, 0, 0);
+    uevent_cred_parse(0, c.buf, len, &who);
+    CHECK(who.has_cred && who.pid == 0 && who.uid == 0 && who.nl_pid == 0);
+    CHECK(uevent_cred_is_kernel(&who));
+    /* A process multicasting to the kernel group: its own port, or root's
+     * port 0 but not uid 0, or no credentials at all. */
+    uevent_cred_parse(4242, c.buf, len, &who);
+    CHECK(!uevent_cred_is_kernel(&who));
+    len = 0;
+    put_cred(&c, &len, SCM_CREDENTIALS, 4242, 1000);
+    uevent_cred_parse(0, c.buf, len, &who);
+    CHECK(who.has_cred && who.pid == 4242 && who.uid == 1000);
+    CHECK(!uevent_cred_is_kernel(&who));
+    uevent_cred_parse(0, c.buf, 0, &who);
+    CHECK(!who.has_cred && !uevent_cred_is_kernel(&who));
+    uevent_cred_parse(0, NULL, 0, &who);
+    CHECK(!who.has_cred && !uevent_cred_is_kernel(&who));
+    /* SCM_RIGHTS shaped like credentials is not credentials. */
+    len = 0;
+    put_cred(&c, &len, SCM_RIGHTS, 0, 0);
+    uevent_cred_parse(0, c.buf, len, &who);
+    CHECK(!who.has_cred);
+    /* After another message the credentials are still found. */
+    put_cred(&c, &len, SCM_CREDENTIALS, 0, 0);
+    uevent_cred_parse(0, c.buf, len, &who);
+    CHECK(who.has_cred && uevent_cred_is_kernel(&who));
+}
+
+static void truncated_credentials_refused(void)
+{
+    union control c;
+    uevent_netlink_sender who;
+    size_t len = 0;
+    struct cmsghdr *h;
+
+    memset(&c, 0, sizeof(c));
+    h = put_cred(&c, &len, SCM_CREDENTIALS, 0, 0);
+    /* Cut short (MSG_CTRUNC): the header claims a whole ucred, the buffer
+     * ends inside it. Reading it would read past the buffer. */
+    uevent_cred_parse(0, c.buf, len - sizeof(uid_t) - sizeof(gid_t), &who);
+    CHECK(!who.has_cred && !uevent_cred_is_kernel(&who));
+    /* A header too short to hold a ucred. */
+    h->cmsg_len = CMSG_LEN(sizeof(struct ucred) - 1);
+    uevent_cred_parse(0, c.buf, len, &who);
+    CHECK(!who.has_cred);
+    /* A length far past the buffer. */
+    h->cmsg_len = (size_t)1 << 40;
+    uevent_cred_parse(0, c.buf, len, &who);
+    CHECK(!who.has_cred);
+}
+
 int main(void)
 {
     RUN(parses_a_kernel_event);
@@ -434,5 +514,7 @@ int main(void)
     RUN(seq_evicts_oldest_holes);
     RUN(aliasq_rules);
     RUN(which_kobjects_are_devices);
+    RUN(only_the_kernel_is_believed);
+    RUN(truncated_credentials_refused);
     return sp_test_report("test_uevent");
 }

@@ -10,7 +10,7 @@
 %% keys and values as binaries).
 -module(sysport_system_checks).
 
--export([vm_boots/1, sysport_starts/1, testhelper_port/1, rtc_hwclock/1,
+-export([vm_boots/1, sysport_starts/1, helpers_confined/1, testhelper_port/1, rtc_hwclock/1,
          lm75_hwmon/1, mtdram/1, uboot_env/1]).
 
 -include_lib("kernel/include/file.hrl").
@@ -50,6 +50,26 @@ sysport_starts(_Ctx) ->
     all_true([{data_dir, sysport_env:data_dir() =:= <<"/data/sysport">>},
               {data_dir_exists, filelib:is_dir("/data/sysport")},
               {services_running, lists:sort(Running) =:= lists:sort(Services)}]).
+
+%% On the real kernel, as root with every capability: each helper holds
+%% exactly its service's capabilities (bounding set too), NoNewPrivs 1,
+%% Seccomp 2 with one filter, as its ready info says
+%% (sysport_sandbox_expect, shared with sysport_sandbox_SUITE); uevent's
+%% autoload process CAP_SYS_MODULE alone.
+-spec helpers_confined(sysport_system_guest:ctx()) -> result().
+helpers_confined(_Ctx) ->
+    Helpers = [{S, Pid, Sandbox} || #{service := S, status := #{helper := #{os_pid := Pid, sandbox := Sandbox}}}
+                                        <- sysport:services()],
+    {ok, Services} = application:get_env(sysport, services),
+    {ok, #{helper := #{os_pid := Reader}}} = sysport_uevent:status(),
+    R = integer_to_list(Reader),
+    {ok, Children} = file:read_file("/proc/" ++ R ++ "/task/" ++ R ++ "/children"),
+    all_true([{every_service_has_a_helper, length(Helpers) =:= length(Services)}]
+             ++ [{S, sysport_sandbox_expect:check(S, Pid, {Sandbox, production})} || {S, Pid, Sandbox} <- Helpers]
+             ++ [{autoload, case string:lexemes(binary_to_list(Children), " \n") of
+                                [A] -> sysport_sandbox_expect:check_autoload(list_to_integer(A));
+                                Other -> {children, Other}
+                            end}]).
 
 %% The foundation's port owner drives a real helper inside the guest: a
 %% call, an echo, events, and a restart after kill -9.
