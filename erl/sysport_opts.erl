@@ -42,12 +42,34 @@ check(Service, Schema, Given) ->
                                       end
                               end, Map),
             case map_size(Bad) of
-                0 -> {ok, maps:merge(defaults(Schema), Map)};
+                0 -> {ok, maps:merge(defaults(Schema), maps:map(fun(K, V) -> as_given(Schema, K, V) end, Map))};
                 _ -> {error, {invalid_option, Service, Bad}}
             end;
         error ->
             {error, {invalid_option, Service, #{options => Given}}}
     end.
+
+%% A path given as a deep list (`["/tmp/", <<"x">>]', valid chardata) is
+%% handed on as a binary: filename and port functions take only flat
+%% strings and binaries. Nested options come back as a map.
+as_given(Schema, K, V) ->
+    {K, _, Type, _} = lists:keyfind(K, 1, Schema),
+    as_type(Type, V).
+
+as_type({opts, Schema}, V) ->
+    {ok, Map} = to_map(V),
+    maps:map(fun(K, E) -> as_given(Schema, K, E) end, Map);
+as_type(Type, V) when is_list(V) ->
+    case path_type(Type) andalso valid(path, V) of
+        true -> unicode:characters_to_binary(V);
+        false -> V
+    end;
+as_type(_, V) ->
+    V.
+
+path_type(path) -> true;
+path_type({any_of, Types}) -> lists:member(path, Types);
+path_type(_) -> false.
 
 %% @doc A map as it is; a proplist or keyword list as a map (the first
 %% occurrence of a key wins, a bare atom is `{Atom, true}').

@@ -159,6 +159,13 @@ boots() ->
 %% @doc Every record available (all boots) as text.
 -spec save(file:filename_all()) -> ok | {error, term()}.
 save(Path) ->
+    case sysport_opts:valid(path, Path) of
+        %% As a binary: filename functions refuse deep chardata.
+        true -> save_valid(unicode:characters_to_binary(Path));
+        false -> {error, badarg}
+    end.
+
+save_valid(Path) ->
     with_context(
       fun(#{formatter := F} = Ctx) ->
               case records(Ctx, all, undefined, 7) of

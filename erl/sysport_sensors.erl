@@ -218,12 +218,12 @@ filter(Filter) when is_map(Filter) ->
     Known = maps:without([chips, events], Filter) =:= #{},
     ChipBins = case Chips of
                    all -> all;
-                   L when is_list(L) -> [to_binary(C) || C <- L];
+                   L when is_list(L) -> chip_names(L, []);
                    _ -> bad
                end,
     case Known andalso ChipBins =/= bad
         andalso lists:all(fun name_ok/1, listify(ChipBins))
-        andalso is_list(Events) andalso Events -- ?EVENTS =:= [] of
+        andalso known_events(Events) of
         true -> {ok, #{chips => ChipBins, events => Events}};
         false -> {error, {bad_filter, Filter}}
     end;
@@ -232,6 +232,15 @@ filter(Filter) ->
 
 listify(all) -> [];
 listify(L) -> L.
+
+%% An improper list is refused, not raised on.
+chip_names([C | Rest], Acc) -> chip_names(Rest, [to_binary(C) | Acc]);
+chip_names([], Acc) -> lists:reverse(Acc);
+chip_names(_, _) -> bad.
+
+known_events([E | Rest]) -> lists:member(E, ?EVENTS) andalso known_events(Rest);
+known_events([]) -> true;
+known_events(_) -> false.
 
 %%% sysport_service
 

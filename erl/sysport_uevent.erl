@@ -37,6 +37,7 @@
 -type props() :: sysport_uevent_table:props().
 -define(COLDPLUG_WAIT_MS, 10000).
 -define(SETTLE_TIMEOUT_MS, 120000).
+-define(MAX_TIMER_MS, 16#FFFFFFFF).
 -define(LOG_EVERY_MS, 10000).
 
 -record(st, {opts :: map(),
@@ -151,10 +152,12 @@ unsubscribe(Pid) ->
 settle(QuietMs) ->
     settle(QuietMs, ?SETTLE_TIMEOUT_MS).
 
-%% @doc {@link settle/1}, giving up after TimeoutMs.
+%% @doc {@link settle/1}, giving up after TimeoutMs (at most about 49
+%% days, the longest an Erlang timer runs).
 -spec settle(non_neg_integer(), non_neg_integer()) -> ok | {error, timeout | not_running | badarg}.
 settle(QuietMs, TimeoutMs) when is_integer(QuietMs), QuietMs >= 0, is_integer(TimeoutMs),
-                                TimeoutMs >= 0, QuietMs =< TimeoutMs ->
+                                TimeoutMs >= 0, QuietMs =< TimeoutMs,
+                                TimeoutMs + 1000 =< ?MAX_TIMER_MS ->
     sysport_service:call(?MODULE, {settle, QuietMs, TimeoutMs}, TimeoutMs + 1000);
 settle(_, _) ->
     {error, badarg}.

@@ -96,7 +96,8 @@ opts_test() ->
     ?assertEqual({error, {invalid_option, s, #{file => ""}}}, sysport_opts:check(s, Schema, #{file => ""})),
     ?assertEqual({error, {invalid_option, s, #{helper => [{wrapper, 1}]}}},
                  sysport_opts:check(s, Schema, #{helper => [{wrapper, 1}]})),
-    ?assertMatch({ok, #{helper := [{wrapper, ["strace"]}]}}, sysport_opts:check(s, Schema, [{helper, [{wrapper, ["strace"]}]}])),
+    ?assertMatch({ok, #{helper := #{wrapper := ["strace"]}}}, sysport_opts:check(s, Schema, [{helper, [{wrapper, ["strace"]}]}])),
+    ?assertMatch({ok, #{file := <<"/tmp/x">>}}, sysport_opts:check(s, Schema, [{file, ["/tmp/", <<"x">>]}])),
     ?assertEqual({error, {invalid_option, s, #{options => 42}}}, sysport_opts:check(s, Schema, 42)),
     %% An improper list is not a proplist (raised bad_generator in the caller).
     ?assertEqual({error, {invalid_option, s, #{options => [timeout | 0]}}},

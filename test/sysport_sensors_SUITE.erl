@@ -483,7 +483,7 @@ bad_arguments(Config) ->
     ?assertMatch({ok, #{helper := #{restarts := 0}}}, sysport_test_lib:flat_status(sysport_sensors)),
     [?assertMatch({error, {bad_filter, _}}, sysport_sensors:subscribe(F))
      || F <- [#{events => [explosion]}, #{chips => lm75}, #{chips => [binary:copy(<<"x">>, 256)]},
-              #{colour => red}, nope]],
+              #{colour => red}, nope, #{chips => [<<"lm75">> | x]}, #{events => [reading | x]}]],
     ?assertMatch({error, {badarg, _}}, sysport_sensors:read(<<255>>, "temp1")),
     %% A chip name the helper could not take is refused here, so no poll
     %% ever sends one.
