@@ -52,6 +52,7 @@
                    frames_out := non_neg_integer(), bytes_out := non_neg_integer(),
                    pending := non_neg_integer(), protocol_errors := non_neg_integer(),
                    late_replies := non_neg_integer(), too_large := non_neg_integer(),
+                   backlog_bytes := non_neg_integer(), busy := non_neg_integer(),
                    next_backoff_ms := pos_integer(),
                    recent_backoffs_ms := [pos_integer()], sandbox := sandbox()}.
 %% What the helper holds once set up, as its last `ready' said (`none'
@@ -72,6 +73,12 @@
                     backoff_min => 100, backoff_max => 30000,
                     healthy_after => 60000}).
 -define(RECENT_BACKOFFS, 64).
+%% A helper that stops reading (SIGSTOP, stuck in fdatasync on a hung card)
+%% fills its pipe and the port turns busy; frames then wait here, up to
+%% this many bytes, and are retried every DRAIN_MS. Past it a request is
+%% refused with {error, busy}: nothing ever blocks on the helper.
+-define(MAX_BACKLOG, 1 bsl 20).
+-define(DRAIN_MS, 20).
 -define(LEVELS, [emergency, alert, critical, error, warning, notice, info, debug]).
 
 -record(st, {opts :: map(),
@@ -100,7 +107,13 @@
              protocol_errors = 0 :: non_neg_integer(),
              late_replies = 0 :: non_neg_integer(),
              %% requests refused for a frame over the helper's cap
-             too_large = 0 :: non_neg_integer()}).
+             too_large = 0 :: non_neg_integer(),
+             %% frames waiting for a busy port, oldest first
+             backlog = queue:new() :: queue:queue({non_neg_integer() | undefined, binary()}),
+             backlog_bytes = 0 :: non_neg_integer(),
+             drain_timer :: reference() | undefined,
+             %% requests refused because the backlog was full
+             busy = 0 :: non_neg_integer()}).
 
 %%% API
 
@@ -137,8 +150,9 @@ request(Server, Request, Timeout, Tag) ->
 forward(Server, Request, Timeout, From) ->
     gen_server:cast(Server, {call, Request, Timeout, From}).
 
-%% @doc Sends `Request' without waiting for the helper.
--spec cast(gen_server:server_ref(), term()) -> ok | {error, closed | {helper_down, status()}}.
+%% @doc Sends `Request' without waiting for the helper; `{error, busy}'
+%% when a helper that stopped reading has a full backlog.
+-spec cast(gen_server:server_ref(), term()) -> ok | {error, closed | busy | too_large | {helper_down, status()}}.
 cast(Server, Request) ->
     safe_call(Server, {cast, Request}).
 
@@ -188,7 +202,12 @@ handle_call({cast, Request}, _From, #st{state = State} = St) when State =/= down
     Msg = {cast, Request},
     case {fits(Msg, St), State} of
         {false, _} -> {reply, {error, too_large}, St#st{too_large = St#st.too_large + 1}};
-        {true, up} -> {reply, ok, send(undefined, term_to_binary(Msg), St)};
+        {true, up} ->
+            Frame = term_to_binary(Msg),
+            case backlog_full(Frame, St) of
+                true -> {reply, {error, busy}, St#st{busy = St#st.busy + 1}};
+                false -> {reply, ok, send(undefined, Frame, St)}
+            end;
         {true, starting} -> {reply, ok, St#st{unsent = St#st.unsent ++ [{undefined, term_to_binary(Msg)}]}}
     end;
 handle_call({cast, _}, _From, St) ->
@@ -213,7 +232,12 @@ enqueue(_Request, _Timeout, From, #st{state = down} = St) ->
 enqueue(Request, Timeout, From, #st{state = State} = St) ->
     Msg = {call, St#st.next_id, Request},
     case fits(Msg, St) of
-        true -> enqueue_frame(term_to_binary(Msg), Timeout, From, State, St);
+        true ->
+            Frame = term_to_binary(Msg),
+            case State =:= up andalso backlog_full(Frame, St) of
+                true -> reply(From, {error, busy}), St#st{busy = St#st.busy + 1};
+                false -> enqueue_frame(Frame, Timeout, From, State, St)
+            end;
         false -> reply(From, {error, too_large}), St#st{too_large = St#st.too_large + 1}
     end.
 
@@ -276,10 +300,14 @@ handle_info({timeout, _, {call_timeout, Id}}, St) ->
         {{From, _}, Pending} ->
             reply(From, {error, timeout}),
             Unsent = lists:keydelete(Id, 1, St#st.unsent),
-            {noreply, St#st{pending = Pending, unsent = Unsent}};
+            {Waiting, Stale} = lists:partition(fun({I, _}) -> I =/= Id end, queue:to_list(St#st.backlog)),
+            {noreply, St#st{pending = Pending, unsent = Unsent, backlog = queue:from_list(Waiting),
+                            backlog_bytes = St#st.backlog_bytes - lists:sum([byte_size(F) || {_, F} <- Stale])}};
         error ->
             {noreply, St}
     end;
+handle_info({timeout, TRef, drain}, #st{drain_timer = TRef} = St) ->
+    {noreply, drain(St#st{drain_timer = undefined})};
 handle_info(restart, #st{state = down} = St) ->
     case open(St) of
         {ok, St1} -> {noreply, St1};
@@ -424,10 +452,46 @@ await_first_exit(#st{port = Port}, Why) ->
     after 5000 -> {stop, Why}
     end.
 
-send(Id, Frame, #st{port = Port} = St) ->
-    try port_command(Port, Frame) of
+%% In order: straight to the port when nothing waits and it is not busy,
+%% else behind what waits.
+send(Id, Frame, #st{backlog_bytes = 0} = St) ->
+    case port_send(Id, Frame, St) of
+        busy -> wait(Id, Frame, St);
+        St1 -> St1
+    end;
+send(Id, Frame, St) ->
+    wait(Id, Frame, St).
+
+backlog_full(Frame, #st{backlog_bytes = Bytes}) ->
+    Bytes > 0 andalso Bytes + byte_size(Frame) > ?MAX_BACKLOG.
+
+wait(Id, Frame, #st{backlog = Q, backlog_bytes = Bytes} = St) ->
+    arm_drain(St#st{backlog = queue:in({Id, Frame}, Q), backlog_bytes = Bytes + byte_size(Frame)}).
+
+arm_drain(#st{drain_timer = undefined} = St) ->
+    St#st{drain_timer = erlang:start_timer(?DRAIN_MS, self(), drain)};
+arm_drain(St) ->
+    St.
+
+drain(#st{port = undefined} = St) ->
+    St;
+drain(#st{backlog = Q, backlog_bytes = Bytes} = St) ->
+    case queue:out(Q) of
+        {empty, _} ->
+            St;
+        {{value, {Id, Frame}}, Rest} ->
+            case port_send(Id, Frame, St) of
+                busy -> arm_drain(St);
+                St1 -> drain(St1#st{backlog = Rest, backlog_bytes = Bytes - byte_size(Frame)})
+            end
+    end.
+
+%% nosuspend: a busy port (a helper not reading) must not suspend us.
+port_send(Id, Frame, #st{port = Port} = St) ->
+    try erlang:port_command(Port, Frame, [nosuspend]) of
         true -> St#st{frames_out = St#st.frames_out + 1,
-                      bytes_out = St#st.bytes_out + byte_size(Frame)}
+                      bytes_out = St#st.bytes_out + byte_size(Frame)};
+        false -> busy
     catch
         error:badarg ->
             %% The port closed under us; its exit_status is on its way.
@@ -454,7 +518,9 @@ exited(Status0, #st{owner = Owner, pending = Pending} = St) ->
     Level = case Status of {exit, 0} -> notice; _ -> warning end,
     logger:log(Level, "~ts (os pid ~w) exited: ~0p", [St#st.label, St#st.os_pid, Status], meta(St)),
     Owner ! {sysport_port, self(), {exited, Status}},
+    cancel(St#st.drain_timer),
     schedule_restart(St#st{state = down, port = undefined, pending = #{}, unsent = [],
+                           backlog = queue:new(), backlog_bytes = 0, drain_timer = undefined,
                            ready_timer = undefined, dying = undefined, last_exit = Status}).
 
 schedule_restart(#st{opts = Opts, backoff = Backoff0, up_since = UpSince} = St) ->
@@ -514,6 +580,7 @@ stats_map(#st{} = St) ->
       frames_out => St#st.frames_out, bytes_out => St#st.bytes_out,
       pending => map_size(St#st.pending), protocol_errors => St#st.protocol_errors,
       late_replies => St#st.late_replies, too_large => St#st.too_large,
+      backlog_bytes => St#st.backlog_bytes, busy => St#st.busy,
       next_backoff_ms => St#st.backoff,
       recent_backoffs_ms => lists:reverse(St#st.recent_backoffs),
       sandbox => maps:get(sandbox, St#st.info, none)}.

@@ -401,7 +401,7 @@ handle_call(sync, From, #st{spool = Sp0, opts = #{timeout := Timeout}} = St) ->
     case sysport_ringlog_spool:port(Sp) of
         undefined -> {reply, {error, spool_down}, St#st{spool = Sp}};
         Port ->
-            ok = sysport_port:forward(Port, sync, Timeout, From),
+            ok = sysport_port:request(Port, sync, Timeout, {sync, From}),
             {noreply, St#st{spool = Sp}}
     end;
 handle_call({config, Changes}, _From, St) ->
@@ -422,6 +422,9 @@ handle_info({'$ringlog', L, Wall, Mono, Payload}, St) ->
     {noreply, load(L, Wall, Mono, Payload, St)};
 handle_info(spool_flush, St) ->
     {noreply, St#st{spool = sysport_ringlog_spool:flush(St#st.spool)}};
+handle_info({sysport_port, _Port, {reply, {sync, From}, Result}}, #st{spool = Sp} = St) ->
+    gen_server:reply(From, sysport_ringlog_spool:synced(Result, Sp)),
+    {noreply, St};
 handle_info({sysport_port, _Port, Msg}, #st{spool = Sp0} = St) ->
     case sysport_ringlog_spool:handle(Msg, Sp0) of
         {ok, Sp} -> {noreply, St#st{spool = Sp}};
@@ -429,6 +432,11 @@ handle_info({sysport_port, _Port, Msg}, #st{spool = Sp0} = St) ->
     end;
 handle_info(drop_report, St) ->
     {noreply, report_drops(St#st{drop_timer = undefined})};
+handle_info(spool_catch_up, #st{spool = Sp0} = St) ->
+    case sysport_ringlog_spool:catch_up(Sp0) of
+        {resend, From, Sp} -> {noreply, resend(From, St#st{spool = Sp})};
+        {wait, Sp} -> {noreply, St#st{spool = Sp}}
+    end;
 handle_info(spool_retry, #st{spool = Sp} = St) ->
     St1 = St#st{spool = sysport_ringlog_spool:start(Sp)},
     publish(St1),
@@ -543,12 +551,26 @@ report_drops(#st{olp = Olp} = St) ->
                        St#st{olp = sysport_ringlog_olp:reported(Olp)})
     end.
 
-%% The helper is back: what the file lacks is sent again from the ring.
-resend(From, #st{spool = Sp0} = St) ->
+%% The helper is back, or takes records again: what the file lacks is sent
+%% again from the ring. What the ring no longer holds is counted and said.
+resend(From, #st{spool = Sp0, seq = Last} = St) ->
+    Entries = sysport_ringlog_ring:from(From, 16#7ffffff, 7),
     Sp = lists:foldl(fun({Seq, L, Wall, Mono, Payload}, Acc) ->
                              sysport_ringlog_spool:add(Seq, L, Wall, Mono, Payload, Acc)
-                     end, Sp0, sysport_ringlog_ring:from(From, 16#7ffffff, 7)),
-    St#st{spool = sysport_ringlog_spool:flush(Sp)}.
+                     end, Sp0, Entries),
+    St1 = St#st{spool = sysport_ringlog_spool:flush(Sp)},
+    case Last - From + 1 - length(Entries) of
+        Gone when Gone > 0 ->
+            First = first_missing(From, [S || {S, _, _, _, _} <- Entries]),
+            store_note({warning, "ringlog: ~b records from seq ~b on never reached the spool: the ring "
+                        "dropped them while the spool helper was not taking records", [Gone, First]},
+                       St1#st{spool = sysport_ringlog_spool:unspooled(Gone, First, St1#st.spool)});
+        _ ->
+            St1
+    end.
+
+first_missing(Seq, [Seq | Rest]) -> first_missing(Seq + 1, Rest);
+first_missing(Seq, _) -> Seq.
 
 schedule_retry(#st{spool = Sp} = St) ->
     case sysport_ringlog_spool:retry(Sp) of

@@ -6,12 +6,19 @@
 %% helper holds survives the VM being killed, since it writes and syncs
 %% on stdin EOF. While the helper is down, records stay in the ring only;
 %% when it is back, everything after what the file already holds is sent
-%% again from the ring.
+%% again from the ring. A helper that stops taking records (stopped, or
+%% stuck in fdatasync on a hung card) fills its backlog in sysport_port and
+%% a batch is refused: the spool is then behind, sends nothing new, and
+%% every ?CATCHUP_MS checks whether the helper takes records again, then
+%% sends everything from the refused batch on from the ring. Records the
+%% ring dropped meanwhile are counted (unspooled), and the synced seq stays
+%% below the first of them for the helper's lifetime, as it does below a
+%% block the helper could not write.
 %% @private
 -module(sysport_ringlog_spool).
 
 -export([new/2, start/1, add/6, flush/1, handle/2, retry/1, set_sync/2, status/1, port/1,
-         synced_seq/1, boot_last_seq/1, read/5, boots/1]).
+         synced_seq/1, boot_last_seq/1, read/5, boots/1, catch_up/1, unspooled/3, synced/2]).
 -export_type([spool/0, opts/0]).
 
 -type opts() :: #{spool := boolean(), spool_file := file:filename_all(), spool_size := pos_integer(),
@@ -23,6 +30,7 @@
 -define(RETRY_MIN, 1000).
 -define(RETRY_MAX, 60000).
 -define(READ_CHUNK, 1024).
+-define(CATCHUP_MS, 200).
 
 -record(spool, {opts :: opts(),
                 boot :: pos_integer(),
@@ -32,6 +40,15 @@
                 error :: term(),
                 batch = [] :: iolist(),
                 batch_bytes = 0 :: non_neg_integer(),
+                %% the seq of the batch's first record
+                first :: pos_integer() | undefined,
+                %% the first record the helper refused (busy): nothing is
+                %% sent until everything from it on can be
+                behind :: pos_integer() | undefined,
+                %% records the ring dropped before the helper took them,
+                %% and the first of them since the helper started
+                unspooled = 0 :: non_neg_integer(),
+                gap :: pos_integer() | undefined,
                 timer :: reference() | undefined,
                 retry_ms = ?RETRY_MIN :: pos_integer(),
                 synced_seq = 0 :: non_neg_integer(),
@@ -87,9 +104,12 @@ retry(Sp) ->
 -spec add(pos_integer(), 0..7, integer(), integer(), binary(), spool()) -> spool().
 add(_Seq, _L, _Wall, _Mono, _Payload, #spool{up = false} = Sp) ->
     Sp;
+add(_Seq, _L, _Wall, _Mono, _Payload, #spool{behind = Behind} = Sp) when Behind =/= undefined ->
+    Sp;
 add(Seq, L, Wall, Mono, Payload, #spool{batch = Batch, batch_bytes = Bytes} = Sp) ->
     Entry = [<<Seq:64, Wall:64/signed, Mono:64/signed, L:8, (byte_size(Payload)):16>>, Payload],
-    Sp1 = Sp#spool{batch = [Batch | Entry], batch_bytes = Bytes + 27 + byte_size(Payload)},
+    First = case Batch of [] -> Seq; _ -> Sp#spool.first end,
+    Sp1 = Sp#spool{batch = [Batch | Entry], batch_bytes = Bytes + 27 + byte_size(Payload), first = First},
     if
         L =< Sp#spool.sync_level; Sp1#spool.batch_bytes >= ?BATCH_BYTES -> flush(Sp1);
         Sp#spool.timer =:= undefined ->
@@ -101,9 +121,43 @@ add(Seq, L, Wall, Mono, Payload, #spool{batch = Batch, batch_bytes = Bytes} = Sp
 -spec flush(spool()) -> spool().
 flush(#spool{batch = []} = Sp) ->
     cancel(Sp);
-flush(#spool{port = Port, batch = Batch} = Sp) ->
-    _ = sysport_port:cast(Port, {append, iolist_to_binary(Batch)}),
-    cancel(Sp#spool{batch = [], batch_bytes = 0}).
+flush(#spool{port = Port, batch = Batch, first = First} = Sp) ->
+    Sp1 = cancel(Sp#spool{batch = [], batch_bytes = 0, first = undefined}),
+    case sysport_port:cast(Port, {append, iolist_to_binary(Batch)}) of
+        {error, busy} ->
+            erlang:send_after(?CATCHUP_MS, self(), spool_catch_up),
+            Sp1#spool{behind = First};
+        _ ->
+            %% Refused otherwise, the helper is gone: its restart resends.
+            Sp1
+    end.
+
+%% @doc On `spool_catch_up': `{resend, FromSeq, Spool}' once the helper
+%% takes records again, else `{wait, Spool}' (checked again later).
+-spec catch_up(spool()) -> {resend, pos_integer(), spool()} | {wait, spool()}.
+catch_up(#spool{behind = undefined} = Sp) ->
+    {wait, Sp};
+catch_up(#spool{port = Port, behind = From} = Sp) ->
+    case sysport_port:stats(Port) of
+        #{backlog_bytes := 0} ->
+            {resend, From, Sp#spool{behind = undefined}};
+        _ ->
+            erlang:send_after(?CATCHUP_MS, self(), spool_catch_up),
+            {wait, Sp}
+    end.
+
+%% @doc Counts N records that never reached the spool, the first of them
+%% First.
+-spec unspooled(pos_integer(), pos_integer(), spool()) -> spool().
+unspooled(N, First, #spool{unspooled = U, gap = Gap} = Sp) ->
+    Sp#spool{unspooled = U + N, gap = min(First, Gap), synced_seq = min(Sp#spool.synced_seq, First - 1)}.
+
+%% @doc What the helper says it synced, as far as every record up to it is
+%% on disk.
+-spec synced(T, spool()) -> T when T :: {ok, non_neg_integer()} | non_neg_integer() | term().
+synced({ok, Seq}, Sp) -> {ok, synced(Seq, Sp)};
+synced(Seq, #spool{gap = Gap}) when is_integer(Seq), is_integer(Gap) -> min(Seq, Gap - 1);
+synced(Other, _Sp) -> Other.
 
 cancel(#spool{timer = undefined} = Sp) -> Sp;
 cancel(#spool{timer = T} = Sp) ->
@@ -114,17 +168,18 @@ cancel(#spool{timer = T} = Sp) ->
 %% caller to send again everything from FromSeq on (the helper is back).
 -spec handle(term(), spool()) -> {ok | {resend, pos_integer()}, spool()}.
 handle({ready, Info}, Sp) ->
-    Sp1 = ready(Info, Sp#spool{batch = [], batch_bytes = 0}),
+    Sp1 = ready(Info, Sp#spool{batch = [], batch_bytes = 0, first = undefined, behind = undefined, gap = undefined}),
     {{resend, Sp1#spool.synced_seq + 1}, cancel(Sp1)};
 handle({event, {synced, Seq}}, Sp) ->
-    {ok, Sp#spool{synced_seq = Seq}};
+    {ok, Sp#spool{synced_seq = synced(Seq, Sp)}};
 handle({event, {io_error, Reason}}, Sp) ->
     {ok, Sp#spool{error = {io_error, Reason}}};
 handle({event, {lost, Records, FirstSeq, LastSeq}}, Sp) ->
     %% The helper logged it too; the status keeps saying so.
     {ok, Sp#spool{error = {records_lost, #{records => Records, first_seq => FirstSeq, last_seq => LastSeq}}}};
 handle({exited, Status}, Sp) ->
-    {ok, cancel(Sp#spool{up = false, error = {helper_exited, Status}, batch = [], batch_bytes = 0})};
+    {ok, cancel(Sp#spool{up = false, error = {helper_exited, Status}, batch = [], batch_bytes = 0,
+                         first = undefined, behind = undefined})};
 handle(_Other, Sp) ->
     {ok, Sp}.
 
@@ -153,6 +208,8 @@ status(#spool{opts = Opts, port = Port} = Sp) ->
       file_size => maps:get(file_size, Sp#spool.info, maps:get(spool_size, Opts)),
       block_size => maps:get(block_size, Sp#spool.info, maps:get(block_size, Opts)),
       synced_seq => Sp#spool.synced_seq,
+      stalled => Sp#spool.behind =/= undefined,
+      unspooled_records => Sp#spool.unspooled,
       write_bytes => maps:get(write_bytes, Helper, 0),
       record_bytes => maps:get(record_bytes, Helper, 0),
       syncs => maps:get(syncs, Helper, 0),

@@ -12,7 +12,7 @@
          debug_flood_keeps_errors/1, hostile_messages/1, odd_metadata/1, write_amplification/1,
          queries/1, boots_and_boundary/1, save_to_file/1, attach_prints_to_shell/1, config_at_runtime/1,
          bad_options/1, overload_drops_counted/1, burst_limit_spares_errors/1,
-         helper_killed_nothing_lost/1, spool_unwritable/1, file_mode_0600/1, facade_prints/1,
+         helper_killed_nothing_lost/1, stalled_helper_blocks_nobody/1, spool_unwritable/1, file_mode_0600/1, facade_prints/1,
          helper_under_valgrind/1, full_disk_sync_is_honest/1]).
 
 -define(SVC, sysport_ringlog).
@@ -21,7 +21,8 @@ all() ->
     [kill9_vm_keeps_synced_records, {group, corruption}, debug_flood_keeps_errors, hostile_messages,
      odd_metadata, write_amplification, queries, boots_and_boundary, save_to_file,
      attach_prints_to_shell, config_at_runtime, bad_options, overload_drops_counted,
-     burst_limit_spares_errors, helper_killed_nothing_lost, spool_unwritable, file_mode_0600,
+     burst_limit_spares_errors, helper_killed_nothing_lost, stalled_helper_blocks_nobody,
+     spool_unwritable, file_mode_0600,
      facade_prints, helper_under_valgrind, full_disk_sync_is_honest].
 
 groups() ->
@@ -658,6 +659,61 @@ helper_killed_nothing_lost(Config) ->
     ?assertEqual(lists:seq(1, Seq), [S || #{seq := S} <- Prev]),
     ?assertEqual([iolist_to_binary(["survivor ", integer_to_list(I)]) || I <- lists:seq(1, 3000)],
                  [M || <<"survivor ", _/binary>> = M <- msgs(Prev)]).
+
+%% A spool helper that stops reading (SIGSTOP here; one stuck in fdatasync
+%% on a hung SD card looks the same) blocked the server, and with it every
+%% logging caller, while its mailbox grew without bound. Now: loggers all
+%% finish, the server keeps answering and drains its mailbox, what waits
+%% for the helper is bounded, sync() does not claim what is not on disk;
+%% once the helper reads again the spool catches up, and every record
+%% synced is on disk except those counted as never reaching it.
+stalled_helper_blocks_nobody(Config) ->
+    File = spool_file(Config, "stalled"),
+    new_boot(),
+    start(#{spool_file => File, burst_limit_enable => false, timeout => 3000}),
+    Os = helper_pid(),
+    {0, _} = sysport_test_lib:os_cmd("kill -STOP " ++ integer_to_list(Os)),
+    try
+        Pad = lists:duplicate(60, $.),
+        Self = self(),
+        Loggers = [spawn_link(fun() -> [logger:notice("stalled ~b ~b ~s", [W, I, Pad]) || I <- lists:seq(1, 20000)],
+                                       Self ! {logged, self()} end) || W <- lists:seq(1, 4)],
+        [receive {logged, L} -> ok after 120000 -> ct:fail({logger_blocked, L}) end || L <- Loggers],
+        %% The server drains its mailbox and answers with the helper stopped.
+        ok = sysport_test_lib:wait_until(
+               fun() -> element(2, process_info(whereis(?SVC), message_queue_len)) < 100 end, 60000),
+        {ok, [_]} = ?SVC:tail(1),
+        #{spool := #{stalled := true}, helper := #{backlog_bytes := Backlog, busy := Busy}} = status(),
+        ct:log("helper stopped: backlog ~b bytes, ~b batches refused", [Backlog, Busy]),
+        ?assert(Backlog =< (1 bsl 20) + 65536),
+        ?assert(Busy > 0),
+        ?assertMatch({error, _}, ?SVC:sync())
+    after
+        sysport_test_lib:os_cmd("kill -CONT " ++ integer_to_list(Os))
+    end,
+    ok = sysport_test_lib:wait_until(fun() -> not maps:get(stalled, maps:get(spool, status())) end, 30000),
+    logger:notice("after the stall"),
+    {ok, Synced} = ?SVC:sync(),
+    #{last_seq := Last, spool := #{unspooled_records := Unspooled}} = status(),
+    ct:log("synced ~b of ~b, ~b never reached the spool", [Synced, Last, Unspooled]),
+    %% sync() answers up to the first record that never reached the spool.
+    case Unspooled of
+        0 -> ?assertEqual(Last, Synced);
+        _ -> ?assert(Synced < Last)
+    end,
+    stop(),
+    new_boot(),
+    start(#{spool_file => File}),
+    {ok, Prev} = ?SVC:get(#{boot => previous}),
+    Found = [S || #{seq := S} <- Prev],
+    ?assertEqual([], lists:seq(1, Synced) -- Found),
+    ?assertEqual(Unspooled, length(lists:seq(1, Last) -- Found)),
+    ?assertMatch([_], [M || <<"after the stall">> = M <- msgs(Prev)]),
+    case Unspooled of
+        0 -> ok;
+        _ -> ?assertMatch([_ | _], [M || <<"ringlog: ", _/binary>> = M <- msgs(Prev),
+                                         binary:match(M, <<"never reached the spool">>) =/= nomatch])
+    end.
 
 %% No spool (a path that cannot be created): the ring still works, the
 %% status says why, nothing crash-loops.

@@ -20,7 +20,7 @@ defmodule SysportInterop.FacadeTest do
   test "status/0 prints one aligned row per service" do
     out = capture(fn -> :sysport.status() end)
     assert [header | rows] = String.split(out, "\n", trim: true)
-    assert header =~ ~r/^service\s+state\s+helper\s+os pid\s+restarts\s+last exit\s+uptime$/
+    assert header =~ ~r/^service\s+state\s+helper\s+os pid\s+restarts\s+last exit\s+uptime\s+sandbox$/
     {at, _} = :binary.match(header, "state")
 
     for name <- ~w(ringlog kmsg uevent time kv sensors) do
@@ -41,7 +41,7 @@ defmodule SysportInterop.FacadeTest do
     end)
 
     assert capture(fn -> :sysport.status() end) =~
-             ~r/^sensors +up +sysport_sensors +\d+ +#{before + 1} +signal sigkill +\d+s$/m
+             ~r/^sensors +up +sysport_sensors +\d+ +#{before + 1} +signal sigkill +\d+s +uid \d+, /m
   end
 
   test "dmesg/1 prints an injected kernel line like dmesg" do

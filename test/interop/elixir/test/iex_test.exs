@@ -10,7 +10,9 @@ defmodule SysportInterop.IexTest do
   setup_all do
     # Its own data_dir (this VM's sysport keeps the one of config/runtime.exs),
     # holding the session's own tmux socket and config: removed afterwards.
-    data = Path.join(System.tmp_dir!(), "sysport-iex-#{System.pid()}")
+    # Beside this VM's, not under /tmp: sysport refuses a data dir other
+    # users could tamper with.
+    data = Path.join(Path.dirname(System.fetch_env!("SYSPORT_INTEROP_DATA")), "iex-#{System.pid()}")
     File.rm_rf!(data)
     File.mkdir_p!(data)
     conf = Path.join(data, "tmux.conf")
@@ -36,12 +38,12 @@ defmodule SysportInterop.IexTest do
 
   test "status, kv, tail and dmesg print readable tables in IEx", %{tmux: t, data: data, tag: tag} do
     {t, status} = type(t, ":sysport.status()")
-    names = ["service", "state", "helper", "os pid", "restarts", "last exit", "uptime"]
+    names = ["service", "state", "helper", "os pid", "restarts", "last exit", "uptime", "sandbox"]
     {header, rows} = table(status, names)
     assert_aligned(header, names, rows)
 
     for service <- ~w(ringlog kmsg uevent time kv sensors) do
-      assert Enum.any?(rows, &(&1 =~ ~r/^#{service} +up +sysport_\w+ +\d+ +0 +none +\d+s$/)),
+      assert Enum.any?(rows, &(&1 =~ ~r/^#{service} +up +sysport_\w+ +\d+ +0 +none +\d+s +uid \d+, .+$/)),
              "no row for #{service} in\n#{status}"
     end
 
