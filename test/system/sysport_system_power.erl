@@ -173,8 +173,18 @@ power_cut_kv(#{facts := Facts}) ->
     case Read of
         {ok, Env} ->
             Counter = binary_to_integer(maps:get(?COUNTER, Env, <<"-1">>)),
+            Valid = [C || {true, _, C} <- Copies],
+            campaign_add(Facts, [{campaign_cuts, 1}, {campaign_puts_acked, Acked},
+                                 {campaign_puts_found, min(Counter, Acked)}]),
             all_true([{state_ok, State =:= ok orelse State},
                       {acked_or_in_flight, Counter =:= Acked orelse Counter =:= Acked + 1 orelse {Counter, Acked}},
+                      {a_copy_crc_ok, Valid =/= [] orelse Copies},
+                      %% Each copy whose CRC holds has a put that was made,
+                      %% and the one sysport reads is the newest of them.
+                      {no_copy_invented, lists:all(fun(C) -> binary_to_integer(C) =< Acked + 1 end,
+                                                   [C || C <- Valid, C =/= none]) orelse Copies},
+                      {newest_copy_read, lists:all(fun(C) -> binary_to_integer(C) =< Counter end,
+                                                   [C || C <- Valid, C =/= none]) orelse Copies},
                       {other_keys_unchanged, env_hash(Env) =:= Others},
                       {fw_printenv_agrees, Printed =:= Env orelse Printed}]);
         Error ->
@@ -201,6 +211,8 @@ power_cut_ringlog(#{facts := Facts}) ->
     sysport_system_guest:info("power_cut_ringlog: synced seq ~b told before the cut, ~b records found (last seq ~b), "
                               "~b \"power cut\" records; recovery (records, discarded bytes): ~0p",
                               [Synced, length(Previous), Last, length(Numbers), Recovered]),
+    campaign_add(Facts, [{campaign_records_synced, Synced},
+                         {campaign_records_found, length([S || S <- Seqs, S =< Synced])}]),
     all_true([{up_to_synced_seq, Last >= Synced orelse {Last, Synced}},
               {no_gap, Seqs =:= lists:seq(1, Last) orelse first_gap(Seqs, 1)},
               {power_cut_records_in_order, Numbers =/= [] andalso Numbers =:= lists:seq(1, length(Numbers))
@@ -248,6 +260,13 @@ reboot_records(#{facts := Facts}) ->
               {reboot_records, Numbers =:= lists:seq(1, ?REBOOT_RECORDS) orelse first_gap(Numbers, 1)}]).
 
 %%% Helpers
+
+%% The campaign's running totals, told to the host as facts: what the
+%% earlier boots told, plus this cut's.
+campaign_add(Facts, Adds) ->
+    [sysport_system_guest:fact(K, binary_to_integer(maps:get(atom_to_binary(K), Facts, <<"0">>)) + N)
+     || {K, N} <- Adds],
+    ok.
 
 %% PID 1 ran e2fsck -p before mounting /data: its exit status and whether
 %% it had to replay the journal (the filesystem was not unmounted).
