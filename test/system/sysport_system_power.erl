@@ -194,7 +194,9 @@ power_cut_kv(#{facts := Facts}) ->
 %% After the cut: the previous boot's records are all there, without a
 %% gap, up to at least the last synced seq told before the cut; its
 %% "power cut N" records run 1, 2, 3... in order, none invented; and this
-%% boot's first record, the spool's recovery report, counts them.
+%% boot's first record, the spool's recovery report, counts the records of
+%% every earlier boot the spool holds (one after the first cut, more in the
+%% campaign).
 -spec power_cut_ringlog(sysport_system_guest:ctx()) -> result().
 power_cut_ringlog(#{facts := Facts}) ->
     Synced = binary_to_integer(maps:get(<<"ringlog_synced_seq">>, Facts)),
@@ -213,11 +215,13 @@ power_cut_ringlog(#{facts := Facts}) ->
                               [Synced, length(Previous), Last, length(Numbers), Recovered]),
     campaign_add(Facts, [{campaign_records_synced, Synced},
                          {campaign_records_found, length([S || S <- Seqs, S =< Synced])}]),
+    {ok, Boots} = sysport_ringlog:boots(),
+    Earlier = lists:sum([R || #{current := false, records := R} <- Boots]),
     all_true([{up_to_synced_seq, Last >= Synced orelse {Last, Synced}},
               {no_gap, Seqs =:= lists:seq(1, Last) orelse first_gap(Seqs, 1)},
               {power_cut_records_in_order, Numbers =/= [] andalso Numbers =:= lists:seq(1, length(Numbers))
                                            orelse first_gap(Numbers, 1)},
-              {recovery_counts_them, element(1, Recovered) =:= length(Previous) orelse Recovered}]).
+              {recovery_counts_them, element(1, Recovered) =:= Earlier orelse {Recovered, Earlier}}]).
 
 first_gap([N | Rest], N) -> first_gap(Rest, N + 1);
 first_gap([], _) -> none;
