@@ -521,19 +521,30 @@ store_note({Level, Format, Args}, St) ->
 vm_start() ->
     erlang:convert_time_unit(erlang:system_info(start_time), native, microsecond).
 
-boot_note(#st{boot = Boot, spool = Sp}) ->
-    #{file := File, error := Error, recovery := Rec} = sysport_ringlog_spool:status(Sp),
+boot_note(#st{boot = Boot, spool = Sp, opts = Opts}) ->
+    #{file := File, error := Error, recovery := Rec, file_size := Size, block_size := Bs} =
+        sysport_ringlog_spool:status(Sp),
     Damage = maps:get(discarded_bytes, Rec, 0) + maps:get(short_bytes, Rec, 0) +
-        maps:get(lost_blocks, Rec, 0) + maps:get(bad_headers, Rec, 0),
+        maps:get(lost_blocks, Rec, 0) + maps:get(bad_headers, Rec, 0) + maps:get(foreign_bytes, Rec, 0),
+    %% A spool keeps the geometry it was made with: records are never
+    %% thrown away for a smaller size or another block size, but the
+    %% option not applied is said.
+    Kept = [io_lib:format("; kept at ~b bytes (spool_size ~b: delete the file to shrink it)",
+                          [Size, maps:get(spool_size, Opts)]) || Size > maps:get(spool_size, Opts)] ++
+        [io_lib:format("; kept its block size ~b (block_size ~b: delete the file to change it)",
+                       [Bs, maps:get(block_size, Opts)]) || Bs =/= maps:get(block_size, Opts)],
+    Notes = [io_lib:format("; grown from ~b to ~b bytes", [G, Size]) || G <- [maps:get(grown_from, Rec, 0)], G > 0] ++
+        [io_lib:format("; it held no spool: ~b bytes of other data overwritten", [F])
+         || F <- [maps:get(foreign_bytes, Rec, 0)], F > 0] ++ Kept,
     Spool = case sysport_ringlog_spool:port(Sp) of
                 undefined -> io_lib:format("spool ~ts not written (~0tp)", [File, Error]);
                 _ -> io_lib:format("spool ~ts: recovered ~b records, discarded ~b bytes, ~b bad headers, "
-                                   "~b lost blocks, ~b bytes missing",
+                                   "~b lost blocks, ~b bytes missing~ts",
                                    [File, maps:get(recovered, Rec), maps:get(discarded_bytes, Rec),
                                     maps:get(bad_headers, Rec), maps:get(lost_blocks, Rec),
-                                    maps:get(short_bytes, Rec)])
+                                    maps:get(short_bytes, Rec), Notes])
             end,
-    {case Damage of 0 -> notice; _ -> warning end, "ringlog: boot ~s on ~s (OTP ~s); ~ts",
+    {case Damage + length(Kept) of 0 -> notice; _ -> warning end, "ringlog: boot ~s on ~s (OTP ~s); ~ts",
      [sysport_ringlog_query:hex(Boot), node(), erlang:system_info(otp_release), Spool]}.
 
 drops_pending(#st{drop_timer = undefined} = St) ->

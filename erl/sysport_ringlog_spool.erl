@@ -217,7 +217,7 @@ status(#spool{opts = Opts, port = Port} = Sp) ->
       block_retries => maps:get(block_retries, Helper, 0),
       lost_records => maps:get(lost_records, Helper, 0),
       recovery => maps:with([recovered, discarded_bytes, bad_records, bad_headers, lost_blocks,
-                             short_bytes, created, mode_fixed], Sp#spool.info)}.
+                             short_bytes, grown_from, foreign_bytes, created, mode_fixed], Sp#spool.info)}.
 
 -spec port(spool()) -> pid() | undefined.
 port(#spool{port = Port}) -> Port.

@@ -12,7 +12,8 @@
          debug_flood_keeps_errors/1, hostile_messages/1, odd_metadata/1, write_amplification/1,
          queries/1, boots_and_boundary/1, save_to_file/1, attach_prints_to_shell/1, config_at_runtime/1,
          bad_options/1, overload_drops_counted/1, burst_limit_spares_errors/1,
-         helper_killed_nothing_lost/1, stalled_helper_blocks_nobody/1, spool_unwritable/1, file_mode_0600/1, facade_prints/1,
+         helper_killed_nothing_lost/1, stalled_helper_blocks_nobody/1, spool_geometry_said/1,
+         spool_unwritable/1, file_mode_0600/1, facade_prints/1,
          helper_under_valgrind/1, full_disk_sync_is_honest/1]).
 
 -define(SVC, sysport_ringlog).
@@ -22,7 +23,7 @@ all() ->
      odd_metadata, write_amplification, queries, boots_and_boundary, save_to_file,
      attach_prints_to_shell, config_at_runtime, bad_options, overload_drops_counted,
      burst_limit_spares_errors, helper_killed_nothing_lost, stalled_helper_blocks_nobody,
-     spool_unwritable, file_mode_0600,
+     spool_geometry_said, spool_unwritable, file_mode_0600,
      facade_prints, helper_under_valgrind, full_disk_sync_is_honest].
 
 groups() ->
@@ -714,6 +715,46 @@ stalled_helper_blocks_nobody(Config) ->
         _ -> ?assertMatch([_ | _], [M || <<"ringlog: ", _/binary>> = M <- msgs(Prev),
                                          binary:match(M, <<"never reached the spool">>) =/= nomatch])
     end.
+
+%% What the spool file turns out to be is said at boot, in its first
+%% record: random bytes where the spool should be (overwritten, as damage);
+%% a spool configured larger than the whole ring it was (grown, nothing
+%% missing); one configured smaller, or with another block size (kept as it
+%% is, records are not thrown away, and the option not applied is a
+%% warning).
+spool_geometry_said(Config) ->
+    File = spool_file(Config, "geometry"),
+    ok = file:write_file(File, crypto:strong_rand_bytes(65536)),
+    Small = #{spool_file => File, spool_size => 65536, block_size => 4096},
+    new_boot(),
+    start(Small),
+    #{spool := #{recovery := #{foreign_bytes := 65536}}} = status(),
+    ?assertMatch(#{level := warning}, boot_record()),
+    ?assertMatch({match, _}, re:run(maps:get(msg, boot_record()), "it held no spool: 65536 bytes of other data overwritten")),
+    [logger:notice("geometry record ~b", [I]) || I <- lists:seq(1, 50)],
+    {ok, _} = ?SVC:sync(),
+    stop(),
+    new_boot(),
+    start(Small#{spool_size => 131072}),
+    #{spool := #{file_size := 131072, recovery := #{grown_from := 65536, short_bytes := 0}}} = status(),
+    ?assertMatch(#{level := notice}, boot_record()),
+    ?assertMatch({match, _}, re:run(maps:get(msg, boot_record()), "grown from 65536 to 131072 bytes")),
+    {ok, Prev} = ?SVC:get(#{boot => previous}),
+    ?assertEqual(50, length([M || <<"geometry record ", _/binary>> = M <- msgs(Prev)])),
+    stop(),
+    new_boot(),
+    start(Small#{block_size => 8192}),
+    #{spool := #{file_size := 131072, block_size := 4096}} = status(),
+    ?assertMatch(#{level := warning}, boot_record()),
+    Msg = maps:get(msg, boot_record()),
+    ?assertMatch({match, _}, re:run(Msg, "kept at 131072 bytes \\(spool_size 65536: delete the file to shrink it\\)")),
+    ?assertMatch({match, _}, re:run(Msg, "kept its block size 4096 \\(block_size 8192: delete the file to change it\\)")),
+    {ok, Earlier} = ?SVC:get(#{boot => all}),
+    ?assertEqual(50, length([M || <<"geometry record ", _/binary>> = M <- msgs(Earlier)])).
+
+boot_record() ->
+    {ok, [R]} = ?SVC:get(#{boot => current, from_seq => 1, count => 1}),
+    R.
 
 %% No spool (a path that cannot be created): the ring still works, the
 %% status says why, nothing crash-loops.

@@ -215,6 +215,48 @@ static void infer_generations(struct ringlog_recovery *rc)
     }
 }
 
+/* Bytes of a file with no block of ours that are not zero, in 512-byte
+ * steps: what formatting it will overwrite. */
+static uint64_t nonzero_bytes(ringlog_read_fn rd, void *ctx, uint64_t file_len, uint8_t *buf)
+{
+    uint64_t n = 0;
+
+    for (uint64_t off = 0; off < file_len; off += RINGLOG_MAX_BLOCK) {
+        size_t len = rd(ctx, off, buf, RINGLOG_MAX_BLOCK);
+
+        for (size_t at = 0; at < len; at += RINGLOG_MIN_BLOCK) {
+            size_t step = len - at < RINGLOG_MIN_BLOCK ? len - at : RINGLOG_MIN_BLOCK;
+
+            if (!all_zero(buf + at, step))
+                n += step;
+        }
+        if (len < RINGLOG_MAX_BLOCK)
+            break;
+    }
+    return n;
+}
+
+/* A file shorter than the ring configured now: grown (it was a whole ring,
+ * nothing is missing) or cut (records may be missing past its end). It was
+ * a whole ring when it ends at a block boundary and the writer neither was
+ * at its last block nor wrapped anywhere but at its end (block 0 written
+ * right after its last block). */
+static void judge_short(struct ringlog_recovery *rc, uint64_t file_len)
+{
+    const struct ringlog_block_info *b = rc->blocks;
+    uint32_t last;
+
+    if (rc->short_bytes == 0 || file_len == 0 || file_len % rc->block_size != 0)
+        return;
+    last = (uint32_t)(file_len / rc->block_size) - 1;
+    if (rc->head == last && b[last].records > 0)
+        return;
+    if (b[last].state == RINGLOG_BLK_VALID && !(b[0].state == RINGLOG_BLK_VALID && b[0].gen == b[last].gen + 1))
+        return;
+    rc->grown_from = file_len;
+    rc->short_bytes = 0;
+}
+
 int ringlog_recover(struct ringlog_recovery *rc, ringlog_read_fn rd, void *ctx, uint64_t file_len, uint64_t size,
                     uint32_t block_size, uint8_t *scratch)
 {
@@ -233,7 +275,8 @@ int ringlog_recover(struct ringlog_recovery *rc, ringlog_read_fn rd, void *ctx, 
     if (!rc->blocks)
         return -1;
     if (rc->file_id == 0) {
-        /* Nothing of ours: the whole file is free. */
+        /* Nothing of ours: the whole file is free; what it held is said. */
+        rc->foreign_bytes = nonzero_bytes(rd, ctx, file_len, scratch);
         rc->head = rc->nblocks - 1;
         rc->next_gen = 1;
         return 0;
@@ -242,6 +285,7 @@ int ringlog_recover(struct ringlog_recovery *rc, ringlog_read_fn rd, void *ctx, 
         scan_block(rc, i, rd, ctx, file_len, scratch);
     find_head(rc);
     infer_generations(rc);
+    judge_short(rc, file_len);
     return 0;
 }
 

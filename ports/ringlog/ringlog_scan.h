@@ -55,13 +55,16 @@ struct ringlog_recovery {
     struct ringlog_scan_stats stats;
     uint32_t bad_headers;
     uint32_t lost_blocks;
-    uint64_t short_bytes; /* the file is this much shorter than the ring */
+    uint64_t short_bytes; /* the file is this much shorter than the ring, and may have been cut */
+    uint64_t grown_from;  /* the file was a whole ring of this many bytes: configured larger now */
+    uint64_t foreign_bytes; /* nothing of ours, but this many bytes were not zero */
     struct ringlog_block_info *blocks; /* nblocks entries, owned */
 };
 
 /* Scans a file of file_len bytes meant to be a ring of size bytes in blocks
  * of block_size (an existing file's own block size wins; a larger existing
- * file keeps its size). scratch holds RINGLOG_MAX_BLOCK bytes. 0, or -1 when
+ * file keeps its size; a shorter one is grown_from when it was a whole ring,
+ * else short_bytes). scratch holds RINGLOG_MAX_BLOCK bytes. 0, or -1 when
  * out of memory or the sizes are unusable. */
 int ringlog_recover(struct ringlog_recovery *rc, ringlog_read_fn rd, void *ctx, uint64_t file_len, uint64_t size,
                     uint32_t block_size, uint8_t *scratch);

@@ -371,6 +371,8 @@ static void ready_info(sp_map *m)
     sp_map_uint(m, "bad_headers", rc->bad_headers);
     sp_map_uint(m, "lost_blocks", rc->lost_blocks);
     sp_map_uint(m, "short_bytes", rc->short_bytes);
+    sp_map_uint(m, "grown_from", rc->grown_from);
+    sp_map_uint(m, "foreign_bytes", rc->foreign_bytes);
     sp_map_uint(m, "boot_last_seq", spool.boot_last_seq);
 }
 
@@ -463,6 +465,14 @@ static void open_spool(void)
         ringlog_recover(&spool.rc, file_read, &spool.fd, (uint64_t)st.st_size, spool.size, spool.block_size,
                         spool.scratch) < 0)
         sp_fatal(SP_EXIT_OSERR, "sysport_ringlog: %s: cannot scan (out of memory or bad size)", spool.path);
+    if (spool.rc.file_id == 0 && spool.rc.foreign_bytes > 0) {
+        /* Not a spool: start from zeros (preallocated below, nothing
+         * written), or its leftovers would read as damage at every boot. */
+        if (ftruncate(spool.fd, 0) < 0)
+            sp_fatal(SP_EXIT_OSERR, "sysport_ringlog: truncate %s: %s", spool.path, strerror(errno));
+        st.st_size = 0;
+        spool.rc.short_bytes = 0;
+    }
     while (spool.rc.file_id == 0)
         if (getrandom(&spool.rc.file_id, sizeof(spool.rc.file_id), 0) < 0 && errno != EINTR)
             sp_fatal(SP_EXIT_OSERR, "sysport_ringlog: getrandom: %s", strerror(errno));

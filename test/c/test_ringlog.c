@@ -405,6 +405,70 @@ static void truncated_and_other_block_size(void)
     close(f.fd);
 }
 
+/* A spool now configured larger than the whole ring it was is grown, not
+ * cut: nothing is missing, before and after the writer wrapped, and writing
+ * goes on into the larger ring with every record in order. */
+static void grown_is_not_cut(void)
+{
+    struct ringlog_file f;
+    uint64_t first, last;
+
+    open_file(&f, 8 * 1024);
+    CHECK_EQ(recover(&f, 8 * 1024, 1024, BOOT), 0);
+    write_records(&f, 1, 30);
+    CHECK_EQ(ringlog_writer_sync(&f.w), 0);
+    close_session(&f);
+    CHECK_EQ(recover(&f, 16 * 1024, 1024, BOOT + 1), 0);
+    CHECK_EQ(f.rc.short_bytes, 0);
+    CHECK_EQ(f.rc.grown_from, 8 * 1024);
+    CHECK_EQ(read_back(&f, BOOT, 1, &first, &last), 30);
+    close_session(&f);
+    close(f.fd);
+
+    open_file(&f, 8 * 1024);
+    CHECK_EQ(recover(&f, 8 * 1024, 1024, BOOT), 0);
+    write_records(&f, 1, 500); /* about four laps */
+    CHECK_EQ(ringlog_writer_sync(&f.w), 0);
+    close_session(&f);
+    CHECK_EQ(recover(&f, 16 * 1024, 1024, BOOT + 1), 0);
+    CHECK_EQ(f.rc.short_bytes, 0);
+    CHECK_EQ(f.rc.grown_from, 8 * 1024);
+    CHECK(read_back(&f, BOOT, 1, &first, &last) > 50);
+    CHECK_EQ(last, 500);
+    CHECK_EQ(gaps, 0);
+    CHECK_EQ(ftruncate(f.fd, 16 * 1024), 0); /* the helper preallocates the ring */
+    write_records(&f, 1, 150);
+    CHECK_EQ(ringlog_writer_sync(&f.w), 0);
+    close_session(&f);
+    CHECK_EQ(recover(&f, 16 * 1024, 1024, BOOT + 2), 0);
+    CHECK_EQ(f.rc.grown_from, 0);
+    CHECK_EQ(f.rc.short_bytes, 0);
+    CHECK_EQ(read_back(&f, BOOT + 1, 1, &first, &last), 150);
+    CHECK_EQ(gaps, 0);
+    close_session(&f);
+    close(f.fd);
+}
+
+/* A wrapped ring cut to half is cut, wherever its writer was. */
+static void wrapped_and_cut(void)
+{
+    for (uint64_t n = 300; n < 300 + 16 * 15; n += 15) {
+        struct ringlog_file f;
+
+        open_file(&f, 16 * 1024);
+        CHECK_EQ(recover(&f, 16 * 1024, 1024, BOOT), 0);
+        write_records(&f, 1, n);
+        CHECK_EQ(ringlog_writer_sync(&f.w), 0);
+        close_session(&f);
+        CHECK_EQ(ftruncate(f.fd, 8 * 1024), 0);
+        CHECK_EQ(recover(&f, 16 * 1024, 1024, BOOT + 1), 0);
+        CHECK_EQ(f.rc.short_bytes, 8 * 1024);
+        CHECK_EQ(f.rc.grown_from, 0);
+        close_session(&f);
+        close(f.fd);
+    }
+}
+
 static void torn_tail_record(void)
 {
     struct ringlog_file f;
@@ -485,12 +549,14 @@ static void empty_and_garbage_files(void)
     CHECK_EQ(ringlog_recover(&rc, ringlog_image_read, &im, 0, 8192, 1024, scratch), 0);
     CHECK_EQ(rc.file_id, 0);
     CHECK_EQ(rc.short_bytes, 8192);
+    CHECK_EQ(rc.foreign_bytes, 0);
     CHECK_EQ(rc.head, 7);
     ringlog_recovery_free(&rc);
     for (size_t i = 0; i < sizeof(img); i++)
         img[i] = (uint8_t)(i * 7 + 3);
     CHECK_EQ(ringlog_recover(&rc, ringlog_image_read, &im, sizeof(img), 8192, 1024, scratch), 0);
     CHECK_EQ(rc.file_id, 0);
+    CHECK_EQ(rc.foreign_bytes, sizeof(img)); /* random bytes are said, not taken as a new file */
     ringlog_recovery_free(&rc);
     CHECK_EQ(ringlog_recover(&rc, ringlog_image_read, &im, sizeof(img), 8192, 1000, scratch), -1);
     CHECK_EQ(ringlog_recover(&rc, ringlog_image_read, &im, 0, 1024, 1024, scratch), -1);
@@ -507,6 +573,8 @@ int main(void)
     RUN(damage_and_recover);
     RUN(torn_head_block_is_not_overwritten);
     RUN(truncated_and_other_block_size);
+    RUN(grown_is_not_cut);
+    RUN(wrapped_and_cut);
     RUN(torn_tail_record);
     RUN(duplicates_read_once);
     RUN(empty_and_garbage_files);
