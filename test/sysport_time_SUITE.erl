@@ -353,6 +353,9 @@ liar_of_four_never_selected(Config) ->
     wait_until(fun() -> sysport_time_responder:requests(Liar) >= N + 3 end, 10000),
     wait_until(fun() -> maps:get(falseticker, server(LiarPort)) end, 5000),
     ?assertMatch(#{selected := false, falseticker := true}, server(LiarPort)),
+    %% Right after the step the samples from before it are dropped: the
+    %% honest three are truechimers again once each has answered since.
+    wait_until(fun() -> maps:get(truechimers, status()) =:= 3 end, 10000),
     ?assertMatch(#{truechimers := 3, falsetickers := [<<"127.0.0.1">>]}, status()),
     ?assert(lists:any(fun(P) -> maps:get(selected, server(P)) end, Honest)),
     ?assertMatch([#{ns := Step}], recorded(step)),
@@ -547,18 +550,25 @@ rtc_log(Config) ->
 
 rtc_read_ioctl(Config) ->
     start(Config, rtc_env(Config, -100, [])),
-    {ok, #{time := T, valid := true, flags := [], source := ioctl, reads := 2}} = sysport_time:rtc_read(),
+    %% Reads until two agree: two, or one more when a second ticks between.
+    {ok, #{time := T, valid := true, flags := [], source := ioctl, reads := R}} = sysport_time:rtc_read(),
+    ?assert(R =:= 2 orelse R =:= 3),
     ?assert(abs(T - (os:system_time(second) - 100)) =< 1),
     ?assertMatch(#{state := ok, source := ioctl, trusted := true}, maps:get(rtc, status())).
 
 rtc_torn_read(Config) ->
     start(Config, rtc_env(Config, 0, [])),
     rtc_change(Config, "torn 1\n"),
-    {ok, #{time := T, reads := 3}} = sysport_time:rtc_read(),
+    {ok, #{time := T, reads := R}} = sysport_time:rtc_read(),
     %% The torn read (59 s ahead) was not believed.
     ?assert(abs(T - os:system_time(second)) =< 1),
     Reads = [binary_to_integer(X) || [<<"rd">>, X] <- rtc_log(Config)],
-    ?assertMatch([Torn, T, T] when Torn =:= T + 59, Reads).
+    ?assertEqual(R, length(Reads)),
+    %% The torn one, then reads until two agree (one more when a second
+    %% ticks between them).
+    ?assertMatch([Torn | _] when Torn =:= T + 59 orelse Torn =:= T + 58, Reads),
+    ?assertMatch([T, T], lists:nthtail(R - 2, Reads)),
+    ?assert(R =:= 3 orelse R =:= 4).
 
 write_alignment(Config, Driver, ExpectedFractionNs) ->
     Env = rtc_env(Config, 0, [{delay_ns, ExpectedFractionNs}]),
