@@ -405,34 +405,33 @@ static void truncated_and_other_block_size(void)
     close(f.fd);
 }
 
-/* A spool now configured larger than the whole ring it was is grown, not
- * cut: nothing is missing, before and after the writer wrapped, and writing
- * goes on into the larger ring with every record in order. */
+/* An 8 KiB ring with n records of BOOT, opened again configured as 16 KiB:
+ * it was a whole ring, so it is grown, not cut. */
+static void grow_after(struct ringlog_file *f, uint64_t n)
+{
+    open_file(f, 8 * 1024);
+    CHECK_EQ(recover(f, 8 * 1024, 1024, BOOT), 0);
+    write_records(f, 1, n);
+    CHECK_EQ(ringlog_writer_sync(&f->w), 0);
+    close_session(f);
+    CHECK_EQ(recover(f, 16 * 1024, 1024, BOOT + 1), 0);
+    CHECK_EQ(f->rc.short_bytes, 0);
+    CHECK_EQ(f->rc.grown_from, 8 * 1024);
+}
+
+/* Grown before and after the writer wrapped: nothing is missing, and
+ * writing goes on into the larger ring with every record in order. */
 static void grown_is_not_cut(void)
 {
     struct ringlog_file f;
     uint64_t first, last;
 
-    open_file(&f, 8 * 1024);
-    CHECK_EQ(recover(&f, 8 * 1024, 1024, BOOT), 0);
-    write_records(&f, 1, 30);
-    CHECK_EQ(ringlog_writer_sync(&f.w), 0);
-    close_session(&f);
-    CHECK_EQ(recover(&f, 16 * 1024, 1024, BOOT + 1), 0);
-    CHECK_EQ(f.rc.short_bytes, 0);
-    CHECK_EQ(f.rc.grown_from, 8 * 1024);
+    grow_after(&f, 30);
     CHECK_EQ(read_back(&f, BOOT, 1, &first, &last), 30);
     close_session(&f);
     close(f.fd);
 
-    open_file(&f, 8 * 1024);
-    CHECK_EQ(recover(&f, 8 * 1024, 1024, BOOT), 0);
-    write_records(&f, 1, 500); /* about four laps */
-    CHECK_EQ(ringlog_writer_sync(&f.w), 0);
-    close_session(&f);
-    CHECK_EQ(recover(&f, 16 * 1024, 1024, BOOT + 1), 0);
-    CHECK_EQ(f.rc.short_bytes, 0);
-    CHECK_EQ(f.rc.grown_from, 8 * 1024);
+    grow_after(&f, 500); /* about four laps */
     CHECK(read_back(&f, BOOT, 1, &first, &last) > 50);
     CHECK_EQ(last, 500);
     CHECK_EQ(gaps, 0);
