@@ -49,13 +49,7 @@ all() ->
 
 init_per_suite(Config) ->
     Priv = ?config(priv_dir, Config),
-    DataDir = filename:join(Priv, "data"),
-    Tree = filename:join(Priv, "hwmon"),
-    sysport_sensors_fake:tree(Tree),
-    _ = application:stop(sysport),
-    _ = application:load(sysport),
-    [ok = application:set_env(sysport, K, V) || {K, V} <- env(Tree, DataDir)],
-    {ok, _} = application:ensure_all_started(sysport),
+    _ = sysport_test_lib:start_sysport(Priv, fun env/2),
     persistent_term:put({?MODULE, huge}, [binary:copy(<<"x">>, 1 bsl 20),
                                           binary:copy(<<"y">>, 10 bsl 20),
                                           binary:copy(<<0>>, 70000)]),

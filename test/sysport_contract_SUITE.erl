@@ -65,16 +65,7 @@ all() ->
      bad_config_refused_at_start].
 
 init_per_suite(Config) ->
-    Priv = ?config(priv_dir, Config),
-    DataDir = filename:join(Priv, "data"),
-    Tree = filename:join(Priv, "hwmon"),
-    sysport_sensors_fake:tree(Tree),
-    _ = application:stop(sysport),
-    _ = application:load(sysport),
-    _ = application:stop(sysport),
-    _ = application:load(sysport),
-    [ok = application:set_env(sysport, K, V) || {K, V} <- env(Tree, DataDir)],
-    {ok, _} = application:ensure_all_started(sysport),
+    {Tree, DataDir} = sysport_test_lib:start_sysport(?config(priv_dir, Config), fun env/2),
     [{tree, Tree}, {data, DataDir} | Config].
 
 %% Half the services configured with proplists (keyword lists, as Elixir's

@@ -16,22 +16,17 @@
 all() -> [a_failing_example_is_reported, erlang_blocks_run, config_blocks_are_accepted].
 
 init_per_suite(Config) ->
-    Priv = ?config(priv_dir, Config),
-    DataDir = filename:join(Priv, "data"),
-    Tree = filename:join(Priv, "hwmon"),
-    sysport_sensors_fake:tree(Tree),
-    _ = application:stop(sysport),
-    _ = application:load(sysport),
-    Env = [{data_dir, DataDir},
-           {kmsg, [{logger, false}]},
-           {kv, [{lock_file, filename:join(DataDir, "fw_printenv.lock")}]},
-           {time, [{servers, []}, {clock, recording}]},
-           {sensors, #{helper => #{wrapper => sysport_sensors_fake:wrapper(Tree)},
-                       config => sysport_sensors_fake:config(Tree), uevent => false}}],
-    [ok = application:set_env(sysport, K, V) || {K, V} <- Env],
-    {ok, _} = application:ensure_all_started(sysport),
+    {Tree, DataDir} = sysport_test_lib:start_sysport(?config(priv_dir, Config), fun env/2),
     {ok, Text} = file:read_file(sysport_readme:path()),
-    [{blocks, sysport_readme:blocks(Text)}, {env_keys, [K || {K, _} <- Env]} | Config].
+    [{blocks, sysport_readme:blocks(Text)}, {env_keys, [K || {K, _} <- env(Tree, DataDir)]} | Config].
+
+env(Tree, DataDir) ->
+    [{data_dir, DataDir},
+     {kmsg, [{logger, false}]},
+     {kv, [{lock_file, filename:join(DataDir, "fw_printenv.lock")}]},
+     {time, [{servers, []}, {clock, recording}]},
+     {sensors, #{helper => #{wrapper => sysport_sensors_fake:wrapper(Tree)},
+                 config => sysport_sensors_fake:config(Tree), uevent => false}}].
 
 end_per_suite(Config) ->
     _ = application:stop(sysport),

@@ -5,7 +5,7 @@
 -export([project_root/0, c_build/0, testhelper/0, release_testhelper/0,
          capture_logs/0, stop_capture_logs/0, wait_log/2, logs/0,
          proc_alive/1, proc_state/1, zombies_of/1, children_of/1,
-         wait_until/2, wait_until/3, kill9/1, os_cmd/1, flat_status/1]).
+         wait_until/2, wait_until/3, kill9/1, os_cmd/1, flat_status/1, start_sysport/2]).
 %% logger handler callback
 -export([log/2]).
 
@@ -165,3 +165,17 @@ flat_status(Mod) ->
         {ok, S} -> {ok, maps:merge(maps:get(counters, S, #{}), S)};
         Error -> Error
     end.
+
+%% sysport started afresh as a suite runs it: a fake hwmon tree and a data
+%% dir under Priv, the application env EnvOf(Tree, DataDir).
+-spec start_sysport(file:filename(), fun((file:filename(), file:filename()) -> [{atom(), term()}])) ->
+          {Tree :: file:filename(), DataDir :: file:filename()}.
+start_sysport(Priv, EnvOf) ->
+    DataDir = filename:join(Priv, "data"),
+    Tree = filename:join(Priv, "hwmon"),
+    sysport_sensors_fake:tree(Tree),
+    _ = application:stop(sysport),
+    _ = application:load(sysport),
+    [ok = application:set_env(sysport, K, V) || {K, V} <- EnvOf(Tree, DataDir)],
+    {ok, _} = application:ensure_all_started(sysport),
+    {Tree, DataDir}.
