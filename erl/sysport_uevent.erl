@@ -225,6 +225,11 @@ handle_info({sysport_port, Port, {exited, _Status}}, #st{port = Port} = St) ->
 handle_info({sysport_subs, subscribed, Pid, _Filter}, #st{coldplug = complete} = St) ->
     notify_one(Pid, coldplug_complete, #{devices => sysport_uevent_table:size()}),
     {noreply, St};
+handle_info(reconciled, St) ->
+    %% The snapshot is garbage now that the table has it; the state that
+    %% held it was dropped when the last callback returned.
+    true = erlang:garbage_collect(),
+    {noreply, St};
 handle_info(settle_check, St) ->
     {noreply, check_waiters(St#st{settle_timer = undefined})};
 handle_info(_Msg, St) ->
@@ -259,6 +264,7 @@ event({snapshot, Devices}, #st{snapshot = {Reason, Seq, Chunks}} = St) ->
     St#st{snapshot = {Reason, Seq, [Devices | Chunks]}};
 event({snapshot_end, _Count}, #st{snapshot = {Reason, Seq, Chunks}} = St) ->
     Diffs = sysport_uevent_table:reconcile(maps:from_list(lists:append(lists:reverse(Chunks)))),
+    self() ! reconciled,
     lists:foreach(fun({Action, DevPath, Props}) -> notify(Action, DevPath, Props, St#st.subs) end, Diffs),
     St1 = St#st{snapshot = undefined, last_seq = max(Seq, St#st.last_seq), quiet_since = now_ms()},
     case {Reason, St#st.coldplug} of
