@@ -9,7 +9,7 @@
 %% '''
 -module(sysport_opts).
 
--export([check/3, to_map/1, defaults/1, describe/1, valid/2]).
+-export([check/3, to_map/1, defaults/1, describe/1, valid/2, path/1]).
 -export_type([schema/0, type/0, error/0]).
 
 -type type() :: boolean | pos_integer | non_neg_integer | integer | atom | pid | path
@@ -60,9 +60,9 @@ as_type({opts, Schema}, V) ->
     {ok, Map} = to_map(V),
     maps:map(fun(K, E) -> as_given(Schema, K, E) end, Map);
 as_type(Type, V) when is_list(V) ->
-    case path_type(Type) andalso valid(path, V) of
-        true -> unicode:characters_to_binary(V);
-        false -> V
+    case path_type(Type) andalso path(V) of
+        {ok, Bin} -> Bin;
+        _ -> V
     end;
 as_type(_, V) ->
     V.
@@ -106,11 +106,7 @@ valid(integer, V) -> is_integer(V);
 valid(atom, V) -> is_atom(V);
 valid(pid, V) -> is_pid(V);
 valid(level, V) -> lists:member(V, ?LEVELS);
-valid(path, V) ->
-    case chardata(V) of
-        {ok, B} -> B =/= <<>> andalso binary:match(B, <<0>>) =:= nomatch;
-        error -> false
-    end;
+valid(path, V) -> path(V) =/= error;
 valid(chardata, V) -> chardata(V) =/= error;
 valid({int, Min, Max}, V) -> is_integer(V) andalso V >= Min andalso (Max =:= infinity orelse V =< Max);
 valid({enum, Values}, V) -> lists:member(V, Values);
@@ -118,6 +114,19 @@ valid({list, Type}, V) -> is_list(V) andalso lists:all(fun(E) -> valid(Type, E) 
 valid({any_of, Types}, V) -> lists:any(fun(T) -> valid(T, V) end, Types);
 valid({opts, Schema}, V) -> element(1, check(nested, Schema, V)) =:= ok;
 valid({check, Fun}, V) -> Fun(V).
+
+%% @doc V as a path, a binary: non-empty chardata without NUL (a deep list
+%% too, which filename and port functions refuse as it is).
+-spec path(term()) -> {ok, binary()} | error.
+path(V) ->
+    case chardata(V) of
+        {ok, B} when B =/= <<>> ->
+            case binary:match(B, <<0>>) of
+                nomatch -> {ok, B};
+                _ -> error
+            end;
+        _ -> error
+    end.
 
 chardata(V) when is_binary(V); is_list(V) ->
     try unicode:characters_to_binary(V) of

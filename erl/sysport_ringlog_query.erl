@@ -159,10 +159,9 @@ boots() ->
 %% @doc Every record available (all boots) as text.
 -spec save(file:filename_all()) -> ok | {error, term()}.
 save(Path) ->
-    case sysport_opts:valid(path, Path) of
-        %% As a binary: filename functions refuse deep chardata.
-        true -> save_valid(unicode:characters_to_binary(Path));
-        false -> {error, badarg}
+    case sysport_opts:path(Path) of
+        {ok, Bin} -> save_valid(Bin);
+        error -> {error, badarg}
     end.
 
 save_valid(Path) ->
