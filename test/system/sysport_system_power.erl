@@ -173,7 +173,9 @@ power_cut_kv(#{facts := Facts}) ->
     case Read of
         {ok, Env} ->
             Counter = binary_to_integer(maps:get(?COUNTER, Env, <<"-1">>)),
+            %% The counters of the copies whose CRC holds (none: no counter).
             Valid = [C || {true, _, C} <- Copies],
+            ValidCounters = [binary_to_integer(C) || C <- Valid, C =/= none],
             campaign_add(Facts, [{campaign_cuts, 1}, {campaign_puts_acked, Acked},
                                  {campaign_puts_found, min(Counter, Acked)}]),
             all_true([{state_ok, State =:= ok orelse State},
@@ -181,10 +183,8 @@ power_cut_kv(#{facts := Facts}) ->
                       {a_copy_crc_ok, Valid =/= [] orelse Copies},
                       %% Each copy whose CRC holds has a put that was made,
                       %% and the one sysport reads is the newest of them.
-                      {no_copy_invented, lists:all(fun(C) -> binary_to_integer(C) =< Acked + 1 end,
-                                                   [C || C <- Valid, C =/= none]) orelse Copies},
-                      {newest_copy_read, lists:all(fun(C) -> binary_to_integer(C) =< Counter end,
-                                                   [C || C <- Valid, C =/= none]) orelse Copies},
+                      {no_copy_invented, lists:all(fun(C) -> C =< Acked + 1 end, ValidCounters) orelse Copies},
+                      {newest_copy_read, lists:all(fun(C) -> C =< Counter end, ValidCounters) orelse Copies},
                       {other_keys_unchanged, env_hash(Env) =:= Others},
                       {fw_printenv_agrees, Printed =:= Env orelse Printed}]);
         Error ->
