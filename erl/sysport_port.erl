@@ -6,6 +6,7 @@
 %% service receives, as messages:
 %% ```
 %% {sysport_port, Pid, {ready, Info}}     after every (re)start
+%% {sysport_port, Pid, {progress, Info}}  a helper still setting up is busy
 %% {sysport_port, Pid, {event, Event}}    for each {event, Event} frame
 %% {sysport_port, Pid, {exited, Status}}  when the helper goes away
 %% '''
@@ -33,6 +34,7 @@
                   env => [{string(), string() | false}],
                   wrapper => [file:filename_all()],
                   ready_timeout => timeout(),
+                  await_ready => boolean(),
                   stop_timeout => non_neg_integer(),
                   backoff_min => pos_integer(),
                   backoff_max => pos_integer(),
@@ -40,6 +42,10 @@
 %% `helper' is a program name looked up in the helper directory
 %% (see {@link sysport_env:helper_path/1}) or a path containing a slash.
 %% `wrapper' runs the helper under another program (valgrind, strace).
+%% `ready_timeout' runs from the start and from each `{progress, Info}'
+%% frame: a helper that says it is busy (a long recovery) is not killed.
+%% `await_ready' false: start_link returns once the helper is started,
+%% without waiting for its ready (requests wait for it here).
 
 -type status() :: {exit, non_neg_integer()} | {signal, atom() | pos_integer()}
                 | ready_timeout | {protocol_error, term()} | {start_failed, term()}
@@ -69,7 +75,7 @@
 -type from() :: gen_server:from() | {reply_to, pid(), term()}.
 
 -define(DEFAULTS, #{args => [], env => [], wrapper => [],
-                    ready_timeout => 5000, stop_timeout => 5000,
+                    ready_timeout => 5000, await_ready => true, stop_timeout => 5000,
                     backoff_min => 100, backoff_max => 30000,
                     healthy_after => 60000}).
 -define(RECENT_BACKOFFS, 64).
@@ -117,7 +123,8 @@
 
 %%% API
 
-%% @doc Starts the helper and returns once it has said `ready'.
+%% @doc Starts the helper and returns once it has said `ready' (see
+%% `await_ready').
 -spec start_link(opts()) -> {ok, pid()} | {error, term()}.
 start_link(#{helper := _} = Opts) ->
     Args = [maps:merge(?DEFAULTS, maps:merge(#{owner => self()}, Opts))],
@@ -189,9 +196,10 @@ init([#{helper := Helper, owner := Owner, backoff_min := Min} = Opts]) ->
     process_flag(trap_exit, true),
     St0 = #st{opts = Opts, owner = Owner, backoff = Min,
               label = iolist_to_binary(filename:basename(Helper))},
-    case open(St0) of
-        {ok, St} -> await_first_ready(St);
-        {error, Reason} -> {stop, Reason}
+    case {open(St0), Opts} of
+        {{ok, St}, #{await_ready := false}} -> {ok, St};
+        {{ok, St}, _} -> await_first_ready(St);
+        {{error, Reason}, _} -> {stop, Reason}
     end.
 
 %% @private
@@ -349,6 +357,10 @@ frame({log, Level, Msg}, St) when is_binary(Msg) ->
     Lvl = case lists:member(Level, ?LEVELS) of true -> Level; false -> notice end,
     logger:log(Lvl, "~ts: ~ts", [St#st.label, Msg], meta(St)),
     St;
+frame({progress, Info}, #st{state = starting} = St) when is_map(Info) ->
+    cancel(St#st.ready_timer),
+    St#st.owner ! {sysport_port, self(), {progress, Info}},
+    St#st{ready_timer = ready_timer(St#st.opts)};
 frame({ready, Info}, #st{state = starting} = St) when is_map(Info) ->
     cancel(St#st.ready_timer),
     St#st.owner ! {sysport_port, self(), {ready, Info}},
@@ -395,11 +407,7 @@ open(#st{opts = Opts} = St) ->
             try open_port({spawn_executable, Exe}, PortOpts) of
                 Port ->
                     {os_pid, OsPid} = erlang:port_info(Port, os_pid),
-                    Timeout = maps:get(ready_timeout, Opts),
-                    TRef = case Timeout of
-                               infinity -> undefined;
-                               _ -> erlang:start_timer(Timeout, self(), ready_timeout)
-                           end,
+                    TRef = ready_timer(Opts),
                     {ok, St#st{port = Port, os_pid = OsPid, os_start = undefined,
                                state = starting, dying = undefined, ready_timer = TRef,
                                starts = St#st.starts + 1}}
@@ -409,6 +417,9 @@ open(#st{opts = Opts} = St) ->
         {error, _} = Error ->
             Error
     end.
+
+ready_timer(#{ready_timeout := infinity}) -> undefined;
+ready_timer(#{ready_timeout := Timeout}) -> erlang:start_timer(Timeout, self(), ready_timeout).
 
 resolve(#{helper := Helper, args := Args, wrapper := Wrapper}) ->
     Path = case filename:dirname(Helper) of

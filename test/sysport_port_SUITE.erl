@@ -9,7 +9,7 @@
 -export([ready_info/1, calls_from_100_concurrent_callers/1, slow_call_does_not_delay_fast/1,
          call_timeout_and_late_reply/1, kill9_50_times/1, exit_status_visible/1,
          pending_callers_answered_on_exit/1, garbage_restarts_helper/1, incomplete_frame_then_exit/1,
-         frame_over_cap/1, huge_reply/1, logs_forwarded/1, events_to_owner/1, ready_timeout/1,
+         frame_over_cap/1, huge_reply/1, logs_forwarded/1, events_to_owner/1, ready_timeout/1, progress_holds_off_ready_timeout/1,
          helper_not_found/1, stop_closes_and_reaps/1, owner_exit_stops_helper/1,
          backoff_resets_after_healthy/1, vm_killed_leaves_no_orphans/1, stats_count_traffic/1,
          calls_while_down/1, killed_with_output_queued/1, valgrind_clean/1]).
@@ -19,6 +19,7 @@ all() ->
      call_timeout_and_late_reply, kill9_50_times, exit_status_visible,
      pending_callers_answered_on_exit, garbage_restarts_helper, incomplete_frame_then_exit,
      frame_over_cap, huge_reply, logs_forwarded, events_to_owner, ready_timeout,
+     progress_holds_off_ready_timeout,
      helper_not_found, stop_closes_and_reaps, owner_exit_stops_helper,
      backoff_resets_after_healthy, vm_killed_leaves_no_orphans, stats_count_traffic,
      calls_while_down, killed_with_output_queued, {group, valgrind}].
@@ -272,6 +273,28 @@ ready_timeout(Config) ->
     %% The hung helper was killed, not left behind.
     ok = sysport_test_lib:wait_until(
            fun() -> sysport_test_lib:children_of(Setup) -- Before =:= [] end, 3000).
+
+%% A helper that says it is busy (a long recovery) outlives the ready
+%% timeout many times over; with await_ready false, start_link returns
+%% while it is still busy, and requests wait for its ready.
+progress_holds_off_ready_timeout(Config) ->
+    {ok, P} = sysport_port:start_link(#{helper => ?config(helper, Config), args => ["--busy-start=1500"],
+                                        ready_timeout => 300, await_ready => false}),
+    ?assertMatch(#{state := starting}, sysport_port:stats(P)),
+    Self = self(),
+    spawn_link(fun() -> Self ! {pinged, sysport_port:call(P, ping, 10000)} end),
+    Progress = progress_until_ready(P, []),
+    ?assertEqual(lists:seq(100, 1500, 100), Progress),
+    receive {pinged, Pong} -> ?assertEqual(ok, Pong) after 5000 -> ct:fail(no_pong) end,
+    ?assertMatch(#{state := up, starts := 1, restarts := 0}, sysport_port:stats(P)),
+    sysport_port:stop(P).
+
+progress_until_ready(P, Acc) ->
+    receive
+        {sysport_port, P, {progress, #{ms := Ms}}} -> progress_until_ready(P, [Ms | Acc]);
+        {sysport_port, P, {ready, _}} -> lists:reverse(Acc)
+    after 5000 -> ct:fail({no_ready, lists:reverse(Acc)})
+    end.
 
 helper_not_found(_Config) ->
     ?assertEqual({error, {helper_not_found, <<"/nonexistent/sysport_nothing">>}},

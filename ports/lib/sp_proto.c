@@ -162,6 +162,13 @@ void sp_event_begin(ei_x_buff *x)
     ei_x_encode_atom(x, "event");
 }
 
+void sp_progress_begin(ei_x_buff *x)
+{
+    sp_x_new(x);
+    ei_x_encode_tuple_header(x, 2);
+    ei_x_encode_atom(x, "progress");
+}
+
 void sp_reply_ok(unsigned long long id)
 {
     ei_x_buff x;

@@ -38,6 +38,9 @@ void sp_reply_ok_begin(ei_x_buff *x, unsigned long long id);
 void sp_reply_error_begin(ei_x_buff *x, unsigned long long id, const char *reason);
 /* {event, ...: the caller encodes the Event term next. */
 void sp_event_begin(ei_x_buff *x);
+/* {progress, ...}: a helper still setting up is not stuck (the owner's
+ * ready timeout starts again); the caller encodes one term and sends. */
+void sp_progress_begin(ei_x_buff *x);
 
 void sp_reply_ok(unsigned long long id);
 void sp_reply_error(unsigned long long id, const char *reason);

@@ -3,7 +3,10 @@
  * end. Built by `make test` the way production helpers are built; not
  * shipped.
  *
- *   sysport_testhelper [--no-ready] [--exit-at-start=N] [--max-frame=N]
+ *   sysport_testhelper [--no-ready] [--exit-at-start=N] [--max-frame=N] [--busy-start=MS]
+ *
+ * --busy-start: sets up for MS ms before ready, saying {progress, #{ms}}
+ * every 100 ms (as a helper recovering a large file does).
  *
  * Requests:
  *   ping                  -> ok
@@ -250,16 +253,30 @@ int main(int argc, char **argv)
     };
     int no_ready = 0;
     int64_t exit_at_start = -1;
-    uint64_t max_frame = 0;
+    uint64_t max_frame = 0, busy_ms = 0;
     const sp_option options[] = {
         SP_FLAG("no-ready", &no_ready),
         SP_INT("exit-at-start", &exit_at_start, 0, 255),
         SP_UINT("max-frame", &max_frame, 0, SIZE_MAX),
+        SP_UINT("busy-start", &busy_ms, 0, 60000),
         {0},
     };
 
     sp_init(helper.name);
-    sp_args(options, argc, argv, "usage: sysport_testhelper [--no-ready] [--exit-at-start=N] [--max-frame=N]");
+    sp_args(options, argc, argv,
+            "usage: sysport_testhelper [--no-ready] [--exit-at-start=N] [--max-frame=N] [--busy-start=MS]");
+    for (uint64_t ms = 0; ms < busy_ms; ms += 100) {
+        ei_x_buff x;
+        sp_map m;
+
+        usleep(100 * 1000);
+        sp_progress_begin(&x);
+        sp_map_begin(&m, &x);
+        sp_map_uint(&m, "ms", ms + 100);
+        sp_map_end(&m);
+        sp_send(&x);
+        sp_flush();
+    }
     if (exit_at_start >= 0)
         exit((int)exit_at_start);
     helper.max_frame = (size_t)max_frame;
