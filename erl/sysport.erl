@@ -342,6 +342,7 @@ print_records({ok, Records}) ->
                     {ok, #{formatter := F}} -> F;
                     _ -> sysport_ringlog_text:default_formatter()
                 end,
-    put_utf8(unicode:characters_to_binary(sysport_ringlog_text:lines(Records, Formatter)));
+    {Text, _} = sysport_ringlog_text:lines(Records, Formatter, undefined),
+    put_utf8(unicode:characters_to_binary(Text));
 print_records({error, Reason}) ->
     io:format("ringlog: ~0tp~n", [Reason]).

@@ -28,8 +28,9 @@
 
 %% @doc Replaces Path with Data (mode 0600, synced): never through a
 %% symlink, never a half-written file. The directory must not be one
-%% others can write to, unless it is sticky (as /tmp is).
--spec write(file:filename_all(), iodata()) -> ok | {error, term()}.
+%% others can write to, unless it is sticky (as /tmp is). Data may be a
+%% fun that writes to the file it is given, for data made as it is written.
+-spec write(file:filename_all(), iodata() | fun((file:fd()) -> ok | {error, term()})) -> ok | {error, term()}.
 write(Path, Data) ->
     Dir = filename:dirname(Path),
     case sharing(Dir) of
@@ -67,7 +68,7 @@ write_new(Tmp, Data) ->
         {ok, Fd} ->
             Result = case file:change_mode(Tmp, 8#600) of
                          ok ->
-                             case file:write(Fd, Data) of
+                             case write_data(Fd, Data) of
                                  ok -> file:datasync(Fd);
                                  Error -> Error
                              end;
@@ -78,6 +79,9 @@ write_new(Tmp, Data) ->
         Error ->
             Error
     end.
+
+write_data(Fd, Write) when is_function(Write, 1) -> Write(Fd);
+write_data(Fd, Data) -> file:write(Fd, Data).
 
 %% @doc Opens Path (modes as file:open/2's, raw): a new file is created
 %% mode 0600 without following a symlink; an existing one must be a

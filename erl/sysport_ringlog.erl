@@ -57,10 +57,13 @@
              subs :: sysport_subs:subs(),
              boot :: pos_integer(),
              seq = 0 :: non_neg_integer(),
+             first_seq :: pos_integer(), % this run's first record
              seq_ref :: atomics:atomics_ref(), % the boot's last seq, kept across restarts
              ring :: sysport_ringlog_ring:ring(),
              olp :: sysport_ringlog_olp:olp(),
              spool :: sysport_ringlog_spool:spool(),
+             %% sync/0 callers waiting for the spool helper to open the file
+             sync_waiting = [] :: [gen_server:from()],
              drop_timer :: reference() | undefined}).
 
 %%% API
@@ -381,9 +384,9 @@ init(Opts0, #{subs := Subs}) ->
            end,
     {Boot, SeqRef} = boot(),
     _ = ets:new(?INFO, [named_table, protected, set]),
-    Spool = sysport_ringlog_spool:start(sysport_ringlog_spool:new(Opts, Boot)),
-    Seq = max(atomics:get(SeqRef, 1), sysport_ringlog_spool:boot_last_seq(Spool)),
-    St0 = #st{opts = Opts, subs = Subs, boot = Boot, seq_ref = SeqRef, seq = Seq,
+    Seq = atomics:get(SeqRef, 1),
+    Spool = sysport_ringlog_spool:start(sysport_ringlog_spool:new(Opts, Boot, Seq + 1)),
+    St0 = #st{opts = Opts, subs = Subs, boot = Boot, seq_ref = SeqRef, seq = Seq, first_seq = Seq + 1,
               ring = sysport_ringlog_ring:new(Opts), olp = sysport_ringlog_olp:new(Opts), spool = Spool},
     publish(St0),
     St = store_note(boot_note(St0), St0),
@@ -396,13 +399,12 @@ init(Opts0, #{subs := Subs}) ->
 -spec handle_call(term(), gen_server:from(), #st{}) -> {reply, term(), #st{}} | {noreply, #st{}}.
 handle_call({'$ringlog', L, Wall, Mono, Payload}, _From, St) ->
     {reply, ok, load(L, Wall, Mono, Payload, St)};
-handle_call(sync, From, #st{spool = Sp0, opts = #{timeout := Timeout}} = St) ->
+handle_call(sync, From, #st{spool = Sp0} = St) ->
     Sp = sysport_ringlog_spool:flush(Sp0),
-    case sysport_ringlog_spool:port(Sp) of
-        undefined -> {reply, {error, spool_down}, St#st{spool = Sp}};
-        Port ->
-            ok = sysport_port:request(Port, sync, Timeout, {sync, From}),
-            {noreply, St#st{spool = Sp}}
+    case sysport_ringlog_spool:available(Sp) of
+        down -> {reply, {error, spool_down}, St#st{spool = Sp}};
+        opening -> {noreply, St#st{spool = Sp, sync_waiting = [From | St#st.sync_waiting]}};
+        up -> {noreply, request_sync(From, St#st{spool = Sp})}
     end;
 handle_call({config, Changes}, _From, St) ->
     case sysport_opts:check(ringlog, sysport_service:options(?MODULE), maps:merge(St#st.opts, Changes)) of
@@ -426,10 +428,12 @@ handle_info({sysport_port, _Port, {reply, {sync, From}, Result}}, #st{spool = Sp
     gen_server:reply(From, sysport_ringlog_spool:synced(Result, Sp)),
     {noreply, St};
 handle_info({sysport_port, _Port, Msg}, #st{spool = Sp0} = St) ->
-    case sysport_ringlog_spool:handle(Msg, Sp0) of
-        {ok, Sp} -> {noreply, St#st{spool = Sp}};
-        {{resend, From}, Sp} -> {noreply, resend(From, St#st{spool = Sp})}
-    end;
+    St1 = case sysport_ringlog_spool:handle(Msg, Sp0) of
+              {ok, Sp} -> St#st{spool = Sp};
+              {report, Sp} -> store_note(sysport_ringlog_spool:report(Sp), St#st{spool = Sp});
+              {{resend, From}, Sp} -> resend(From, St#st{spool = Sp})
+          end,
+    {noreply, spool_changed(sysport_ringlog_spool:available(Sp0), St1)};
 handle_info(drop_report, St) ->
     {noreply, report_drops(St#st{drop_timer = undefined})};
 handle_info(spool_catch_up, #st{spool = Sp0} = St) ->
@@ -438,20 +442,37 @@ handle_info(spool_catch_up, #st{spool = Sp0} = St) ->
         {wait, Sp} -> {noreply, St#st{spool = Sp}}
     end;
 handle_info(spool_retry, #st{spool = Sp} = St) ->
-    St1 = St#st{spool = sysport_ringlog_spool:start(Sp)},
-    publish(St1),
-    {noreply, schedule_retry(resend(sysport_ringlog_spool:synced_seq(St1#st.spool) + 1, St1))};
+    %% What the file lacks is sent once the helper is ready.
+    {noreply, schedule_retry(spool_changed(down, St#st{spool = sysport_ringlog_spool:start(Sp)}))};
 handle_info({'EXIT', Pid, _Reason}, #st{spool = Sp} = St) ->
     %% The helper's owner gave up (it never does on its own): start over.
     case sysport_ringlog_spool:port(Sp) of
         Pid ->
-            St1 = St#st{spool = sysport_ringlog_spool:start(sysport_ringlog_spool:new(St#st.opts, St#st.boot))},
-            publish(St1),
-            {noreply, schedule_retry(resend(sysport_ringlog_spool:synced_seq(St1#st.spool) + 1, St1))};
+            Restarted = sysport_ringlog_spool:start(sysport_ringlog_spool:new(St#st.opts, St#st.boot, St#st.first_seq)),
+            {noreply, schedule_retry(spool_changed(down, St#st{spool = Restarted}))};
         _ -> {noreply, St}
     end;
 handle_info(_Msg, St) ->
     {noreply, St}.
+
+request_sync(From, #st{spool = Sp, opts = #{timeout := Timeout}} = St) ->
+    ok = sysport_port:request(sysport_ringlog_spool:port(Sp), sync, Timeout, {sync, From}),
+    St.
+
+%% The helper opened the file or went away: queries learn whether to ask
+%% it, and sync/0 callers waiting for it get their answer.
+spool_changed(Before, #st{spool = Sp, sync_waiting = Waiting} = St) ->
+    case sysport_ringlog_spool:available(Sp) of
+        Before -> St;
+        opening -> publish(St), St;
+        up ->
+            publish(St),
+            lists:foldr(fun request_sync/2, St#st{sync_waiting = []}, Waiting);
+        down ->
+            publish(St),
+            [gen_server:reply(From, {error, spool_down}) || From <- Waiting],
+            St#st{sync_waiting = []}
+    end.
 
 %% @private
 -spec terminate(term(), #st{}) -> ok.
@@ -521,30 +542,16 @@ store_note({Level, Format, Args}, St) ->
 vm_start() ->
     erlang:convert_time_unit(erlang:system_info(start_time), native, microsecond).
 
-boot_note(#st{boot = Boot, spool = Sp, opts = Opts}) ->
-    #{file := File, error := Error, recovery := Rec, file_size := Size, block_size := Bs} =
-        sysport_ringlog_spool:status(Sp),
-    Damage = maps:get(discarded_bytes, Rec, 0) + maps:get(short_bytes, Rec, 0) +
-        maps:get(lost_blocks, Rec, 0) + maps:get(bad_headers, Rec, 0) + maps:get(foreign_bytes, Rec, 0),
-    %% A spool keeps the geometry it was made with: records are never
-    %% thrown away for a smaller size or another block size, but the
-    %% option not applied is said.
-    Kept = [io_lib:format("; kept at ~b bytes (spool_size ~b: delete the file to shrink it)",
-                          [Size, maps:get(spool_size, Opts)]) || Size > maps:get(spool_size, Opts)] ++
-        [io_lib:format("; kept its block size ~b (block_size ~b: delete the file to change it)",
-                       [Bs, maps:get(block_size, Opts)]) || Bs =/= maps:get(block_size, Opts)],
-    Notes = [io_lib:format("; grown from ~b to ~b bytes", [G, Size]) || G <- [maps:get(grown_from, Rec, 0)], G > 0] ++
-        [io_lib:format("; it held no spool: ~b bytes of other data overwritten", [F])
-         || F <- [maps:get(foreign_bytes, Rec, 0)], F > 0] ++ Kept,
+%% The boot's first record; the spool's report follows once its helper
+%% has read the file (sysport_ringlog_spool:report/1).
+boot_note(#st{boot = Boot, spool = Sp}) ->
     Spool = case sysport_ringlog_spool:port(Sp) of
-                undefined -> io_lib:format("spool ~ts not written (~0tp)", [File, Error]);
-                _ -> io_lib:format("spool ~ts: recovered ~b records, discarded ~b bytes, ~b bad headers, "
-                                   "~b lost blocks, ~b bytes missing~ts",
-                                   [File, maps:get(recovered, Rec), maps:get(discarded_bytes, Rec),
-                                    maps:get(bad_headers, Rec), maps:get(lost_blocks, Rec),
-                                    maps:get(short_bytes, Rec), Notes])
+                undefined ->
+                    #{file := File, error := Error} = sysport_ringlog_spool:status(Sp),
+                    io_lib:format("; spool ~ts not written (~0tp)", [File, Error]);
+                _ -> ""
             end,
-    {case Damage + length(Kept) of 0 -> notice; _ -> warning end, "ringlog: boot ~s on ~s (OTP ~s); ~ts",
+    {notice, "ringlog: boot ~s on ~s (OTP ~s)~ts",
      [sysport_ringlog_query:hex(Boot), node(), erlang:system_info(otp_release), Spool]}.
 
 drops_pending(#st{drop_timer = undefined} = St) ->
@@ -624,7 +631,12 @@ handler_config(#st{opts = Opts, olp = Olp}) ->
 %% What queries and the handler read without asking the server.
 publish(#st{boot = Boot, opts = Opts, spool = Sp, subs = Subs}) ->
     Port = sysport_ringlog_spool:port(Sp),
-    true = ets:insert(?INFO, [{boot, {Boot, sysport_ringlog_query:hex(Boot)}}, {port, Port}, {subs, Subs},
+    %% Queries wait for a helper opening the file, not for one that is down.
+    Ask = case sysport_ringlog_spool:available(Sp) of
+              down -> undefined;
+              _ -> Port
+          end,
+    true = ets:insert(?INFO, [{boot, {Boot, sysport_ringlog_query:hex(Boot)}}, {port, Ask}, {subs, Subs},
                               {formatter, maps:get(formatter, Opts)},
                               {no_sync, [self() | [Port || is_pid(Port)]]}]).
 

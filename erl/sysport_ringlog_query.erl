@@ -11,6 +11,7 @@
 
 -define(INFO, sysport_ringlog_context).
 -define(ALL, 16#7ffffff).
+-define(MAX_SEQ, 16#ffffffffffffffff).
 
 %% @doc What queries need from the running service: its boot, the spool
 %% helper's owner and the display formatter.
@@ -41,18 +42,12 @@ earlier_tail(#{port := undefined}, _N) ->
     [];
 earlier_tail(#{boot := {Boot, _}} = Ctx, N) ->
     case spool_boots(Ctx) of
-        {ok, Boots} -> earlier_tail(Ctx, lists:reverse([B || #{boot := Id} = B <- Boots, Id =/= Boot]), N, []);
+        {ok, Boots} ->
+            case last_records(Ctx, lists:reverse([B || #{boot := B} <- Boots, B =/= Boot]), 7, N, []) of
+                {ok, Recs} -> Recs;
+                {error, _} -> []
+            end;
         {error, _} -> []
-    end.
-
-earlier_tail(_Ctx, [], _N, Acc) -> Acc;
-earlier_tail(_Ctx, _Boots, N, Acc) when N =< 0 -> Acc;
-earlier_tail(#{port := Port} = Ctx, [#{boot := B, first_seq := First, last_seq := Last} | Older], N, Acc) ->
-    case sysport_ringlog_spool:read(Port, B, max(First, Last - N + 1), N, sysport_service:timeout(sysport_ringlog)) of
-        {ok, Entries} ->
-            Recs = [from_spool(E, hex(B)) || E <- Entries],
-            earlier_tail(Ctx, Older, N - length(Recs), Recs ++ Acc);
-        {error, _} -> Acc
     end.
 
 %% @doc What arrived since the caller's last next/1 (its cursor lives in
@@ -77,6 +72,8 @@ next(N) ->
 %% @doc Records by options: `boot' (current | previous | all | a boot id
 %% from boots/0), `from_seq' (the first `count' from there, per boot;
 %% without it, the last `count'), `count', `level' (that and more severe).
+%% Earlier boots are read from the spool a chunk at a time, from the end
+%% when the last records are asked for.
 -spec get(map()) -> {ok, [record()]} | {error, term()}.
 get(Opts) when is_map(Opts) ->
     case check(Opts) of
@@ -84,10 +81,10 @@ get(Opts) when is_map(Opts) ->
             Min = sysport_ringlog_codec:level_to_int(Level),
             with_context(
               fun(Ctx) ->
-                      case records(Ctx, Sel, maps:get(from_seq, O, undefined), Min) of
-                          {ok, Recs} when is_map_key(from_seq, O) -> {ok, lists:sublist(Recs, count(Count))};
-                          {ok, Recs} -> {ok, last(Recs, Count)};
-                          Error -> Error
+                      case {selected(Ctx, Sel), O} of
+                          {{ok, Boots}, #{from_seq := From}} -> first_records(Ctx, Boots, From, Min, Count, []);
+                          {{ok, Boots}, _} -> last_records(Ctx, lists:reverse(Boots), Min, Count, []);
+                          {Error, _} -> Error
                       end
               end);
         Error -> Error
@@ -118,12 +115,12 @@ grep(Pattern, Opts) when is_map(Opts) ->
     case {sysport_ringlog_text:matcher(Pattern), check(Opts)} of
         {{ok, M}, {ok, #{boot := Sel, level := Level} = O}} ->
             Min = sysport_ringlog_codec:level_to_int(Level),
+            Grep = sysport_ringlog_text:grep_start(M, {maps:get(before, O, 0), maps:get('after', O, 0)}),
             with_context(
               fun(Ctx) ->
-                      case records(Ctx, Sel, undefined, Min) of
-                          {ok, Recs} ->
-                              {ok, sysport_ringlog_text:grep(Recs, M, maps:get(before, O, 0),
-                                                             maps:get('after', O, 0))};
+                      Each = fun(Recs, G) -> {cont, sysport_ringlog_text:grep_chunk(Recs, G)} end,
+                      case each_chunk(Ctx, Sel, Min, Each, Grep) of
+                          {ok, G} -> {ok, sysport_ringlog_text:grep_result(G)};
                           Error -> Error
                       end
               end);
@@ -167,52 +164,118 @@ save(Path) ->
 save_valid(Path) ->
     with_context(
       fun(#{formatter := F} = Ctx) ->
-              case records(Ctx, all, undefined, 7) of
-                  {ok, Recs} -> sysport_ringlog_text:save(Path, Recs, F);
-                  Error -> Error
-              end
+              %% Written as read: a chunk of records at a time.
+              sysport_file:write(
+                Path,
+                fun(Fd) ->
+                        Each = fun(Recs, Prev) ->
+                                       {Text, Boot} = sysport_ringlog_text:lines(Recs, F, Prev),
+                                       case file:write(Fd, unicode:characters_to_binary(Text)) of
+                                           ok -> {cont, Boot};
+                                           Error -> {halt, Error}
+                                       end
+                               end,
+                        case each_chunk(Ctx, all, 7, Each, undefined) of
+                            {ok, {error, _} = Error} -> Error;
+                            {ok, _} -> ok;
+                            Error -> Error
+                        end
+                end)
       end).
 
 %%% Gathering records
 
-records(#{boot := {_, Hex}}, current, From, Min) ->
-    {ok, [from_ring(E, Hex) || E <- ring(From, Min)]};
-records(Ctx, Sel, From, Min) ->
+%% Which boots a selector means, oldest first, `current' for the one the
+%% ring holds.
+selected(Ctx, current) -> {ok, select(current, [], Ctx)};
+selected(Ctx, Sel) ->
     case spool_boots(Ctx) of
-        {ok, Boots} -> gather(Ctx, select(Sel, Boots, Ctx), From, Min, []);
-        {error, _} when Sel =:= all -> records(Ctx, current, From, Min);
+        {ok, Boots} -> {ok, select(Sel, [B || #{boot := B} <- Boots], Ctx)};
+        {error, _} when Sel =:= all -> {ok, [current]};
         {error, _} = E -> E
     end.
 
-ring(undefined, Min) -> sysport_ringlog_ring:all(Min);
-ring(From, Min) -> sysport_ringlog_ring:from(From, ?ALL, Min).
-
-%% Which boots a selector means, oldest first; the current boot is read
-%% from the ring (`current').
 select(current, _Boots, _Ctx) -> [current];
-select(all, Boots, #{boot := {Boot, _}}) -> [B || #{boot := B} <- Boots, B =/= Boot] ++ [current];
+select(all, Boots, #{boot := {Boot, _}}) -> [B || B <- Boots, B =/= Boot] ++ [current];
 select(previous, Boots, #{boot := {Boot, _}}) ->
-    case [B || #{boot := B} <- Boots, B =/= Boot] of
+    case [B || B <- Boots, B =/= Boot] of
         [] -> [];
         Earlier -> [lists:last(Earlier)]
     end;
-select(Hex, Boots, #{boot := {_, Hex}}) when is_binary(Hex), is_list(Boots) -> [current];
+select(Hex, _Boots, #{boot := {_, Hex}}) when is_binary(Hex) -> [current];
 select(Hex, Boots, _Ctx) when is_binary(Hex) ->
-    [B || #{boot := B} <- Boots, hex(B) =:= Hex].
+    [B || B <- Boots, hex(B) =:= Hex].
 
-gather(_Ctx, [], _From, _Min, Acc) ->
+%% The first Count records from seq From on of each boot in turn.
+first_records(_Ctx, _Boots, _From, _Min, 0, Acc) ->
     {ok, lists:append(lists:reverse(Acc))};
-gather(Ctx, [current | Rest], From, Min, Acc) ->
-    {ok, Recs} = records(Ctx, current, From, Min),
-    gather(Ctx, Rest, From, Min, [Recs | Acc]);
-gather(#{port := Port} = Ctx, [Boot | Rest], From, Min, Acc) ->
-    case sysport_ringlog_spool:read(Port, Boot, case From of undefined -> 0; _ -> From end, infinity,
-                                    sysport_service:timeout(sysport_ringlog)) of
-        {ok, Entries} ->
-            Recs = [from_spool(E, hex(Boot)) || {_, _, _, L, _} = E <- Entries, L =< Min],
-            gather(Ctx, Rest, From, Min, [Recs | Acc]);
-        {error, _} = E -> E
+first_records(_Ctx, [], _From, _Min, _Count, Acc) ->
+    {ok, lists:append(lists:reverse(Acc))};
+first_records(#{boot := {_, Hex}} = Ctx, [current | Rest], From, Min, Count, Acc) ->
+    Recs = [from_ring(E, Hex) || E <- sysport_ringlog_ring:from(From, count(Count), Min)],
+    first_records(Ctx, Rest, From, Min, left(Count, Recs), [Recs | Acc]);
+first_records(Ctx, [Boot | Rest], From, Min, Count, Acc) ->
+    Q = #{boot => Boot, from => From, until => ?MAX_SEQ, min => Min, newest => false},
+    Keep = fun(Recs, {Left, Chunks}) ->
+                   Kept = lists:sublist(Recs, count(Left)),
+                   {case left(Left, Kept) of 0 -> halt; _ -> cont end, {left(Left, Kept), [Kept | Chunks]}}
+           end,
+    case fold(Ctx, Q, Keep, {Count, []}) of
+        {ok, {Left, Chunks}} ->
+            Recs = [from_spool(E, hex(Boot)) || E <- lists:append(lists:reverse(Chunks))],
+            first_records(Ctx, Rest, From, Min, Left, [Recs | Acc]);
+        Error -> Error
     end.
+
+%% The last Count records of the boots, Boots newest first.
+last_records(_Ctx, _Boots, _Min, 0, Acc) ->
+    {ok, lists:append(Acc)};
+last_records(_Ctx, [], _Min, _Count, Acc) ->
+    {ok, lists:append(Acc)};
+last_records(#{boot := {_, Hex}} = Ctx, [current | Rest], Min, Count, Acc) ->
+    Recs = [from_ring(E, Hex) || E <- last(sysport_ringlog_ring:all(Min), Count)],
+    last_records(Ctx, Rest, Min, left(Count, Recs), [Recs | Acc]);
+last_records(Ctx, [Boot | Rest], Min, Count, Acc) ->
+    Q = #{boot => Boot, from => 0, until => ?MAX_SEQ, min => Min, newest => true},
+    Keep = fun(Recs, {Left, Chunks}) ->
+                   Kept = last(Recs, Left),
+                   {case left(Left, Kept) of 0 -> halt; _ -> cont end, {left(Left, Kept), [Kept | Chunks]}}
+           end,
+    case fold(Ctx, Q, Keep, {Count, []}) of
+        {ok, {Left, Chunks}} ->
+            Recs = [from_spool(E, hex(Boot)) || E <- lists:append(Chunks)],
+            last_records(Ctx, Rest, Min, Left, [Recs | Acc]);
+        Error -> Error
+    end.
+
+%% Fun(Records, Acc) -> {cont | halt, Acc} over every record of the boots
+%% Sel means, oldest first, a chunk at a time.
+each_chunk(Ctx, Sel, Min, Fun, Acc) ->
+    case selected(Ctx, Sel) of
+        {ok, Boots} -> each_boot(Ctx, Boots, Min, Fun, {cont, Acc});
+        Error -> Error
+    end.
+
+each_boot(_Ctx, _Boots, _Min, _Fun, {halt, Acc}) -> {ok, Acc};
+each_boot(_Ctx, [], _Min, _Fun, {cont, Acc}) -> {ok, Acc};
+each_boot(#{boot := {_, Hex}} = Ctx, [current | Rest], Min, Fun, {cont, Acc}) ->
+    each_boot(Ctx, Rest, Min, Fun, Fun([from_ring(E, Hex) || E <- sysport_ringlog_ring:all(Min)], Acc));
+each_boot(Ctx, [Boot | Rest], Min, Fun, {cont, Acc}) ->
+    Q = #{boot => Boot, from => 0, until => ?MAX_SEQ, min => Min, newest => false},
+    Decoded = fun(Entries, {_, A}) ->
+                      Next = Fun([from_spool(E, hex(Boot)) || E <- Entries], A),
+                      {element(1, Next), Next}
+              end,
+    case fold(Ctx, Q, Decoded, {cont, Acc}) of
+        {ok, Next} -> each_boot(Ctx, Rest, Min, Fun, Next);
+        Error -> Error
+    end.
+
+fold(#{port := undefined}, _Q, _Fun, _Acc) -> {error, spool_down};
+fold(#{port := Port}, Q, Fun, Acc) -> sysport_ringlog_spool:fold(Port, Q, Fun, Acc, sysport_service:timeout(sysport_ringlog)).
+
+left(infinity, _) -> infinity;
+left(N, Recs) -> N - length(Recs).
 
 spool_boots(#{port := undefined}) -> {error, spool_down};
 spool_boots(#{port := Port}) -> sysport_ringlog_spool:boots(Port).

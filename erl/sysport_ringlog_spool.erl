@@ -14,12 +14,17 @@
 %% ring dropped meanwhile are counted (unspooled), and the synced seq stays
 %% below the first of them for the helper's lifetime, as it does below a
 %% block the helper could not write.
+%%
+%% Nothing waits for the helper to open the file: records stay in the ring
+%% until it is ready, then everything it lacks is sent. It reads the rest
+%% of the file after ready, and says what recovery found with the event
+%% `recovered' (handle/2 returns `report' for the boot's spool record).
 %% @private
 -module(sysport_ringlog_spool).
 
--export([new/2, start/1, add/6, flush/1, handle/2, retry/1, set_sync/2, status/1, port/1,
-         synced_seq/1, boot_last_seq/1, read/5, boots/1, catch_up/1, unspooled/3, synced/2]).
--export_type([spool/0, opts/0]).
+-export([new/3, start/1, add/6, flush/1, handle/2, retry/1, set_sync/2, status/1, port/1,
+         synced_seq/1, fold/5, boots/1, catch_up/1, unspooled/3, synced/2, report/1, available/1]).
+-export_type([spool/0, opts/0, query/0]).
 
 -type opts() :: #{spool := boolean(), spool_file := file:filename_all(), spool_size := pos_integer(),
                   block_size := pos_integer(), sync_interval := non_neg_integer(),
@@ -52,12 +57,17 @@
                 timer :: reference() | undefined,
                 retry_ms = ?RETRY_MIN :: pos_integer(),
                 synced_seq = 0 :: non_neg_integer(),
+                %% the first record of this run of the service: the ones
+                %% before it are an earlier run's, never resent from here
+                from_seq :: pos_integer(),
+                %% what the helper said while opening the file
+                progress = #{} :: map(),
                 sync_level :: 0..7}).
 -opaque spool() :: #spool{}.
 
--spec new(opts(), pos_integer()) -> spool().
-new(Opts, Boot) ->
-    #spool{opts = Opts, boot = Boot,
+-spec new(opts(), pos_integer(), pos_integer()) -> spool().
+new(Opts, Boot, FromSeq) ->
+    #spool{opts = Opts, boot = Boot, from_seq = FromSeq,
            sync_level = sysport_ringlog_codec:level_to_int(maps:get(sync_level, Opts))}.
 
 %% @doc Starts the helper (the caller traps exits). A helper that cannot
@@ -72,15 +82,9 @@ start(#spool{opts = Opts, boot = Boot} = Sp) ->
             "--size=" ++ integer_to_list(maps:get(spool_size, Opts)),
             "--block=" ++ integer_to_list(maps:get(block_size, Opts)) | sync_args(Sp)],
     _ = filelib:ensure_dir(maps:get(spool_file, Opts)),
-    case sysport_port:start_link(#{helper => "sysport_ringlog", args => Args}) of
-        {ok, Port} ->
-            %% The ready message follows start_link at once: take it here,
-            %% so the spool's recovery report is known before logging starts.
-            receive {sysport_port, Port, {ready, Info}} -> ready(Info, Sp#spool{port = Port})
-            after 5000 -> Sp#spool{port = Port}
-            end;
-        {error, Reason} ->
-            Sp#spool{error = Reason}
+    case sysport_port:start_link(#{helper => "sysport_ringlog", args => Args, await_ready => false}) of
+        {ok, Port} -> Sp#spool{port = Port, progress = #{}};
+        {error, Reason} -> Sp#spool{error = Reason}
     end.
 
 sync_args(#spool{opts = Opts, sync_level = Level}) ->
@@ -89,7 +93,7 @@ sync_args(#spool{opts = Opts, sync_level = Level}) ->
      "--sync-level=" ++ integer_to_list(Level)].
 
 ready(Info, Sp) ->
-    Sp#spool{up = true, info = Info, error = undefined, retry_ms = ?RETRY_MIN,
+    Sp#spool{up = true, info = Info, error = undefined, retry_ms = ?RETRY_MIN, progress = #{},
              synced_seq = max(Sp#spool.synced_seq, maps:get(boot_last_seq, Info, 0))}.
 
 %% @doc A start that failed is retried with backoff: returns the delay, or
@@ -165,11 +169,16 @@ cancel(#spool{timer = T} = Sp) ->
     Sp#spool{timer = undefined}.
 
 %% @doc A message from the helper's owner. `{resend, FromSeq}' asks the
-%% caller to send again everything from FromSeq on (the helper is back).
--spec handle(term(), spool()) -> {ok | {resend, pos_integer()}, spool()}.
+%% caller to send again everything from FromSeq on (the helper is back);
+%% `report': recovery is complete, report/1 says what it found.
+-spec handle(term(), spool()) -> {ok | report | {resend, pos_integer()}, spool()}.
 handle({ready, Info}, Sp) ->
     Sp1 = ready(Info, Sp#spool{batch = [], batch_bytes = 0, first = undefined, behind = undefined, gap = undefined}),
-    {{resend, Sp1#spool.synced_seq + 1}, cancel(Sp1)};
+    {{resend, max(Sp1#spool.synced_seq + 1, Sp1#spool.from_seq)}, cancel(Sp1)};
+handle({progress, Info}, Sp) ->
+    {ok, Sp#spool{progress = Info}};
+handle({event, {recovered, Found}}, #spool{info = Info} = Sp) when is_map(Found) ->
+    {report, Sp#spool{info = maps:merge(Info, Found#{scan_done => true})}};
 handle({event, {synced, Seq}}, Sp) ->
     {ok, Sp#spool{synced_seq = synced(Seq, Sp)}};
 handle({event, {io_error, Reason}}, Sp) ->
@@ -196,9 +205,10 @@ set_sync(Opts, #spool{port = Port} = Sp) ->
 
 -spec status(spool()) -> map().
 status(#spool{opts = Opts, port = Port} = Sp) ->
-    Helper = case Port of
-                 undefined -> #{};
-                 _ -> case sysport_port:call(Port, status, 2000) of
+    %% A helper still opening the file answers once it is ready: not asked.
+    Helper = case Sp#spool.up of
+                 false -> #{};
+                 true -> case sysport_port:call(Port, status, 2000) of
                           {ok, S} -> S;
                           _ -> #{}
                       end
@@ -216,45 +226,89 @@ status(#spool{opts = Opts, port = Port} = Sp) ->
       io_errors => maps:get(io_errors, Helper, 0),
       block_retries => maps:get(block_retries, Helper, 0),
       lost_records => maps:get(lost_records, Helper, 0),
-      recovery => maps:with([recovered, discarded_bytes, bad_records, bad_headers, lost_blocks,
-                             short_bytes, grown_from, foreign_bytes, created, mode_fixed], Sp#spool.info)}.
+      opening => Sp#spool.progress,
+      recovery => recovery(Sp)}.
+
+%% What the helper found in the file: from ready (how it was opened), then
+%% from the `recovered' event (what the whole file holds; `scan_done').
+recovery(#spool{info = Info}) ->
+    maps:merge(#{scan_done => false},
+               maps:with([recovered, discarded_bytes, bad_records, bad_headers, lost_blocks, newer_blocks,
+                          short_bytes, grown_from, foreign_bytes, created, mode_fixed, full_scan, read_bytes,
+                          scan_done], Info)).
+
+%% @doc The spool's part of the boot's record once recovery is complete:
+%% {Level, Format, Args}, warning when anything was damaged, missing or
+%% not applied.
+-spec report(spool()) -> {notice | warning, string(), list()}.
+report(#spool{opts = Opts} = Sp) ->
+    #{file := File, recovery := Rec, file_size := Size, block_size := Bs} = status(Sp),
+    Get = fun(K) -> maps:get(K, Rec, 0) end,
+    Damage = Get(discarded_bytes) + Get(short_bytes) + Get(lost_blocks) + Get(bad_headers) + Get(foreign_bytes)
+        + Get(newer_blocks),
+    %% A spool keeps the geometry it was made with: records are never
+    %% thrown away for a smaller size or another block size, but the
+    %% option not applied is said.
+    Kept = [io_lib:format("; kept at ~b bytes (spool_size ~b: delete the file to shrink it)",
+                          [Size, maps:get(spool_size, Opts)]) || Size > maps:get(spool_size, Opts)] ++
+        [io_lib:format("; kept its block size ~b (block_size ~b: delete the file to change it)",
+                       [Bs, maps:get(block_size, Opts)]) || Bs =/= maps:get(block_size, Opts)],
+    Notes = [io_lib:format("; grown from ~b to ~b bytes", [G, Size]) || G <- [Get(grown_from)], G > 0] ++
+        [io_lib:format("; it held no spool: ~b bytes of other data overwritten", [F]) || F <- [Get(foreign_bytes)], F > 0] ++
+        [io_lib:format("; ~b blocks newer than the head were found after writing began (damage hid them)", [N])
+         || N <- [Get(newer_blocks)], N > 0] ++ Kept,
+    {case Damage + length(Kept) of 0 -> notice; _ -> warning end,
+     "ringlog: spool ~ts: recovered ~b records, discarded ~b bytes, ~b bad headers, ~b lost blocks, "
+     "~b bytes missing~ts",
+     [File, Get(recovered), Get(discarded_bytes), Get(bad_headers), Get(lost_blocks), Get(short_bytes), Notes]}.
 
 -spec port(spool()) -> pid() | undefined.
 port(#spool{port = Port}) -> Port.
 
+%% @doc Whether the helper takes requests: `up', `opening' (started, not
+%% ready yet: requests wait for it) or `down'.
+-spec available(spool()) -> up | opening | down.
+available(#spool{up = true}) -> up;
+available(#spool{port = Port, error = undefined}) when is_pid(Port) -> opening;
+available(_) -> down.
+
 -spec synced_seq(spool()) -> non_neg_integer().
 synced_seq(#spool{synced_seq = S}) -> S.
 
-%% @doc The newest record of this boot the file held when the helper opened it.
--spec boot_last_seq(spool()) -> non_neg_integer().
-boot_last_seq(#spool{info = Info}) -> maps:get(boot_last_seq, Info, 0).
-
 %%% Reading the file (any process, through the helper's owner)
 
-%% @doc Records of Boot with seq >= FromSeq, at most Count, oldest first,
-%% as {Seq, Wall, Mono, Level, Payload}.
--spec read(pid(), pos_integer(), non_neg_integer(), non_neg_integer() | infinity, timeout()) ->
-          {ok, [{pos_integer(), integer(), integer(), 0..7, binary()}]} | {error, term()}.
-read(Port, Boot, FromSeq, Count, Timeout) ->
-    read(Port, Boot, FromSeq, Count, Timeout, []).
+%% A query of one boot's records: seqs `from'..`until', levels `min'
+%% and more severe; `newest' reads from `until' down.
+-type query() :: #{boot := pos_integer(), from := non_neg_integer(), until := non_neg_integer(),
+                   min := 0..7, newest := boolean()}.
 
-read(_Port, _Boot, _From, 0, _Timeout, Acc) ->
-    {ok, lists:append(lists:reverse(Acc))};
-read(Port, Boot, From, Count, Timeout, Acc) ->
-    Max = case Count of infinity -> ?READ_CHUNK; _ -> min(Count, ?READ_CHUNK) end,
-    case sysport_port:call(Port, {read, Boot, From, Max}, Timeout) of
-        {ok, {[], _}} ->
-            {ok, lists:append(lists:reverse(Acc))};
+%% @doc Folds Fun over the records Query asks for, a chunk (at most
+%% ?READ_CHUNK records, ascending) at a time: from the lowest seq up, or
+%% for `newest' from the highest down. Fun returns `{cont, Acc}' for the
+%% next chunk or `{halt, Acc}'. Records are {Seq, Wall, Mono, Level,
+%% Payload}; only one chunk is in memory at a time.
+-spec fold(pid(), query(), fun(([entry()], Acc) -> {cont | halt, Acc}), Acc, timeout()) ->
+          {ok, Acc} | {error, term()}.
+fold(Port, #{boot := Boot, from := From, until := Until, min := Min, newest := Newest} = Q, Fun, Acc, Timeout) ->
+    Levels = (2 bsl Min) - 1,
+    Req = {case Newest of true -> read_last; false -> read end, Boot, From, Until, ?READ_CHUNK, Levels},
+    case From =< Until andalso sysport_port:call(Port, Req, Timeout) of
+        false -> {ok, Acc};
+        {ok, {[], _}} -> {ok, Acc};
         {ok, {Records, More}} ->
-            {Last, _, _, _, _} = lists:last(Records),
-            Left = case Count of infinity -> infinity; _ -> Count - length(Records) end,
-            case More of
-                true -> read(Port, Boot, Last + 1, Left, Timeout, [Records | Acc]);
-                false -> {ok, lists:append(lists:reverse([Records | Acc]))}
+            case Fun(Records, Acc) of
+                {cont, Acc1} when More ->
+                    Next = case Newest of
+                               true -> Q#{until := element(1, hd(Records)) - 1};
+                               false -> Q#{from := element(1, lists:last(Records)) + 1}
+                           end,
+                    fold(Port, Next, Fun, Acc1, Timeout);
+                {_, Acc1} -> {ok, Acc1}
             end;
-        {error, _} = Error ->
-            Error
+        {error, _} = Error -> Error
     end.
+
+-type entry() :: {pos_integer(), integer(), integer(), 0..7, binary()}.
 
 %% @doc The boots the file holds, oldest first.
 -spec boots(pid()) -> {ok, [map()]} | {error, term()}.

@@ -4,7 +4,8 @@
 %% @private
 -module(sysport_ringlog_text).
 
--export([default_formatter/0, format/2, lines/2, matcher/1, grep/4, save/3, printer/3]).
+-export([default_formatter/0, format/2, lines/3, matcher/1, grep_start/2, grep_chunk/2, grep_result/1, printer/3]).
+-export_type([grep/0]).
 
 -type matcher() :: {re, term()} | {literal, binary()}. % term(): re's compiled pattern
 -export_type([matcher/0]).
@@ -32,13 +33,15 @@ format(#{level := Level, msg := Msg, time := Time} = R, {Mod, Config}) ->
                                               Level, maps:get(seq, R), Msg])
     end.
 
-%% @doc Records as text, with a line wherever the boot changes.
--spec lines([sysport_ringlog_codec:record()], {module(), logger:formatter_config()}) -> unicode:chardata().
-lines(Records, Formatter) ->
-    lines(Records, Formatter, undefined, []).
+%% @doc Records as text, with a line wherever the boot changes (Prev: the
+%% boot of the record before these, or undefined); and the last boot.
+-spec lines([sysport_ringlog_codec:record()], {module(), logger:formatter_config()}, binary() | undefined) ->
+          {unicode:chardata(), binary() | undefined}.
+lines(Records, Formatter, Prev) ->
+    lines(Records, Formatter, Prev, []).
 
-lines([], _F, _Boot, Acc) ->
-    lists:reverse(Acc);
+lines([], _F, Boot, Acc) ->
+    {lists:reverse(Acc), Boot};
 lines([#{boot := Boot} = R | Rest], F, Prev, Acc) ->
     Acc1 = case Boot of
                Prev -> Acc;
@@ -69,27 +72,36 @@ matcher(Chardata) ->
     catch error:badarg -> {error, bad_pattern}
     end.
 
-%% @doc The records whose message matches, with Before and After records
-%% of context around each match (as grep -B/-A), in order, each once.
--spec grep([sysport_ringlog_codec:record()], matcher(), non_neg_integer(), non_neg_integer()) ->
-          [sysport_ringlog_codec:record()].
-grep(Records, Matcher, Before, After) ->
-    Indexed = lists:zip(lists:seq(1, length(Records)), Records),
-    Hits = [I || {I, R} <- Indexed, matches(R, Matcher)],
-    Wanted = lists:usort(lists:append([lists:seq(max(1, I - Before), I + After) || I <- Hits])),
-    Set = sets:from_list(Wanted, [{version, 2}]),
-    [R || {I, R} <- Indexed, sets:is_element(I, Set)].
+%% @doc Matching records with Before and After records of context around
+%% each match (as grep -B/-A), in order, each once: fed a chunk at a time
+%% (grep_chunk/2), holding only the matches and Before records.
+-record(grep, {matcher :: matcher(), before :: non_neg_integer(), 'after' :: non_neg_integer(),
+               held = [] :: [sysport_ringlog_codec:record()], % unmatched, newest first, at most before
+               left = 0 :: non_neg_integer(),                 % records still to keep after a match
+               out = [] :: [sysport_ringlog_codec:record()]}).
+-opaque grep() :: #grep{}.
+
+-spec grep_start(matcher(), {non_neg_integer(), non_neg_integer()}) -> grep().
+grep_start(Matcher, {Before, After}) ->
+    #grep{matcher = Matcher, before = Before, 'after' = After}.
+
+-spec grep_chunk([sysport_ringlog_codec:record()], grep()) -> grep().
+grep_chunk(Records, G) ->
+    lists:foldl(fun grep_one/2, G, Records).
+
+grep_one(R, #grep{matcher = M, held = Held, out = Out} = G) ->
+    case matches(R, M) of
+        true -> G#grep{held = [], left = G#grep.'after', out = [R | Held ++ Out]};
+        false when G#grep.left > 0 -> G#grep{left = G#grep.left - 1, out = [R | Out]};
+        false when G#grep.before =:= 0 -> G;
+        false -> G#grep{held = lists:sublist([R | Held], G#grep.before)}
+    end.
+
+-spec grep_result(grep()) -> [sysport_ringlog_codec:record()].
+grep_result(#grep{out = Out}) -> lists:reverse(Out).
 
 matches(#{msg := Msg}, {literal, B}) -> binary:match(Msg, B) =/= nomatch;
 matches(#{msg := Msg}, {re, MP}) -> re:run(Msg, MP, [{capture, none}]) =:= match.
-
-%% @doc Writes records as text (mode 0600: logs may hold secrets).
--spec save(file:filename_all(), [sysport_ringlog_codec:record()], {module(), logger:formatter_config()}) ->
-          ok | {error, term()}.
-save(Path, Records, Formatter) ->
-    Text = unicode:characters_to_binary(lines(Records, Formatter)),
-    %% Mode 0600 from the start, never through a symlink.
-    sysport_file:write(Path, Text).
 
 %% @doc The process behind attach, a subscriber of the ring log: prints
 %% each record to the owner's group leader, and ends with the owner, on

@@ -20,14 +20,17 @@ with_shared_dir(Fun) ->
     after os:cmd("rm -rf " ++ Top)
     end.
 
-%% sysport_ringlog:save/1 to a path where a symlink to a root-only file
-%% was planted: the file is written in its place, the target untouched.
-ringlog_save_replaces_a_planted_symlink_test() ->
+%% A streamed write (as sysport_ringlog:save/1 does) to a path where a
+%% symlink to a root-only file was planted: the file is written in its
+%% place, the target untouched.
+streamed_write_replaces_a_planted_symlink_test() ->
     with_shared_dir(
       fun(Shared, Victim) ->
               Out = filename:join(Shared, "saved.txt"),
               as_nobody("ln -s " ++ Victim ++ " " ++ Out),
-              ok = sysport_ringlog_text:save(Out, [], {logger_formatter, #{}}),
+              ok = sysport_file:write(Out, fun(Fd) -> file:write(Fd, <<"chunk one, ">>),
+                                                      file:write(Fd, <<"chunk two">>) end),
+              ?assertEqual({ok, <<"chunk one, chunk two">>}, file:read_file(Out)),
               ?assertEqual({ok, <<"secret">>}, file:read_file(Victim)),
               {ok, #file_info{type = regular, mode = Mode, uid = Uid}} = file:read_link_info(Out),
               ?assertEqual(8#600, Mode band 8#777),

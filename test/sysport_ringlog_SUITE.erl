@@ -13,9 +13,11 @@
          queries/1, boots_and_boundary/1, save_to_file/1, attach_prints_to_shell/1, config_at_runtime/1,
          bad_options/1, overload_drops_counted/1, burst_limit_spares_errors/1,
          helper_killed_nothing_lost/1, stalled_helper_blocks_nobody/1, spool_geometry_said/1,
-         spool_unwritable/1, file_mode_0600/1, facade_prints/1,
+         spool_unwritable/1, opening_spool_blocks_nobody/1, restarted_service_syncs/1,
+         file_mode_0600/1, facade_prints/1,
          helper_under_valgrind/1, full_disk_sync_is_honest/1]).
 
+-define(MAX_SEQ, 16#ffffffffffffffff).
 -define(SVC, sysport_ringlog).
 
 all() ->
@@ -23,7 +25,7 @@ all() ->
      odd_metadata, write_amplification, queries, boots_and_boundary, save_to_file,
      attach_prints_to_shell, config_at_runtime, bad_options, overload_drops_counted,
      burst_limit_spares_errors, helper_killed_nothing_lost, stalled_helper_blocks_nobody,
-     spool_geometry_said, spool_unwritable, file_mode_0600,
+     spool_geometry_said, spool_unwritable, opening_spool_blocks_nobody, restarted_service_syncs, file_mode_0600,
      facade_prints, helper_under_valgrind, full_disk_sync_is_honest].
 
 groups() ->
@@ -58,10 +60,17 @@ end_per_testcase(_Case, _Config) ->
 spool_file(Config, Name) ->
     filename:join(?config(priv_dir, Config), Name ++ ".spool").
 
+%% The spool opens in the background; a case starts from a spool that is
+%% open and read (or down).
 start(Opts) ->
     {ok, Pid} = ?SVC:start_link(Opts),
     unlink(Pid),
+    ok = sysport_test_lib:wait_until(fun() -> settled(status()) end, 30000),
     Pid.
+
+settled(#{spool := #{up := true, recovery := #{scan_done := true}}}) -> true;
+settled(#{spool := #{up := false, error := Error}}) -> Error =/= undefined;
+settled(_) -> false.
 
 stop() ->
     ?SVC:stop().
@@ -228,6 +237,7 @@ corruption_check(Opts, Pristine, Touched) ->
     ?assertEqual(Seqs, lists:usort(Seqs)),
     Intact = [S || {Off, Size, #{seq := S}} <- Pristine, not Touched(Off, Size)],
     ?assertEqual([], Intact -- Seqs),
+    wait_recovered(),
     #{spool := #{recovery := Rec}, helper := #{restarts := 0, state := up}} = status(),
     ct:log("recovery ~p; ~b of ~b records back, ~b intact", [Rec, length(Seqs), length(Pristine), length(Intact)]),
     Rec.
@@ -358,7 +368,8 @@ hostile_messages(Config) ->
     ?assertEqual(<<"from a fun 1">>, Fun),
     [?assert(is_binary(M) andalso unicode:characters_to_binary(M) =:= M) || M <- msgs(Recs)],
     %% Shown to a human without trouble, and the same after a restart.
-    Text = unicode:characters_to_binary(sysport_ringlog_text:lines(Recs, sysport_ringlog_text:default_formatter())),
+    {Lines, _} = sysport_ringlog_text:lines(Recs, sysport_ringlog_text:default_formatter(), undefined),
+    Text = unicode:characters_to_binary(Lines),
     ?assertMatch({_, _}, binary:match(Text, <<"日本語"/utf8>>)),
     stop(),
     new_boot(),
@@ -484,25 +495,27 @@ boots_and_boundary(Config) ->
     #{boot := Boot2} = status(),
     ?assertNotEqual(Boot1, Boot2),
     logger:notice("second boot"),
-    wait_seq(2),
+    wait_seq(3),
+    %% Each boot: its own record, the spool's report, then what was logged.
     {ok, Boots} = ?SVC:boots(),
-    [#{boot := Boot1, current := false, first_seq := 1, last_seq := 31, records := 31},
+    [#{boot := Boot1, current := false, first_seq := 1, last_seq := 32, records := 32},
      #{boot := Boot2, current := true}] = Boots,
     %% The tail crosses the boot boundary, and shows it.
-    {ok, Tail} = ?SVC:tail(5),
-    ?assertEqual([Boot1, Boot1, Boot1, Boot2, Boot2], [B || #{boot := B} <- Tail]),
+    {ok, Tail} = ?SVC:tail(6),
+    ?assertEqual([Boot1, Boot1, Boot1, Boot2, Boot2, Boot2], [B || #{boot := B} <- Tail]),
     ?assertMatch([<<"first boot 28">>, <<"first boot 29">>, <<"first boot 30">>, <<"ringlog: boot ", _/binary>>,
-                  <<"second boot">>], msgs(Tail)),
-    Text = iolist_to_binary(sysport_ringlog_text:lines(Tail, sysport_ringlog_text:default_formatter())),
+                  <<"ringlog: spool ", _/binary>>, <<"second boot">>], msgs(Tail)),
+    {Lines, _} = sysport_ringlog_text:lines(Tail, sysport_ringlog_text:default_formatter(), undefined),
+    Text = iolist_to_binary(Lines),
     ?assertMatch({_, _}, binary:match(Text, <<"---- boot ", Boot2/binary, " ----">>)),
     {ok, Prev} = ?SVC:get(#{boot => previous}),
-    ?assertEqual(31, length(Prev)),
+    ?assertEqual(32, length(Prev)),
     {ok, ByIdLast} = ?SVC:get(#{boot => Boot1, count => 2}),
     ?assertEqual([<<"first boot 29">>, <<"first boot 30">>], msgs(ByIdLast)),
-    {ok, ByIdFrom} = ?SVC:get(#{boot => Boot1, from_seq => 30}),
+    {ok, ByIdFrom} = ?SVC:get(#{boot => Boot1, from_seq => 31}),
     ?assertEqual([<<"first boot 29">>, <<"first boot 30">>], msgs(ByIdFrom)),
     {ok, All} = ?SVC:get(#{boot => all}),
-    ?assertEqual(33, length(All)),
+    ?assertEqual(35, length(All)),
     {ok, Grep} = ?SVC:grep("first boot 1", #{boot => all}),
     ?assertEqual([<<"first boot 1">>] ++ [iolist_to_binary(["first boot 1", integer_to_list(I)]) || I <- lists:seq(0, 9)],
                  msgs(Grep)).
@@ -516,7 +529,7 @@ save_to_file(Config) ->
     new_boot(),
     start(#{spool_file => File}),
     logger:error("saved line two ~ts", [<<"ü"/utf8>>]),
-    wait_seq(2),
+    wait_seq(3),
     Out = filename:join(?config(priv_dir, Config), "saved.txt"),
     ok = ?SVC:save(Out),
     {ok, Text} = file:read_file(Out),
@@ -574,13 +587,13 @@ config_at_runtime(Config) ->
     ok = ?SVC:config(#{level => warning, ring_records => 20, sync_interval => 200, sync_level => critical}),
     logger:notice("below the new level"),
     logger:warning("at the new level"),
-    wait_seq(2),
+    wait_seq(3),
     {ok, [#{msg := <<"at the new level">>}]} = ?SVC:tail(1),
     [logger:warning("fill ~b", [I]) || I <- lists:seq(1, 50)],
-    wait_seq(52),
+    wait_seq(53),
     #{ring := #{records := 20}, spool := #{synced_seq := _}} = status(),
     %% sync_interval 200 ms: synced without asking.
-    ok = sysport_test_lib:wait_until(fun() -> maps:get(synced_seq, status()) =:= 52 end, 3000),
+    ok = sysport_test_lib:wait_until(fun() -> maps:get(synced_seq, status()) =:= 53 end, 3000),
     ?assertEqual({error, {not_changeable, spool_file}}, ?SVC:config(#{spool_file => "/tmp/x"})),
     ?assertEqual({error, {invalid_option, ringlog, #{nope => 1}}}, ?SVC:config(#{nope => 1})),
     ?assertEqual({error, {invalid_option, ringlog, #{ring_bytes => -1}}}, ?SVC:config([{ring_bytes, -1}])),
@@ -729,41 +742,46 @@ spool_geometry_said(Config) ->
     new_boot(),
     start(Small),
     #{spool := #{recovery := #{foreign_bytes := 65536}}} = status(),
-    ?assertMatch(#{level := warning}, boot_record()),
-    ?assertMatch({match, _}, re:run(maps:get(msg, boot_record()), "it held no spool: 65536 bytes of other data overwritten")),
+    ?assertMatch(#{level := warning}, spool_record()),
+    ?assertMatch({match, _}, re:run(maps:get(msg, spool_record()), "it held no spool: 65536 bytes of other data overwritten")),
     [logger:notice("geometry record ~b", [I]) || I <- lists:seq(1, 50)],
     {ok, _} = ?SVC:sync(),
     stop(),
     new_boot(),
     start(Small#{spool_size => 131072}),
     #{spool := #{file_size := 131072, recovery := #{grown_from := 65536, short_bytes := 0}}} = status(),
-    ?assertMatch(#{level := notice}, boot_record()),
-    ?assertMatch({match, _}, re:run(maps:get(msg, boot_record()), "grown from 65536 to 131072 bytes")),
+    ?assertMatch(#{level := notice}, spool_record()),
+    ?assertMatch({match, _}, re:run(maps:get(msg, spool_record()), "grown from 65536 to 131072 bytes")),
     {ok, Prev} = ?SVC:get(#{boot => previous}),
     ?assertEqual(50, length([M || <<"geometry record ", _/binary>> = M <- msgs(Prev)])),
     stop(),
     new_boot(),
     start(Small#{block_size => 8192}),
     #{spool := #{file_size := 131072, block_size := 4096}} = status(),
-    ?assertMatch(#{level := warning}, boot_record()),
-    Msg = maps:get(msg, boot_record()),
+    ?assertMatch(#{level := warning}, spool_record()),
+    Msg = maps:get(msg, spool_record()),
     ?assertMatch({match, _}, re:run(Msg, "kept at 131072 bytes \\(spool_size 65536: delete the file to shrink it\\)")),
     ?assertMatch({match, _}, re:run(Msg, "kept its block size 4096 \\(block_size 8192: delete the file to change it\\)")),
     {ok, Earlier} = ?SVC:get(#{boot => all}),
     ?assertEqual(50, length([M || <<"geometry record ", _/binary>> = M <- msgs(Earlier)])).
 
-boot_record() ->
-    {ok, [R]} = ?SVC:get(#{boot => current, from_seq => 1, count => 1}),
+%% The spool's report, once its helper has read the whole file.
+spool_record() ->
+    wait_recovered(),
+    {ok, [R]} = ?SVC:grep("ringlog: spool ", #{boot => current}),
     R.
 
+wait_recovered() ->
+    ok = sysport_test_lib:wait_until(fun() -> #{spool := #{recovery := #{scan_done := D}}} = status(), D end, 30000).
+
 %% No spool (a path that cannot be created): the ring still works, the
-%% status says why, nothing crash-loops.
+%% status says why, and the helper is retried with backoff.
 spool_unwritable(_Config) ->
     start(#{spool_file => "/proc/sysport-ringlog-test/x.spool"}),
     logger:notice("only in memory"),
-    wait_seq(2),
-    {ok, [#{msg := <<"only in memory">>}]} = ?SVC:tail(1),
-    #{helper := none, spool := #{up := false, error := Error}} = status(),
+    ok = sysport_test_lib:wait_until(fun() -> ?SVC:grep("only in memory") =/= {ok, []} end, 5000),
+    {ok, [#{msg := <<"only in memory">>}]} = ?SVC:grep("only in memory"),
+    #{spool := #{up := false, error := Error}} = status(),
     ct:log("spool error: ~p", [Error]),
     ?assertNotEqual(undefined, Error),
     ?assertEqual({error, spool_down}, ?SVC:sync()),
@@ -777,8 +795,56 @@ spool_unwritable(_Config) ->
     #{last_seq := Seq} = status(),
     stop(),
     start(#{spool_file => "/proc/sysport-ringlog-test/x.spool"}),
-    {ok, [#{seq := Next, msg := <<"ringlog: boot ", _/binary>>}]} = ?SVC:tail(1),
-    ?assertEqual(Seq + 1, Next).
+    {ok, [#{seq := Next}]} = ?SVC:grep("ringlog: boot "),
+    ?assert(Next > Seq).
+
+%% The spool is held by another process (a killed VM's helper still
+%% flushing): the service starts at once and takes records, status says the
+%% spool is opening, sync/0 waits for the file, and every record logged
+%% meanwhile is in it.
+opening_spool_blocks_nobody(Config) ->
+    File = spool_file(Config, "opening"),
+    ok = file:write_file(File, <<>>),
+    Holder = open_port({spawn_executable, os:find_executable("flock")},
+                       [{args, ["--exclusive", File, "-c", "echo locked; sleep 2"]}, exit_status, stderr_to_stdout]),
+    receive {Holder, {data, "locked\n"}} -> ok after 5000 -> ct:fail(no_lock) end,
+    {ok, Pid} = ?SVC:start_link(#{spool_file => File}),
+    unlink(Pid),
+    ?assertMatch(#{spool := #{up := false, error := undefined}}, status()),
+    [logger:notice("while opening ~b", [I]) || I <- lists:seq(1, 100)],
+    ?assertMatch(#{spool := #{up := false}}, status()),
+    {ok, Synced} = ?SVC:sync(),
+    receive {Holder, {exit_status, 0}} -> ok after 5000 -> ct:fail(holder_still_running) end,
+    ?assert(Synced >= 101),
+    wait_recovered(),
+    stop(),
+    new_boot(),
+    start(#{spool_file => File}),
+    {ok, Prev} = ?SVC:get(#{boot => previous}),
+    ?assertEqual([iolist_to_binary(io_lib:format("while opening ~b", [I])) || I <- lists:seq(1, 100)],
+                 [M || <<"while opening ", _/binary>> = M <- msgs(Prev)]).
+
+%% The service restarted in the same VM (its supervisor does that after a
+%% crash) numbers on from where it was; a spool opened in the background
+%% is sent only this run's records, so nothing counts as missing and
+%% sync/0 covers what was logged, on a new file and on the old one.
+restarted_service_syncs(Config) ->
+    Old = spool_file(Config, "restart_old"),
+    start(#{spool_file => Old}),
+    [logger:notice("first run ~b", [I]) || I <- lists:seq(1, 50)],
+    {ok, _} = ?SVC:sync(),
+    stop(),
+    [begin
+         start(#{spool_file => File}),
+         logger:notice("after restart on ~s", [File]),
+         ok = sysport_test_lib:wait_until(fun() -> ?SVC:grep("after restart on") =/= {ok, []} end, 5000),
+         {ok, [#{seq := Seq}]} = ?SVC:grep("after restart on"),
+         ?assert(Seq > 52),
+         {ok, Synced} = ?SVC:sync(),
+         ?assert(Synced >= Seq),
+         ?assertMatch(#{spool := #{unspooled_records := 0}}, status()),
+         stop()
+     end || File <- [spool_file(Config, "restart_new"), Old]].
 
 file_mode_0600(Config) ->
     Fresh = spool_file(Config, "mode_fresh"),
@@ -800,7 +866,7 @@ mode(File) ->
 facade_prints(Config) ->
     start(#{spool_file => spool_file(Config, "facade")}),
     logger:notice("facade line"),
-    wait_seq(2),
+    wait_seq(3),
     Self = self(),
     GL = spawn_link(fun() -> fake_io(Self) end),
     spawn_link(fun() -> group_leader(GL, self()), ok = sysport:tail(), ok = sysport:grep("facade") end),
@@ -828,18 +894,25 @@ helper_under_valgrind(Config) ->
                   wrapper => ["valgrind", "-q", "--error-exitcode=99", "--leak-check=full",
                               "--errors-for-leak-kinds=definite", "--log-file=" ++ Log],
                   ready_timeout => 30000, backoff_min => 60000}),
-    receive {sysport_port, P, {ready, #{created := true, recovered := 0}}} -> ok
+    receive {sysport_port, P, {ready, #{created := true, full_scan := true}}} -> ok
     after 1000 -> ct:fail(no_ready)
+    end,
+    receive {sysport_port, P, {event, {recovered, #{recovered := 0, lost_blocks := 0}}}} -> ok
+    after 5000 -> ct:fail(no_recovered_event)
     end,
     Batch = iolist_to_binary([[<<S:64, 1:64, 2:64, 6, 5:16>>, <<"hello">>] || S <- lists:seq(1, 200)]),
     ok = sysport_port:cast(P, {append, Batch}),
     ok = sysport_port:cast(P, {append, <<1, 2, 3>>}),
     {ok, 200} = sysport_port:call(P, sync, 30000),
     {ok, [#{boot := 77, first_seq := 1, last_seq := 200, records := 200}]} = sysport_port:call(P, boots, 30000),
-    {ok, {Recs, false}} = sysport_port:call(P, {read, 77, 150, 100}, 30000),
+    {ok, {Recs, false}} = sysport_port:call(P, {read, 77, 150, ?MAX_SEQ, 100, 255}, 30000),
     ?assertEqual(lists:seq(150, 200), [S || {S, 1, 2, 6, <<"hello">>} <- Recs]),
+    {ok, {Last, true}} = sysport_port:call(P, {read_last, 77, 0, 190, 10, 255}, 30000),
+    ?assertEqual(lists:seq(181, 190), [S || {S, 1, 2, 6, <<"hello">>} <- Last]),
+    {ok, {[], false}} = sysport_port:call(P, {read_last, 77, 0, 190, 10, 2#111111}, 30000),
     {ok, #{rejected := 1, records := 200}} = sysport_port:call(P, status, 30000),
-    {error, badarg} = sysport_port:call(P, {read, x, 1, 1}, 30000),
+    {error, badarg} = sysport_port:call(P, {read, x, 1, 1, 1, 1}, 30000),
+    {error, badarg} = sysport_port:call(P, {read, 77, 1, 1, 1, 256}, 30000),
     ok = sysport_port:call(P, {set_sync, 10, 4096, 3}, 30000),
     receive {sysport_port, P, {event, {synced, 200}}} -> ok after 1000 -> ok end,
     %% stdin EOF: the helper syncs and exits; valgrind logs any error.
@@ -906,7 +979,7 @@ full_disk_sync_is_honest(Config) ->
     ok = file:write_file(Copy, Image),
     {ok, Q} = sysport_port:start_link(#{helper => "sysport_ringlog",
                                         args => ["--file=" ++ Copy, "--boot=78", "--size=131072", "--block=4096"]}),
-    {ok, {Recs, _}} = sysport_port:call(Q, {read, 77, 1, 1024}, 10000),
+    {ok, {Recs, _}} = sysport_port:call(Q, {read, 77, 1, ?MAX_SEQ, 1024, 255}, 10000),
     sysport_port:stop(Q),
     Found = [S || {S, _, _, 6, _} <- Recs],
     ct:log("found ~b records after the restart, up to ~p", [length(Found), lists:max([0 | Found])]),

@@ -179,14 +179,28 @@ olp_flush_test() ->
 
 %%% text
 
+%% Records fed Chunk at a time, as queries read them from the spool.
+grep(Recs, M, Before, After, Chunk) ->
+    G = lists:foldl(fun sysport_ringlog_text:grep_chunk/2, sysport_ringlog_text:grep_start(M, {Before, After}),
+                    chunks(Recs, Chunk)),
+    [X || #{msg := X} <- sysport_ringlog_text:grep_result(G)].
+
+chunks([], _N) -> [];
+chunks(L, N) when length(L) =< N -> [L];
+chunks(L, N) -> {H, T} = lists:split(N, L), [H | chunks(T, N)].
+
 grep_context_test() ->
     Recs = [#{msg => integer_to_binary(I)} || I <- lists:seq(1, 20)],
     {ok, M} = sysport_ringlog_text:matcher("5"),
-    ?assertEqual([<<"4">>, <<"5">>, <<"6">>, <<"14">>, <<"15">>, <<"16">>],
-                 [X || #{msg := X} <- sysport_ringlog_text:grep(Recs, M, 1, 1)]),
     {ok, Re} = sysport_ringlog_text:matcher({re, "^1[0-2]$"}),
-    ?assertEqual([<<"10">>, <<"11">>, <<"12">>, <<"13">>],
-                 [X || #{msg := X} <- sysport_ringlog_text:grep(Recs, Re, 0, 1)]),
+    {ok, Ones} = sysport_ringlog_text:matcher({re, "^1"}),
+    [begin
+         ?assertEqual([<<"4">>, <<"5">>, <<"6">>, <<"14">>, <<"15">>, <<"16">>], grep(Recs, M, 1, 1, Chunk)),
+         ?assertEqual([<<"10">>, <<"11">>, <<"12">>, <<"13">>], grep(Recs, Re, 0, 1, Chunk)),
+         %% Contexts that overlap matches and each other: each record once, in order.
+         ?assertEqual([integer_to_binary(I) || I <- [1, 2, 3] ++ lists:seq(7, 20)], grep(Recs, Ones, 3, 2, Chunk)),
+         ?assertEqual([], grep(Recs, M, 0, 0, Chunk) -- [<<"5">>, <<"15">>])
+     end || Chunk <- [1, 2, 3, 7, 20]],
     ?assertEqual({error, empty_pattern}, sysport_ringlog_text:matcher("")),
     ?assertMatch({error, {bad_regex, _}}, sysport_ringlog_text:matcher({re, "("})),
     {ok, MP} = re:compile("x"),
@@ -196,9 +210,12 @@ lines_test() ->
     R = fun(Boot, Seq) -> #{seq => Seq, boot => Boot, time => 0, mono => 0, level => notice,
                             msg => <<"m">>, pid => undefined, mfa => undefined, domain => [],
                             application => undefined} end,
-    Text = iolist_to_binary(sysport_ringlog_text:lines([R(<<"a">>, 1), R(<<"a">>, 2), R(<<"b">>, 1)],
-                                                       sysport_ringlog_text:default_formatter())),
-    ?assertMatch([_, _, <<"---- boot b ----">>, _], binary:split(Text, <<"\n">>, [global, trim_all])),
+    {Lines, <<"b">>} = sysport_ringlog_text:lines([R(<<"a">>, 1), R(<<"a">>, 2), R(<<"b">>, 1)],
+                                                  sysport_ringlog_text:default_formatter(), undefined),
+    ?assertMatch([_, _, <<"---- boot b ----">>, _], binary:split(iolist_to_binary(Lines), <<"\n">>, [global, trim_all])),
+    %% Lines written a chunk at a time mark the boot changing between chunks.
+    {More, <<"c">>} = sysport_ringlog_text:lines([R(<<"c">>, 1)], sysport_ringlog_text:default_formatter(), <<"b">>),
+    ?assertMatch([<<"---- boot c ----">>, _], binary:split(iolist_to_binary(More), <<"\n">>, [global, trim_all])),
     %% A formatter that fails gives a plain line.
     ?assertMatch([_], binary:split(iolist_to_binary(sysport_ringlog_text:format(R(<<"a">>, 1), {no_such_module, #{}})),
                                    <<"\n">>, [global, trim_all])).

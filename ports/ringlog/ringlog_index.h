@@ -19,8 +19,9 @@ struct ringlog_boot {
 };
 
 /* The boots in the file, oldest first (by the generation of the first
- * block holding each). *out is malloc'ed (NULL when none). 0, or -1 when
- * out of memory. */
+ * block holding each), from the block summaries: only blocks that also
+ * hold another boot's records are read. *out is malloc'ed (NULL when
+ * none). 0, or -1 when out of memory. */
 int ringlog_boots(const struct ringlog_recovery *rc, ringlog_read_fn rd, void *ctx, uint8_t *scratch,
                   struct ringlog_boot **out, size_t *n);
 
@@ -30,10 +31,19 @@ struct ringlog_found {
     uint32_t offset;
 };
 
-/* The (at most max) lowest-numbered records of boot with seq >= from_seq,
- * ascending, each seq once. *more is set when records beyond those exist.
- * Returns how many were stored in out. */
-size_t ringlog_find(const struct ringlog_recovery *rc, ringlog_read_fn rd, void *ctx, uint8_t *scratch, uint64_t boot,
-                    uint64_t from_seq, struct ringlog_found *out, size_t max, int *more);
+struct ringlog_query {
+    uint64_t boot;
+    uint64_t from_seq, until_seq; /* inclusive */
+    uint8_t levels;               /* bit L set: records of level L are wanted */
+    int newest;                   /* the highest-numbered records, not the lowest */
+};
+
+/* The (at most max) lowest-numbered (q->newest: highest-numbered) records
+ * q asks for, ascending, each seq once. *more is set when records beyond
+ * those exist (below them, for q->newest). Reads only blocks whose
+ * summary may hold one, newest first for q->newest. Returns how many were
+ * stored in out. */
+size_t ringlog_find(const struct ringlog_recovery *rc, ringlog_read_fn rd, void *ctx, uint8_t *scratch,
+                    const struct ringlog_query *q, struct ringlog_found *out, size_t max, int *more);
 
 #endif

@@ -41,14 +41,20 @@ void ringlog_block_note(struct ringlog_block_info *b, const struct ringlog_recor
     if (b->records == 0) {
         b->boot = r->boot;
         b->min_seq = b->max_seq = r->seq;
+        b->min_wall = b->max_wall = r->wall_us;
     } else if (r->boot == b->boot) {
-        if (r->seq < b->min_seq)
+        if (r->seq < b->min_seq) {
             b->min_seq = r->seq;
-        if (r->seq > b->max_seq)
+            b->min_wall = r->wall_us;
+        }
+        if (r->seq > b->max_seq) {
             b->max_seq = r->seq;
+            b->max_wall = r->wall_us;
+        }
     } else {
         b->mixed = 1;
     }
+    b->levels |= (uint8_t)(1u << (r->level & 7));
     b->records++;
 }
 
@@ -192,7 +198,7 @@ static void infer_generations(struct ringlog_recovery *rc)
             for (uint32_t k = prev + 1; k < i; k++) {
                 if (b[k].state == RINGLOG_BLK_BAD_HEADER && b[k].records > 0) {
                     b[k].gen = b[prev].gen + (k - prev);
-                } else if (b[k].state != RINGLOG_BLK_VALID) {
+                } else if (b[k].state != RINGLOG_BLK_VALID && b[k].state != RINGLOG_BLK_LOST) {
                     b[k].state = RINGLOG_BLK_LOST;
                     b[k].gen = b[prev].gen + (k - prev);
                     rc->lost_blocks++;
@@ -277,8 +283,11 @@ int ringlog_recover(struct ringlog_recovery *rc, ringlog_read_fn rd, void *ctx, 
     if (rc->file_id == 0) {
         /* Nothing of ours: the whole file is free; what it held is said. */
         rc->foreign_bytes = nonzero_bytes(rd, ctx, file_len, scratch);
+        for (uint32_t i = 0; i < rc->nblocks; i++)
+            rc->blocks[i].state = RINGLOG_BLK_EMPTY;
         rc->head = rc->nblocks - 1;
         rc->next_gen = 1;
+        rc->scan_next = UINT32_MAX;
         return 0;
     }
     for (uint32_t i = 0; i < rc->nblocks; i++)
@@ -286,7 +295,163 @@ int ringlog_recover(struct ringlog_recovery *rc, ringlog_read_fn rd, void *ctx, 
     find_head(rc);
     infer_generations(rc);
     judge_short(rc, file_len);
+    rc->head_gen = rc->blocks[rc->head].gen;
+    rc->scan_next = UINT32_MAX;
     return 0;
+}
+
+/* What a block's header alone says, for the fast path. */
+enum probe { PROBE_ZERO, PROBE_OURS, PROBE_OTHER };
+
+static enum probe probe_header(const struct ringlog_recovery *rc, ringlog_read_fn rd, void *ctx, uint64_t file_len,
+                               uint32_t i, uint64_t *gen)
+{
+    uint8_t h[RINGLOG_BLOCK_HDR];
+    uint64_t off = (uint64_t)i * rc->block_size;
+    struct ringlog_block_hdr hdr;
+    size_t len = off < file_len ? rd(ctx, off, h, sizeof(h)) : 0;
+
+    if (all_zero(h, len))
+        return PROBE_ZERO;
+    if (len == sizeof(h) && ringlog_block_hdr_decode(h, len, &hdr) == 0 && hdr.block_size == rc->block_size &&
+        hdr.file_id == rc->file_id) {
+        *gen = hdr.generation;
+        return PROBE_OURS;
+    }
+    return PROBE_OTHER;
+}
+
+int ringlog_recover_fast(struct ringlog_recovery *rc, ringlog_read_fn rd, void *ctx, uint64_t file_len, uint64_t size,
+                         uint32_t block_size, uint8_t *scratch)
+{
+    uint8_t h[RINGLOG_BLOCK_HDR];
+    struct ringlog_block_hdr first;
+    uint64_t ring, gen0, gen = 0, in_file;
+    uint32_t lo = 0, hi;
+
+    memset(rc, 0, sizeof(*rc));
+    if (!ringlog_block_size_ok(block_size))
+        return -1;
+    if (rd(ctx, 0, h, sizeof(h)) != sizeof(h) || ringlog_block_hdr_decode(h, sizeof(h), &first) < 0)
+        return 1;
+    rc->block_size = first.block_size;
+    rc->file_id = first.file_id;
+    gen0 = first.generation;
+    ring = size > file_len ? size : file_len;
+    if (ring / rc->block_size < 2 || ring / rc->block_size > UINT32_MAX)
+        return -1;
+    rc->nblocks = (uint32_t)(ring / rc->block_size);
+    rc->short_bytes = size > file_len ? size - file_len : 0;
+    rc->blocks = calloc(rc->nblocks, sizeof(*rc->blocks));
+    if (!rc->blocks)
+        return -1;
+    in_file = (file_len + rc->block_size - 1) / rc->block_size;
+    if (in_file > rc->nblocks)
+        in_file = rc->nblocks;
+    for (uint64_t i = in_file; i < rc->nblocks; i++)
+        rc->blocks[i].state = RINGLOG_BLK_EMPTY;
+    rc->unscanned = (uint32_t)in_file;
+
+    /* Blocks 0..head are this lap, generations gen0, gen0 + 1, ...; the
+     * ones after it an older lap, or never written. */
+    hi = (uint32_t)in_file;
+    while (hi - lo > 1) {
+        uint32_t mid = lo + (hi - lo) / 2;
+
+        switch (probe_header(rc, rd, ctx, file_len, mid, &gen)) {
+        case PROBE_ZERO:
+            hi = mid;
+            break;
+        case PROBE_OURS:
+            if (gen >= gen0)
+                lo = mid;
+            else
+                hi = mid;
+            break;
+        case PROBE_OTHER:
+            goto unsure;
+        }
+    }
+    if (lo > 0 && (probe_header(rc, rd, ctx, file_len, lo, &gen) != PROBE_OURS || gen - gen0 != lo))
+        goto unsure;
+    rc->head = lo;
+    scan_block(rc, lo, rd, ctx, file_len, scratch);
+    rc->unscanned--;
+    if (rc->blocks[lo].state != RINGLOG_BLK_VALID)
+        goto unsure;
+    /* A torn header right after the head over records that continue its
+     * boot: newer still (as find_head says). */
+    for (;;) {
+        uint32_t j = next_index(rc, rc->head);
+        struct ringlog_block_info *b = &rc->blocks[j], *hb = &rc->blocks[rc->head];
+
+        if (b->state != RINGLOG_BLK_UNSCANNED || probe_header(rc, rd, ctx, file_len, j, &gen) != PROBE_OTHER)
+            break;
+        scan_block(rc, j, rd, ctx, file_len, scratch);
+        rc->unscanned--;
+        if (b->state != RINGLOG_BLK_BAD_HEADER || b->records == 0 || hb->records == 0 || b->boot != hb->boot ||
+            b->min_seq <= hb->max_seq)
+            goto unsure;
+        b->gen = hb->gen + 1;
+        rc->head = j;
+    }
+    rc->head_gen = rc->blocks[rc->head].gen;
+    if (rc->head_gen == UINT64_MAX)
+        goto unsure; /* no next generation: not a spool we wrote */
+    /* At distances 1, 2, 4, ... past the head: an older lap or nothing
+     * up to the end of the ring, then this lap again from block 0. */
+    for (uint64_t d = 1; d < rc->nblocks; d *= 2) {
+        uint32_t k = (uint32_t)((rc->head + d) % rc->nblocks);
+        enum probe p;
+
+        if (rc->blocks[k].state != RINGLOG_BLK_UNSCANNED)
+            continue;
+        p = probe_header(rc, rd, ctx, file_len, k, &gen);
+        if (k > rc->head ? p == PROBE_OTHER || (p == PROBE_OURS && gen >= gen0)
+                         : p != PROBE_OURS || gen != gen0 + k)
+            goto unsure;
+    }
+    rc->next_gen = rc->head_gen + 1;
+    /* Grown or cut (see judge_short), from the headers. */
+    if (rc->short_bytes && file_len % rc->block_size == 0) {
+        uint32_t last = (uint32_t)(file_len / rc->block_size) - 1;
+        enum probe p = probe_header(rc, rd, ctx, file_len, last, &gen);
+
+        if (!(rc->head == last && rc->blocks[last].records > 0) && !(p == PROBE_OURS && gen0 != gen + 1))
+            rc->grown_from = file_len;
+    }
+    if (rc->grown_from)
+        rc->short_bytes = 0;
+    rc->scan_next = next_index(rc, rc->head);
+    return 0;
+
+unsure:
+    ringlog_recovery_free(rc);
+    return 1;
+}
+
+uint32_t ringlog_recover_step(struct ringlog_recovery *rc, ringlog_read_fn rd, void *ctx, uint64_t file_len,
+                              uint8_t *scratch, uint32_t max)
+{
+    /* Oldest first, from the block after the head. */
+    for (uint32_t left = rc->nblocks; rc->unscanned > 0 && max > 0 && left > 0; left--) {
+        uint32_t i = rc->scan_next;
+        struct ringlog_block_info *b = &rc->blocks[i];
+
+        rc->scan_next = next_index(rc, i);
+        if (b->state != RINGLOG_BLK_UNSCANNED)
+            continue;
+        scan_block(rc, i, rd, ctx, file_len, scratch);
+        if (b->state == RINGLOG_BLK_VALID && b->gen > rc->head_gen)
+            rc->newer_blocks++;
+        rc->unscanned--;
+        max--;
+    }
+    if (rc->unscanned == 0 && rc->scan_next != UINT32_MAX) {
+        infer_generations(rc);
+        rc->scan_next = UINT32_MAX;
+    }
+    return rc->unscanned;
 }
 
 void ringlog_recovery_free(struct ringlog_recovery *rc)

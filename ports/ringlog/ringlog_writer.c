@@ -122,7 +122,7 @@ static void start_block(struct ringlog_writer *w)
         give_up_retry(w); /* the ring came round to it: it would be overwritten now anyway */
     b = &w->blocks[w->block];
     *b = (struct ringlog_block_info){.gen = h.generation, .state = RINGLOG_BLK_VALID,
-                                   .mixed = b->records > 0 || b->mixed};
+                                   .mixed = b->records > 0 || b->mixed || b->state == RINGLOG_BLK_UNSCANNED};
     memset(w->buf, 0, w->block_size);
     ringlog_block_hdr_encode(w->buf, &h);
     w->fill = RINGLOG_BLOCK_HDR;
@@ -143,6 +143,14 @@ int ringlog_writer_append(struct ringlog_writer *w, const struct ringlog_record 
         /* A failed write of the full block is counted and reported; the
          * block waits for a retry and the ring moves on rather than stall
          * every later record behind it. */
+        /* What an older lap left past our records would read as records
+         * of its boot until the next lap: a full block's tail is written
+         * as zeros, so that its summary alone answers for it. */
+        if (w->in_block && w->blocks[w->block].mixed) {
+            w->tail_bytes += w->block_size - w->fill;
+            w->fill = w->block_size;
+            w->blocks[w->block].mixed = 0;
+        }
         if (w->in_block && ringlog_writer_flush(w) < 0) {
             rc = -1;
             if (w->written < w->fill)

@@ -48,6 +48,7 @@ struct ringlog_writer {
     uint64_t lost_records, lost_first_seq, lost_last_seq;
     /* counters */
     uint64_t write_bytes, record_bytes, records, syncs, io_errors, block_retries;
+    uint64_t tail_bytes; /* zeros written over an older lap's leftovers */
     int last_errno;
 };
 

@@ -5,18 +5,29 @@
  *   sysport_ringlog --file=PATH --boot=N [--size=BYTES] [--block=BYTES]
  *                   [--sync-ms=MS] [--sync-bytes=BYTES] [--sync-level=0..7]
  *
- * Opens the file (created 0600 and preallocated), locks it, runs the
- * recovery scan and reports what it found in {ready, Info}. Then:
+ * Opens the file (created 0600 and preallocated), locks it, finds the
+ * ring's head from a few block headers (ringlog_recover_fast; the whole
+ * scan when the file is not a clean ring, with a {progress, Info} frame
+ * every second so that the owner does not take it for stuck) and says
+ * {ready, Info}. The rest of the file is read in the background, a slice
+ * per loop turn, for the block summaries that queries use and the damage
+ * counts, which come as the event {recovered, Info}. Then:
  *   {cast, {append, Batch}}                   records to write (ringlog_batch.h)
  *   {call, Id, sync}                          -> {ok, SyncedSeq}
  *   {call, Id, boots}                         -> {ok, [#{boot, first_seq, ...}]}
- *   {call, Id, {read, Boot, FromSeq, Max}}    -> {ok, {[{Seq, Wall, Mono, Level, Payload}], More}}
+ *   {call, Id, {read | read_last, Boot, FromSeq, UntilSeq, Max, Levels}}
+ *       -> {ok, {[{Seq, Wall, Mono, Level, Payload}], More}}: the lowest
+ *       (read_last: highest) numbered records of Boot in the range whose
+ *       level's bit is set in Levels, ascending; More when there are more
+ *       beyond them (read_last: below them)
  *   {call, Id, status}                        -> {ok, #{...}}
  *   {call, Id, {set_sync, Ms, Bytes, Level}}  -> ok
+ * A query arriving before the background scan is done finishes it first.
  * Events: {synced, Seq} when an fdatasync made records durable up to Seq;
  *         {io_error, Errno} when a write or sync fails;
  *         {lost, Records, FirstSeq, LastSeq} when a block that could not be
- *         written was given up (see ringlog_writer.h).
+ *         written was given up (see ringlog_writer.h);
+ *         {recovered, Info} once the whole file has been read.
  *
  * Records are synced SyncMs after the first unsynced one, as soon as
  * SyncBytes are unsynced, and right after a batch holding a record at
@@ -48,6 +59,8 @@
 #define LOCK_WAIT_MS 3000
 #define READ_MAX_RECORDS 1024
 #define READ_MAX_BYTES (64 * 1024)
+#define SCAN_SLICE_BYTES (256 * 1024)
+#define PROGRESS_MS 1000
 
 static struct {
     const char *path;
@@ -59,6 +72,10 @@ static struct {
     int fd;
     int created, mode_fixed;
     uint64_t boot_last_seq; /* our boot's newest record found by recovery */
+    uint64_t file_len;      /* when opened */
+    uint64_t read_bytes, ready_read_bytes;
+    int ready, full_scan;
+    long long progress_ms;
     struct ringlog_recovery rc;
     struct ringlog_writer w;
     uint8_t *scratch;
@@ -68,6 +85,20 @@ static struct {
     uint64_t batches, rejected;
 } spool = {.size = 4 << 20, .block_size = 4096, .sync_ms = 1000, .sync_bytes = 256 * 1024, .sync_level = 3,
            .fd = -1};
+
+static void send_progress(void)
+{
+    ei_x_buff x;
+    sp_map m;
+
+    sp_progress_begin(&x);
+    sp_map_begin(&m, &x);
+    sp_map_uint(&m, "read_bytes", spool.read_bytes);
+    sp_map_uint(&m, "file_bytes", spool.file_len);
+    sp_map_end(&m);
+    sp_send(&x);
+    sp_flush();
+}
 
 static size_t file_read(void *ctx, uint64_t off, uint8_t *buf, size_t len)
 {
@@ -83,7 +114,67 @@ static size_t file_read(void *ctx, uint64_t off, uint8_t *buf, size_t len)
             break; /* an unreadable sector reads as the end of the block */
         got += (size_t)n;
     }
+    spool.read_bytes += got;
+    if (!spool.ready && sp_now_ms() - spool.progress_ms >= PROGRESS_MS) {
+        spool.progress_ms = sp_now_ms();
+        send_progress();
+    }
     return got;
+}
+
+/* ---- the background scan ---- */
+
+static void send_recovered(void)
+{
+    const struct ringlog_recovery *rc = &spool.rc;
+    ei_x_buff x;
+    sp_map m;
+
+    if (rc->newer_blocks)
+        sp_log("error", "sysport_ringlog: %s: %u blocks newer than the head recovery chose were found later "
+                        "(damage hid them); writing may have gone over them",
+               spool.path, rc->newer_blocks);
+    sp_event_begin(&x);
+    ei_x_encode_tuple_header(&x, 2);
+    ei_x_encode_atom(&x, "recovered");
+    sp_map_begin(&m, &x);
+    sp_map_uint(&m, "recovered", rc->stats.records);
+    sp_map_uint(&m, "discarded_bytes", rc->stats.discarded_bytes);
+    sp_map_uint(&m, "bad_records", rc->stats.bad_records);
+    sp_map_uint(&m, "bad_headers", rc->bad_headers);
+    sp_map_uint(&m, "lost_blocks", rc->lost_blocks);
+    sp_map_uint(&m, "newer_blocks", rc->newer_blocks);
+    sp_map_uint(&m, "read_bytes", spool.read_bytes);
+    sp_map_end(&m);
+    sp_send(&x);
+}
+
+static uint32_t scan_slice(void)
+{
+    uint32_t blocks = SCAN_SLICE_BYTES / spool.rc.block_size;
+
+    return blocks ? blocks : 1;
+}
+
+static void on_scan_timer(void *ctx)
+{
+    (void)ctx;
+    if (ringlog_recover_step(&spool.rc, file_read, &spool.fd, spool.file_len, spool.scratch, scan_slice()) > 0) {
+        sp_timer_start(0, on_scan_timer, NULL);
+        return;
+    }
+    send_recovered();
+}
+
+/* Queries need every summary: what the background has not read yet is
+ * read now. */
+static void finish_scan(void)
+{
+    if (spool.rc.scan_next == UINT32_MAX)
+        return;
+    while (ringlog_recover_step(&spool.rc, file_read, &spool.fd, spool.file_len, spool.scratch, UINT32_MAX) > 0)
+        ;
+    /* The timer still pending finds nothing left and reports. */
 }
 
 /* ---- syncing ---- */
@@ -187,6 +278,7 @@ static enum sp_handled call_boots(unsigned long long id, sp_request *req)
     ei_x_buff x;
 
     (void)req;
+    finish_scan();
     ringlog_writer_flush(&spool.w);
     if (ringlog_boots(&spool.rc, file_read, &spool.fd, spool.scratch, &boots, &n) < 0) {
         sp_reply_error(id, "enomem");
@@ -213,18 +305,38 @@ static enum sp_handled call_boots(unsigned long long id, sp_request *req)
     return SP_HANDLED;
 }
 
-static enum sp_handled call_read(unsigned long long id, sp_request *req)
+/* The record found[i], through a one-block cache in scratch. */
+static int found_record(const struct ringlog_found *f, uint32_t *cached, size_t *cached_len, struct ringlog_record *r)
 {
-    unsigned long long boot, from, max;
+    size_t size;
+
+    if (f->block != *cached) {
+        *cached = f->block;
+        *cached_len = file_read(&spool.fd, (uint64_t)f->block * spool.rc.block_size, spool.scratch,
+                                spool.rc.block_size);
+    }
+    /* Not decodable only if overwritten between the two reads, which
+     * cannot happen: we are the only writer and do not write meanwhile. */
+    return f->offset < *cached_len &&
+           ringlog_record_decode(spool.scratch + f->offset, *cached_len - f->offset, spool.rc.file_id, r, &size) ==
+               RINGLOG_REC_OK;
+}
+
+static enum sp_handled read_records(unsigned long long id, sp_request *req, int newest)
+{
+    unsigned long long boot, from, until, max, levels;
+    struct ringlog_query q;
     struct ringlog_found *found;
-    size_t n, sent = 0, bytes = 0;
+    struct ringlog_record r;
+    size_t n, first = 0, last, bytes = 0;
     uint32_t cached = UINT32_MAX;
     size_t cached_len = 0;
     int more;
     ei_x_buff x;
 
     if (sp_dec_ulong(&req->args, &boot) < 0 || sp_dec_ulong(&req->args, &from) < 0 ||
-        sp_dec_ulong(&req->args, &max) < 0 || max == 0)
+        sp_dec_ulong(&req->args, &until) < 0 || sp_dec_ulong(&req->args, &max) < 0 ||
+        sp_dec_ulong(&req->args, &levels) < 0 || max == 0 || levels > 0xff)
         return SP_BADARG;
     if (max > READ_MAX_RECORDS)
         max = READ_MAX_RECORDS;
@@ -233,23 +345,29 @@ static enum sp_handled call_read(unsigned long long id, sp_request *req)
         sp_reply_error(id, "enomem");
         return SP_HANDLED;
     }
+    finish_scan();
     ringlog_writer_flush(&spool.w);
-    n = ringlog_find(&spool.rc, file_read, &spool.fd, spool.scratch, boot, from, found, max, &more);
-    /* Records are re-read by block; the reply stops at READ_MAX_BYTES. */
-    ei_x_new(&x);
-    for (size_t i = 0; i < n && bytes < READ_MAX_BYTES; i++) {
-        struct ringlog_record r;
-        size_t size;
-
-        if (found[i].block != cached) {
-            cached = found[i].block;
-            cached_len = file_read(&spool.fd, (uint64_t)cached * spool.rc.block_size, spool.scratch,
-                                   spool.rc.block_size);
-        }
-        if (found[i].offset >= cached_len ||
-            ringlog_record_decode(spool.scratch + found[i].offset, cached_len - found[i].offset, spool.rc.file_id, &r,
-                                  &size) != RINGLOG_REC_OK)
-            continue; /* overwritten between the two reads: cannot happen, we are the only writer */
+    q = (struct ringlog_query){boot, from, until, (uint8_t)levels, newest};
+    n = ringlog_find(&spool.rc, file_read, &spool.fd, spool.scratch, &q, found, max, &more);
+    /* The reply stops at READ_MAX_BYTES, giving up the records farthest
+     * from where the caller reads from. */
+    last = n;
+    if (newest) {
+        first = n;
+        while (first > 0 && bytes < READ_MAX_BYTES)
+            if (found_record(&found[--first], &cached, &cached_len, &r))
+                bytes += r.len;
+    } else {
+        for (last = 0; last < n && bytes < READ_MAX_BYTES; last++)
+            if (found_record(&found[last], &cached, &cached_len, &r))
+                bytes += r.len;
+    }
+    more |= first > 0 || last < n;
+    sp_reply_ok_begin(&x, id);
+    ei_x_encode_tuple_header(&x, 2);
+    for (size_t i = first; i < last; i++) {
+        if (!found_record(&found[i], &cached, &cached_len, &r))
+            continue;
         ei_x_encode_list_header(&x, 1);
         ei_x_encode_tuple_header(&x, 5);
         ei_x_encode_ulonglong(&x, r.seq);
@@ -257,22 +375,22 @@ static enum sp_handled call_read(unsigned long long id, sp_request *req)
         ei_x_encode_longlong(&x, r.mono_us);
         ei_x_encode_long(&x, r.level);
         ei_x_encode_binary(&x, r.payload, r.len);
-        bytes += r.len;
-        sent = i + 1;
     }
     ei_x_encode_empty_list(&x);
+    ei_x_encode_atom(&x, more ? "true" : "false");
     free(found);
-    {
-        ei_x_buff reply;
-
-        sp_reply_ok_begin(&reply, id);
-        ei_x_encode_tuple_header(&reply, 2);
-        ei_x_append_buf(&reply, x.buff, x.index);
-        ei_x_encode_atom(&reply, more || sent < n ? "true" : "false");
-        ei_x_free(&x);
-        sp_send(&reply);
-    }
+    sp_send(&x);
     return SP_HANDLED;
+}
+
+static enum sp_handled call_read(unsigned long long id, sp_request *req)
+{
+    return read_records(id, req, 0);
+}
+
+static enum sp_handled call_read_last(unsigned long long id, sp_request *req)
+{
+    return read_records(id, req, 1);
 }
 
 static enum sp_handled call_status(unsigned long long id, sp_request *req)
@@ -304,6 +422,9 @@ static enum sp_handled call_status(unsigned long long id, sp_request *req)
     sp_map_uint(&m, "sync_ms", (uint64_t)spool.sync_ms);
     sp_map_uint(&m, "sync_bytes", spool.sync_bytes);
     sp_map_uint(&m, "sync_level", (uint64_t)spool.sync_level);
+    sp_map_uint(&m, "tail_bytes", spool.w.tail_bytes);
+    sp_map_uint(&m, "read_bytes", spool.read_bytes);
+    sp_map_uint(&m, "unscanned_blocks", spool.rc.unscanned);
     sp_map_end(&m);
     sp_send(&x);
     return SP_HANDLED;
@@ -365,11 +486,9 @@ static void ready_info(sp_map *m)
     sp_map_uint(m, "file_id", rc->file_id);
     sp_map_bool(m, "created", spool.created);
     sp_map_bool(m, "mode_fixed", spool.mode_fixed);
-    sp_map_uint(m, "recovered", rc->stats.records);
-    sp_map_uint(m, "discarded_bytes", rc->stats.discarded_bytes);
-    sp_map_uint(m, "bad_records", rc->stats.bad_records);
-    sp_map_uint(m, "bad_headers", rc->bad_headers);
-    sp_map_uint(m, "lost_blocks", rc->lost_blocks);
+    sp_map_bool(m, "full_scan", spool.full_scan);
+    sp_map_uint(m, "read_bytes", spool.ready_read_bytes);
+    sp_map_uint(m, "unscanned_blocks", rc->unscanned);
     sp_map_uint(m, "short_bytes", rc->short_bytes);
     sp_map_uint(m, "grown_from", rc->grown_from);
     sp_map_uint(m, "foreign_bytes", rc->foreign_bytes);
@@ -460,11 +579,28 @@ static void open_spool(void)
     }
     lock_file();
     spool.created = st.st_size == 0;
+    spool.file_len = (uint64_t)st.st_size;
     spool.scratch = malloc(RINGLOG_MAX_BLOCK);
-    if (!spool.scratch ||
-        ringlog_recover(&spool.rc, file_read, &spool.fd, (uint64_t)st.st_size, spool.size, spool.block_size,
-                        spool.scratch) < 0)
+    if (!spool.scratch)
+        sp_fatal(SP_EXIT_OSERR, "sysport_ringlog: out of memory");
+    /* A few headers here and there: no readahead of what is not needed. */
+    (void)posix_fadvise(spool.fd, 0, 0, POSIX_FADV_RANDOM);
+    spool.progress_ms = sp_now_ms();
+    switch (ringlog_recover_fast(&spool.rc, file_read, &spool.fd, spool.file_len, spool.size, spool.block_size,
+                                 spool.scratch)) {
+    case 0:
+        break;
+    case 1:
+        spool.full_scan = 1;
+        (void)posix_fadvise(spool.fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+        if (ringlog_recover(&spool.rc, file_read, &spool.fd, spool.file_len, spool.size, spool.block_size,
+                            spool.scratch) == 0)
+            break;
+        /* fall through */
+    default:
         sp_fatal(SP_EXIT_OSERR, "sysport_ringlog: %s: cannot scan (out of memory or bad size)", spool.path);
+    }
+    (void)posix_fadvise(spool.fd, 0, 0, POSIX_FADV_NORMAL);
     if (spool.rc.file_id == 0 && spool.rc.foreign_bytes > 0) {
         /* Not a spool: start from zeros (preallocated below, nothing
          * written), or its leftovers would read as damage at every boot. */
@@ -491,10 +627,10 @@ static void open_spool(void)
         spool.rc.short_bytes = 0; /* a new file is not a damaged one */
         sync_dir();
     }
-    for (uint32_t i = 0; i < spool.rc.nblocks; i++)
-        if (spool.rc.blocks[i].records && spool.rc.blocks[i].boot == spool.boot &&
-            spool.rc.blocks[i].max_seq > spool.boot_last_seq)
-            spool.boot_last_seq = spool.rc.blocks[i].max_seq;
+    /* Our boot's newest record is in the head block: every session
+     * resends from past what the file held, so numbers only grow. */
+    if (spool.rc.blocks[spool.rc.head].records && spool.rc.blocks[spool.rc.head].boot == spool.boot)
+        spool.boot_last_seq = spool.rc.blocks[spool.rc.head].max_seq;
     if (ringlog_writer_init(&spool.w, spool.fd, &spool.rc, spool.boot) < 0)
         sp_fatal(SP_EXIT_OSERR, "sysport_ringlog: out of memory");
     spool.w.must_be_linked = 1;
@@ -506,7 +642,8 @@ int main(int argc, char **argv)
     static const sp_call calls[] = {
         {"sync", 0, call_sync},
         {"boots", 0, call_boots},
-        {"read", 3, call_read},
+        {"read", 5, call_read},
+        {"read_last", 5, call_read_last},
         {"status", 0, call_status},
         {"set_sync", 3, call_set_sync},
         {0},
@@ -525,5 +662,9 @@ int main(int argc, char **argv)
     parse_args(argc, argv);
     open_spool();
     sp_sandbox_enter(&ringlog_sandbox);
+    spool.ready = 1;
+    spool.ready_read_bytes = spool.read_bytes;
+    if (sp_timer_start(0, on_scan_timer, NULL) < 0)
+        sp_fatal(SP_EXIT_OSERR, "sysport_ringlog: out of memory");
     sp_run(&helper);
 }

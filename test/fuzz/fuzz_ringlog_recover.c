@@ -5,7 +5,9 @@
  * header-shaped and record-shaped piece's CRC valid first, so the fuzzer
  * explores structure (generations, lengths, boots, sequence numbers) and
  * not only checksums. Properties: nothing reads outside the image (ASan),
- * the head is a block of the ring, lookups come back sorted and unique.
+ * the head is a block of the ring (by the fast path, whose steps then
+ * read every block, and by the whole scan), lookups (lowest and newest)
+ * come back sorted and unique.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -62,13 +64,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (data[0] & 4)
         fix_crcs(img, size - 1, bs);
     im = (struct ringlog_image){img, size - 1};
+    /* The fast path, finished by steps as the helper does: a head in the
+     * ring, and every block read in the end. */
+    if (ringlog_recover_fast(&rc, ringlog_image_read, &im, size - 1, 8 * bs, bs, scratch) == 0) {
+        if (rc.head >= rc.nblocks || rc.next_gen <= rc.head_gen)
+            abort();
+        while (ringlog_recover_step(&rc, ringlog_image_read, &im, size - 1, scratch, 2) > 0)
+            ;
+        for (uint32_t i = 0; i < rc.nblocks; i++)
+            if (rc.blocks[i].state == RINGLOG_BLK_UNSCANNED)
+                abort();
+        ringlog_recovery_free(&rc);
+    }
     if (ringlog_recover(&rc, ringlog_image_read, &im, size - 1, 8 * bs, bs, scratch) == 0) {
         if (rc.head >= rc.nblocks)
             abort();
         if (ringlog_boots(&rc, ringlog_image_read, &im, scratch, &boots, &nboots) == 0) {
             for (size_t b = 0; b < nboots && b < 4; b++) {
-                n = ringlog_find(&rc, ringlog_image_read, &im, scratch, boots[b].boot, boots[b].first_seq, found, 64,
-                                 &more);
+                struct ringlog_query q = {boots[b].boot, boots[b].first_seq, UINT64_MAX, 0xff, (int)(b & 1)};
+
+                n = ringlog_find(&rc, ringlog_image_read, &im, scratch, &q, found, 64, &more);
                 for (size_t i = 1; i < n; i++)
                     if (found[i].seq <= found[i - 1].seq)
                         abort();

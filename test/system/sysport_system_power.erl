@@ -194,9 +194,30 @@ power_cut_kv(#{facts := Facts}) ->
 %% After the cut: the previous boot's records are all there, without a
 %% gap, up to at least the last synced seq told before the cut; its
 %% "power cut N" records run 1, 2, 3... in order, none invented; and this
-%% boot's first record, the spool's recovery report, counts the records of
+%% boot's spool record, the recovery report, counts the records of
 %% every earlier boot the spool holds (one after the first cut, more in the
 %% campaign).
+%% The spool's recovery report: a record of this boot once its helper has
+%% read the whole file.
+spool_report() ->
+    Read = fun() -> case sysport_ringlog:grep("ringlog: spool ", #{boot => current}) of
+                        {ok, [R | _]} -> R;
+                        _ -> none
+                    end
+           end,
+    Deadline = erlang:monotonic_time(millisecond) + 30000,
+    spool_report(Read, Deadline).
+
+spool_report(Read, Deadline) ->
+    case Read() of
+        none ->
+            case erlang:monotonic_time(millisecond) < Deadline of
+                true -> timer:sleep(50), spool_report(Read, Deadline);
+                false -> #{msg => <<"no spool report">>}
+            end;
+        R -> R
+    end.
+
 -spec power_cut_ringlog(sysport_system_guest:ctx()) -> result().
 power_cut_ringlog(#{facts := Facts}) ->
     Synced = binary_to_integer(maps:get(<<"ringlog_synced_seq">>, Facts)),
@@ -204,7 +225,7 @@ power_cut_ringlog(#{facts := Facts}) ->
     Seqs = [S || #{seq := S} <- Previous],
     Last = lists:max([0 | Seqs]),
     Numbers = [binary_to_integer(N) || #{msg := <<"power cut ", N/binary>>} <- Previous],
-    {ok, [Report | _]} = sysport_ringlog:get(#{boot => current, from_seq => 1, count => 1}),
+    Report = spool_report(),
     Recovered = case re:run(maps:get(msg, Report), "recovered ([0-9]+) records, discarded ([0-9]+) bytes",
                             [{capture, all_but_first, binary}]) of
                     {match, [R, D]} -> {binary_to_integer(R), binary_to_integer(D)};
