@@ -149,10 +149,12 @@ line(W, I) ->
 
 measure(Dir, Mib, #{file := Cached} = Meta, Cap) ->
     Work = filename:join(Dir, sysport_bench:fmt("work-~b.spool", [Mib])),
-    lists:foldl(fun(R, Acc) ->
-                        io:format("spool_bench: ~b MiB round ~b~n", [Mib, R]),
-                        Acc ++ [round(Cached, Work, Meta, skip(Acc, Cap), Cap)]
-                end, [], lists:seq(1, ?ROUNDS)).
+    Rounds = lists:foldl(fun(R, Acc) ->
+                                 io:format("spool_bench: ~b MiB round ~b~n", [Mib, R]),
+                                 Acc ++ [round(Cached, Work, Meta, skip(Acc, Cap), Cap)]
+                         end, [], lists:seq(1, ?ROUNDS)),
+    ok = file:delete(Work),
+    Rounds.
 
 %% A query that went over the cap, or whose rounds together did, is not
 %% run again.
