@@ -241,8 +241,11 @@ recovery(#spool{info = Info}) ->
 %% {Level, Format, Args}, warning when anything was damaged, missing or
 %% not applied.
 -spec report(spool()) -> {notice | warning, string(), list()}.
-report(#spool{opts = Opts} = Sp) ->
-    #{file := File, recovery := Rec, file_size := Size, block_size := Bs} = status(Sp),
+report(#spool{opts = Opts, info = Info} = Sp) ->
+    File = unicode:characters_to_binary(maps:get(spool_file, Opts)),
+    Size = maps:get(file_size, Info, maps:get(spool_size, Opts)),
+    Bs = maps:get(block_size, Info, maps:get(block_size, Opts)),
+    Rec = recovery(Sp),
     Get = fun(K) -> maps:get(K, Rec, 0) end,
     Damage = Get(discarded_bytes) + Get(short_bytes) + Get(lost_blocks) + Get(bad_headers) + Get(foreign_bytes)
         + Get(newer_blocks),

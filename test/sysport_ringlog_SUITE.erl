@@ -13,7 +13,8 @@
          queries/1, boots_and_boundary/1, save_to_file/1, attach_prints_to_shell/1, config_at_runtime/1,
          bad_options/1, overload_drops_counted/1, burst_limit_spares_errors/1,
          helper_killed_nothing_lost/1, stalled_helper_blocks_nobody/1, spool_geometry_said/1,
-         spool_unwritable/1, opening_spool_blocks_nobody/1, restarted_service_syncs/1,
+         spool_unwritable/1, opening_spool_blocks_nobody/1, answered_while_reading/1,
+         restarted_service_syncs/1,
          file_mode_0600/1, facade_prints/1,
          helper_under_valgrind/1, full_disk_sync_is_honest/1]).
 
@@ -25,7 +26,7 @@ all() ->
      odd_metadata, write_amplification, queries, boots_and_boundary, save_to_file,
      attach_prints_to_shell, config_at_runtime, bad_options, overload_drops_counted,
      burst_limit_spares_errors, helper_killed_nothing_lost, stalled_helper_blocks_nobody,
-     spool_geometry_said, spool_unwritable, opening_spool_blocks_nobody, restarted_service_syncs, file_mode_0600,
+     spool_geometry_said, spool_unwritable, opening_spool_blocks_nobody, answered_while_reading, restarted_service_syncs, file_mode_0600,
      facade_prints, helper_under_valgrind, full_disk_sync_is_honest].
 
 groups() ->
@@ -823,6 +824,41 @@ opening_spool_blocks_nobody(Config) ->
     {ok, Prev} = ?SVC:get(#{boot => previous}),
     ?assertEqual([iolist_to_binary(io_lib:format("while opening ~b", [I])) || I <- lists:seq(1, 100)],
                  [M || <<"while opening ", _/binary>> = M <- msgs(Prev)]).
+
+%% The helper reads a 64 MiB spool after ready, a slice at a time: a
+%% request sent meanwhile is answered before the reading is done, and the
+%% queries that need it all finish it.
+answered_while_reading(Config) ->
+    File = spool_file(Config, "reading"),
+    Args = fun(Boot) -> ["--file=" ++ File, "--boot=" ++ integer_to_list(Boot), "--size=67108864"] end,
+    {ok, W} = sysport_port:start_link(#{helper => "sysport_ringlog", args => Args(1)}),
+    Payload = binary:copy(<<"r">>, 200),
+    [begin
+         Batch = iolist_to_binary([[<<S:64, 1:64, 2:64, 6, 200:16>>, Payload] || S <- lists:seq(C, C + 999)]),
+         ok = cast_when_taken(W, {append, Batch})
+     end || C <- lists:seq(1, 300000, 1000)],
+    {ok, 300000} = sysport_port:call(W, sync, 60000),
+    sysport_port:stop(W),
+    {ok, R} = sysport_port:start_link(#{helper => "sysport_ringlog", args => Args(2), await_ready => false}),
+    Total = receive {sysport_port, R, {ready, #{full_scan := false, unscanned_blocks := T}}} -> T
+            after 10000 -> ct:fail(no_ready)
+            end,
+    Left = [begin {ok, #{unscanned_blocks := L}} = sysport_port:call(R, status, 10000), L end || _ <- [1, 2, 3]],
+    ct:log("~w of ~b blocks still to read at three status calls in a row", [Left, Total]),
+    ?assert(lists:last(Left) > 0),
+    {ok, {Last, true}} = sysport_port:call(R, {read_last, 1, 0, ?MAX_SEQ, 3, 255}, 10000),
+    ?assertEqual([299998, 299999, 300000], [S || {S, _, _, _, _} <- Last]),
+    {ok, #{unscanned_blocks := 0}} = sysport_port:call(R, status, 10000),
+    receive {sysport_port, R, {event, {recovered, #{lost_blocks := 0, bad_records := 0}}}} -> ok
+    after 10000 -> ct:fail(no_recovered_event)
+    end,
+    sysport_port:stop(R).
+
+cast_when_taken(Port, Msg) ->
+    case sysport_port:cast(Port, Msg) of
+        {error, busy} -> timer:sleep(5), cast_when_taken(Port, Msg);
+        Other -> Other
+    end.
 
 %% The service restarted in the same VM (its supervisor does that after a
 %% crash) numbers on from where it was; a spool opened in the background

@@ -31,6 +31,7 @@ struct timer {
     long long deadline;
     sp_timer_cb cb;
     void *ctx;
+    unsigned turn; /* the loop turn it was started in */
 };
 
 static struct {
@@ -46,6 +47,7 @@ static struct {
     struct timer *timers; /* grows as needed */
     int ntimers, timers_size;
     int next_timer_id;
+    unsigned turn; /* run_timers passes */
 } rt = {.in_fd = 0, .sigpipe = {-1, -1}};
 
 long long sp_now_ms(void)
@@ -163,7 +165,7 @@ int sp_timer_start(long long ms, sp_timer_cb cb, void *ctx)
     }
     if (++rt.next_timer_id <= 0)
         rt.next_timer_id = 1;
-    rt.timers[rt.ntimers++] = (struct timer){rt.next_timer_id, sp_now_ms() + (ms < 0 ? 0 : ms), cb, ctx};
+    rt.timers[rt.ntimers++] = (struct timer){rt.next_timer_id, sp_now_ms() + (ms < 0 ? 0 : ms), cb, ctx, rt.turn};
     return rt.next_timer_id;
 }
 
@@ -420,12 +422,16 @@ static int poll_timeout(void)
     return soonest - now > 60000 ? 60000 : (int)(soonest - now);
 }
 
+/* A timer a callback starts fires at the next turn at the earliest: work
+ * done a slice per 0 ms timer leaves input its turn in between. */
 static void run_timers(void)
 {
     long long now = sp_now_ms();
 
+    rt.turn++;
+
     for (int i = 0; i < rt.ntimers;) {
-        if (rt.timers[i].deadline <= now) {
+        if (rt.timers[i].deadline <= now && rt.timers[i].turn != rt.turn) {
             struct timer t = rt.timers[i];
 
             rt.timers[i] = rt.timers[--rt.ntimers];

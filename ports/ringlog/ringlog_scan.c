@@ -433,8 +433,10 @@ unsure:
 uint32_t ringlog_recover_step(struct ringlog_recovery *rc, ringlog_read_fn rd, void *ctx, uint64_t file_len,
                               uint8_t *scratch, uint32_t max)
 {
+    uint32_t left = rc->nblocks;
+
     /* Oldest first, from the block after the head. */
-    for (uint32_t left = rc->nblocks; rc->unscanned > 0 && max > 0 && left > 0; left--) {
+    for (; rc->unscanned > 0 && max > 0 && left > 0; left--) {
         uint32_t i = rc->scan_next;
         struct ringlog_block_info *b = &rc->blocks[i];
 
@@ -447,6 +449,8 @@ uint32_t ringlog_recover_step(struct ringlog_recovery *rc, ringlog_read_fn rd, v
         rc->unscanned--;
         max--;
     }
+    if (left == 0)
+        rc->unscanned = 0; /* a whole lap found none: the count was off, never loop on it */
     if (rc->unscanned == 0 && rc->scan_next != UINT32_MAX) {
         infer_generations(rc);
         rc->scan_next = UINT32_MAX;

@@ -22,6 +22,7 @@ int ringlog_writer_init(struct ringlog_writer *w, int fd, struct ringlog_recover
     w->block_size = rc->block_size;
     w->nblocks = rc->nblocks;
     w->blocks = rc->blocks;
+    w->unscanned = &rc->unscanned;
     w->block = rc->head;
     w->next_gen = rc->next_gen;
     return 0;
@@ -121,6 +122,8 @@ static void start_block(struct ringlog_writer *w)
     if (w->retry.waiting && w->retry.block == w->block)
         give_up_retry(w); /* the ring came round to it: it would be overwritten now anyway */
     b = &w->blocks[w->block];
+    if (b->state == RINGLOG_BLK_UNSCANNED && *w->unscanned > 0)
+        (*w->unscanned)--; /* what it held is gone before it was read */
     *b = (struct ringlog_block_info){.gen = h.generation, .state = RINGLOG_BLK_VALID,
                                    .mixed = b->records > 0 || b->mixed || b->state == RINGLOG_BLK_UNSCANNED};
     memset(w->buf, 0, w->block_size);

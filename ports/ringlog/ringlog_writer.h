@@ -26,6 +26,7 @@ struct ringlog_writer {
     uint32_t block_size;
     uint32_t nblocks;
     struct ringlog_block_info *blocks; /* the recovery's summaries, kept current */
+    uint32_t *unscanned;               /* the recovery's count of blocks not read yet */
     uint32_t block;                    /* being filled */
     uint64_t next_gen;
     uint8_t *buf;                    /* the block being filled */

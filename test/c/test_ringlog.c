@@ -706,6 +706,32 @@ static void hidden_head_is_reported(void)
     close(f.fd);
 }
 
+/* The writer goes over blocks the background has not read yet: they
+ * leave the count of unscanned blocks, and the steps end. */
+static void writer_overtakes_the_scan(void)
+{
+    const uint64_t size = 16 * 1024;
+    struct ringlog_file f;
+    uint32_t steps = 0;
+
+    open_file(&f, size);
+    CHECK_EQ(recover(&f, size, 1024, BOOT), 0);
+    write_records(&f, 1, 300); /* more than a lap */
+    CHECK_EQ(ringlog_writer_sync(&f.w), 0);
+    close_session(&f);
+    CHECK_EQ(ringlog_recover_fast(&f.rc, fd_read, &f.fd, size, size, 1024, scratch), 0);
+    CHECK_EQ(f.rc.unscanned, 15);
+    CHECK_EQ(ringlog_writer_init(&f.w, f.fd, &f.rc, BOOT + 1), 0);
+    write_records(&f, 1, 100); /* six blocks or so, none read before */
+    CHECK(f.rc.unscanned < 15 - 4);
+    while (ringlog_recover_step(&f.rc, fd_read, &f.fd, size, scratch, 1) > 0)
+        CHECK(++steps <= 15);
+    for (uint32_t i = 0; i < f.rc.nblocks; i++)
+        CHECK(f.rc.blocks[i].state != RINGLOG_BLK_UNSCANNED);
+    close_session(&f);
+    close(f.fd);
+}
+
 /* Queries for the newest records read from the end, and level filters
  * skip blocks by their summaries. */
 static void newest_and_levels(void)
@@ -774,6 +800,7 @@ int main(void)
     RUN(fast_path_reads_little);
     RUN(hidden_head_is_reported);
     RUN(newest_and_levels);
+    RUN(writer_overtakes_the_scan);
     printf("recoveries: %d by the fast path, %d by the whole scan\n", fast_recoveries, full_recoveries);
     return sp_test_report("test_ringlog");
 }
