@@ -99,6 +99,9 @@ $(SAN)/test_%: test/c/test_%.c $(LIB_SRCS) $(LIB_HDRS) $$(call mods_of,test_$$*)
 $(REL)/sysport_testhelper: test/c/sysport_testhelper.c $(LIB_SRCS) $(LIB_HDRS) | $(REL)
 	$(CC) $(REL_CFLAGS) $(SP_LDFLAGS) -o $@ $< $(LIB_SRCS) $(SP_RUNTIME_LIBS)
 	strip -o $@.stripped $@
+# A pwrite that drops writes on demand, preloaded into the release kv helper.
+$(REL)/kv_drop_writes.so: test/c/kv_drop_writes.c | $(REL)
+	$(CC) $(TEST_CFLAGS) -O2 -fPIC -shared -o $@ $<
 $(SAN)/sysport_testhelper: test/c/sysport_testhelper.c $(LIB_SRCS) $(LIB_HDRS) | $(SAN)
 	clang $(SAN_CFLAGS) -o $@ $< $(LIB_SRCS) $(SP_RUNTIME_LIBS)
 $(FUZZ_DIR)/fuzz_%: test/fuzz/fuzz_%.c $(LIB_SRCS) $(LIB_HDRS) $$(call mods_of,fuzz_$$*) | $(FUZZ_DIR)
@@ -115,7 +118,7 @@ ctest-san: $(addprefix $(SAN)/,$(CTESTS)) | $(SAN_LOGS)
 ctest-valgrind: $(addprefix $(REL)/,$(CTESTS))
 	@set -e; for t in $^; do echo "== $$t (valgrind)"; $(VALGRIND) $$t > /dev/null; echo ok; done
 
-testhelpers: $(REL)/sysport_testhelper $(SAN)/sysport_testhelper
+testhelpers: $(REL)/sysport_testhelper $(SAN)/sysport_testhelper $(REL)/kv_drop_writes.so
 
 # The production helpers built with ASan+UBSan: common_test runs against these.
 helpers-san:

@@ -11,10 +11,16 @@
 %% a copy in memory.
 %%
 %% Reads (`get', `get_all', the firmware keys) are answered from memory,
-%% never behind a write or the helper. Subscribers get `{sysport_kv,
-%% changed, #{Key => {Old, New}}}' after each change, with `undefined' for
-%% a key added or removed. The service contract (options, calls,
-%% subscriptions, status) is {@link sysport_service}'s.
+%% never behind a write or the helper: the service publishes the env it
+%% holds (a `persistent_term'), and a read runs in the caller, on that env,
+%% without copying it and without a call, whenever the service is in step
+%% with the devices (otherwise it asks the service, which answers as
+%% before, or holds the read while the env is read again). A change
+%% publishes the env anew, which costs a copy of it and a pass over the
+%% node's processes: the env changes rarely, and is read often. Subscribers
+%% get `{sysport_kv, changed, #{Key => {Old, New}}}' after each change,
+%% with `undefined' for a key added or removed. The service contract
+%% (options, calls, subscriptions, status) is {@link sysport_service}'s.
 %%
 %% ```
 %% ok = sysport_kv:put("wifi_ssid", "lab"),
@@ -31,12 +37,15 @@
 -export([get/1, get_all/0, put/1, put/2, delete/1, get_active/1, get_all_active/0, put_active/2,
          firmware_status/0, validate_firmware/0, reload/0, recover/0, status/0,
          subscribe/0, subscribe/1, subscribe/2, unsubscribe/0, unsubscribe/1]).
--export([helper/1, init/2, handle_call/3, handle_info/2, status/1]).
+-export([helper/1, init/2, handle_call/3, handle_info/2, status/1, terminate/2]).
 
 -define(DEV_COPY_SIZE, 16#20000).
 -define(IS_READ(R), ((is_tuple(R) andalso (element(1, R) =:= get orelse element(1, R) =:= get_active))
                      orelse R =:= get_all orelse R =:= get_all_active orelse R =:= firmware_status)).
 -define(DEFAULT_CONFIG, "/etc/fw_env.config").
+%% The env as published: {Service, Serving, Env}, where Serving is an
+%% atomics array whose element 1 is 1 while readers may answer from Env.
+-define(PUBLISHED, {?MODULE, env}).
 
 -type health() :: starting | ok | {error, term()}.
 
@@ -44,7 +53,10 @@
              subs :: sysport_subs:subs(),
              opts :: map(),
              source :: {config, binary()} | locations | {data_dir, binary()},
-             env = #{} :: sysport_kv_data:env(),
+             %% this process, and 1 in serving while callers may read the
+             %% env it published themselves
+             service :: pid(),
+             serving :: atomics:atomics_ref(),
              %% bytes of an env's data area (from the helper's ready info)
              room :: non_neg_integer() | undefined,
              health = starting :: health(),
@@ -93,12 +105,12 @@ options() ->
 %% @doc The value of Key.
 -spec get(unicode:chardata()) -> {ok, binary()} | {error, not_found | term()}.
 get(Key) ->
-    with_key(Key, fun(K) -> call({get, K}) end).
+    with_key(Key, fun(K) -> read({get, K}) end).
 
 %% @doc The whole env.
 -spec get_all() -> {ok, sysport_kv_data:env()} | {error, term()}.
 get_all() ->
-    call(get_all).
+    read(get_all).
 
 %% @doc Sets Key to Value (synced and verified before it returns).
 %% `{error, {invalid_key, K}}' for a key fw_printenv could not print back
@@ -136,12 +148,12 @@ delete(Keys) ->
 %% @doc Key of the running firmware slot: `a.Key' when `nerves_fw_active' is `a'.
 -spec get_active(unicode:chardata()) -> {ok, binary()} | {error, not_found | no_active_firmware | term()}.
 get_active(Key) ->
-    with_key(Key, fun(K) -> call({get_active, K}) end).
+    with_key(Key, fun(K) -> read({get_active, K}) end).
 
 %% @doc The running slot's keys, without their prefix.
 -spec get_all_active() -> {ok, sysport_kv_data:env()} | {error, no_active_firmware | term()}.
 get_all_active() ->
-    call(get_all_active).
+    read(get_all_active).
 
 %% @doc Sets Key of the running firmware slot (`a.Key' when `a' is active).
 -spec put_active(unicode:chardata(), unicode:chardata()) -> ok | {error, term()}.
@@ -156,7 +168,7 @@ put_active(Key, Value) ->
 %% @doc `#{active, validated, upgrade_available, bootcount}' of the A/B scheme.
 -spec firmware_status() -> {ok, map()} | {error, term()}.
 firmware_status() ->
-    call(firmware_status).
+    read(firmware_status).
 
 %% @doc Marks the running firmware good, in one write (see
 %% {@link sysport_kv_data:validate_updates/1}).
@@ -219,6 +231,19 @@ with_key(Key, Fun) ->
 call(Request) ->
     sysport_service:call(?MODULE, Request).
 
+%% A read in the caller, on the published env, while the service that
+%% published it runs and is in step with the devices; else a call.
+read(Request) ->
+    case persistent_term:get(?PUBLISHED, undefined) of
+        {Service, Serving, Env} ->
+            case atomics:get(Serving, 1) =:= 1 andalso is_process_alive(Service) of
+                true -> read(Request, Env);
+                false -> call(Request)
+            end;
+        undefined ->
+            call(Request)
+    end.
+
 %%% sysport_service
 
 %% @private
@@ -236,9 +261,10 @@ init(Opts, #{port := Port, subs := Subs}) ->
     %% The env is read before the first call is taken; the helper's first
     %% ready needs nothing more.
     receive {sysport_port, Port, {ready, _}} -> ok after 0 -> ok end,
-    St = #st{port = Port, subs = Subs, opts = Opts, source = Source,
+    St = #st{port = Port, subs = Subs, opts = Opts, source = Source, service = self(), serving = atomics:new(1, []),
              room = room(sysport_port:info(Port))},
-    {ok, loaded(sysport_port:call(Port, {load, none}, maps:get(timeout, Opts)), St)}.
+    publish(#{}, St),
+    {ok, serve(loaded(sysport_port:call(Port, {load, none}, maps:get(timeout, Opts)), St))}.
 
 %% Where the env is: inline locations, the config file, or (on a host with
 %% neither) a file-backed pair in data_dir.
@@ -285,7 +311,7 @@ lock_args(#{lock_file := File, lock_timeout := Ms}) ->
 -spec handle_call(term(), gen_server:from(), #st{}) -> {reply, term(), #st{}} | {noreply, #st{}}.
 handle_call(Request, From, St) when ?IS_READ(Request) ->
     case St#st.held of
-        none -> {reply, read(Request, St), St};
+        none -> {reply, with_env(St, fun(Env) -> read(Request, Env) end), St};
         Held -> {noreply, St#st{held = [{Request, From} | Held]}}
     end;
 handle_call({update, Puts, Deletes}, From, St) ->
@@ -311,47 +337,77 @@ handle_call(recover, From, #st{opts = #{defaults := File}} = St) ->
 handle_call(_Other, _From, St) ->
     {reply, {error, badarg}, St}.
 
-%% Reads are answered from memory.
-read({get, K}, St) ->
-    with_env(St, fun(Env) -> lookup(K, Env) end);
-read(get_all, St) ->
-    with_env(St, fun(Env) -> {ok, Env} end);
-read({get_active, K}, St) ->
-    with_active(St, fun(Prefix, Env) -> lookup(<<Prefix/binary, K/binary>>, Env) end);
-read(get_all_active, St) ->
-    with_active(St, fun(Prefix, Env) -> {ok, sysport_kv_data:strip_prefix(Prefix, Env)} end);
-read(firmware_status, St) ->
-    with_env(St, fun sysport_kv_data:firmware_status/1).
+%% Reads are answered from memory: the published env.
+read({get, K}, Env) ->
+    lookup(K, Env);
+read(get_all, Env) ->
+    {ok, Env};
+read({get_active, K}, Env) ->
+    active(Env, fun(Prefix) -> lookup(<<Prefix/binary, K/binary>>, Env) end);
+read(get_all_active, Env) ->
+    active(Env, fun(Prefix) -> {ok, sysport_kv_data:strip_prefix(Prefix, Env)} end);
+read(firmware_status, Env) ->
+    sysport_kv_data:firmware_status(Env).
+
+active(Env, Fun) ->
+    case sysport_kv_data:active_prefix(Env) of
+        {ok, Prefix} -> Fun(Prefix);
+        Error -> Error
+    end.
 
 %% @private
 -spec handle_info(term(), #st{}) -> {noreply, #st{}}.
 handle_info({sysport_port, Port, {reply, {reload, _} = Tag, Result}}, #st{port = Port} = St) ->
     St1 = reply(Tag, Result, St),
-    _ = [gen_server:reply(From, read(Request, St1)) || {Request, From} <- lists:reverse(St1#st.held)],
-    {noreply, St1#st{held = none}};
+    _ = [gen_server:reply(From, with_env(St1, fun(Env) -> read(Request, Env) end))
+         || {Request, From} <- lists:reverse(St1#st.held)],
+    {noreply, serve(St1#st{held = none})};
 handle_info({sysport_port, Port, {reply, Tag, Result}}, #st{port = Port} = St) ->
-    {noreply, reply(Tag, Result, St)};
+    {noreply, serve(reply(Tag, Result, St))};
 handle_info({sysport_port, Port, {ready, Info}}, #st{port = Port} = St) ->
     %% After a restart of the helper the env may have changed while it was
     %% down: reads wait (as long as the helper's timeout at most) for it to
     %% be read again, rather than get what may be stale.
-    {noreply, (helper(St#st{room = room(Info)}, {load, version(St)}, {reload, none}))#st{held = []}};
+    {noreply, serve((helper(St#st{room = room(Info)}, {load, version(St)}, {reload, none}))#st{held = []})};
+handle_info(collect, St) ->
+    %% A whole env read from the helper is garbage now that it is published;
+    %% the state that held it was dropped when the last callback returned.
+    true = erlang:garbage_collect(),
+    {noreply, St};
 handle_info(_Msg, St) ->
     {noreply, St}.
 
+%% @private
+-spec terminate(term(), #st{}) -> ok.
+terminate(_Reason, _St) ->
+    Self = self(),
+    case persistent_term:get(?PUBLISHED, undefined) of
+        {Self, _, _} -> _ = persistent_term:erase(?PUBLISHED), ok;
+        _ -> ok
+    end.
+
 %%% Reading and writing
 
-with_env(#st{health = ok, env = Env}, Fun) -> Fun(Env);
+with_env(#st{health = ok}, Fun) -> Fun(env());
 with_env(#st{health = starting}, _) -> {error, starting};
 with_env(#st{health = Error}, _) -> Error.
 
 with_active(St, Fun) ->
-    with_env(St, fun(Env) ->
-                         case sysport_kv_data:active_prefix(Env) of
-                             {ok, Prefix} -> Fun(Prefix, Env);
-                             Error -> Error
-                         end
-                 end).
+    with_env(St, fun(Env) -> active(Env, fun(Prefix) -> Fun(Prefix, Env) end) end).
+
+%% The env this service published (a literal: not on its heap).
+env() ->
+    element(3, persistent_term:get(?PUBLISHED)).
+
+publish(Env, #st{service = Service, serving = Serving}) ->
+    persistent_term:put(?PUBLISHED, {Service, Serving, Env}).
+
+%% Lets callers read the published env themselves while it is the env of
+%% the devices as far as the service knows: healthy, and not being read
+%% again after a helper restart.
+serve(#st{serving = Serving, health = Health, held = Held} = St) ->
+    ok = atomics:put(Serving, 1, case {Health, Held} of {ok, none} -> 1; _ -> 0 end),
+    St.
 
 lookup(K, Env) ->
     case Env of
@@ -383,17 +439,21 @@ room(_) ->
 reply({reload, From}, Result, St) ->
     reply({load, From}, Result, St);
 reply({load, From}, Result, St) ->
-    St1 = loaded(Result, St),
+    St1 = serve(loaded(Result, St)),
     answer(From, case Result of {ok, _} -> ok; Error -> Error end),
     St1;
 reply({update, From, Puts, Deletes}, Result, St) ->
     case Result of
         {ok, Snapshot} ->
+            %% Published (and served) before the caller hears ok: a read
+            %% after the put sees it.
+            St1 = serve(snapshot(Snapshot, {Puts, Deletes}, St)),
             answer(From, ok),
-            snapshot(Snapshot, {Puts, Deletes}, St);
+            St1;
         {error, {Unusable, _} = Reason} = Error when Unusable =:= corrupt_env; Unusable =:= unreadable ->
+            St1 = serve(St#st{health = Error, last_error = Reason}),
             answer(From, Error),
-            St#st{health = Error, last_error = Reason};
+            St1;
         {error, Reason} = Error ->
             answer(From, Error),
             St#st{last_error = Reason}
@@ -402,8 +462,9 @@ reply({recover, From}, Result, St) ->
     case Result of
         {ok, #{action := Action} = Snapshot} ->
             _ = Action =:= none orelse logger:notice("sysport_kv: recovered the env (~s)", [Action]),
+            St1 = serve(snapshot(Snapshot, {[], []}, St)),
             answer(From, {ok, Action}),
-            snapshot(Snapshot, {[], []}, St);
+            St1;
         {error, Reason} = Error ->
             answer(From, Error),
             St#st{last_error = Reason}
@@ -432,22 +493,49 @@ version(_) -> none.
 %% Takes a snapshot from the helper as the env, and tells subscribers what
 %% changed. Without entries the snapshot says that the env was at our
 %% version, and Change ({Puts, Deletes}) is what the helper did to it.
-snapshot(#{action := Action} = Snapshot, {Puts, Deletes}, #st{env = Old, subs = Subs} = St) ->
+snapshot(#{action := Action} = Snapshot, Change, #st{subs = Subs} = St) ->
+    case Snapshot of
+        #{env := _} ->
+            notify(publish(Snapshot, Change, St), Subs),
+            self() ! collect;
+        #{action := none} ->
+            ok; % the env was at our version, and the change changed nothing
+        #{} ->
+            notify(publish(Snapshot, Change, St), Subs)
+    end,
+    Writes = case Action of none -> St#st.writes; _ -> St#st.writes + 1 end,
+    St#st{health = ok, meta = maps:remove(env, Snapshot), writes = Writes}.
+
+%% Publishes the env the snapshot says the devices hold, and returns what
+%% changed for subscribers (nothing without them). The work is done in a
+%% process of its own: replacing a persistent term copies whatever still
+%% points into the old one onto the heap of each process that holds it,
+%% and the new env shares most of the old one; that copy, of the whole env,
+%% must not land on the service's heap.
+publish(Snapshot, Change, #st{subs = Subs} = St) ->
+    Subscribed = sysport_subs:count(Subs) > 0,
+    {Pid, Ref} = spawn_monitor(fun() -> exit({published, publish_env(Snapshot, Change, Subscribed, St)}) end),
+    receive
+        {'DOWN', Ref, process, Pid, {published, Changes}} -> Changes;
+        {'DOWN', Ref, process, Pid, Reason} -> exit(Reason)
+    end.
+
+publish_env(Snapshot, {Puts, Deletes}, Subscribed, St) ->
+    Old = env(),
     New = case Snapshot of
               #{env := Pairs} -> maps:from_list(Pairs);
               #{} -> maps:without(Deletes, maps:merge(Old, maps:from_list(Puts)))
           end,
+    publish(New, St),
     %% Comparing two whole envs costs as much as reading one: only for
     %% subscribers, and only the keys touched when those are known.
-    case {sysport_subs:count(Subs), Snapshot} of
-        {0, _} -> ok;
-        {_, #{env := _}} -> notify(sysport_kv_data:diff(Old, New), Subs);
-        {_, #{}} ->
+    case {Subscribed, Snapshot} of
+        {false, _} -> #{};
+        {true, #{env := _}} -> sysport_kv_data:diff(Old, New);
+        {true, #{}} ->
             Keys = [K || {K, _} <- Puts] ++ Deletes,
-            notify(sysport_kv_data:diff(maps:with(Keys, Old), maps:with(Keys, New)), Subs)
-    end,
-    Writes = case Action of none -> St#st.writes; _ -> St#st.writes + 1 end,
-    St#st{env = New, health = ok, meta = maps:remove(env, Snapshot), writes = Writes}.
+            sysport_kv_data:diff(maps:with(Keys, Old), maps:with(Keys, New))
+    end.
 
 notify(Changes, _) when map_size(Changes) =:= 0 ->
     ok;
@@ -460,7 +548,7 @@ status(#st{} = St) ->
     Meta = maps:without([action], St#st.meta),
     maps:merge(Meta, #{source => St#st.source,
                        env_state => case St#st.health of ok -> ok; starting -> starting; {error, E} -> E end,
-                       keys => map_size(St#st.env),
+                       keys => map_size(env()),
                        counters => #{writes => St#st.writes},
                        last_env_error => St#st.last_error,
                        lock_file => case maps:get(lock_file, St#st.opts) of

@@ -20,7 +20,9 @@
          dev_host_fallback/1, subscribers_see_changes/1, ab_firmware/1, bad_config/1,
          missing_device/1, inline_locations/1, lock_timeout/1, lock_dir_missing_works_unlocked/1,
          planted_lock_symlink_not_followed/1, malformed_requests/1,
-         facade_prints_sorted_table/1, valgrind_clean/1]).
+         facade_prints_sorted_table/1, valgrind_clean/1,
+         current_copy_damaged_then_put/1, other_copy_damaged_then_put/1, other_copy_rewritten_then_put/1,
+         reads_while_the_service_is_busy/1, readers_during_puts/1, service_heap_holds_no_env/1]).
 
 -import(sysport_kv_test_lib, [write_config/2, mkenvimage/4, image/3, redundant_pair/3,
                               fw_printenv/1, fw_setenv/2, start/1, start/2, flip_bit/2, keys/2]).
@@ -34,14 +36,16 @@ groups() ->
     [{peers, [], [mkenvimage_single, mkenvimage_redundant, fw_setenv_300_generations,
                   sysport_300_generations_then_fw_setenv]},
      {corruption, [], [one_copy_bit_flip, one_copy_zero_tail, one_copy_truncated, both_copies_corrupt,
-                       recover_repairs_one_bad_copy, single_env_corrupt]},
+                       recover_repairs_one_bad_copy, single_env_corrupt, current_copy_damaged_then_put,
+                       other_copy_damaged_then_put, other_copy_rewritten_then_put]},
      {format, [], [duplicates_and_key_only_entries, missing_terminator, values_of_any_bytes,
                    configured_size_differs, exactly_full_then_no_space, invalid_keys_and_values,
                    keys_fw_printenv_cannot_print, too_large_refused_helper_lives, nothing_written_when_nothing_changes, put_map_and_delete_list]},
      {service, [], [dev_host_fallback, subscribers_see_changes, ab_firmware, bad_config,
                     missing_device, inline_locations, lock_timeout, lock_dir_missing_works_unlocked,
                     planted_lock_symlink_not_followed, malformed_requests,
-                    facade_prints_sorted_table]}].
+                    facade_prints_sorted_table, reads_while_the_service_is_busy, readers_during_puts,
+                    service_heap_holds_no_env]}].
 
 init_per_suite(Config) ->
     sysport_kv_test_lib:require(["mkenvimage", "fw_printenv", "fw_setenv", "flock"]),
@@ -235,6 +239,61 @@ recover_repairs_one_bad_copy(Config) ->
     ?assertEqual([valid, valid], sysport_kv_test_lib:copy_crcs(Dir, ?SIZE, redundant)),
     ?assertEqual({ok, <<"2">>}, sysport_kv:get("gen")),
     ?assertEqual({ok, none}, sysport_kv:recover()).
+
+%% The current copy damaged behind sysport's back, and a put with no
+%% reload before it: the put finds the damage as a read would (a copy
+%% changed in place is compared whole, not trusted on its header), builds
+%% on the older copy and writes over the damaged one, leaving both valid.
+current_copy_damaged_then_put(Config) ->
+    Damages = [{"a flipped bit in the entries", fun(F) -> flip_bit(F, 9) end},
+               {"a flipped bit in the padding", fun(F) -> flip_bit(F, ?SIZE - 100) end},
+               {"the CRC", fun(F) -> flip_bit(F, 1) end}],
+    lists:foreach(
+      fun({Why, Damage}) ->
+              ct:log("~s", [Why]),
+              {Dir, Cfg} = two_generations(Config),
+              Damage(filename:join(Dir, "env0")),
+              ok = sysport_kv:put("other", "x"),
+              ?assertEqual({ok, #{<<"gen">> => <<"1">>, <<"other">> => <<"x">>}}, fw_printenv(Cfg)),
+              ?assertEqual({ok, #{<<"gen">> => <<"1">>, <<"other">> => <<"x">>}}, sysport_kv:get_all()),
+              ?assertEqual([valid, valid], sysport_kv_test_lib:copy_crcs(Dir, ?SIZE, redundant)),
+              {ok, #{current := 0}} = sysport_test_lib:flat_status(sysport_kv),
+              sysport_kv_test_lib:stop()
+      end, Damages).
+
+%% The older copy damaged (its header kept, or the file cut short) with no
+%% reload: the put replaces that copy, as before, and keeps the current
+%% one's entries.
+other_copy_damaged_then_put(Config) ->
+    Damages = [{"a flipped bit in the entries", fun(F) -> flip_bit(F, 9) end},
+               {"the CRC", fun(F) -> flip_bit(F, 1) end},
+               {"cut short", fun(F) -> {ok, Fd} = file:open(F, [read, write]),
+                                       {ok, 100} = file:position(Fd, 100),
+                                       ok = file:truncate(Fd),
+                                       ok = file:close(Fd) end}],
+    lists:foreach(
+      fun({Why, Damage}) ->
+              ct:log("~s", [Why]),
+              {Dir, Cfg} = two_generations(Config),
+              Damage(filename:join(Dir, "env1")),
+              ok = sysport_kv:put("other", "x"),
+              ?assertEqual({ok, #{<<"gen">> => <<"2">>, <<"other">> => <<"x">>}}, fw_printenv(Cfg)),
+              ?assertEqual([valid, valid], sysport_kv_test_lib:copy_crcs(Dir, ?SIZE, redundant)),
+              {ok, #{current := 1}} = sysport_test_lib:flat_status(sysport_kv),
+              sysport_kv_test_lib:stop()
+      end, Damages).
+
+%% The older copy replaced by hand with a newer image (another tool's
+%% write, not fw_setenv's): the put sees it is now current and builds on it.
+other_copy_rewritten_then_put(Config) ->
+    {Dir, Cfg} = two_generations(Config),
+    {ok, #{flags := Flags}} = sysport_test_lib:flat_status(sysport_kv),
+    Newer = sysport_kv_test_lib:image(<<"gen=9\0from=tool\0\0">>, ?SIZE, redundant, (Flags + 1) rem 256),
+    ok = file:write_file(filename:join(Dir, "env1"), Newer),
+    ok = sysport_kv:put("other", "x"),
+    Expected = #{<<"gen">> => <<"9">>, <<"from">> => <<"tool">>, <<"other">> => <<"x">>},
+    ?assertEqual({ok, Expected}, fw_printenv(Cfg)),
+    ?assertEqual({ok, Expected}, sysport_kv:get_all()).
 
 single_env_corrupt(Config) ->
     Dir = ?config(dir, Config),
@@ -685,6 +744,93 @@ facade_prints_sorted_table(Config) ->
     ?assertMatch({match, _}, re:run(A, "^alpha +first")),
     ?assertMatch({match, _}, re:run(B, "^bin +<<255>>")),
     ?assertMatch({match, _}, re:run(Z, "^zeta +last")).
+
+%% Reads are answered in the caller from the env the service published:
+%% with the service process suspended (as if busy with a long write) every
+%% read still answers at once, and a stopped service still says
+%% not_running.
+reads_while_the_service_is_busy(Config) ->
+    Dir = ?config(dir, Config),
+    Cfg = redundant_pair(Dir, [{<<"nerves_fw_active">>, <<"a">>}, {<<"a.nerves_fw_validated">>, <<"1">>},
+                               {<<"k">>, <<"v">>}], ?SIZE),
+    start(Cfg),
+    Pid = whereis(sysport_kv),
+    ok = sys:suspend(Pid),
+    try
+        ?assertEqual({ok, <<"v">>}, sysport_kv:get("k")),
+        ?assertEqual({error, not_found}, sysport_kv:get("absent")),
+        ?assertMatch({ok, #{<<"k">> := <<"v">>}}, sysport_kv:get_all()),
+        ?assertEqual({ok, <<"1">>}, sysport_kv:get_active("nerves_fw_validated")),
+        ?assertEqual({ok, #{<<"nerves_fw_validated">> => <<"1">>}}, sysport_kv:get_all_active()),
+        ?assertMatch({ok, #{active := <<"a">>, validated := true}}, sysport_kv:firmware_status())
+    after
+        ok = sys:resume(Pid)
+    end,
+    sysport_kv_test_lib:stop(),
+    ?assertEqual({error, not_running}, sysport_kv:get("k")),
+    ?assertEqual({error, not_running}, sysport_kv:get_all()).
+
+%% Twenty processes read the whole env and one key in a loop while 100 puts
+%% of two keys at once run: every read sees both keys from one put (never
+%% half of one), generations never go back, and the writer reads each of
+%% its puts back at once.
+readers_during_puts(Config) ->
+    Dir = ?config(dir, Config),
+    Cfg = redundant_pair(Dir, keys("k", 200), ?SIZE),
+    start(Cfg),
+    ok = sysport_kv:put(#{"gen" => "0", "gen_again" => "0"}),
+    Self = self(),
+    Readers = [spawn_link(fun() -> reader(Self, 0, 0) end) || _ <- lists:seq(1, 20)],
+    lists:foreach(fun(I) ->
+                          G = integer_to_binary(I),
+                          ok = sysport_kv:put(#{"gen" => G, "gen_again" => G}),
+                          ?assertEqual({ok, G}, sysport_kv:get("gen"))
+                  end, lists:seq(1, 100)),
+    [R ! stop || R <- Readers],
+    Results = [receive {R, Result} -> Result after 10000 -> ct:fail(reader_stuck) end || R <- Readers],
+    ct:log("reads per reader: ~p", [Results]),
+    [?assertMatch({ok, N, _} when N > 0, Result) || Result <- Results],
+    ?assert(lists:any(fun({ok, _, Last}) -> Last > 0 end, Results)).
+
+reader(Parent, Reads, Last) ->
+    receive
+        stop -> Parent ! {self(), {ok, Reads, Last}}
+    after 0 ->
+            {ok, #{<<"gen">> := G, <<"gen_again">> := G2} = Env} = sysport_kv:get_all(),
+            {ok, G1} = sysport_kv:get("gen"),
+            Gen = binary_to_integer(G),
+            case G =:= G2 andalso map_size(Env) =:= 202 andalso Gen >= Last
+                andalso binary_to_integer(G1) >= Gen of
+                true -> reader(Parent, Reads + 1, Gen);
+                false -> Parent ! {self(), {inconsistent, G, G2, G1, Last, map_size(Env)}}
+            end
+    end.
+
+%% The service's heap holds no copy of a large env: not after it is read at
+%% start, nor after a reload that brings all of it again, nor after puts.
+service_heap_holds_no_env(Config) ->
+    Dir = ?config(dir, Config),
+    Size = 16#100000,
+    Pairs = [{<<"key_", (integer_to_binary(I))/binary>>, binary:copy(<<"v">>, 100)} || I <- lists:seq(1, 5000)],
+    EnvBytes = lists:sum([byte_size(K) + byte_size(V) || {K, V} <- Pairs]),
+    Cfg = redundant_pair(Dir, Pairs, Size),
+    start(Cfg),
+    Pid = whereis(sysport_kv),
+    HeapBytes = fun() ->
+                        {ok, _} = sysport_kv:status(),
+                        {total_heap_size, W} = process_info(Pid, total_heap_size),
+                        W * erlang:system_info(wordsize)
+                end,
+    AtStart = HeapBytes(),
+    fw_setenv(Cfg, ["key_1", "changed"]),
+    ok = sysport_kv:reload(),
+    {ok, <<"changed">>} = sysport_kv:get("key_1"),
+    AfterReload = HeapBytes(),
+    [ok = sysport_kv:put("key_2", integer_to_list(I)) || I <- lists:seq(1, 20)],
+    AfterPuts = HeapBytes(),
+    ct:pal("env ~b bytes; service heap ~b bytes at start, ~b after a reload, ~b after puts",
+           [EnvBytes, AtStart, AfterReload, AfterPuts]),
+    [?assert(B < EnvBytes div 4) || B <- [AtStart, AfterReload, AfterPuts]].
 
 %% The release helper under valgrind through reads, writes, errors and a
 %% recovery: no memory error and no leak.

@@ -3,13 +3,17 @@
 %% while writing never leaves a redundant env that reads corrupt or holds
 %% anything but the last acknowledged write or the one in flight; and
 %% sysport and fw_setenv writing at the same time never lose an update,
-%% because both hold the fw_printenv lock around read-modify-write.
+%% because both hold the fw_printenv lock around read-modify-write, nor
+%% when a put trusts what it read before (another writer always changes a
+%% copy's header); and a write the device takes but does not keep fails
+%% the put, the env left as it was.
 -module(sysport_kv_durability_SUITE).
 -include_lib("common_test/include/ct.hrl").
 -include_lib("stdlib/include/assert.hrl").
 
 -export([all/0, init_per_suite/1, end_per_suite/1, init_per_testcase/2, end_per_testcase/2]).
--export([kill9_during_1000_writes/1, kill9_single_env/1, concurrent_with_fw_setenv/1]).
+-export([kill9_during_1000_writes/1, kill9_single_env/1, concurrent_with_fw_setenv/1,
+         puts_between_fw_setenv_runs/1, dropped_write_fails_verify/1]).
 
 -import(sysport_kv_test_lib, [redundant_pair/3, mkenvimage/4, write_config/2, fw_printenv/1, start/2,
                               keys/2]).
@@ -19,7 +23,8 @@
 -define(FW_LOCK, "/var/lock/fw_printenv.lock").
 
 all() ->
-    [kill9_during_1000_writes, kill9_single_env, concurrent_with_fw_setenv].
+    [kill9_during_1000_writes, kill9_single_env, concurrent_with_fw_setenv, puts_between_fw_setenv_runs,
+     dropped_write_fails_verify].
 
 init_per_suite(Config) ->
     sysport_kv_test_lib:require(["mkenvimage", "fw_printenv", "fw_setenv"]),
@@ -184,3 +189,72 @@ concurrent_with_fw_setenv(Config) ->
 diag(OsPid) ->
     P = "/proc/" ++ integer_to_list(OsPid),
     [{F, case file:read_file(P ++ "/" ++ F) of {ok, B} -> B; E -> E end} || F <- ["stat", "wchan", "syscall", "stack"]].
+
+%% sysport's puts and fw_setenv's (one or two runs, so that one copy or
+%% both change behind sysport) take turns, with no reload between: each
+%% put finds what fw_setenv wrote and keeps it, on a redundant and a
+%% single env, and sysport then holds what fw_printenv prints.
+puts_between_fw_setenv_runs(Config) ->
+    Dir = ?config(dir, Config),
+    Single = filename:join(Dir, "single"),
+    ok = mkenvimage(Single, keys("k", 50), ?SIZE, []),
+    SingleDir = filename:join(Dir, "s"),
+    ok = filelib:ensure_dir(filename:join(SingleDir, "x")),
+    SingleCfg = write_config(SingleDir, [{Single, 0, ?SIZE}]),
+    RedundantCfg = redundant_pair(Dir, keys("k", 50), ?SIZE),
+    lists:foreach(
+      fun(Cfg) ->
+              start(Cfg, #{lock_file => ?FW_LOCK}),
+              lists:foreach(
+                fun(I) ->
+                        N = integer_to_binary(I),
+                        ok = sysport_kv:put(<<"s_", N/binary>>, N),
+                        sysport_kv_test_lib:fw_setenv(Cfg, [<<"f_", N/binary>>, N]),
+                        I rem 3 =:= 0 andalso sysport_kv_test_lib:fw_setenv(Cfg, [<<"k_", N/binary>>, N])
+                end, lists:seq(1, 30)),
+              ok = sysport_kv:put("last", "sysport"),
+              {ok, Printed} = fw_printenv(Cfg),
+              Lost = [K || I <- lists:seq(1, 30), K <- [<<"s_", (integer_to_binary(I))/binary>>,
+                                                         <<"f_", (integer_to_binary(I))/binary>>],
+                           maps:get(K, Printed, undefined) =/= binary:part(K, 2, byte_size(K) - 2)],
+              ?assertEqual([], Lost),
+              ?assertEqual(<<"sysport">>, maps:get(<<"last">>, Printed)),
+              ?assertEqual({ok, Printed}, sysport_kv:get_all()),
+              sysport_kv_test_lib:stop()
+      end, [RedundantCfg, SingleCfg]).
+
+%% A device that takes a write and does not keep it (pwrite preloaded to
+%% drop writes while a flag file exists): the copy read back after the
+%% sync differs, the put fails at verify, and the env, sysport's view of it
+%% and fw_printenv's stay as they were. The next put, with the device
+%% honest again, goes through.
+dropped_write_fails_verify(Config) ->
+    Dir = ?config(dir, Config),
+    Shim = filename:join([sysport_test_lib:c_build(), "release", "kv_drop_writes.so"]),
+    filelib:is_regular(Shim) orelse ct:fail("~s not built (make testhelpers)", [Shim]),
+    Flag = filename:join(Dir, "drop"),
+    Cfg = redundant_pair(Dir, keys("k", 100), ?SIZE),
+    %% The release helper: a preloaded library does not go with ASan's.
+    Helper = filename:join([sysport_test_lib:project_root(), "priv", "sysport_kv"]),
+    start(Cfg, #{helper => #{program => Helper, backoff_min => 10, backoff_max => 40,
+                             env => [{"LD_PRELOAD", Shim}, {"KV_DROP_WRITES", Flag}]}}),
+    ok = sysport_kv:put("gen", "1"),
+    ok = sysport_kv:put("gen", "2"),
+    {ok, Before} = fw_printenv(Cfg),
+    Files = [filename:join(Dir, F) || F <- ["env0", "env1"]],
+    Bytes = [file:read_file(F) || F <- Files],
+    ok = file:write_file(Flag, ""),
+    lists:foreach(
+      fun(_) ->
+              ?assertMatch({error, {write_failed, #{step := verify, reason := _}}}, sysport_kv:put("gen", "3")),
+              ?assertEqual({ok, <<"2">>}, sysport_kv:get("gen")),
+              ?assertEqual({ok, Before}, sysport_kv:get_all()),
+              ?assertEqual({ok, Before}, fw_printenv(Cfg)),
+              ?assertEqual(Bytes, [file:read_file(F) || F <- Files])
+      end, lists:seq(1, 3)),
+    ok = file:delete(Flag),
+    ok = sysport_kv:put("gen", "4"),
+    {ok, After} = fw_printenv(Cfg),
+    ?assertEqual(Before#{<<"gen">> => <<"4">>}, After),
+    ?assertEqual({ok, After}, sysport_kv:get_all()),
+    ?assertEqual([valid, valid], sysport_kv_test_lib:copy_crcs(Dir, ?SIZE, redundant)).

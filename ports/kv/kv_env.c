@@ -64,6 +64,159 @@ uint8_t kv_image_flags(const uint8_t *img, enum kv_scheme scheme)
     return scheme == KV_SCHEME_SINGLE ? 0 : img[4];
 }
 
+int kv_header_parse(const uint8_t *hdr, size_t len, enum kv_scheme scheme, uint32_t *crc, uint8_t *flags)
+{
+    if (len < kv_header_size(scheme))
+        return -1;
+    *crc = get_le32(hdr);
+    *flags = kv_image_flags(hdr, scheme);
+    return 0;
+}
+
+size_t kv_data_used(const uint8_t *data, size_t len)
+{
+    const uint8_t *p = data, *end = data + len;
+
+    while (p < end && *p != '\0') {
+        const uint8_t *nul = memchr(p, '\0', (size_t)(end - p));
+
+        if (!nul)
+            return len;
+        p = nul + 1;
+    }
+    return p < end ? (size_t)(p - data) + 1 : len;
+}
+
+int kv_uniform(const uint8_t *p, size_t n, uint8_t *byte)
+{
+    if (n == 0)
+        return 1;
+    /* Each byte equal to the next: all equal to the first. */
+    if (n > 1 && memcmp(p, p + 1, n - 1) != 0)
+        return 0;
+    *byte = p[0];
+    return 1;
+}
+
+/* The CRC of n copies of one byte: doubled up from a small block with
+ * crc32_combine, as the bytes are all alike and their order does not matter. */
+static uint32_t crc_of_run(uint8_t byte, size_t n)
+{
+    uint8_t block[256];
+    uLong run, crc;
+    size_t run_len = sizeof(block), q = n / sizeof(block);
+
+    memset(block, byte, sizeof(block));
+    run = crc32(0L, block, (uInt)sizeof(block));
+    crc = crc32(0L, block, (uInt)(n % sizeof(block)));
+    while (q > 0) {
+        if (q & 1)
+            crc = crc32_combine(crc, run, (z_off_t)run_len);
+        q >>= 1;
+        if (q > 0) {
+            run = crc32_combine(run, run, (z_off_t)run_len);
+            run_len *= 2;
+        }
+    }
+    return (uint32_t)crc;
+}
+
+uint32_t kv_crc_padded(const uint8_t *data, size_t len, uint8_t pad, size_t total)
+{
+    uLong crc = crc_of(data, len);
+
+    if (total > len)
+        crc = crc32_combine(crc, crc_of_run(pad, total - len), (z_off_t)(total - len));
+    return (uint32_t)crc;
+}
+
+void kv_image_known(kv_image *im, enum kv_scheme scheme, uint8_t flags, uint32_t crc, const uint8_t *data, size_t len,
+                    uint8_t pad, size_t size)
+{
+    im->hdr_len = kv_header_size(scheme);
+    put_le32(im->hdr, crc);
+    im->hdr[4] = scheme == KV_SCHEME_SINGLE ? 0 : flags;
+    im->data = data;
+    im->len = len;
+    im->pad = pad;
+    im->size = size;
+}
+
+void kv_image_make(kv_image *im, enum kv_scheme scheme, uint8_t flags, const uint8_t *data, size_t len, uint8_t pad,
+                   size_t size)
+{
+    size_t hdr = kv_header_size(scheme);
+
+    kv_image_known(im, scheme, flags, kv_crc_padded(data, len, pad, size - hdr), data, len, pad, size);
+}
+
+/* Calls part(ctx, region, at, n) for the pieces of [off, off + n): the
+ * header, the data (region points into them) and the padding (NULL). */
+typedef int (*image_part_fn)(void *ctx, const uint8_t *region, size_t at, size_t n);
+
+static int image_parts(const kv_image *im, size_t off, size_t n, image_part_fn part, void *ctx)
+{
+    size_t at = 0;
+    const size_t ends[3] = {im->hdr_len, im->hdr_len + im->len, im->size};
+    const uint8_t *starts[3] = {im->hdr, im->data, NULL};
+    size_t begin = 0;
+
+    for (int i = 0; i < 3 && at < n; i++) {
+        size_t pos = off + at;
+
+        if (pos < ends[i]) {
+            size_t take = ends[i] - pos < n - at ? ends[i] - pos : n - at;
+
+            if (!part(ctx, starts[i] ? starts[i] + (pos - begin) : NULL, at, take))
+                return 0;
+            at += take;
+        }
+        begin = ends[i];
+    }
+    return 1;
+}
+
+typedef struct image_io {
+    uint8_t pad;
+    uint8_t *out;
+    const uint8_t *in;
+} image_io;
+
+static int copy_part(void *ctx, const uint8_t *region, size_t at, size_t n)
+{
+    image_io *io = ctx;
+
+    if (region)
+        memcpy(io->out + at, region, n);
+    else
+        memset(io->out + at, io->pad, n);
+    return 1;
+}
+
+static int same_part(void *ctx, const uint8_t *region, size_t at, size_t n)
+{
+    image_io *io = ctx;
+    uint8_t byte;
+
+    if (region)
+        return memcmp(io->in + at, region, n) == 0;
+    return n == 0 || (io->in[at] == io->pad && kv_uniform(io->in + at, n, &byte));
+}
+
+void kv_image_bytes(const kv_image *im, size_t off, uint8_t *buf, size_t n)
+{
+    image_io io = {.pad = im->pad, .out = buf};
+
+    (void)image_parts(im, off, n, copy_part, &io);
+}
+
+int kv_image_same(const kv_image *im, size_t off, const uint8_t *buf, size_t n)
+{
+    image_io io = {.pad = im->pad, .in = buf};
+
+    return image_parts(im, off, n, same_part, &io);
+}
+
 int kv_select(enum kv_scheme scheme, int valid0, uint8_t flags0, int valid1, uint8_t flags1)
 {
     if (scheme == KV_SCHEME_SINGLE)

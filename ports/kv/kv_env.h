@@ -50,6 +50,43 @@ int kv_image_check(const uint8_t *img, size_t size, enum kv_scheme scheme, uint3
 /* Fills in the header (CRC over the data area, and the flags byte). */
 void kv_image_seal(uint8_t *img, size_t size, enum kv_scheme scheme, uint8_t flags);
 uint8_t kv_image_flags(const uint8_t *img, enum kv_scheme scheme);
+/* The CRC and flags byte of a header of `len` bytes (what a read of a
+ * copy's first bytes got). 0, or -1 when it is shorter than a header. */
+int kv_header_parse(const uint8_t *hdr, size_t len, enum kv_scheme scheme, uint32_t *crc, uint8_t *flags);
+
+/* An image held as its parts, so that nothing the size of the copy need be
+ * in memory: the header, then `len` bytes of data, then the byte `pad` up
+ * to `size` bytes in all. What a write sends, and what reading a copy back
+ * is compared with. */
+typedef struct kv_image {
+    uint8_t hdr[5];
+    size_t hdr_len;
+    const uint8_t *data;
+    size_t len;
+    uint8_t pad;
+    size_t size;
+} kv_image;
+
+/* The bytes up to the end of a data area's entries: past the empty string
+ * that ends them, or all of it when nothing does. Parsing these is parsing
+ * the area. */
+size_t kv_data_used(const uint8_t *data, size_t len);
+/* 1 when the n bytes at p are all one byte (then *byte, when n > 0). */
+int kv_uniform(const uint8_t *p, size_t n, uint8_t *byte);
+/* The CRC of `len` bytes of data followed by pad up to `total` bytes, at
+ * the cost of the data alone. */
+uint32_t kv_crc_padded(const uint8_t *data, size_t len, uint8_t pad, size_t total);
+/* An image of data padded with pad, sealed with its CRC and flags byte;
+ * hdr + len must not exceed size. */
+void kv_image_make(kv_image *im, enum kv_scheme scheme, uint8_t flags, const uint8_t *data, size_t len, uint8_t pad,
+                   size_t size);
+/* The same with the CRC already known (a copy that was checked before). */
+void kv_image_known(kv_image *im, enum kv_scheme scheme, uint8_t flags, uint32_t crc, const uint8_t *data, size_t len,
+                    uint8_t pad, size_t size);
+/* Bytes [off, off + n) of the image into buf (off + n <= size). */
+void kv_image_bytes(const kv_image *im, size_t off, uint8_t *buf, size_t n);
+/* 1 when buf holds bytes [off, off + n) of the image (off + n <= size). */
+int kv_image_same(const kv_image *im, size_t off, const uint8_t *buf, size_t n);
 
 /* Which copy is current, as U-Boot's fw_env decides: 0, 1, or -1 when
  * neither is valid. For a single env only copy 0 counts. */

@@ -62,6 +62,7 @@ void kv_store_init(kv_store *s, const kv_config *cfg, int create)
     s->cfg = cfg;
     s->create = create;
     s->current = -1;
+    s->written_copy = -1;
     for (int i = 0; i < cfg->copies; i++)
         s->copy[i].loc = &cfg->loc[i];
 }
@@ -118,6 +119,7 @@ static int classify(kv_copy *c, int fd)
         c->why = "not a file, block device or MTD partition";
         return 1;
     }
+    c->device_size = size;
     if (c->loc->offset < 0) {
         unsigned long long back = (unsigned long long)-(c->loc->offset + 1) + 1;
 
@@ -176,6 +178,73 @@ static ssize_t read_image(kv_copy *c, int fd, uint8_t *buf)
     return kv_pread_all(fd, buf, size, (off_t)c->offset);
 }
 
+/* Pieces in which images are written and read back when they are not read
+ * whole: a buffer this size is all the memory a write of any size needs. */
+#define PIECE (64 * 1024)
+
+/* Reads the first n bytes of the copy (its header): bytes read, or -errno. */
+static ssize_t read_head(kv_copy *c, int fd, uint8_t *buf, size_t n)
+{
+    if (is_mtd(c->kind)) {
+        kv_block blocks[KV_MAX_BLOCKS];
+        int nb = kv_mtd_plan(c->offset, c->loc->size, c->unit, c->sectors,
+                             c->kind == KV_KIND_NAND ? kv_mtd_bad_block : NULL, &fd, blocks, &c->why);
+
+        if (nb < 1)
+            return -EIO;
+        return kv_pread_all(fd, buf, n, (off_t)blocks[0].start);
+    }
+    return kv_pread_all(fd, buf, n, (off_t)c->offset);
+}
+
+/* Whether the copy holds image im, byte for byte: 1, 0, or -errno when it
+ * cannot be read. MTD copies (small, and read through their erase units)
+ * are read whole; others in pieces. */
+static int compare_copy(kv_copy *c, int fd, const kv_image *im)
+{
+    size_t size = c->loc->size, piece = size < PIECE ? size : PIECE;
+    uint8_t *buf = malloc(is_mtd(c->kind) ? size : piece);
+    int same = 1;
+
+    if (!buf)
+        return -ENOMEM;
+    if (is_mtd(c->kind)) {
+        ssize_t got = read_image(c, fd, buf);
+
+        same = got < 0 ? (int)got : (size_t)got == size && kv_image_same(im, 0, buf, size);
+    } else {
+        for (size_t off = 0; same == 1 && off < size; off += piece) {
+            size_t n = size - off < piece ? size - off : piece;
+            ssize_t got = kv_pread_all(fd, buf, n, (off_t)(c->offset + off));
+
+            same = got < 0 ? (int)got : (size_t)got == n && kv_image_same(im, off, buf, n);
+        }
+    }
+    free(buf);
+    return same;
+}
+
+/* Writes image im where the copy lies, in pieces: 0, or -errno. */
+static int write_pieces(kv_copy *c, int fd, const kv_image *im)
+{
+    size_t size = c->loc->size, piece = size < PIECE ? size : PIECE;
+    uint8_t *buf = malloc(piece);
+    int rc = 0;
+
+    if (!buf)
+        return -ENOMEM;
+    for (size_t off = 0; rc == 0 && off < size; off += piece) {
+        size_t n = size - off < piece ? size - off : piece;
+        ssize_t done;
+
+        kv_image_bytes(im, off, buf, n);
+        done = kv_pwrite_all(fd, buf, n, (off_t)(c->offset + off));
+        rc = done < 0 ? (int)done : 0;
+    }
+    free(buf);
+    return rc;
+}
+
 static int read_copy(kv_store *s, kv_copy *c, enum kv_scheme scheme)
 {
     int fd = open_copy(s, c, 0);
@@ -223,7 +292,81 @@ int kv_store_read(kv_store *s)
     }
     s->current = kv_select(s->scheme, s->copy[0].status == KV_COPY_VALID, s->copy[0].flags,
                            copies > 1 && s->copy[1].status == KV_COPY_VALID, copies > 1 ? s->copy[1].flags : 0);
+    if (s->current >= 0) {
+        size_t hdr = kv_header_size(s->scheme);
+
+        s->data = s->copy[s->current].img + hdr;
+        s->data_len = s->cfg->loc[0].size - hdr;
+    }
     return 0;
+}
+
+/* The image k says copy i holds (only the current copy's data is known). */
+static void known_image(const kv_known *k, int i, size_t size, kv_image *im)
+{
+    kv_image_known(im, k->scheme, k->copy[i].flags, k->copy[i].stored_crc, k->data, k->len, k->pad, size);
+}
+
+/* Whether copy i still holds what k says: 1, 0, or -ENOMEM. */
+static int check_copy(kv_store *s, const kv_known *k, int i)
+{
+    kv_copy *c = &s->copy[i];
+    int fd = open_copy(s, c, 0), same = 0;
+    size_t hdr = kv_header_size(k->scheme);
+    kv_image im;
+
+    if (fd < 0)
+        return 0;
+    known_image(k, i, c->loc->size, &im);
+    /* A file cut short is not what it was, whatever its first bytes say. */
+    if (c->kind == k->copy[i].kind && c->offset == k->copy[i].offset && c->device_size >= c->offset + c->loc->size) {
+        if (i == k->current) {
+            same = compare_copy(c, fd, &im);
+        } else {
+            uint8_t head[5];
+
+            same = read_head(c, fd, head, hdr) == (ssize_t)hdr && memcmp(head, im.hdr, hdr) == 0;
+        }
+    }
+    close(fd);
+    if (same == -ENOMEM)
+        return -ENOMEM;
+    if (same != 1)
+        return 0;
+    c->status = k->copy[i].status;
+    c->flags = k->copy[i].flags;
+    c->stored_crc = k->copy[i].stored_crc;
+    /* A bad copy's computed CRC is not known without reading it: any other value says bad. */
+    c->computed_crc = c->status == KV_COPY_VALID ? c->stored_crc : ~c->stored_crc;
+    return 1;
+}
+
+int kv_store_check(kv_store *s, const kv_known *k)
+{
+    int copies = s->cfg->copies;
+    enum kv_scheme scheme;
+
+    kv_store_release(s);
+    if (!k->valid)
+        return 0;
+    for (int i = 0; i < copies; i++) {
+        int rc = check_copy(s, k, i);
+
+        if (rc != 1) {
+            kv_store_release(s);
+            return rc;
+        }
+    }
+    if (kv_scheme_for(copies, s->copy[0].kind, copies > 1 ? s->copy[1].kind : KV_KIND_UNKNOWN, &scheme) < 0 ||
+        scheme != k->scheme) {
+        kv_store_release(s);
+        return 0;
+    }
+    s->scheme = k->scheme;
+    s->current = k->current;
+    s->data = k->data;
+    s->data_len = k->len;
+    return 1;
 }
 
 int kv_store_is_new(const kv_store *s)
@@ -260,15 +403,13 @@ static void sync_parent_dir(const char *path)
     }
 }
 
-/* Writes img to copy t, syncs it and reads it back from the device. */
-static int write_copy(kv_store *s, int t, const uint8_t *img, kv_write_error *e)
+/* Writes image im to copy t, syncs it and reads it back from the device. */
+static int write_copy(kv_store *s, int t, const kv_image *im, kv_write_error *e)
 {
     kv_copy *c = &s->copy[t];
     size_t size = c->loc->size;
     int created = c->status == KV_COPY_MISSING;
-    int fd = open_copy(s, c, 1), rc = 0;
-    uint8_t *back;
-    ssize_t got;
+    int fd = open_copy(s, c, 1), rc = 0, same;
 
     if (fd < 0 && c->status == KV_COPY_LAYOUT) {
         e->why = c->why;
@@ -280,30 +421,31 @@ static int write_copy(kv_store *s, int t, const uint8_t *img, kv_write_error *e)
         kv_block blocks[KV_MAX_BLOCKS];
         int n = kv_mtd_plan(c->offset, size, c->unit, c->sectors, c->kind == KV_KIND_NAND ? kv_mtd_bad_block : NULL,
                             &fd, blocks, &e->why);
+        uint8_t *img = n < 0 ? NULL : malloc(size);
 
         if (n < 0)
             rc = fail(e, t, "layout", 0);
-        else if ((rc = kv_mtd_write(fd, blocks, n, c->unit, c->kind != KV_KIND_DATAFLASH, img)) < 0)
-            rc = fail(e, t, "write", -rc);
+        else if (!img)
+            rc = fail(e, t, "write", ENOMEM);
+        else {
+            kv_image_bytes(im, 0, img, size);
+            if ((rc = kv_mtd_write(fd, blocks, n, c->unit, c->kind != KV_KIND_DATAFLASH, img)) < 0)
+                rc = fail(e, t, "write", -rc);
+        }
+        free(img);
     } else {
-        got = kv_pwrite_all(fd, img, size, (off_t)c->offset);
-        if (got < 0)
-            rc = fail(e, t, "write", (int)-got);
+        if ((rc = write_pieces(c, fd, im)) < 0)
+            rc = fail(e, t, "write", -rc);
         else if (fdatasync(fd) < 0)
             rc = fail(e, t, "sync", errno);
         else /* so that the read-back below comes from the device */
             (void)posix_fadvise(fd, (off_t)c->offset, (off_t)size, POSIX_FADV_DONTNEED);
     }
-    if (rc == 0) {
-        back = malloc(size);
-        if (!back)
-            rc = fail(e, t, "verify", ENOMEM);
-        else if ((got = read_image(c, fd, back)) < 0)
-            rc = fail(e, t, "verify", (int)-got);
-        else if ((size_t)got != size || memcmp(back, img, size) != 0)
-            rc = fail(e, t, "verify", 0);
-        free(back);
-    }
+    /* The whole copy is read back and compared: a device that took the
+     * write and did not keep it (or kept it wrong) fails here, before the
+     * old copy is given up. */
+    if (rc == 0 && (same = compare_copy(c, fd, im)) != 1)
+        rc = fail(e, t, "verify", same < 0 ? -same : 0);
     close(fd);
     if (rc == 0 && created)
         sync_parent_dir(c->loc->device);
@@ -330,33 +472,37 @@ int kv_store_write(kv_store *s, const kv_env *env, kv_write_error *e)
     /* With no valid copy, copy 0 counts as current (as in fw_env). */
     int target = s->scheme == KV_SCHEME_SINGLE ? 0 : s->current == 1 ? 0 : 1;
     int old = s->current;
-    size_t size = s->cfg->loc[0].size, hdr = kv_header_size(s->scheme);
-    uint8_t *img = malloc(size);
+    size_t size = s->cfg->loc[0].size, hdr = kv_header_size(s->scheme), len = kv_env_data_size(env);
     kv_copy *c = &s->copy[target];
+    kv_image im;
+    uint8_t *data;
 
     memset(e, 0, sizeof(*e));
-    if (!img)
-        return fail(e, target, "write", ENOMEM);
-    if (kv_env_serialize(env, img + hdr, size - hdr) < 0) {
-        free(img);
+    if (size <= hdr || len > size - hdr)
         return -ENOSPC;
-    }
-    kv_image_seal(img, size, s->scheme, kv_next_flags(s->scheme, old >= 0 ? s->copy[old].flags : 0));
-    if (write_copy(s, target, img, e) < 0) {
-        free(img);
+    /* The entries and the final NUL; the zeros after them are the image's padding. */
+    data = malloc(len);
+    if (!data)
+        return fail(e, target, "write", ENOMEM);
+    kv_env_serialize(env, data, len);
+    kv_image_make(&im, s->scheme, kv_next_flags(s->scheme, old >= 0 ? s->copy[old].flags : 0), data, len, 0, size);
+    if (write_copy(s, target, &im, e) < 0) {
+        free(data);
+        s->write_failed = 1;
         return -1;
     }
-    if (!c->read)
-        c->read = c->img;
-    else
-        free(c->img);
-    c->img = img;
+    free(s->written);
+    s->written = data;
+    s->written_len = len;
+    s->written_copy = target;
     c->status = KV_COPY_VALID;
-    c->flags = kv_image_flags(img, s->scheme);
-    kv_image_check(img, size, s->scheme, &c->stored_crc, &c->computed_crc);
+    kv_header_parse(im.hdr, im.hdr_len, s->scheme, &c->stored_crc, &c->flags);
+    c->computed_crc = c->stored_crc;
     s->current = target;
-    if (s->scheme == KV_SCHEME_BOOLEAN && old >= 0 && old != target)
-        return mark_obsolete(s, old, e);
+    if (s->scheme == KV_SCHEME_BOOLEAN && old >= 0 && old != target && mark_obsolete(s, old, e) < 0) {
+        s->write_failed = 1;
+        return -1;
+    }
     return 0;
 }
 
@@ -366,9 +512,81 @@ void kv_store_release(kv_store *s)
         const kv_location *loc = s->copy[i].loc;
 
         free(s->copy[i].img);
-        free(s->copy[i].read);
         memset(&s->copy[i], 0, sizeof(s->copy[i]));
         s->copy[i].loc = loc;
     }
     s->current = -1;
+    s->data = NULL;
+    s->data_len = 0;
+    free(s->written);
+    s->written = NULL;
+    s->written_len = 0;
+    s->written_copy = -1;
+    s->write_failed = 0;
+}
+
+void kv_known_init(kv_known *k)
+{
+    memset(k, 0, sizeof(*k));
+    k->current = -1;
+}
+
+void kv_known_clear(kv_known *k)
+{
+    free(k->data);
+    kv_known_init(k);
+}
+
+int kv_known_take(kv_known *k, kv_store *s)
+{
+    int ok = s->current >= 0 && !s->write_failed;
+    const uint8_t *before = k->data;
+    uint8_t *data = NULL, pad = 0;
+    size_t len = 0;
+
+    for (int i = 0; ok && i < s->cfg->copies; i++)
+        ok = s->copy[i].status == KV_COPY_VALID || s->copy[i].status == KV_COPY_BAD_CRC;
+    if (!ok) {
+        kv_known_clear(k);
+        return 0;
+    }
+    if (s->written && s->written_copy == s->current) {
+        data = s->written; /* zeros follow */
+        len = s->written_len;
+        s->written = NULL;
+    } else if (s->data == k->data) {
+        data = k->data; /* checked, and nothing written */
+        len = k->len;
+        pad = k->pad;
+        k->data = NULL;
+    } else {
+        len = kv_data_used(s->data, s->data_len);
+        if (!kv_uniform(s->data + len, s->data_len - len, &pad))
+            len = s->data_len; /* not padding: kept whole */
+        data = malloc(len ? len : 1);
+        if (!data) {
+            kv_known_clear(k);
+            return -ENOMEM;
+        }
+        memcpy(data, s->data, len);
+    }
+    kv_known_clear(k);
+    if (s->data == before && data != before) {
+        s->data = NULL; /* freed with k's old data */
+        s->data_len = 0;
+    }
+    k->valid = 1;
+    k->scheme = s->scheme;
+    k->current = s->current;
+    for (int i = 0; i < s->cfg->copies; i++) {
+        k->copy[i].kind = s->copy[i].kind;
+        k->copy[i].offset = s->copy[i].offset;
+        k->copy[i].status = s->copy[i].status;
+        k->copy[i].stored_crc = s->copy[i].stored_crc;
+        k->copy[i].flags = s->copy[i].flags;
+    }
+    k->data = data;
+    k->len = len;
+    k->pad = pad;
+    return 0;
 }

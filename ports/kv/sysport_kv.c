@@ -53,6 +53,7 @@ static struct {
     int64_t lock_timeout_ms;
     int lock_err;  /* why the last lock attempt failed to open the file, or 0 */
     int lock_warned;
+    kv_known known; /* what the copies held after the last request */
 } kv = {.lock_path = "/var/lock/fw_printenv.lock", .lock_timeout_ms = 5000};
 
 static void config_error(const char *fmt, const char *a, const char *b)
@@ -186,23 +187,26 @@ static void reply_write_error(unsigned long long id, const kv_store *s, int rc, 
  * store. 0, or -1 when out of memory. */
 static int current_env(const kv_store *s, kv_env *env)
 {
-    size_t hdr = kv_header_size(s->scheme), size = s->cfg->loc[0].size;
-
     kv_env_init(env);
-    if (s->current >= 0 && kv_env_parse(env, s->copy[s->current].img + hdr, size - hdr) < 0)
+    if (s->current >= 0 && kv_env_parse(env, s->data, s->data_len) < 0)
         return -1;
     return kv_env_normalize(env);
 }
+
+/* How a request finds the env: read whole (a load shows what the devices
+ * hold, a recovery must see every bad copy), or, for an update, checked
+ * against what the last request found and read whole only when it differs. */
+enum reading { READ, CHECK };
 
 /* What to do with the env read under the lock: env is NULL when no copy
  * is valid. */
 typedef void (*with_env_fn)(unsigned long long id, kv_store *s, kv_env *env, void *ctx);
 
-static void with_env(unsigned long long id, int exclusive, with_env_fn then, void *ctx)
+static void with_env(unsigned long long id, int exclusive, enum reading reading, with_env_fn then, void *ctx)
 {
     kv_store s;
     kv_env env;
-    int fd = lock(exclusive);
+    int fd = lock(exclusive), checked = 0;
 
     if (fd == LOCK_TIMEOUT) {
         sp_reply_error(id, "lock_timeout");
@@ -210,10 +214,15 @@ static void with_env(unsigned long long id, int exclusive, with_env_fn then, voi
     }
     kv_store_init(&s, &kv.cfg, kv.create);
     kv_env_init(&env);
-    if (kv_store_read(&s) < 0 || current_env(&s, &env) < 0)
+    if (reading == CHECK)
+        checked = kv_store_check(&s, &kv.known);
+    if (checked < 0 || (!checked && kv_store_read(&s) < 0) || current_env(&s, &env) < 0)
         sp_reply_errno(id, ENOMEM);
     else
         then(id, &s, s.current < 0 && !kv_store_is_new(&s) ? NULL : &env, ctx);
+    /* The reply is sent: the entries in kv.known may go. */
+    if (kv_known_take(&kv.known, &s) < 0)
+        sp_log("warning", "out of memory keeping the env: the next write reads it whole");
     kv_lock_release(fd);
     kv_env_free(&env);
     kv_store_release(&s);
@@ -377,7 +386,7 @@ static enum sp_handled call_load(unsigned long long id, sp_request *req)
         return SP_HANDLED;
     if (decode_known(&req->args, &k) < 0)
         return SP_BADARG;
-    with_env(id, 0, reply_load, &k);
+    with_env(id, 0, READ, reply_load, &k);
     return SP_HANDLED;
 }
 
@@ -394,7 +403,7 @@ static enum sp_handled call_update(unsigned long long id, sp_request *req)
     if (r == DECODED && decode_known(&req->args, &u.base) < 0)
         r = MALFORMED;
     if (r == DECODED)
-        with_env(id, 1, apply_update, &u);
+        with_env(id, 1, CHECK, apply_update, &u);
     free(u.puts);
     free(u.deletes);
     return r == MALFORMED ? SP_BADARG : SP_HANDLED;
@@ -417,7 +426,7 @@ static enum sp_handled call_recover(unsigned long long id, sp_request *req)
     if (r == DECODED && (oom || kv_env_normalize(&defaults) < 0))
         sp_reply_errno(id, ENOMEM);
     else if (r == DECODED)
-        with_env(id, 1, apply_recover, &defaults);
+        with_env(id, 1, READ, apply_recover, &defaults);
     kv_env_free(&defaults);
     free(entries);
     return r == MALFORMED ? SP_BADARG : SP_HANDLED;

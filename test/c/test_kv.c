@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "kv_config.h"
 #include "kv_env.h"
@@ -59,6 +60,100 @@ static void test_seal_then_check(void)
     }
     kv_image_seal(img, sizeof(img), KV_SCHEME_BOOLEAN, KV_FLAG_ACTIVE);
     CHECK_EQ(img[4], KV_FLAG_ACTIVE);
+}
+
+/* Where the entries end, as the parser sees it. */
+static void test_data_used(void)
+{
+    CHECK_EQ(kv_data_used((const uint8_t *)"a=1\0b=2\0\0\0\0", 11), 9);
+    CHECK_EQ(kv_data_used((const uint8_t *)"\0\0\0", 3), 1); /* an empty env */
+    CHECK_EQ(kv_data_used((const uint8_t *)"a=1\0b=2", 7), 7); /* cut off by the end */
+    CHECK_EQ(kv_data_used((const uint8_t *)"a=1\0b=2\0", 8), 8); /* no final empty string */
+    CHECK_EQ(kv_data_used((const uint8_t *)"a=1\0\0\xff\xff", 7), 5);
+    CHECK_EQ(kv_data_used((const uint8_t *)"", 0), 0);
+}
+
+static void test_uniform(void)
+{
+    uint8_t b = 7;
+
+    CHECK(kv_uniform((const uint8_t *)"", 0, &b));
+    CHECK_EQ(b, 7);
+    CHECK(kv_uniform((const uint8_t *)"\xff", 1, &b));
+    CHECK_EQ(b, 0xff);
+    CHECK(kv_uniform((const uint8_t *)"\0\0\0\0", 4, &b));
+    CHECK_EQ(b, 0);
+    CHECK(!kv_uniform((const uint8_t *)"\0\0\0\1", 4, &b));
+    CHECK(!kv_uniform((const uint8_t *)"\1\0\0\0", 4, &b));
+}
+
+/* The CRC of data and padding, without the padding in memory, is zlib's
+ * CRC of both written out: for padding of every length around the sizes
+ * the doubling works in, and for both padding bytes images use. */
+static void test_crc_padded(void)
+{
+    static const size_t totals[] = {9, 10, 255, 256, 257, 511, 512, 513, 4096, 4099, 0x20000 - 5, 0x100000 - 5};
+    static const uint8_t pads[] = {0x00, 0xff};
+    const uint8_t data[] = "a=1\0b=2\0\0";
+    uint8_t *buf = malloc(0x100000);
+
+    for (size_t p = 0; p < sizeof(pads); p++)
+        for (size_t t = 0; t < sizeof(totals) / sizeof(totals[0]); t++) {
+            size_t total = totals[t], len = 9;
+
+            memcpy(buf, data, len);
+            memset(buf + len, pads[p], total - len);
+            CHECK_EQ(kv_crc_padded(data, len, pads[p], total), crc32(0L, buf, (uInt)total));
+        }
+    CHECK_EQ(kv_crc_padded(data, 9, 0, 9), crc32(0L, data, 9));
+    CHECK_EQ(kv_crc_padded(data, 0, 0xff, 0), crc32(0L, Z_NULL, 0));
+    free(buf);
+}
+
+/* An image held as parts reads and compares as the same image written out
+ * and sealed the old way, at any offset and length. */
+static void test_image_parts(void)
+{
+    size_t size = 300;
+    uint8_t whole[300], piece[300];
+    const uint8_t data[] = "k=v\0x=yy\0";
+    kv_image im;
+
+    memset(whole, 0xff, size);
+    memcpy(whole + 5, data, 10);
+    kv_image_seal(whole, size, KV_SCHEME_INCREMENTAL, 9);
+    kv_image_make(&im, KV_SCHEME_INCREMENTAL, 9, data, 10, 0xff, size);
+    CHECK_EQ(im.hdr_len, 5);
+    for (size_t off = 0; off < size; off += 7)
+        for (size_t n = 0; off + n <= size; n += 13) {
+            memset(piece, 0x55, sizeof(piece));
+            kv_image_bytes(&im, off, piece, n);
+            CHECK_MEM(piece, whole + off, n);
+            CHECK(kv_image_same(&im, off, whole + off, n));
+            if (n > 0) {
+                piece[n / 2] ^= 0x20;
+                CHECK(!kv_image_same(&im, off, piece, n));
+            }
+        }
+    {
+        uint32_t crc;
+        uint8_t flags;
+
+        CHECK_EQ(kv_header_parse(whole, 5, KV_SCHEME_INCREMENTAL, &crc, &flags), 0);
+        CHECK_EQ(flags, 9);
+        CHECK_EQ(crc, whole[0] | whole[1] << 8 | whole[2] << 16 | (uint32_t)whole[3] << 24);
+        CHECK_EQ(kv_header_parse(whole, 4, KV_SCHEME_INCREMENTAL, &crc, &flags), -1);
+        CHECK_EQ(kv_header_parse(whole, 4, KV_SCHEME_SINGLE, &crc, &flags), 0);
+        CHECK_EQ(flags, 0);
+    }
+    /* A single env's image has no flags byte. */
+    kv_image_make(&im, KV_SCHEME_SINGLE, 0, data, 10, 0, size);
+    memset(whole, 0, size);
+    memcpy(whole + 4, data, 10);
+    kv_image_seal(whole, size, KV_SCHEME_SINGLE, 0);
+    memset(piece, 0x55, sizeof(piece));
+    kv_image_bytes(&im, 0, piece, size);
+    CHECK_MEM(piece, whole, size);
 }
 
 static void test_select_incremental(void)
@@ -514,10 +609,155 @@ static void test_store_single_in_place(void)
     CHECK_EQ(kv_store_write(&s, &env, &e), 0);
     CHECK_EQ(kv_store_write(&s, &env, &e), 0);
     CHECK(entry_is(&env.entries[1], "b", "2"));
-    CHECK_MEM(s.copy[0].img + 4, "a=1\0b=2\0\0", 9);
+    CHECK_EQ(s.written_len, 9);
+    CHECK_MEM(s.written, "a=1\0b=2\0\0", 9);
+    {
+        uint8_t back[256];
+        int rfd = open(path, O_RDONLY);
+
+        CHECK(pread(rfd, back, sizeof(back), 0) == (ssize_t)sizeof(back));
+        close(rfd);
+        CHECK_MEM(back, img, sizeof(img)); /* zero padded, as mkenvimage's default */
+    }
     kv_env_free(&env);
     kv_store_release(&s);
     unlink(path);
+}
+
+static void write_at(const char *path, off_t off, const void *buf, size_t n)
+{
+    int fd = open(path, O_WRONLY);
+
+    CHECK(pwrite(fd, buf, n, off) == (ssize_t)n);
+    close(fd);
+}
+
+/* What a write trusts without reading the env whole: a check against what
+ * the last request found passes only while the devices hold just that. */
+static void test_store_check(void)
+{
+    char dir[] = "/tmp/test_kv_check_XXXXXX";
+    kv_config cfg = {.copies = 2};
+    kv_store s;
+    kv_known k;
+    kv_env env;
+    kv_write_error e;
+    uint8_t img[0x1000];
+
+    CHECK(mkdtemp(dir) != NULL);
+    for (int i = 0; i < 2; i++) {
+        snprintf(cfg.loc[i].device, sizeof(cfg.loc[i].device), "%s/env%d", dir, i);
+        cfg.loc[i].size = sizeof(img);
+    }
+    /* Two copies as mkenvimage -p 0xff pads them: copy 1 newer. */
+    memset(img, 0xff, sizeof(img));
+    memcpy(img + 5, "a=1\0b=2\0\0", 9);
+    kv_image_seal(img, sizeof(img), KV_SCHEME_INCREMENTAL, 1);
+    CHECK_EQ(close(open(cfg.loc[0].device, O_CREAT | O_WRONLY, 0600)), 0);
+    CHECK_EQ(close(open(cfg.loc[1].device, O_CREAT | O_WRONLY, 0600)), 0);
+    write_at(cfg.loc[0].device, 0, img, sizeof(img));
+    memcpy(img + 5, "a=1\0b=3\0\0", 9);
+    kv_image_seal(img, sizeof(img), KV_SCHEME_INCREMENTAL, 2);
+    write_at(cfg.loc[1].device, 0, img, sizeof(img));
+
+    kv_known_init(&k);
+    kv_store_init(&s, &cfg, 0);
+    CHECK_EQ(kv_store_check(&s, &k), 0); /* nothing known yet */
+    CHECK_EQ(kv_store_read(&s), 0);
+    CHECK_EQ(s.current, 1);
+    CHECK_EQ(kv_known_take(&k, &s), 0);
+    CHECK(k.valid);
+    CHECK_EQ(k.len, 9); /* the entries and the empty string after them */
+    CHECK_EQ(k.pad, 0xff);
+    kv_store_release(&s);
+
+    /* Unchanged: the store as a read leaves it, from the copies' headers
+     * and the current copy compared. */
+    CHECK_EQ(kv_store_check(&s, &k), 1);
+    CHECK_EQ(s.current, 1);
+    CHECK_EQ(s.copy[0].status, KV_COPY_VALID);
+    CHECK_EQ(s.copy[0].flags, 1);
+    CHECK_EQ(s.copy[1].flags, 2);
+    CHECK_EQ(s.data_len, 9);
+    CHECK_MEM(s.data, "a=1\0b=3\0\0", 9);
+    CHECK(s.copy[1].img == NULL);
+
+    /* A write after the check: copy 0 gets the next counter, and what is
+     * known is then the written copy, zero padded. */
+    kv_env_init(&env);
+    kv_env_parse(&env, s.data, s.data_len);
+    kv_env_add(&env, LIT("c"), LIT("4"));
+    CHECK_EQ(kv_store_write(&s, &env, &e), 0);
+    CHECK_EQ(s.current, 0);
+    CHECK_EQ(kv_known_take(&k, &s), 0);
+    kv_env_free(&env);
+    kv_store_release(&s);
+    CHECK_EQ(k.current, 0);
+    CHECK_EQ(k.pad, 0);
+    CHECK_EQ(k.copy[0].flags, 3);
+    CHECK_EQ(kv_store_check(&s, &k), 1);
+    CHECK_EQ(kv_store_read(&s), 0);
+    CHECK_EQ(s.copy[0].status, KV_COPY_VALID);
+    CHECK_EQ(s.copy[0].flags, 3);
+    kv_store_release(&s);
+
+    /* Another writer (fw_setenv) wrote copy 1 with the next counter. */
+    memset(img, 0, sizeof(img));
+    memcpy(img + 5, "a=9\0\0", 5);
+    kv_image_seal(img, sizeof(img), KV_SCHEME_INCREMENTAL, 4);
+    write_at(cfg.loc[1].device, 0, img, sizeof(img));
+    CHECK_EQ(kv_store_check(&s, &k), 0);
+    CHECK_EQ(kv_store_read(&s), 0);
+    CHECK_EQ(s.current, 1);
+    CHECK_EQ(kv_known_take(&k, &s), 0);
+    kv_store_release(&s);
+    CHECK_EQ(kv_store_check(&s, &k), 1);
+    kv_store_release(&s);
+
+    /* The current copy changed in place, header kept: in the entries, in
+     * the padding, in the flags byte. */
+    {
+        static const off_t where[] = {6, 200, 4};
+
+        for (size_t i = 0; i < 3; i++) {
+            uint8_t b;
+            int fd = open(cfg.loc[1].device, O_RDWR);
+
+            CHECK(pread(fd, &b, 1, where[i]) == 1);
+            b ^= 0x10;
+            CHECK(pwrite(fd, &b, 1, where[i]) == 1);
+            CHECK_EQ(kv_store_check(&s, &k), 0);
+            b ^= 0x10;
+            CHECK(pwrite(fd, &b, 1, where[i]) == 1);
+            close(fd);
+            CHECK_EQ(kv_store_check(&s, &k), 1);
+            kv_store_release(&s);
+        }
+    }
+    /* The other copy's data changed under its header: not seen (the next
+     * write replaces that copy), as only its header is read. */
+    write_at(cfg.loc[0].device, 100, "zz", 2);
+    CHECK_EQ(kv_store_check(&s, &k), 1);
+    kv_store_release(&s);
+    /* Its header changed: seen. */
+    write_at(cfg.loc[0].device, 4, "\x07", 1);
+    CHECK_EQ(kv_store_check(&s, &k), 0);
+    kv_store_release(&s);
+    /* A copy gone: read whole, and nothing is trusted until it is back. */
+    CHECK_EQ(kv_store_read(&s), 0);
+    CHECK_EQ(kv_known_take(&k, &s), 0);
+    kv_store_release(&s);
+    CHECK(truncate(cfg.loc[0].device, 10) == 0);
+    CHECK_EQ(kv_store_check(&s, &k), 0);
+    CHECK_EQ(kv_store_read(&s), 0);
+    CHECK_EQ(s.copy[0].status, KV_COPY_SHORT);
+    CHECK_EQ(kv_known_take(&k, &s), 0);
+    CHECK(!k.valid);
+    kv_store_release(&s);
+    kv_known_clear(&k);
+    unlink(cfg.loc[0].device);
+    unlink(cfg.loc[1].device);
+    rmdir(dir);
 }
 
 static void test_store_layout_errors(void)
@@ -542,6 +782,10 @@ int main(void)
 {
     RUN(test_crc_matches_mkenvimage);
     RUN(test_seal_then_check);
+    RUN(test_data_used);
+    RUN(test_uniform);
+    RUN(test_crc_padded);
+    RUN(test_image_parts);
     RUN(test_select_incremental);
     RUN(test_select_boolean);
     RUN(test_parse_entries);
@@ -558,6 +802,7 @@ int main(void)
     RUN(test_mtd_io_on_file);
     RUN(test_store_on_files);
     RUN(test_store_single_in_place);
+    RUN(test_store_check);
     RUN(test_store_layout_errors);
     return sp_test_report("test_kv");
 }
