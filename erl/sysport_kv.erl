@@ -514,9 +514,10 @@ snapshot(#{action := Action} = Snapshot, Change, #st{subs = Subs} = St) ->
 %% must not land on the service's heap.
 publish(Snapshot, Change, #st{subs = Subs} = St) ->
     Subscribed = sysport_subs:count(Subs) > 0,
-    {Pid, Ref} = spawn_monitor(fun() -> exit({published, publish_env(Snapshot, Change, Subscribed, St)}) end),
+    Self = self(),
+    {Pid, Ref} = spawn_monitor(fun() -> Self ! {published, self(), publish_env(Snapshot, Change, Subscribed, St)} end),
     receive
-        {'DOWN', Ref, process, Pid, {published, Changes}} -> Changes;
+        {published, Pid, Changes} -> erlang:demonitor(Ref, [flush]), Changes;
         {'DOWN', Ref, process, Pid, Reason} -> exit(Reason)
     end.
 
