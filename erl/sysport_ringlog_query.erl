@@ -215,7 +215,7 @@ first_records(#{boot := {_, Hex}} = Ctx, [current | Rest], From, Min, Count, Acc
     Recs = [from_ring(E, Hex) || E <- sysport_ringlog_ring:from(From, count(Count), Min)],
     first_records(Ctx, Rest, From, Min, left(Count, Recs), [Recs | Acc]);
 first_records(Ctx, [Boot | Rest], From, Min, Count, Acc) ->
-    Q = #{boot => Boot, from => From, until => ?MAX_SEQ, min => Min, newest => false},
+    Q = #{boot => Boot, from => From, until => ?MAX_SEQ, min => Min, newest => false, count => Count},
     Keep = fun(Recs, {Left, Chunks}) ->
                    Kept = lists:sublist(Recs, count(Left)),
                    {case left(Left, Kept) of 0 -> halt; _ -> cont end, {left(Left, Kept), [Kept | Chunks]}}
@@ -236,7 +236,7 @@ last_records(#{boot := {_, Hex}} = Ctx, [current | Rest], Min, Count, Acc) ->
     Recs = [from_ring(E, Hex) || E <- last(sysport_ringlog_ring:all(Min), Count)],
     last_records(Ctx, Rest, Min, left(Count, Recs), [Recs | Acc]);
 last_records(Ctx, [Boot | Rest], Min, Count, Acc) ->
-    Q = #{boot => Boot, from => 0, until => ?MAX_SEQ, min => Min, newest => true},
+    Q = #{boot => Boot, from => 0, until => ?MAX_SEQ, min => Min, newest => true, count => Count},
     Keep = fun(Recs, {Left, Chunks}) ->
                    Kept = last(Recs, Left),
                    {case left(Left, Kept) of 0 -> halt; _ -> cont end, {left(Left, Kept), [Kept | Chunks]}}
@@ -261,7 +261,7 @@ each_boot(_Ctx, [], _Min, _Fun, {cont, Acc}) -> {ok, Acc};
 each_boot(#{boot := {_, Hex}} = Ctx, [current | Rest], Min, Fun, {cont, Acc}) ->
     each_boot(Ctx, Rest, Min, Fun, Fun([from_ring(E, Hex) || E <- sysport_ringlog_ring:all(Min)], Acc));
 each_boot(Ctx, [Boot | Rest], Min, Fun, {cont, Acc}) ->
-    Q = #{boot => Boot, from => 0, until => ?MAX_SEQ, min => Min, newest => false},
+    Q = #{boot => Boot, from => 0, until => ?MAX_SEQ, min => Min, newest => false, count => infinity},
     Decoded = fun(Entries, {_, A}) ->
                       Next = Fun([from_spool(E, hex(Boot)) || E <- Entries], A),
                       {element(1, Next), Next}

@@ -234,7 +234,7 @@ status(#spool{opts = Opts, port = Port} = Sp) ->
 recovery(#spool{info = Info}) ->
     maps:merge(#{scan_done => false},
                maps:with([recovered, discarded_bytes, bad_records, bad_headers, lost_blocks, newer_blocks,
-                          short_bytes, grown_from, foreign_bytes, created, mode_fixed, full_scan, read_bytes,
+                          short_bytes, grown_from, foreign_bytes, created, mode_fixed, full_scan, ready_read_bytes, read_bytes,
                           scan_done], Info)).
 
 %% @doc The spool's part of the boot's record once recovery is complete:
@@ -281,9 +281,9 @@ synced_seq(#spool{synced_seq = S}) -> S.
 %%% Reading the file (any process, through the helper's owner)
 
 %% A query of one boot's records: seqs `from'..`until', levels `min'
-%% and more severe; `newest' reads from `until' down.
+%% and more severe; `newest' reads from `until' down; at most `count'.
 -type query() :: #{boot := pos_integer(), from := non_neg_integer(), until := non_neg_integer(),
-                   min := 0..7, newest := boolean()}.
+                   min := 0..7, newest := boolean(), count := pos_integer() | infinity}.
 
 %% @doc Folds Fun over the records Query asks for, a chunk (at most
 %% ?READ_CHUNK records, ascending) at a time: from the lowest seq up, or
@@ -292,18 +292,21 @@ synced_seq(#spool{synced_seq = S}) -> S.
 %% Payload}; only one chunk is in memory at a time.
 -spec fold(pid(), query(), fun(([entry()], Acc) -> {cont | halt, Acc}), Acc, timeout()) ->
           {ok, Acc} | {error, term()}.
-fold(Port, #{boot := Boot, from := From, until := Until, min := Min, newest := Newest} = Q, Fun, Acc, Timeout) ->
+fold(Port, #{boot := Boot, from := From, until := Until, min := Min, newest := Newest, count := Count} = Q,
+     Fun, Acc, Timeout) ->
     Levels = (2 bsl Min) - 1,
-    Req = {case Newest of true -> read_last; false -> read end, Boot, From, Until, ?READ_CHUNK, Levels},
-    case From =< Until andalso sysport_port:call(Port, Req, Timeout) of
+    Max = case Count of infinity -> ?READ_CHUNK; _ -> min(Count, ?READ_CHUNK) end,
+    Req = {case Newest of true -> read_last; false -> read end, Boot, From, Until, Max, Levels},
+    case From =< Until andalso Max > 0 andalso sysport_port:call(Port, Req, Timeout) of
         false -> {ok, Acc};
         {ok, {[], _}} -> {ok, Acc};
         {ok, {Records, More}} ->
             case Fun(Records, Acc) of
                 {cont, Acc1} when More ->
+                    Left = case Count of infinity -> infinity; _ -> Count - length(Records) end,
                     Next = case Newest of
-                               true -> Q#{until := element(1, hd(Records)) - 1};
-                               false -> Q#{from := element(1, lists:last(Records)) + 1}
+                               true -> Q#{until := element(1, hd(Records)) - 1, count := Left};
+                               false -> Q#{from := element(1, lists:last(Records)) + 1, count := Left}
                            end,
                     fold(Port, Next, Fun, Acc1, Timeout);
                 {_, Acc1} -> {ok, Acc1}

@@ -196,16 +196,17 @@ size_t ringlog_find(const struct ringlog_recovery *rc, ringlog_read_fn rd, void 
 {
     struct find_acc a = {out, 0, max, q, 0, 0};
     struct ringlog_scan_stats st = {0};
-    uint32_t *order = malloc((size_t)rc->nblocks * sizeof(*order));
-    uint32_t norder = 0;
+    uint32_t n = rc->nblocks, newest = 0;
     size_t kept = 0;
 
-    if (order)
-        norder = ringlog_block_order(rc, order);
-    /* The blocks in write order, the way the records were numbered, so
-     * that summaries prune the most; file order when out of memory. */
-    for (uint32_t k = 0; k < (order ? norder : rc->nblocks); k++) {
-        uint32_t i = !order ? k : q->newest ? order[norder - 1 - k] : order[k];
+    /* The blocks from the newest back (q->newest), or from the oldest on:
+     * in a ring that is write order, the way records were numbered, so
+     * that summaries prune the most. Any order gives the same answer. */
+    for (uint32_t i = 0; i < n; i++)
+        if (readable(&rc->blocks[i]) && rc->blocks[i].gen > rc->blocks[newest].gen)
+            newest = i;
+    for (uint32_t k = 0; k < n; k++) {
+        uint32_t i = q->newest ? (uint32_t)(((uint64_t)newest + n - k) % n) : (uint32_t)(((uint64_t)newest + 1 + k) % n);
         size_t len;
 
         if (!may_hold(&rc->blocks[i], &a))
@@ -214,7 +215,6 @@ size_t ringlog_find(const struct ringlog_recovery *rc, ringlog_read_fn rd, void 
         len = read_block(rc, rd, ctx, i, scratch);
         ringlog_block_walk(scratch, len, rc->file_id, consider, &a, &st);
     }
-    free(order);
     qsort(out, a.n, sizeof(*out), by_seq);
     /* A record written twice (resent after a helper restart) counts once. */
     for (size_t i = 0; i < a.n; i++)

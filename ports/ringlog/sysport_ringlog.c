@@ -487,7 +487,7 @@ static void ready_info(sp_map *m)
     sp_map_bool(m, "created", spool.created);
     sp_map_bool(m, "mode_fixed", spool.mode_fixed);
     sp_map_bool(m, "full_scan", spool.full_scan);
-    sp_map_uint(m, "read_bytes", spool.ready_read_bytes);
+    sp_map_uint(m, "ready_read_bytes", spool.ready_read_bytes);
     sp_map_uint(m, "unscanned_blocks", rc->unscanned);
     sp_map_uint(m, "short_bytes", rc->short_bytes);
     sp_map_uint(m, "grown_from", rc->grown_from);
