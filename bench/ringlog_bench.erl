@@ -17,27 +17,18 @@ rows(#{root := Root, helper_dir := HelperDir, testhelper := TestHelper}) ->
     Dir = filename:join([Root, "_build", "bench", "ringlog"]),
     _ = file:del_dir_r(Dir),
     ok = filelib:ensure_path(Dir),
-    #{level := Primary} = logger:get_primary_config(),
-    logger:set_primary_config(level, notice),
-    Default = logger:get_handler_config(default),
-    _ = logger:remove_handler(default),
-    try
-        Rounds = [{run_std(Dir, R), run_disk_log(Dir, R), run_ringlog(Dir, R, TestHelper ++ ".stripped")}
-                  || R <- lists:seq(1, ?ROUNDS)],
-        Std = median([S || {S, _, _} <- Rounds]),
-        Disk = median([D || {_, D, _} <- Rounds]),
-        Ring = median([R || {_, _, {R, _, _}} <- Rounds]),
-        {_, _, {_, Memory, Rss}} = lists:last(Rounds),
-        Wa = write_amplification(Dir),
-        Idle = idle(Dir),
-        throughput_rows(Ring, Std, Disk) ++ Memory ++ Wa ++ Rss ++ Idle
-    after
-        case Default of
-            {ok, C} -> logger:add_handler(default, maps:get(module, C), C);
-            _ -> ok
-        end,
-        logger:set_primary_config(level, Primary)
-    end.
+    sysport_bench:without_console_logger(
+      fun() ->
+              Rounds = [{run_std(Dir, R), run_disk_log(Dir, R), run_ringlog(Dir, R, TestHelper ++ ".stripped")}
+                        || R <- lists:seq(1, ?ROUNDS)],
+              Std = median([S || {S, _, _} <- Rounds]),
+              Disk = median([D || {_, D, _} <- Rounds]),
+              Ring = median([R || {_, _, {R, _, _}} <- Rounds]),
+              {_, _, {_, Memory, Rss}} = lists:last(Rounds),
+              Wa = write_amplification(Dir),
+              Idle = idle(Dir),
+              throughput_rows(Ring, Std, Disk) ++ Memory ++ Wa ++ Rss ++ Idle
+      end).
 
 %%% The three handlers, one at a time
 

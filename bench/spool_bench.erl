@@ -44,29 +44,23 @@ rows(#{root := Root, helper_dir := HelperDir}) ->
     ok = filelib:ensure_path(Dir),
     ok = file:change_mode(Dir, 8#700),
     _ = sysport_ringlog:stop(),
-    #{level := Primary} = logger:get_primary_config(),
-    logger:set_primary_config(level, notice),
-    Default = logger:get_handler_config(default),
-    _ = logger:remove_handler(default),
-    try
-        Helper = filename:join(HelperDir, "sysport_ringlog"),
-        Baseline = exec_baseline(Dir),
-        Cap = cap_ms(),
-        Sized = [{Mib, prepared(Dir, Helper, Mib)} || Mib <- sizes()],
-        Results = [{Mib, Meta, measure(Dir, Mib, Meta, Cap)} || {Mib, Meta} <- Sized],
-        Ref = case lists:keyfind(4, 1, Results) of
-                  {4, _, R4} -> #{start => median(start_ms, R4), ready => median(ready_ms, R4)};
-                  false -> #{}
-              end,
-        lists:append([size_rows(Mib, Meta, Rounds, Ref, Baseline, Cap) || {Mib, Meta, Rounds} <- Results])
-    after
-        _ = sysport_ringlog:stop(),
-        case Default of
-            {ok, C} -> logger:add_handler(default, maps:get(module, C), C);
-            _ -> ok
-        end,
-        logger:set_primary_config(level, Primary)
-    end.
+    sysport_bench:without_console_logger(
+      fun() ->
+              try
+                  Helper = filename:join(HelperDir, "sysport_ringlog"),
+                  Baseline = exec_baseline(Dir),
+                  Cap = cap_ms(),
+                  Sized = [{Mib, prepared(Dir, Helper, Mib)} || Mib <- sizes()],
+                  Results = [{Mib, Meta, measure(Dir, Mib, Meta, Cap)} || {Mib, Meta} <- Sized],
+                  Ref = case lists:keyfind(4, 1, Results) of
+                            {4, _, R4} -> #{start => median(start_ms, R4), ready => median(ready_ms, R4)};
+                            false -> #{}
+                        end,
+                  lists:append([size_rows(Mib, Meta, Rounds, Ref, Baseline, Cap) || {Mib, Meta, Rounds} <- Results])
+              after
+                  _ = sysport_ringlog:stop()
+              end
+      end).
 
 sizes() ->
     case os:getenv("SPOOL_BENCH_MIB") of

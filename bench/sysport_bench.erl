@@ -6,7 +6,7 @@
 %% `ratio' is sysport / peer; `goal' says which way is good.
 -module(sysport_bench).
 -export([main/1]).
--export([percentile/2, proc_status_kb/2, proc_cpu_ticks/1, proc_ctx_switches/1, idle_wakeups/2,
+-export([without_console_logger/1, percentile/2, proc_status_kb/2, proc_cpu_ticks/1, proc_ctx_switches/1, idle_wakeups/2,
          fmt/2, sh/1]).
 
 main(Filter) ->
@@ -53,6 +53,22 @@ print(Rows) ->
 b(X) -> unicode:characters_to_list(X).
 
 fmt(F, A) -> lists:flatten(io_lib:format(F, A)).
+
+%% Runs Fun with the primary level at notice and OTP's default handler
+%% removed (the benches log floods), then puts both back.
+without_console_logger(Fun) ->
+    #{level := Primary} = logger:get_primary_config(),
+    logger:set_primary_config(level, notice),
+    Default = logger:get_handler_config(default),
+    _ = logger:remove_handler(default),
+    try Fun()
+    after
+        case Default of
+            {ok, C} -> logger:add_handler(default, maps:get(module, C), C);
+            _ -> ok
+        end,
+        logger:set_primary_config(level, Primary)
+    end.
 
 percentile(Sorted, P) ->
     lists:nth(max(1, min(length(Sorted), round(P * length(Sorted)))), Sorted).

@@ -519,6 +519,16 @@ static void test_mtd_io_on_file(void)
     unlink(path);
 }
 
+/* A redundant env of two files of size bytes in a new directory dir. */
+static void two_files(char *dir, kv_config *cfg, size_t size)
+{
+    CHECK(mkdtemp(dir) != NULL);
+    for (int i = 0; i < 2; i++) {
+        snprintf(cfg->loc[i].device, sizeof(cfg->loc[i].device), "%s/env%d", dir, i);
+        cfg->loc[i].size = size;
+    }
+}
+
 /* The store on two files: writes alternate copies with rising flags, and a
  * copy that goes bad is the one the next write replaces. */
 static void test_store_on_files(void)
@@ -530,11 +540,7 @@ static void test_store_on_files(void)
     kv_write_error e;
     int fd;
 
-    CHECK(mkdtemp(dir) != NULL);
-    for (int i = 0; i < 2; i++) {
-        snprintf(cfg.loc[i].device, sizeof(cfg.loc[i].device), "%s/env%d", dir, i);
-        cfg.loc[i].size = 0x1000;
-    }
+    two_files(dir, &cfg, 0x1000);
     kv_store_init(&s, &cfg, 1);
     CHECK_EQ(kv_store_read(&s), 0);
     CHECK(kv_store_is_new(&s));
@@ -644,11 +650,7 @@ static void test_store_check(void)
     kv_write_error e;
     uint8_t img[0x1000];
 
-    CHECK(mkdtemp(dir) != NULL);
-    for (int i = 0; i < 2; i++) {
-        snprintf(cfg.loc[i].device, sizeof(cfg.loc[i].device), "%s/env%d", dir, i);
-        cfg.loc[i].size = sizeof(img);
-    }
+    two_files(dir, &cfg, sizeof(img));
     /* Two copies as mkenvimage -p 0xff pads them: copy 1 newer. */
     memset(img, 0xff, sizeof(img));
     memcpy(img + 5, "a=1\0b=2\0\0", 9);
