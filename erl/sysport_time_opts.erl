@@ -80,12 +80,15 @@ machine_or_not(#{clock := Clock, rtc := Rtc, time_file := File} = Opts) ->
 
 %% @doc Server specs as `{Host, Port}' pairs (port 123 when not given).
 -spec parse_servers(term()) -> {ok, [{binary(), inet:port_number()}]} | {error, {bad_server, term()}}.
-parse_servers(Specs) when is_list(Specs) ->
-    try {ok, [parse_server(S) || S <- Specs]}
+parse_servers(Specs) ->
+    try {ok, parse_each(Specs)}
     catch throw:Bad -> {error, {bad_server, Bad}}
-    end;
-parse_servers(Other) ->
-    {error, {bad_server, Other}}.
+    end.
+
+%% Not a comprehension: an improper list of specs is refused, not raised.
+parse_each([]) -> [];
+parse_each([Spec | Rest]) -> [parse_server(Spec) | parse_each(Rest)];
+parse_each(Other) -> throw(Other).
 
 parse_server({Host, Port} = Spec) when is_integer(Port), Port > 0, Port < 65536 ->
     case (catch unicode:characters_to_binary(Host)) of

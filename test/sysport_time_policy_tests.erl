@@ -245,3 +245,13 @@ time_file_never_touched_through_links_test() ->
     after
         os:cmd("rm -rf " ++ Dir)
     end.
+
+%% Server lists as set_servers/1 gets them, absurd ones included (an
+%% improper list once crashed the service: found by sysport_args_SUITE).
+parse_servers_test() ->
+    ?assertEqual({ok, [{<<"ntp.example.com">>, 123}, {<<"10.0.0.1">>, 1123}]},
+                 sysport_time_opts:parse_servers(["ntp.example.com", {<<"10.0.0.1">>, 1123}])),
+    ?assertEqual({error, {bad_server, 223}}, sysport_time_opts:parse_servers([<<"IK">>, [0] | 223])),
+    ?assertEqual({error, {bad_server, nope}}, sysport_time_opts:parse_servers(nope)),
+    ?assertEqual({error, {bad_server, {"h", 0}}}, sysport_time_opts:parse_servers([{"h", 0}])),
+    ?assertEqual({error, {bad_server, {[<<"a">> | b], 123}}}, sysport_time_opts:parse_servers([[<<"a">> | b]])).
